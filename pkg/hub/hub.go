@@ -13,11 +13,19 @@ import (
 	"strings"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
@@ -49,15 +57,15 @@ type Deps struct {
 	Renderer *render.Renderer
 }
 
-// controller is one named hub controller.
-type controller struct {
+// hubController is one named hub controller.
+type hubController struct {
 	name  string
 	setup func(mgr ctrl.Manager, deps *Deps) error
 }
 
 // controllers lists every hub controller, in start order.
-func controllers() []controller {
-	return []controller{
+func controllers() []hubController {
+	return []hubController{
 		{"channel", setupChannel},
 		{"subscription", setupSubscription},
 	}
@@ -91,7 +99,10 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		healthAddr = "0"
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme.New(),
+		Scheme: scheme.New(),
+		Cache:  cacheOptions(),
+		// Several managers share a process in the lab and in tests.
+		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
 		Logger:                  opts.Logger,
 		Metrics:                 metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress:  healthAddr,
@@ -122,16 +133,38 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	return mgr.Start(ctx)
 }
 
-func selectControllers(want []string) ([]controller, error) {
+// cacheOptions keep the hub's memory flat as the fleet grows: only our
+// ManifestWorks are cached, and without their manifests (the hub compares
+// content hashes, never the manifests themselves).
+func cacheOptions() cache.Options {
+	ours, _ := labels.NewRequirement(appsv1.LabelSubscription, selection.Exists, nil)
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&workv1.ManifestWork{}: {
+			Label:     labels.NewSelector().Add(*ours),
+			Transform: stripManifests,
+		},
+	}}
+}
+
+func stripManifests(obj any) (any, error) {
+	if w, ok := obj.(*workv1.ManifestWork); ok {
+		w.Spec.Workload.Manifests = nil
+		w.Spec.ManifestConfigs = nil
+		w.ManagedFields = nil
+	}
+	return obj, nil
+}
+
+func selectControllers(want []string) ([]hubController, error) {
 	all := controllers()
 	if len(want) == 0 {
 		return all, nil
 	}
-	byName := map[string]controller{}
+	byName := map[string]hubController{}
 	for _, c := range all {
 		byName[c.name] = c
 	}
-	var out []controller
+	var out []hubController
 	for _, n := range want {
 		n = strings.TrimSpace(n)
 		c, ok := byName[n]
@@ -143,7 +176,7 @@ func selectControllers(want []string) ([]controller, error) {
 	return out, nil
 }
 
-func names(cs []controller) []string {
+func names(cs []hubController) []string {
 	var out []string
 	for _, c := range cs {
 		out = append(out, c.name)

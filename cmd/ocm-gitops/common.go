@@ -1,0 +1,74 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// logFlags are the logging flags every long-running command shares.
+type logFlags struct {
+	level  string
+	format string
+}
+
+func (l *logFlags) register(fs *flag.FlagSet, defaultLevel string) {
+	fs.StringVar(&l.level, "log-level", defaultLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+}
+
+// logger builds a structured logr.Logger on the standard library's slog.
+func (l *logFlags) logger(w io.Writer) (logr.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(l.level)); err != nil {
+		return logr.Discard(), usageErrorf("--log-level %q: want debug, info, warn or error", l.level)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch strings.ToLower(l.format) {
+	case "text":
+		return logr.FromSlogHandler(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return logr.FromSlogHandler(slog.NewJSONHandler(w, opts)), nil
+	}
+	return logr.Discard(), usageErrorf("--log-format %q: want text or json", l.format)
+}
+
+// clientFlags are the Kubernetes client flags of a command talking to one API server.
+type clientFlags struct {
+	kubeconfig string
+	qps        float64
+	burst      int
+}
+
+func (c *clientFlags) register(fs *flag.FlagSet, name, usage string) {
+	fs.StringVar(&c.kubeconfig, name, "", usage)
+	fs.Float64Var(&c.qps, "kube-api-qps", 200, "client requests per second to the API server (negative: unlimited)")
+	fs.IntVar(&c.burst, "kube-api-burst", 400, "client request burst to the API server")
+}
+
+// config loads the kubeconfig, or the in-cluster configuration when none is given.
+func (c *clientFlags) config(flagName string) (*rest.Config, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if c.kubeconfig == "" {
+		cfg, err = rest.InClusterConfig()
+		if err != nil {
+			return nil, usageErrorf("--%s is not set and this is not running in a cluster (%v): pass a kubeconfig file", flagName, err)
+		}
+	} else {
+		cfg, err = clientcmd.BuildConfigFromFlags("", c.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("--%s %s: %w", flagName, c.kubeconfig, err)
+		}
+	}
+	cfg.QPS, cfg.Burst = float32(c.qps), c.burst
+	return cfg, nil
+}

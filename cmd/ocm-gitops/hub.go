@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
+)
+
+func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := newFlags("hub", stderr)
+	var (
+		client      clientFlags
+		logs        logFlags
+		controllers string
+		opts        hub.Options
+	)
+	client.register(fs, "kubeconfig", "kubeconfig of the hub (default: in-cluster)")
+	logs.register(fs, "info")
+	fs.StringVar(&controllers, "controllers", "", "comma-separated controllers to run (default: all): "+strings.Join(hub.ControllerNames(), ","))
+	fs.StringVar(&opts.WebhookAddr, "webhook-addr", "", "address of the Git push-webhook receiver, e.g. :9443 (default: off)")
+	fs.StringVar(&opts.MetricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\": off)")
+	fs.StringVar(&opts.HealthAddr, "health-addr", ":8081", "address of /healthz and /readyz (\"0\": off)")
+	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect one active replica among several")
+	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election lease (default: in-cluster namespace)")
+	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log, err := logs.logger(stderr)
+	if err != nil {
+		return err
+	}
+	cfg, err := client.config("kubeconfig")
+	if err != nil {
+		return err
+	}
+	if controllers != "" {
+		opts.Controllers = strings.Split(controllers, ",")
+	}
+	opts.Logger = log
+	ctrl.SetLogger(log)
+	return hub.Run(ctx, cfg, opts)
+}

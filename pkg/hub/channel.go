@@ -1,0 +1,84 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+)
+
+// ChannelReconciler validates Channels and reports, in their status, what the
+// source layer fetched for the Subscriptions using them. It is the only writer
+// of Channel status.
+type ChannelReconciler struct {
+	Client client.Client
+	Store  *source.Store
+}
+
+// Reconcile updates one Channel's status.
+func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ch := &appsv1.Channel{}
+	if err := r.Client.Get(ctx, req.NamespacedName, ch); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := ch.DeepCopy()
+	ch.Status.ObservedGeneration = ch.Generation
+	ready := metav1.Condition{Type: appsv1.ConditionReady, Status: metav1.ConditionTrue, Reason: appsv1.ReasonSucceeded, ObservedGeneration: ch.Generation}
+	if err := validateChannel(ch); err != nil {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, appsv1.ReasonInvalidSpec, err.Error()
+	} else if _, err := credentialsFor(ctx, r.Client, ch); err != nil {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, appsv1.ReasonAuthFailed, err.Error()
+	} else {
+		ready.Message = "source configuration is valid"
+	}
+	meta.SetStatusCondition(&ch.Status.Conditions, ready)
+	if equalJSON(before.Status, ch.Status) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.Client.Status().Patch(ctx, ch, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, fmt.Errorf("update Channel status: %w", err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// validateChannel checks what can be checked without reaching the source.
+func validateChannel(ch *appsv1.Channel) error {
+	p := strings.TrimSpace(ch.Spec.Pathname)
+	if p == "" {
+		return fmt.Errorf("spec.pathname is empty; set the repository or bucket URL")
+	}
+	switch ch.Spec.Type.Normalized() {
+	case appsv1.ChannelTypeGit:
+		if strings.HasPrefix(p, "git@") || strings.Contains(p, "://") {
+			return nil
+		}
+		return fmt.Errorf("spec.pathname %q is not a Git URL; use https://, ssh://, git@host:path or file://", p)
+	case appsv1.ChannelTypeHelmRepo, appsv1.ChannelTypeObjectBucket:
+		u, err := url.Parse(p)
+		if err != nil || u.Scheme == "" || u.Host == "" {
+			return fmt.Errorf("spec.pathname %q is not a URL with a scheme and host", p)
+		}
+		return nil
+	case appsv1.ChannelTypeNamespace:
+		return fmt.Errorf("spec.type Namespace channels are not supported by ocm-gitops; use Git, HelmRepo or ObjectBucket")
+	}
+	return fmt.Errorf("spec.type %q is unknown; use Git, HelmRepo or ObjectBucket", ch.Spec.Type)
+}
+
+func setupChannel(mgr ctrl.Manager, deps *Deps) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("channel").
+		For(&appsv1.Channel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Complete(&ChannelReconciler{Client: mgr.GetClient(), Store: deps.Store})
+}

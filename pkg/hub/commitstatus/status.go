@@ -1,0 +1,294 @@
+package commitstatus
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
+)
+
+// DefaultContextPrefix starts contexts when the Channel names no prefix.
+const DefaultContextPrefix = "ocm-gitops"
+
+// Settings shape one Subscription's statuses.
+type Settings struct {
+	// Prefix is the Channel's contextPrefix (DefaultContextPrefix when empty).
+	Prefix string
+	// HubID, when set, follows the prefix, so hubs sharing a prefix and a
+	// repository keep apart.
+	HubID string
+	// PerCluster adds one status per cluster listed in the Subscription's
+	// status, at most MaxPerCluster new ones per commit.
+	PerCluster    bool
+	MaxPerCluster int
+	// TargetURL is linked from every status.
+	TargetURL string
+}
+
+// Target is one status to hold on one commit.
+type Target struct {
+	SHA    string
+	Status gitprovider.Status
+	// Cluster is set on per-cluster statuses.
+	Cluster string
+	// Final marks a status posted once and then forgotten: a cluster that left
+	// the placement, or one inferred as applied beyond the listed clusters.
+	Final bool
+}
+
+// Revision splits "<ref>@sha1:<hex>" (or "sha1:<hex>", or sha256) into the
+// ref and the commit; ok is false for revisions without a Git commit.
+func Revision(rev string) (ref, sha string, ok bool) {
+	ref, digest, found := strings.Cut(rev, "@")
+	if !found {
+		ref, digest = "", rev
+	}
+	algo, hex, _ := strings.Cut(digest, ":")
+	if !commitHex.MatchString(hex) || (algo == "sha1") != (len(hex) == 40) || (algo != "sha1" && algo != "sha256") {
+		return "", "", false
+	}
+	return ref, hex, true
+}
+
+var commitHex = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+
+// Context is the status context of a Subscription: prefix[/hub]/namespace/name.
+func Context(s Settings, namespace, name string) string {
+	prefix := strings.Trim(strings.TrimSpace(s.Prefix), "/")
+	if prefix == "" {
+		prefix = DefaultContextPrefix
+	}
+	if hub := strings.Trim(strings.TrimSpace(s.HubID), "/"); hub != "" {
+		prefix += "/" + hub
+	}
+	return prefix + "/" + namespace + "/" + name
+}
+
+// Desired lists the statuses a Subscription should show:
+//   - on the deployed commit (status.lastAppliedRevision, else the
+//     git-current-commit annotation): the aggregated status, and with
+//     PerCluster one per listed cluster; posted names the clusters that
+//     already have a status on that commit, so they are kept current even
+//     past MaxPerCluster, and settled when they leave the list;
+//   - on a newer commit that could not be rendered or sent
+//     (status.lastAttemptedRevision): why, under the same context.
+func Desired(sub *appsv1.Subscription, s Settings, posted map[string]bool) []Target {
+	st := &sub.Status
+	base := Context(s, sub.Namespace, sub.Name)
+	ref, sha, ok := Revision(st.LastAppliedRevision)
+	if !ok && st.LastAppliedRevision == "" {
+		if c := sub.Annotations[appsv1.AnnotationGitCurrentCommit]; commitHex.MatchString(c) {
+			sha, ok = c, true
+		}
+	}
+	attemptRef, attemptSHA, attempted := Revision(st.LastAttemptedRevision)
+	problem, hasProblem := attemptProblem(st)
+
+	var out []Target
+	if attempted && hasProblem && attemptSHA != sha {
+		problem.Context, problem.TargetURL, problem.Ref = base, s.TargetURL, attemptRef
+		out = append(out, Target{SHA: attemptSHA, Status: problem})
+	}
+	if !ok {
+		return out
+	}
+	agg := gitprovider.Status{Context: base, TargetURL: s.TargetURL, Ref: ref}
+	if hasProblem && attempted && attemptSHA == sha {
+		agg.State, agg.Description = problem.State, problem.Description
+	} else {
+		agg.State, agg.Description = Aggregate(sub)
+	}
+	out = append(out, Target{SHA: sha, Status: agg})
+	if s.PerCluster {
+		out = append(out, perCluster(sub, s, sha, ref, base, posted)...)
+	}
+	return out
+}
+
+// attemptProblem reports a revision that never reached the clusters: it did
+// not render (the commit's fault: failure) or its ManifestWorks could not be
+// written (the hub's fault: error).
+func attemptProblem(st *appsv1.SubscriptionStatus) (gitprovider.Status, bool) {
+	if c := meta.FindStatusCondition(st.Conditions, appsv1.ConditionRendered); c != nil && c.Status == metav1.ConditionFalse {
+		return gitprovider.Status{State: gitprovider.StateFailure, Description: "render failed: " + oneLine(c.Message)}, true
+	}
+	if c := meta.FindStatusCondition(st.Conditions, appsv1.ConditionApplied); c != nil && c.Status == metav1.ConditionFalse && c.Reason == appsv1.ReasonWorkWriteFailed {
+		return gitprovider.Status{State: gitprovider.StateError, Description: "hub could not write ManifestWorks: " + oneLine(c.Message)}, true
+	}
+	return gitprovider.Status{}, false
+}
+
+// Aggregate sums a Subscription's clusters up into one state and description:
+//
+//	error    no cluster selected (missing Placement, or it selects none)
+//	failure  apply failed on some cluster, the rollout failed, or drift
+//	success  applied on every selected cluster
+//	pending  otherwise: rolling out, paused, held, waiting for a window, or
+//	         some clusters offline
+func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
+	st := &sub.Status
+	sum := st.Summary
+	if sum.Selected == 0 {
+		if c := meta.FindStatusCondition(st.Conditions, appsv1.ConditionPlaced); c != nil && c.Status == metav1.ConditionFalse && c.Message != "" {
+			return gitprovider.StateError, "no clusters: " + oneLine(c.Message)
+		}
+		return gitprovider.StateError, "no clusters selected"
+	}
+	if sum.Failed > 0 {
+		d := fmt.Sprintf("apply failed on %d/%d", sum.Failed, sum.Selected)
+		if c := firstCluster(st.Clusters, appsv1.ClusterFailed); c != nil {
+			d += ": " + c.Name + " " + strings.TrimPrefix(oneLine(c.Message), "apply failed: ")
+		}
+		return gitprovider.StateFailure, d
+	}
+	if r := st.Rollout; r != nil && r.Phase == appsv1.RolloutFailed && (r.Revision == "" || r.Revision == st.LastAppliedRevision) {
+		d := "rollout failed"
+		if r.Message != "" {
+			d += ": " + oneLine(r.Message)
+		}
+		return gitprovider.StateFailure, d
+	}
+	if sum.Drifted > 0 {
+		d := fmt.Sprintf("drift on %d/%d", sum.Drifted, sum.Selected)
+		if c := firstCluster(st.Clusters, appsv1.ClusterDrifted); c != nil {
+			d += ": " + c.Name + " " + driftSummary(*c)
+		}
+		return gitprovider.StateFailure, d
+	}
+	if sum.Applied >= sum.Selected {
+		return gitprovider.StateSuccess, fmt.Sprintf("applied on %d/%d", sum.Applied, sum.Selected)
+	}
+	progress := fmt.Sprintf("%d/%d applied", sum.Applied, sum.Selected)
+	if sum.Applied+sum.Offline == sum.Selected {
+		return gitprovider.StatePending, fmt.Sprintf("applied on %d/%d, %d offline", sum.Applied, sum.Selected, sum.Offline)
+	}
+	d := "rolling out: " + progress
+	switch {
+	case sub.Labels[appsv1.LabelSubscriptionPause] == "true":
+		d = "paused: " + progress
+	case isTrue(st.Conditions, appsv1.ConditionDeletionHeld):
+		d = "held by the deletion budget: " + progress
+	case isFalse(st.Conditions, appsv1.ConditionWindowOpen):
+		d = "waiting for a deployment window: " + progress
+	case st.Rollout != nil && st.Rollout.Phase == appsv1.RolloutPaused:
+		d = "rollout paused: " + progress
+	}
+	if sum.Offline > 0 {
+		d += fmt.Sprintf(", %d offline", sum.Offline)
+	}
+	return gitprovider.StatePending, d
+}
+
+// ClusterStatus is one cluster's state and description.
+func ClusterStatus(c appsv1.ClusterStatus) (gitprovider.State, string) {
+	msg := oneLine(c.Message)
+	switch c.State {
+	case appsv1.ClusterApplied:
+		return gitprovider.StateSuccess, "applied"
+	case appsv1.ClusterDrifted:
+		return gitprovider.StateFailure, "drift: " + driftSummary(c)
+	case appsv1.ClusterFailed:
+		return gitprovider.StateFailure, withDefault(msg, "apply failed")
+	case appsv1.ClusterOffline:
+		return gitprovider.StatePending, "offline: " + withDefault(msg, "the agent has not reported recently")
+	case appsv1.ClusterPending:
+		return gitprovider.StatePending, "pending: " + withDefault(msg, "not sent yet")
+	default:
+		return gitprovider.StatePending, "progressing: " + withDefault(msg, "being applied")
+	}
+}
+
+// perCluster lists per-cluster statuses. Clusters already posted stay
+// current; new ones are added up to MaxPerCluster. A posted cluster missing
+// from the list left the placement when the list is complete; when the list
+// is truncated and ends with an Applied cluster, every unlisted cluster is
+// Applied too (the list is worst first).
+func perCluster(sub *appsv1.Subscription, s Settings, sha, ref, base string, posted map[string]bool) []Target {
+	st := &sub.Status
+	listed := make(map[string]bool, len(st.Clusters))
+	var out []Target
+	added := 0
+	for _, c := range st.Clusters {
+		listed[c.Name] = true
+		if !posted[c.Name] {
+			if added >= s.MaxPerCluster {
+				continue
+			}
+			added++
+		}
+		state, desc := ClusterStatus(c)
+		out = append(out, Target{SHA: sha, Cluster: c.Name, Status: gitprovider.Status{
+			State: state, Description: desc, Context: base + "/" + c.Name, TargetURL: s.TargetURL, Ref: ref,
+		}})
+	}
+	allRestApplied := st.ClustersTruncated && len(st.Clusters) > 0 && st.Clusters[len(st.Clusters)-1].State == appsv1.ClusterApplied
+	for _, name := range sortedKeys(posted) {
+		if listed[name] {
+			continue
+		}
+		desc := ""
+		switch {
+		case !st.ClustersTruncated:
+			desc = "no longer selected"
+		case allRestApplied:
+			desc = "applied"
+		default:
+			continue // unknown: keep what was posted
+		}
+		out = append(out, Target{SHA: sha, Cluster: name, Final: true, Status: gitprovider.Status{
+			State: gitprovider.StateSuccess, Description: desc, Context: base + "/" + name, TargetURL: s.TargetURL, Ref: ref,
+		}})
+	}
+	return out
+}
+
+// driftSummary names the first drifted object, e.g.
+// "Deployment/web .spec.replicas (+2 more)".
+func driftSummary(c appsv1.ClusterStatus) string {
+	if len(c.Drift) == 0 {
+		return withDefault(strings.TrimPrefix(oneLine(c.Message), "drift: "), "live objects differ from what was applied")
+	}
+	d := c.Drift[0]
+	what := strings.Join(d.Fields, ",")
+	if d.Deleted {
+		what = "deleted"
+	}
+	out := strings.TrimSpace(d.Kind + "/" + d.Name + " " + what)
+	if n := len(c.Drift) - 1; n > 0 {
+		out += fmt.Sprintf(" (+%d more)", n)
+	}
+	return out
+}
+
+func firstCluster(clusters []appsv1.ClusterStatus, state appsv1.ClusterState) *appsv1.ClusterStatus {
+	for i := range clusters {
+		if clusters[i].State == state {
+			return &clusters[i]
+		}
+	}
+	return nil
+}
+
+func isTrue(conds []metav1.Condition, typ string) bool {
+	c := meta.FindStatusCondition(conds, typ)
+	return c != nil && c.Status == metav1.ConditionTrue
+}
+
+func isFalse(conds []metav1.Condition, typ string) bool {
+	c := meta.FindStatusCondition(conds, typ)
+	return c != nil && c.Status == metav1.ConditionFalse
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func withDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -1,0 +1,451 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/testr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
+	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+)
+
+// fleet is a Git repository on the lab's Git server with a working clone.
+type fleet struct {
+	url, clone string
+}
+
+func newFleet(t *testing.T, files map[string]string) *fleet {
+	t.Helper()
+	ctx := context.Background()
+	seed := t.TempDir()
+	writeFiles(t, seed, files)
+	srv, err := lab.StartGitServer(t.TempDir(), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	url, err := srv.CreateRepo(ctx, "fleet.git", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clone := filepath.Join(t.TempDir(), "clone")
+	if err := lab.Git(ctx, "", "clone", "--quiet", url, clone); err != nil {
+		t.Fatal(err)
+	}
+	return &fleet{url: url, clone: clone}
+}
+
+// commit writes files (an empty content deletes the file) and pushes.
+func (f *fleet) commit(t *testing.T, msg string, files map[string]string) {
+	t.Helper()
+	writeFiles(t, f.clone, files)
+	ctx := context.Background()
+	for _, args := range [][]string{{"add", "--all"}, {"commit", "--quiet", "-m", msg}, {"push", "--quiet", "origin", "main"}} {
+		if err := lab.Git(ctx, f.clone, args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if content == "" {
+			_ = os.Remove(p)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func configMap(name, value string) string {
+	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: apps\ndata:\n  value: %q\n", name, value)
+}
+
+// eventually retries check until it passes or the deadline ends the test.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type env struct {
+	c   client.Client
+	ctx context.Context
+}
+
+func startHub(t *testing.T, clusters ...string) *env {
+	t.Helper()
+	assets, err := lab.FindAssets("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cp, err := lab.StartControlPlane(ctx, "hub", lab.RoleHub, assets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range append(clusters, "fleet") {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range clusters {
+		mc := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"env": "test"}},
+			Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true}}
+		if err := c.Create(ctx, mc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- hub.Run(ctx, cp.Config, hub.Options{
+			Controllers: []string{"channel", "subscription"},
+			CacheDir:    t.TempDir(),
+			Logger:      testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+			MetricsAddr: "0", HealthAddr: "0",
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("hub stopped with error: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("hub did not stop within 30s")
+		}
+		_ = cp.Stop()
+	})
+	return &env{c: c, ctx: ctx}
+}
+
+func (e *env) works(t *testing.T, sub string) map[string]*workv1.ManifestWork {
+	t.Helper()
+	var list workv1.ManifestWorkList
+	if err := e.c.List(e.ctx, &list, client.MatchingLabels{appsv1.LabelSubscription: "fleet." + sub}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*workv1.ManifestWork{}
+	for i := range list.Items {
+		out[list.Items[i].Namespace] = &list.Items[i]
+	}
+	return out
+}
+
+func (e *env) subscription(t *testing.T, name string) *appsv1.Subscription {
+	t.Helper()
+	sub := &appsv1.Subscription{}
+	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: name}, sub); err != nil {
+		t.Fatal(err)
+	}
+	return sub
+}
+
+// report sets a work's status as an agent would after applying it.
+func (e *env) report(t *testing.T, w *workv1.ManifestWork, drifted string) {
+	t.Helper()
+	fresh := &workv1.ManifestWork{}
+	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
+		t.Fatal(err)
+	}
+	cond := func(typ string, ok bool, reason, msg string) metav1.Condition {
+		s := metav1.ConditionTrue
+		if !ok {
+			s = metav1.ConditionFalse
+		}
+		return metav1.Condition{Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: fresh.Generation, LastTransitionTime: metav1.Now()}
+	}
+	fresh.Status.Conditions = []metav1.Condition{
+		cond(workv1.WorkApplied, true, "AppliedManifestWorkComplete", "applied"),
+		cond(workv1.WorkAvailable, true, "ResourcesAvailable", "available"),
+	}
+	fresh.Status.ResourceStatus.Manifests = nil
+	if drifted != "" {
+		fresh.Status.Conditions = append(fresh.Status.Conditions, cond(appsv1.WorkConditionDrifted, true, "DriftDetected", "1 of 1 manifests drifted"))
+		fresh.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
+			ResourceMeta: workv1.ManifestResourceMeta{Version: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: "apps", Name: "settings"},
+			Conditions:   []metav1.Condition{cond(appsv1.WorkConditionDrifted, true, "DriftDetected", drifted)},
+		}}
+	}
+	if err := e.c.Status().Update(e.ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func conditionOf(sub *appsv1.Subscription, typ string) metav1.Condition {
+	if c := meta.FindStatusCondition(sub.Status.Conditions, typ); c != nil {
+		return *c
+	}
+	return metav1.Condition{}
+}
+
+// TestSubscriptionLifecycle walks one Subscription through the whole hub loop
+// on a real API server and a real Git server: first deploy, status from the
+// agents, a pushed change, a broken commit, drift, a cluster leaving the
+// placement, and deletion.
+func TestSubscriptionLifecycle(t *testing.T) {
+	e := startHub(t, "east", "west", "north")
+	repo := newFleet(t, map[string]string{
+		"apps/settings/cm.yaml": configMap("settings", "one"),
+		"README.md":             "not deployed",
+	})
+	ch := &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: "fleet"},
+		Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.url}}
+	sub := &appsv1.Subscription{
+		ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: "fleet", Annotations: map[string]string{
+			appsv1.AnnotationGitPath: "apps/settings", appsv1.AnnotationGitBranch: "main",
+		}},
+		Spec: appsv1.SubscriptionSpec{Channel: "fleet/repo", Placement: &appsv1.Placement{
+			Clusters: []appsv1.GenericClusterReference{{Name: "east"}, {Name: "west"}},
+		}},
+	}
+	for _, o := range []client.Object{ch, sub} {
+		if err := e.c.Create(e.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// One work per selected cluster, none for the unselected one.
+	eventually(t, 20*time.Second, "works for east and west", func() error {
+		ws := e.works(t, "settings")
+		if len(ws) != 2 || ws["east"] == nil || ws["west"] == nil {
+			return fmt.Errorf("works in %v", keys(ws))
+		}
+		return nil
+	})
+	first := e.works(t, "settings")["east"]
+	if n := len(first.Spec.Workload.Manifests); n != 1 {
+		t.Fatalf("work has %d manifests, want 1", n)
+	}
+	if !strings.Contains(string(first.Spec.Workload.Manifests[0].Raw), `"value":"one"`) {
+		t.Fatalf("manifest lacks the committed value: %s", first.Spec.Workload.Manifests[0].Raw)
+	}
+	if first.Name != "fleet.settings" || !strings.HasPrefix(first.Annotations[appsv1.AnnotationRevision], "main@sha1:") {
+		t.Fatalf("work name %q / revision %q", first.Name, first.Annotations[appsv1.AnnotationRevision])
+	}
+	eventually(t, 10*time.Second, "progressing status", func() error {
+		s := e.subscription(t, "settings")
+		if s.Status.Summary.Selected != 2 || s.Status.Summary.Progressing != 2 {
+			return fmt.Errorf("summary %+v", s.Status.Summary)
+		}
+		if c := conditionOf(s, appsv1.ConditionReady); c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("Ready = %s", c.Status)
+		}
+		return nil
+	})
+
+	// Agents report: the Subscription becomes Ready and records the commit.
+	for _, w := range e.works(t, "settings") {
+		e.report(t, w, "")
+	}
+	eventually(t, 10*time.Second, "applied status", func() error {
+		s := e.subscription(t, "settings")
+		if s.Status.Summary.Applied != 2 {
+			return fmt.Errorf("summary %+v", s.Status.Summary)
+		}
+		if c := conditionOf(s, appsv1.ConditionReady); c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready = %s: %s", c.Status, c.Message)
+		}
+		if s.Annotations[appsv1.AnnotationGitCurrentCommit] == "" {
+			return fmt.Errorf("git-current-commit not recorded")
+		}
+		return nil
+	})
+
+	// A pushed change reaches every work, once the channel is asked to refresh.
+	repo.commit(t, "change", map[string]string{"apps/settings/cm.yaml": configMap("settings", "two")})
+	requestReconcile(t, e, ch)
+	eventually(t, 20*time.Second, "works carry the new value", func() error {
+		for cluster, w := range e.works(t, "settings") {
+			if !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"two"`) {
+				return fmt.Errorf("%s still has %s", cluster, w.Spec.Workload.Manifests[0].Raw)
+			}
+		}
+		return nil
+	})
+
+	// A commit that changes nothing deployed does not rewrite the works.
+	before := e.works(t, "settings")["east"].ResourceVersion
+	repo.commit(t, "docs", map[string]string{"README.md": "still not deployed"})
+	requestReconcile(t, e, ch)
+	eventually(t, 20*time.Second, "new revision attempted", func() error {
+		s := e.subscription(t, "settings")
+		if !strings.HasSuffix(s.Status.LastAttemptedRevision, headCommit(t, repo)) {
+			return fmt.Errorf("last attempted %s", s.Status.LastAttemptedRevision)
+		}
+		return nil
+	})
+	if after := e.works(t, "settings")["east"].ResourceVersion; after != before {
+		t.Fatalf("an unchanged render rewrote the work (resourceVersion %s -> %s)", before, after)
+	}
+
+	// A broken commit is reported with its file and leaves the works alone.
+	good := e.works(t, "settings")["east"].Annotations[appsv1.AnnotationContentHash]
+	repo.commit(t, "broken", map[string]string{"apps/settings/bad.yaml": "kind: [unclosed\n"})
+	requestReconcile(t, e, ch)
+	eventually(t, 20*time.Second, "render failure reported", func() error {
+		c := conditionOf(e.subscription(t, "settings"), appsv1.ConditionRendered)
+		if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "apps/settings/bad.yaml") {
+			return fmt.Errorf("Rendered = %s: %s", c.Status, c.Message)
+		}
+		return nil
+	})
+	for cluster, w := range e.works(t, "settings") {
+		if w.Annotations[appsv1.AnnotationContentHash] != good {
+			t.Fatalf("broken commit changed the work in %s", cluster)
+		}
+	}
+	repo.commit(t, "fix", map[string]string{"apps/settings/bad.yaml": ""})
+	requestReconcile(t, e, ch)
+
+	// Drift reported by an agent reaches the Subscription with its fields.
+	eventually(t, 20*time.Second, "render recovered", func() error {
+		if c := conditionOf(e.subscription(t, "settings"), appsv1.ConditionRendered); c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Rendered = %s: %s", c.Status, c.Message)
+		}
+		return nil
+	})
+	e.report(t, e.works(t, "settings")["west"], ".data.value")
+	eventually(t, 10*time.Second, "drift in status", func() error {
+		s := e.subscription(t, "settings")
+		c := conditionOf(s, appsv1.ConditionDrifted)
+		if c.Status != metav1.ConditionTrue || s.Status.Summary.Drifted != 1 {
+			return fmt.Errorf("Drifted = %s, summary %+v", c.Status, s.Status.Summary)
+		}
+		if s.Status.Clusters[0].Name != "west" || len(s.Status.Clusters[0].Drift) != 1 ||
+			s.Status.Clusters[0].Drift[0].Fields[0] != ".data.value" {
+			return fmt.Errorf("cluster entries %+v", s.Status.Clusters)
+		}
+		return nil
+	})
+
+	// A cluster leaving the placement loses its work.
+	patch := client.MergeFrom(e.subscription(t, "settings"))
+	updated := e.subscription(t, "settings")
+	updated.Spec.Placement.Clusters = []appsv1.GenericClusterReference{{Name: "east"}}
+	if err := e.c.Patch(e.ctx, updated, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "west's work removed", func() error {
+		if ws := e.works(t, "settings"); len(ws) != 1 || ws["east"] == nil {
+			return fmt.Errorf("works in %v", keys(ws))
+		}
+		return nil
+	})
+
+	// Deleting the Subscription removes its works, then the Subscription.
+	if err := e.c.Delete(e.ctx, e.subscription(t, "settings")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "cleanup", func() error {
+		if ws := e.works(t, "settings"); len(ws) != 0 {
+			return fmt.Errorf("works left in %v", keys(ws))
+		}
+		err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: "settings"}, &appsv1.Subscription{})
+		if client.IgnoreNotFound(err) != nil || err == nil {
+			return fmt.Errorf("subscription still there (%v)", err)
+		}
+		return nil
+	})
+}
+
+// TestMissingChannelIsReported checks a Subscription naming no Channel gets a
+// condition that says what to fix.
+func TestMissingChannelIsReported(t *testing.T) {
+	e := startHub(t, "east")
+	sub := &appsv1.Subscription{
+		ObjectMeta: metav1.ObjectMeta{Name: "orphan", Namespace: "fleet"},
+		Spec: appsv1.SubscriptionSpec{Channel: "fleet/nowhere", Placement: &appsv1.Placement{
+			Clusters: []appsv1.GenericClusterReference{{Name: "east"}},
+		}},
+	}
+	if err := e.c.Create(e.ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "SourceReady False", func() error {
+		c := conditionOf(e.subscription(t, "orphan"), appsv1.ConditionSourceReady)
+		if c.Reason != appsv1.ReasonChannelNotFound || !strings.Contains(c.Message, "fleet/nowhere") {
+			return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	if ws := e.works(t, "orphan"); len(ws) != 0 {
+		t.Fatalf("works written without a source: %v", keys(ws))
+	}
+}
+
+func requestReconcile(t *testing.T, e *env, ch *appsv1.Channel) {
+	t.Helper()
+	fresh := &appsv1.Channel{}
+	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(ch), fresh); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(fresh.DeepCopy())
+	if fresh.Annotations == nil {
+		fresh.Annotations = map[string]string{}
+	}
+	fresh.Annotations[appsv1.AnnotationReconcileRequestedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+	if err := e.c.Patch(e.ctx, fresh, patch); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func headCommit(t *testing.T, f *fleet) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(f.clone, ".git", "refs", "heads", "main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(data))
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestMain(m *testing.M) {
+	// controller-runtime's caches log through its global logger.
+	ctrl.SetLogger(logr.Discard())
+	os.Exit(m.Run())
+}

@@ -1,0 +1,117 @@
+package hub
+
+import (
+	"fmt"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+)
+
+func work(hash string, generation int64, conds ...metav1.Condition) *workv1.ManifestWork {
+	w := &workv1.ManifestWork{}
+	w.Generation = generation
+	w.Annotations = map[string]string{appsv1.AnnotationContentHash: hash, appsv1.AnnotationRevision: "old@sha1:1"}
+	w.Status.Conditions = conds
+	return w
+}
+
+func cond(typ string, status metav1.ConditionStatus, gen int64, msg string) metav1.Condition {
+	return metav1.Condition{Type: typ, Status: status, ObservedGeneration: gen, Message: msg}
+}
+
+func TestClusterStatus(t *testing.T) {
+	applied := cond(workv1.WorkApplied, metav1.ConditionTrue, 2, "")
+	available := cond(workv1.WorkAvailable, metav1.ConditionTrue, 2, "")
+	drifted := work("h", 2, applied, available, cond(appsv1.WorkConditionDrifted, metav1.ConditionTrue, 2, ""))
+	drifted.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
+		ResourceMeta: workv1.ManifestResourceMeta{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "web", Name: "front"},
+		Conditions:   []metav1.Condition{cond(appsv1.WorkConditionDrifted, metav1.ConditionTrue, 2, "fields differ: .spec.replicas, .spec.template.spec.containers[0].image")},
+	}}
+	tests := []struct {
+		name     string
+		view     clusterView
+		want     appsv1.ClusterState
+		revision string
+	}{
+		{"no work yet", clusterView{desiredHash: "h"}, appsv1.ClusterProgressing, ""},
+		{"held back", clusterView{works: []*workv1.ManifestWork{work("old", 1)}}, appsv1.ClusterPending, "old@sha1:1"},
+		{"offline wins", clusterView{desiredHash: "h", offline: true, works: []*workv1.ManifestWork{work("h", 2, applied, available)}}, appsv1.ClusterOffline, "new@sha1:2"},
+		{"old content", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("old", 2, applied, available)}}, appsv1.ClusterProgressing, "old@sha1:1"},
+		{"agent behind", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 3, applied, available)}}, appsv1.ClusterProgressing, "new@sha1:2"},
+		{"applied", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, available)}}, appsv1.ClusterApplied, "new@sha1:2"},
+		{"not available", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied)}}, appsv1.ClusterProgressing, "new@sha1:2"},
+		{"apply failed", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, cond(workv1.WorkApplied, metav1.ConditionFalse, 2, "quota"))}}, appsv1.ClusterFailed, "new@sha1:2"},
+		{"degraded", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, cond(workv1.WorkDegraded, metav1.ConditionTrue, 2, "crashloop"))}}, appsv1.ClusterFailed, "new@sha1:2"},
+		{"drifted", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{drifted}}, appsv1.ClusterDrifted, "new@sha1:2"},
+		{"worst part wins", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, available), drifted}}, appsv1.ClusterDrifted, "new@sha1:2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.view.name = "c1"
+			got := clusterStatus(tt.view, "new@sha1:2")
+			if got.State != tt.want {
+				t.Fatalf("state = %s (%s), want %s", got.State, got.Message, tt.want)
+			}
+			if got.Revision != tt.revision {
+				t.Fatalf("revision = %q, want %q", got.Revision, tt.revision)
+			}
+		})
+	}
+
+	got := clusterStatus(clusterView{name: "c1", desiredHash: "h", works: []*workv1.ManifestWork{drifted}}, "r")
+	if len(got.Drift) != 1 || got.Drift[0].APIVersion != "apps/v1" || len(got.Drift[0].Fields) != 2 ||
+		got.Drift[0].Fields[1] != ".spec.template.spec.containers[0].image" {
+		t.Fatalf("drift = %+v", got.Drift)
+	}
+	if got.Message != "drift: Deployment web/front .spec.replicas,.spec.template.spec.containers[0].image" {
+		t.Fatalf("message = %q", got.Message)
+	}
+}
+
+func TestAggregateBoundsAndOrders(t *testing.T) {
+	applied := []metav1.Condition{cond(workv1.WorkApplied, metav1.ConditionTrue, 1, ""), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, "")}
+	var views []clusterView
+	for i := range 250 {
+		views = append(views, clusterView{name: fmt.Sprintf("c%03d", i), desiredHash: "h", works: []*workv1.ManifestWork{work("h", 1, applied...)}})
+	}
+	views = append(views, clusterView{name: "zz-failing", desiredHash: "h", works: []*workv1.ManifestWork{work("h", 1, cond(workv1.WorkApplied, metav1.ConditionFalse, 1, "boom"))}})
+	sum, list, truncated := aggregate(views, "r")
+	if sum.Selected != 251 || sum.Applied != 250 || sum.Failed != 1 {
+		t.Fatalf("summary = %+v", sum)
+	}
+	if !truncated || len(list) != maxClusterEntries {
+		t.Fatalf("list has %d entries, truncated=%v", len(list), truncated)
+	}
+	if list[0].Name != "zz-failing" {
+		t.Fatalf("failing cluster not listed first: %s", list[0].Name)
+	}
+}
+
+func TestNames(t *testing.T) {
+	sub := &appsv1.Subscription{}
+	sub.Namespace, sub.Name = "team-a", "web"
+	if got := WorkName(sub, 0); got != "team-a.web" {
+		t.Fatalf("WorkName = %q", got)
+	}
+	if got := WorkName(sub, 2); got != "team-a.web.part-2" {
+		t.Fatalf("WorkName part 2 = %q", got)
+	}
+	long := make([]byte, 240)
+	for i := range long {
+		long[i] = 'a'
+	}
+	sub.Name = string(long)
+	if got := WorkName(sub, 0); len(got) > 173 {
+		t.Fatalf("long WorkName is %d characters", len(got))
+	}
+	if got := SubscriptionLabel("team-a", "web"); got != "team-a.web" {
+		t.Fatalf("SubscriptionLabel = %q", got)
+	}
+	a, b := SubscriptionLabel("team-a", string(long)), SubscriptionLabel("team-a", string(long)+"b")
+	if len(a) > 63 || a == b {
+		t.Fatalf("long labels %q and %q must be valid and distinct", a, b)
+	}
+}

@@ -1,0 +1,123 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// GitServer serves bare repositories over Git's smart HTTP protocol with the
+// git CLI's own http-backend, on a loopback address. Clone and push with plain
+// git: git clone <URL>/<name>.git.
+type GitServer struct {
+	// URL is the server's base address, e.g. http://127.0.0.1:41234.
+	URL string
+	// Root holds the bare repositories.
+	Root string
+
+	srv    *http.Server
+	onPush func(repo string)
+}
+
+// StartGitServer serves the bare repositories under root on a free loopback
+// port (or addr when given). onPush, when set, is called after every push with
+// the repository's name, e.g. "fleet.git".
+func StartGitServer(root, addr string, onPush func(repo string)) (*GitServer, error) {
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		return nil, fmt.Errorf("the git CLI is needed for the lab's Git server: %w", err)
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for the Git server on %s: %w", addr, err)
+	}
+	g := &GitServer{URL: "http://" + l.Addr().String(), Root: root, onPush: onPush}
+	backend := &cgi.Handler{
+		Path: gitPath,
+		Args: []string{"http-backend"},
+		Env:  []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1", "REMOTE_USER=lab"},
+	}
+	g.srv = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			backend.ServeHTTP(w, req)
+			if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/git-receive-pack") && g.onPush != nil {
+				repo := strings.TrimSuffix(strings.TrimPrefix(req.URL.Path, "/"), "/git-receive-pack")
+				g.onPush(repo)
+			}
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	go func() { _ = g.srv.Serve(l) }()
+	return g, nil
+}
+
+// Close stops the server.
+func (g *GitServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return g.srv.Shutdown(ctx)
+}
+
+// CreateRepo creates the bare repository name (e.g. "fleet.git") holding one
+// commit on branch main with the files of dir, and returns its clone URL.
+func (g *GitServer) CreateRepo(ctx context.Context, name, dir string) (string, error) {
+	bare := filepath.Join(g.Root, name)
+	if err := os.MkdirAll(bare, 0o755); err != nil {
+		return "", err
+	}
+	if err := Git(ctx, bare, "init", "--quiet", "--bare", "--initial-branch=main"); err != nil {
+		return "", err
+	}
+	if err := Git(ctx, bare, "config", "http.receivepack", "true"); err != nil {
+		return "", err
+	}
+	work, err := os.MkdirTemp("", "lab-seed-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(work)
+	if err := os.CopyFS(work, os.DirFS(dir)); err != nil {
+		return "", fmt.Errorf("copy %s: %w", dir, err)
+	}
+	for _, args := range [][]string{
+		{"init", "--quiet", "--initial-branch=main"},
+		{"add", "--all"},
+		{"commit", "--quiet", "-m", "Import " + filepath.Base(dir)},
+		{"push", "--quiet", bare, "main"},
+	} {
+		if err := Git(ctx, work, args...); err != nil {
+			return "", err
+		}
+	}
+	return g.URL + "/" + name, nil
+}
+
+// Git runs the git CLI in dir with a fixed identity and no user configuration.
+func Git(ctx context.Context, dir string, args ...string) error {
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
+		"GIT_AUTHOR_NAME=ocm-gitops lab", "GIT_AUTHOR_EMAIL=lab@ocm-gitops.invalid",
+		"GIT_COMMITTER_NAME=ocm-gitops lab", "GIT_COMMITTER_EMAIL=lab@ocm-gitops.invalid")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return fmt.Errorf("git %s (in %s): %s", strings.Join(args, " "), dir, strings.TrimSpace(string(out)))
+		}
+		return fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
