@@ -18,6 +18,7 @@ declare -A packages=(
   [kube]="k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl"
   [etcd]="."
   [codegen]="sigs.k8s.io/controller-tools/cmd/controller-gen"
+  [cli]="sigs.k8s.io/kustomize/kustomize/v5 helm.sh/helm/v3/cmd/helm"
 
 )
 

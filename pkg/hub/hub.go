@@ -120,9 +120,12 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		return err
 	}
 	deps := &Deps{
-		Options:  opts,
-		Store:    source.NewStore(opts.CacheDir, opts.Logger.WithName("source")),
-		Renderer: render.NewRenderer(),
+		Options: opts,
+		Store:   source.NewStore(opts.CacheDir, opts.Logger.WithName("source")),
+		Renderer: render.NewRenderer(render.Options{
+			CacheDir: filepath.Join(opts.CacheDir, "charts"),
+			Logger:   opts.Logger.WithName("render"),
+		}),
 	}
 	for _, c := range selected {
 		if err := c.setup(mgr, deps); err != nil {

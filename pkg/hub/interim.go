@@ -8,18 +8,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
-
-const manifestLimit = 500 * 1024
-
-func splitObjects(objs []*unstructured.Unstructured, _ int) ([][]*unstructured.Unstructured, error) {
-	return [][]*unstructured.Unstructured{objs}, nil
-}
 
 func pollInterval(_ *appsv1.Channel, _ *appsv1.Subscription) time.Duration { return 3 * time.Minute }
 

@@ -253,6 +253,11 @@ func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subs
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
 		}
+		if len(o.Objects) == 0 {
+			// Most often a wrong path or a botched commit; removing an app is
+			// done through the placement or by deleting the Subscription.
+			return nil, fmt.Errorf("cluster %s: the package at %q renders no objects; nothing was changed on the clusters (to remove the app, change the placement or delete the Subscription)", t.Cluster, source.SubscriptionPath(sub))
+		}
 		b, err := r.bundles.get(o, settings, r.resource)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)

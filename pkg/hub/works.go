@@ -82,7 +82,7 @@ type resourceMapper func(gvk schema.GroupVersionKind) (string, bool)
 // encodeBundle turns rendered objects into ManifestWork manifests, split so no
 // work exceeds OCM's manifest size limit.
 func encodeBundle(out *render.Output, settings workSettings, mapResource resourceMapper) (*bundle, error) {
-	parts, err := splitObjects(out.Objects, manifestLimit)
+	parts, err := render.Split(out.Objects, render.ManifestLimit)
 	if err != nil {
 		return nil, err
 	}

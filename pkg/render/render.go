@@ -1,35 +1,48 @@
 // Package render turns a source artifact and a Subscription into the exact
 // objects each cluster receives. Rendering happens once per distinct input
 // (revision, path, values); clusters that share inputs share the Output.
+//
+// What is rendered follows OCM: under the Subscription's path, a folder with
+// Chart.yaml is a Helm chart, else one with a kustomization file is a
+// Kustomize root, and other .yaml/.yml files are plain manifests. Helm charts
+// render client-side like `helm template --include-crds --skip-tests`, with
+// Capabilities.KubeVersion fixed to Options.KubeVersion, Helm's built-in API
+// versions, no cluster lookups, release name = packageAlias or Subscription
+// name and release namespace = the Subscription's namespace. Kustomize roots
+// build in-process like `kustomize build`.
 package render
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
+	"text/template"
+	"time"
 
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/singleflight"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
+
+const gitPathAnnotation = appsv1.AnnotationGitPath
 
 // Cluster is what rendering may know of a target cluster.
 type Cluster struct {
 	Name   string
 	Labels map[string]string
 	Claims map[string]string
+	// Values are Helm values merged over everything the Subscription gives
+	// (used by `ocm-gitops render --values`; the hub leaves it empty).
+	Values map[string]any
 }
 
 // Output is what a group of clusters receives. Outputs are shared between
@@ -41,52 +54,399 @@ type Output struct {
 	Objects []*unstructured.Unstructured
 }
 
-// Error is a rendering failure tied to a file of the artifact.
+// Error is a rendering failure caused by the input: a file of the artifact or
+// a field of the Subscription. The hub reports it and keeps what is deployed.
 type Error struct {
 	// File is the path relative to the artifact root ("" when not tied to a file).
 	File string
-	Err  error
+	// Field is the Subscription field at fault, such as
+	// "spec.overrides[0].clusterOverrides[1]" ("" when the file is at fault).
+	Field string
+	Err   error
 }
 
 func (e *Error) Error() string {
-	if e.File == "" {
+	prefix := e.File
+	if e.Field != "" {
+		if prefix != "" {
+			prefix = e.Field + " " + prefix
+		} else {
+			prefix = e.Field
+		}
+	}
+	if prefix == "" {
 		return e.Err.Error()
 	}
-	return e.File + ": " + e.Err.Error()
+	return prefix + ": " + e.Err.Error()
 }
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Renderer renders Subscriptions. It is safe for concurrent use.
-type Renderer struct{}
+// Options tune a Renderer. Zero fields take the defaults below.
+type Options struct {
+	// CacheDir keeps Helm chart dependencies downloaded from chart
+	// repositories. Empty: downloads are not kept on disk.
+	CacheDir string
+	// CacheBytes bounds the memory held by cached renders (default 256 MiB).
+	CacheBytes int64
+	// CacheEntries bounds the number of cached renders (default 4096).
+	CacheEntries int
+	// MaxFileBytes is the largest file a render reads (default 8 MiB).
+	MaxFileBytes int64
+	// MaxOutputBytes bounds the JSON size of one render's objects (default 64 MiB).
+	MaxOutputBytes int64
+	// MaxDownloadBytes bounds a chart repository download (default 64 MiB).
+	MaxDownloadBytes int64
+	// KubeVersion is the Kubernetes version Helm charts see in
+	// .Capabilities.KubeVersion (default v1.37.0).
+	KubeVersion string
+	// HTTPTimeout bounds each chart repository request (default 1 minute).
+	HTTPTimeout time.Duration
+	// Logger receives warnings about the download cache.
+	Logger logr.Logger
+}
 
-// NewRenderer returns a Renderer.
-func NewRenderer() *Renderer { return &Renderer{} }
+// DefaultKubeVersion is what Helm charts see as the cluster's version.
+const DefaultKubeVersion = "v1.37.0"
+
+func (o Options) withDefaults() Options {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 256 << 20
+	}
+	if o.CacheEntries <= 0 {
+		o.CacheEntries = 4096
+	}
+	if o.MaxFileBytes <= 0 {
+		o.MaxFileBytes = 8 << 20
+	}
+	if o.MaxOutputBytes <= 0 {
+		o.MaxOutputBytes = 64 << 20
+	}
+	if o.MaxDownloadBytes <= 0 {
+		o.MaxDownloadBytes = 64 << 20
+	}
+	if o.KubeVersion == "" {
+		o.KubeVersion = DefaultKubeVersion
+	}
+	if o.HTTPTimeout <= 0 {
+		o.HTTPTimeout = time.Minute
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = logr.Discard()
+	}
+	return o
+}
+
+// Renderer renders Subscriptions. It is safe for concurrent use.
+type Renderer struct {
+	opts Options
+
+	// bases caches renders before per-cluster overrides, by input key.
+	bases *lru[*base]
+	// outputs caches Outputs by content key, so equal objects share one Output.
+	outputs *lru[*Output]
+	// routes maps a per-cluster input key to the content key of its Output.
+	routes *lru[string]
+
+	// templates caches parsed spec.clusterValuesTemplate texts.
+	templates *lru[*template.Template]
+	funcs     template.FuncMap
+
+	flight      singleflight.Group
+	kustomizeMu sync.Mutex
+}
+
+// NewRenderer returns a Renderer. NewRenderer() uses the defaults; pass one
+// Options to tune it.
+func NewRenderer(opts ...Options) *Renderer {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	o = o.withDefaults()
+	return &Renderer{
+		opts:      o,
+		bases:     newLRU[*base](o.CacheBytes/2, o.CacheEntries),
+		outputs:   newLRU[*Output](o.CacheBytes/2, o.CacheEntries),
+		routes:    newLRU[string](o.CacheBytes/16, o.CacheEntries*16),
+		templates: newLRU[*template.Template](16<<20, 1024),
+		funcs:     templateFuncs(),
+	}
+}
+
+// base is a render before per-cluster overrides and filters.
+type base struct {
+	objs []*unstructured.Unstructured
+	// size is the JSON size of objs.
+	size int64
+	err  error
+}
 
 // Render returns what cluster receives from sub at the artifact's revision.
+// Clusters with equal inputs get the same *Output.
 func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1.Subscription, cluster Cluster) (*Output, error) {
-	rel := filepath.Clean("/" + source.SubscriptionPath(sub))[1:]
-	root := filepath.Join(art.Dir, rel)
-	objs, err := renderPlain(art.Dir, root)
+	if art == nil || art.Dir == "" {
+		return nil, errors.New("render: no artifact to render")
+	}
+	tmpl, err := r.valuesTemplate(sub.Spec.ClusterValuesTemplate)
 	if err != nil {
 		return nil, err
 	}
-	return NewOutput(objs)
+	vals, err := clusterValues(tmpl, cluster)
+	if err != nil {
+		return nil, err
+	}
+	if len(cluster.Values) > 0 {
+		vals = mergeValues(vals, cluster.Values)
+	}
+	baseKey, err := digest(baseInputs{
+		Revision:         art.Revision,
+		Dir:              art.Dir,
+		Path:             source.SubscriptionPath(sub),
+		Namespace:        sub.Namespace,
+		Name:             sub.Name,
+		PackageOverrides: sub.Spec.PackageOverrides,
+		ClusterValues:    vals,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render: key: %w", err)
+	}
+	b, err := r.base(ctx, baseKey, art, sub, vals)
+	if err != nil {
+		return nil, err
+	}
+
+	ovs, err := overridesFor(sub, cluster.Name)
+	if err != nil {
+		return nil, err
+	}
+	routeKey := baseKey
+	if len(ovs) > 0 || len(sub.Spec.Allow) > 0 || len(sub.Spec.Deny) > 0 {
+		routeKey, err = digest(routeInputs{Base: baseKey, Overrides: ovs, Allow: sub.Spec.Allow, Deny: sub.Spec.Deny})
+		if err != nil {
+			return nil, fmt.Errorf("render: key: %w", err)
+		}
+	}
+	if key, ok := r.routes.get(routeKey); ok {
+		if out, ok := r.outputs.get(key); ok {
+			return out, nil
+		}
+	}
+	objs, err := applyOverrides(b.objs, ovs)
+	if err != nil {
+		return nil, err
+	}
+	objs = filterAllowDeny(objs, sub.Spec.Allow, sub.Spec.Deny)
+	out, size, err := newOutput(objs)
+	if err != nil {
+		return nil, err
+	}
+	out = r.outputs.add(out.Key, out, size)
+	r.routes.add(routeKey, out.Key, int64(len(routeKey)+len(out.Key)+64))
+	return out, nil
 }
 
-// NewOutput orders objects for apply and computes the Output's key.
-func NewOutput(objs []*unstructured.Unstructured) (*Output, error) {
-	sort.SliceStable(objs, func(i, j int) bool { return applyRank(objs[i]) < applyRank(objs[j]) })
-	h := sha256.New()
-	for _, o := range objs {
-		b, err := json.Marshal(o.Object)
-		if err != nil {
-			return nil, fmt.Errorf("encode %s %s: %w", o.GetKind(), o.GetName(), err)
-		}
-		h.Write(b)
-		h.Write([]byte{0})
+// valuesTemplate parses spec.clusterValuesTemplate once per distinct text.
+func (r *Renderer) valuesTemplate(text string) (*template.Template, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, nil
 	}
-	return &Output{Key: hex.EncodeToString(h.Sum(nil)), Objects: objs}, nil
+	if t, ok := r.templates.get(text); ok {
+		return t, nil
+	}
+	t, err := parseValuesTemplate(text, r.funcs)
+	if err != nil {
+		return nil, err
+	}
+	return r.templates.add(text, t, int64(len(text))*8), nil
+}
+
+// baseInputs is everything a base render depends on.
+type baseInputs struct {
+	Revision         string              `json:"revision"`
+	Dir              string              `json:"dir"`
+	Path             string              `json:"path"`
+	Namespace        string              `json:"namespace"`
+	Name             string              `json:"name"`
+	PackageOverrides []*appsv1.Overrides `json:"packageOverrides,omitempty"`
+	ClusterValues    map[string]any      `json:"clusterValues,omitempty"`
+}
+
+// routeInputs is what turns a base render into one cluster's Output.
+type routeInputs struct {
+	Base      string                  `json:"base"`
+	Overrides []clusterOverride       `json:"-"`
+	Allow     []*appsv1.AllowDenyItem `json:"allow,omitempty"`
+	Deny      []*appsv1.AllowDenyItem `json:"deny,omitempty"`
+}
+
+func (ri routeInputs) MarshalJSON() ([]byte, error) {
+	type ov struct {
+		Path  []string `json:"path"`
+		Value any      `json:"value"`
+	}
+	ovs := make([]ov, len(ri.Overrides))
+	for i, o := range ri.Overrides {
+		ovs[i] = ov{Path: o.path, Value: o.value}
+	}
+	type plain routeInputs
+	return json.Marshal(struct {
+		plain
+		Overrides []ov `json:"overrides,omitempty"`
+	}{plain(ri), ovs})
+}
+
+func digest(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// base returns the cached render for key, rendering it once however many
+// callers ask at the same time. Input errors are cached like results: a bad
+// revision fails once, not once per cluster.
+func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, sub *appsv1.Subscription, vals map[string]any) (*base, error) {
+	if b, ok := r.bases.get(key); ok {
+		return b, b.err
+	}
+	v, err, _ := r.flight.Do(key, func() (any, error) {
+		if b, ok := r.bases.get(key); ok {
+			return b, nil
+		}
+		objs, err := r.renderBase(ctx, art, sub, vals)
+		var inputErr *Error
+		if err != nil && !errors.As(err, &inputErr) {
+			return nil, err // transient (network, cancellation): not cached
+		}
+		b := &base{objs: objs, err: err}
+		if err == nil {
+			if b.size, err = jsonSize(objs); err != nil {
+				return nil, err
+			}
+			if b.size > r.opts.MaxOutputBytes {
+				b = &base{err: &Error{File: source.SubscriptionPath(sub), Err: fmt.Errorf("the render is %d bytes of JSON, over the %d-byte limit", b.size, r.opts.MaxOutputBytes)}}
+			}
+		}
+		return r.bases.add(key, b, b.size+1024), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := v.(*base)
+	return b, b.err
+}
+
+// renderBase renders every unit under the Subscription's path and orders the
+// result for apply.
+func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *appsv1.Subscription, clusterVals map[string]any) ([]*unstructured.Unstructured, error) {
+	j, err := newJail(art.Dir, r.opts.MaxFileBytes)
+	if err != nil {
+		return nil, err
+	}
+	root, err := resolvePath(j, source.SubscriptionPath(sub))
+	if err != nil {
+		return nil, err
+	}
+	units, err := detect(j, root)
+	if err != nil {
+		return nil, err
+	}
+	charts := 0
+	for _, u := range units {
+		if u.kind == unitHelm {
+			charts++
+		}
+	}
+	var objs []*unstructured.Unstructured
+	var origins []string
+	for _, u := range units {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		got, err := r.renderUnit(ctx, j, u, sub, clusterVals, charts)
+		if err != nil {
+			return nil, err
+		}
+		objs = append(objs, got...)
+		for range got {
+			origins = append(origins, j.rel(u.path))
+		}
+	}
+	if err := checkDuplicates(objs, origins); err != nil {
+		return nil, err
+	}
+	r.kustomizeMu.Lock() // kyaml's schema answers which kinds are namespaced
+	objs = defaultNamespace(objs, sub.Namespace)
+	r.kustomizeMu.Unlock()
+	sortForApply(objs)
+	return objs, nil
+}
+
+func (r *Renderer) renderUnit(ctx context.Context, j *jail, u unit, sub *appsv1.Subscription, clusterVals map[string]any, charts int) ([]*unstructured.Unstructured, error) {
+	switch u.kind {
+	case unitKustomize:
+		ovs, err := kustomizeOverrides(sub, j.rel(u.path))
+		if err != nil {
+			return nil, err
+		}
+		overlay := map[string][]byte{}
+		if len(ovs) > 0 {
+			path, data, err := kustomizationOverlay(j, u.path, ovs)
+			if err != nil {
+				return nil, err
+			}
+			overlay[path] = data
+		}
+		return r.kustomizeBuild(j, u.path, overlay)
+	case unitHelm:
+		ch, err := loadChart(j, u.path)
+		if err != nil {
+			return nil, err
+		}
+		vals, alias, err := helmValues(sub, ch.Name())
+		if err != nil {
+			return nil, err
+		}
+		if vals == nil {
+			vals = map[string]any{}
+		}
+		if len(clusterVals) > 0 {
+			vals = mergeValues(vals, clusterVals)
+		}
+		return r.helmTemplate(ctx, j, u.path, ch, helmRelease{
+			name:      releaseName(sub.Name, alias, ch.Name(), charts),
+			namespace: sub.Namespace,
+			values:    vals,
+		})
+	default:
+		data, err := j.readFile(u.path)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := DecodeYAML(data)
+		if err != nil {
+			return nil, &Error{File: j.rel(u.path), Err: err}
+		}
+		return objs, nil
+	}
+}
+
+// checkDuplicates refuses two objects with the same identity: a ManifestWork
+// may hold each object once, and which one wins would be arbitrary.
+func checkDuplicates(objs []*unstructured.Unstructured, origins []string) error {
+	seen := make(map[string]int, len(objs))
+	for i, o := range objs {
+		gvk := o.GroupVersionKind()
+		id := gvk.Group + "/" + gvk.Kind + "/" + o.GetNamespace() + "/" + o.GetName()
+		if first, ok := seen[id]; ok {
+			return &Error{File: origins[i], Err: fmt.Errorf("%s is defined twice (also in %s); each object may appear once", describe(o), origins[first])}
+		}
+		seen[id] = i
+	}
+	return nil
 }
 
 // applyRank puts definitions before the objects that depend on them.
@@ -100,57 +460,46 @@ func applyRank(o *unstructured.Unstructured) int {
 	return 2
 }
 
-// renderPlain reads every .yaml/.yml file under dir, in lexical path order.
-func renderPlain(artifactRoot, dir string) ([]*unstructured.Unstructured, error) {
-	var objs []*unstructured.Unstructured
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			rel, _ := filepath.Rel(artifactRoot, p)
-			return &Error{File: rel, Err: err}
-		}
-		if d.IsDir() {
-			if p != dir && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if ext := filepath.Ext(p); ext != ".yaml" && ext != ".yml" {
-			return nil
-		}
-		rel, _ := filepath.Rel(artifactRoot, p)
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return &Error{File: rel, Err: err}
-		}
-		docs, err := DecodeYAML(data)
-		if err != nil {
-			return &Error{File: rel, Err: err}
-		}
-		objs = append(objs, docs...)
-		return nil
-	})
-	return objs, err
+// sortForApply orders objects CRDs first, then Namespaces, then the rest,
+// keeping the rendered order within each group.
+func sortForApply(objs []*unstructured.Unstructured) {
+	sort.SliceStable(objs, func(i, j int) bool { return applyRank(objs[i]) < applyRank(objs[j]) })
 }
 
-// DecodeYAML splits a multi-document YAML stream into objects, skipping empty
-// documents. Every object must have apiVersion, kind and metadata.name.
-func DecodeYAML(data []byte) ([]*unstructured.Unstructured, error) {
-	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var out []*unstructured.Unstructured
-	for i := 1; ; i++ {
-		var m map[string]any
-		if err := dec.Decode(&m); errors.Is(err, io.EOF) {
-			return out, nil
-		} else if err != nil {
-			return nil, fmt.Errorf("document %d: %w", i, err)
+// NewOutput orders objects for apply and computes the Output's key.
+func NewOutput(objs []*unstructured.Unstructured) (*Output, error) {
+	sorted := make([]*unstructured.Unstructured, len(objs))
+	copy(sorted, objs)
+	sortForApply(sorted)
+	out, _, err := newOutput(sorted)
+	return out, err
+}
+
+// newOutput computes the key of objects already in apply order, and their
+// JSON size.
+func newOutput(objs []*unstructured.Unstructured) (*Output, int64, error) {
+	h := sha256.New()
+	var size int64
+	for _, o := range objs {
+		b, err := json.Marshal(o.Object)
+		if err != nil {
+			return nil, 0, fmt.Errorf("encode %s: %w", describe(o), err)
 		}
-		if len(m) == 0 {
-			continue
-		}
-		u := &unstructured.Unstructured{Object: m}
-		if u.GetAPIVersion() == "" || u.GetKind() == "" || u.GetName() == "" {
-			return nil, fmt.Errorf("document %d: apiVersion, kind and metadata.name are required", i)
-		}
-		out = append(out, u)
+		size += int64(len(b))
+		h.Write(b)
+		h.Write([]byte{0})
 	}
+	return &Output{Key: hex.EncodeToString(h.Sum(nil)), Objects: objs}, size, nil
+}
+
+func jsonSize(objs []*unstructured.Unstructured) (int64, error) {
+	var n int64
+	for _, o := range objs {
+		b, err := json.Marshal(o.Object)
+		if err != nil {
+			return 0, fmt.Errorf("encode %s: %w", describe(o), err)
+		}
+		n += int64(len(b))
+	}
+	return n, nil
 }

@@ -41,21 +41,22 @@ type Target struct {
 	Final bool
 }
 
-// Revision splits "<ref>@sha1:<hex>" (or "sha1:<hex>", or sha256) into the
-// ref and the commit; ok is false for revisions without a Git commit.
+// Revision splits a Git revision, "<ref>@sha1:<commit>" or "sha1:<commit>",
+// into the ref and the commit; ok is false for anything else (Helm and bucket
+// revisions carry sha256 digests, which are not commits).
 func Revision(rev string) (ref, sha string, ok bool) {
 	ref, digest, found := strings.Cut(rev, "@")
 	if !found {
 		ref, digest = "", rev
 	}
-	algo, hex, _ := strings.Cut(digest, ":")
-	if !commitHex.MatchString(hex) || (algo == "sha1") != (len(hex) == 40) || (algo != "sha1" && algo != "sha256") {
+	hex, found := strings.CutPrefix(digest, "sha1:")
+	if !found || !sha1Hex.MatchString(hex) {
 		return "", "", false
 	}
 	return ref, hex, true
 }
 
-var commitHex = regexp.MustCompile(`^(?:[0-9a-f]{40}|[0-9a-f]{64})$`)
+var sha1Hex = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // Context is the status context of a Subscription: prefix[/hub]/namespace/name.
 func Context(s Settings, namespace, name string) string {
@@ -82,7 +83,7 @@ func Desired(sub *appsv1.Subscription, s Settings, posted map[string]bool) []Tar
 	base := Context(s, sub.Namespace, sub.Name)
 	ref, sha, ok := Revision(st.LastAppliedRevision)
 	if !ok && st.LastAppliedRevision == "" {
-		if c := sub.Annotations[appsv1.AnnotationGitCurrentCommit]; commitHex.MatchString(c) {
+		if c := sub.Annotations[appsv1.AnnotationGitCurrentCommit]; sha1Hex.MatchString(c) {
 			sha, ok = c, true
 		}
 	}

@@ -22,8 +22,8 @@ type PackageFilter struct {
 }
 
 // PackageOverride is one override document, as OCM writes it: for Helm charts
-// {path: spec, value: {...values...}}; for Kustomize roots
-// {kustomizeOverride: {...kustomization fields...}}.
+// {path: spec, value: {...values...}}; for Kustomize roots (packageName
+// "kustomization") {value: {...kustomization fields...}}.
 // +kubebuilder:pruning:PreserveUnknownFields
 // +kubebuilder:validation:Type=object
 type PackageOverride struct {

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/render"
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+)
+
+// runRender prints what one cluster would receive: the hub's renderer run on
+// a local folder, so the output is byte for byte what the hub sends.
+func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("render", stderr)
+	dir := fs.String("dir", "", "local folder holding the fleet repository (required)")
+	path := fs.String("path", "", "folder inside --dir to render (the Subscription's git-path); overrides the one in --subscription")
+	cluster := fs.String("cluster", "", "name of the cluster to render for (selects spec.overrides and feeds spec.clusterValuesTemplate)")
+	labels := fs.String("labels", "", "the cluster's labels, as k=v,k2=v2")
+	claims := fs.String("claims", "", "the cluster's ClusterClaims, as k=v,k2=v2")
+	values := fs.String("values", "", "YAML file of Helm values merged over everything the Subscription gives")
+	subFile := fs.String("subscription", "", "Subscription YAML to take path, packageOverrides, overrides, clusterValuesTemplate, allow and deny from")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ocm-gitops render --dir D [--path P] [--subscription FILE] [--cluster NAME --labels k=v,... --claims k=v,...] [--values FILE]")
+		fmt.Fprintln(stderr, "\nPrints, as YAML documents, the objects the hub would send to the cluster.")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usageErrorf("--dir is required: the folder holding the fleet repository")
+	}
+	abs, err := filepath.Abs(*dir)
+	if err != nil {
+		return usageErrorf("--dir %q: %v", *dir, err)
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return usageErrorf("--dir %q is not a folder", *dir)
+	}
+	c := render.Cluster{Name: *cluster}
+	if c.Labels, err = parsePairs(*labels); err != nil {
+		return usageErrorf("--labels: %v", err)
+	}
+	if c.Claims, err = parsePairs(*claims); err != nil {
+		return usageErrorf("--claims: %v", err)
+	}
+	if *values != "" {
+		data, err := os.ReadFile(*values)
+		if err != nil {
+			return usageErrorf("--values: %v", err)
+		}
+		if err := yaml.Unmarshal(data, &c.Values); err != nil {
+			return usageErrorf("--values %s: not a YAML mapping of Helm values: %v", *values, err)
+		}
+	}
+	sub, err := renderSubscription(*subFile, *path, abs)
+	if err != nil {
+		return err
+	}
+	art := &source.Artifact{Revision: "local", Dir: abs}
+	out, err := render.NewRenderer().Render(ctx, art, sub, c)
+	if err != nil {
+		return err
+	}
+	data, err := encodeYAMLStream(out)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(data)
+	return err
+}
+
+// renderSubscription reads --subscription, or makes a Subscription in the
+// default namespace named after the path.
+func renderSubscription(file, path, dir string) (*appsv1.Subscription, error) {
+	sub := &appsv1.Subscription{}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageErrorf("--subscription: %v", err)
+		}
+		if err := yaml.Unmarshal(data, sub); err != nil {
+			return nil, usageErrorf("--subscription %s: %v", file, err)
+		}
+		if sub.Kind != "Subscription" {
+			return nil, usageErrorf("--subscription %s is not a Subscription (kind: %q)", file, sub.Kind)
+		}
+	}
+	if sub.Namespace == "" {
+		sub.Namespace = "default"
+	}
+	if sub.Name == "" {
+		base := path
+		if base == "" {
+			base = dir
+		}
+		sub.Name = dnsLabel(filepath.Base(filepath.Clean(base)))
+	}
+	if path != "" {
+		if sub.Annotations == nil {
+			sub.Annotations = map[string]string{}
+		}
+		sub.Annotations[appsv1.AnnotationGitPath] = path
+		delete(sub.Annotations, appsv1.AnnotationGithubPath)
+	}
+	return sub, nil
+}
+
+var notDNS = regexp.MustCompile(`[^a-z0-9-]+`)
+
+func dnsLabel(s string) string {
+	s = strings.Trim(notDNS.ReplaceAllString(strings.ToLower(s), "-"), "-")
+	if len(s) > 53 {
+		s = strings.TrimRight(s[:53], "-")
+	}
+	if s == "" {
+		return "render"
+	}
+	return s
+}
+
+// parsePairs reads "k=v,k2=v2".
+func parsePairs(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		kv = strings.TrimSpace(kv)
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("%q is not key=value", kv)
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
+// encodeYAMLStream writes objects as YAML documents separated by "---", keys
+// sorted, so equal renders print identically.
+func encodeYAMLStream(out *render.Output) ([]byte, error) {
+	var buf bytes.Buffer
+	for i, o := range out.Objects {
+		b, err := yaml.Marshal(o.Object)
+		if err != nil {
+			return nil, fmt.Errorf("encode %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		if i > 0 {
+			buf.WriteString("---\n")
+		}
+		buf.Write(b)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,163 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// jail keeps every read inside one artifact: paths are resolved through
+// symlinks and must stay under root, and files are size-limited.
+type jail struct {
+	// root is the artifact directory with symlinks resolved.
+	root string
+	// maxFile is the largest file that may be read, in bytes.
+	maxFile int64
+}
+
+func newJail(dir string, maxFile int64) (*jail, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("artifact directory %q: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("artifact directory %q: %w", dir, err)
+	}
+	return &jail{root: real, maxFile: maxFile}, nil
+}
+
+// rel is p relative to the artifact root, with forward slashes, for messages.
+func (j *jail) rel(p string) string {
+	r, err := filepath.Rel(j.root, p)
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return filepath.ToSlash(p)
+	}
+	return filepath.ToSlash(r)
+}
+
+func (j *jail) contains(p string) bool {
+	return p == j.root || strings.HasPrefix(p, j.root+string(filepath.Separator))
+}
+
+// resolve returns p with symlinks resolved, or an *Error when p leads out of
+// the artifact. A path that does not exist is checked lexically.
+func (j *jail) resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", &Error{File: j.rel(p), Err: err}
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		// Resolve the deepest existing parent, so a symlinked parent that
+		// leaves the artifact is still caught.
+		parent, base := filepath.Split(abs)
+		parent = filepath.Clean(parent)
+		if parent == abs {
+			return "", &Error{File: j.rel(p), Err: err}
+		}
+		rp, perr := j.resolve(parent)
+		if perr != nil {
+			return "", perr
+		}
+		real = filepath.Join(rp, base)
+	} else if err != nil {
+		return "", &Error{File: j.rel(abs), Err: err}
+	}
+	if !j.contains(real) {
+		return "", &Error{File: j.rel(abs), Err: fmt.Errorf("resolves to %s, outside the repository: symlinks and paths must stay inside it", real)}
+	}
+	return real, nil
+}
+
+// readFile reads a file inside the artifact, refusing escapes and files over
+// the size limit.
+func (j *jail) readFile(p string) ([]byte, error) {
+	real, err := j.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(real)
+	if err != nil {
+		return nil, &Error{File: j.rel(p), Err: err}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, &Error{File: j.rel(p), Err: err}
+	}
+	if st.IsDir() {
+		return nil, &Error{File: j.rel(p), Err: errors.New("is a directory, not a file")}
+	}
+	if st.Size() > j.maxFile {
+		return nil, j.tooBig(p, st.Size())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, j.maxFile+1))
+	if err != nil {
+		return nil, &Error{File: j.rel(p), Err: err}
+	}
+	if int64(len(data)) > j.maxFile {
+		return nil, j.tooBig(p, int64(len(data)))
+	}
+	return data, nil
+}
+
+func (j *jail) tooBig(p string, size int64) error {
+	return &Error{File: j.rel(p), Err: fmt.Errorf("file is %d bytes, over the %d-byte limit per file; split it or keep large data out of the repository", size, j.maxFile)}
+}
+
+// checkTree verifies that every file under dir is within the size limit and
+// that every symlink under dir stays inside the artifact, before a library
+// that follows symlinks on its own (Helm's chart loader) reads the tree.
+func (j *jail) checkTree(dir string) error {
+	return j.checkTreeSeen(dir, map[string]bool{})
+}
+
+func (j *jail) checkTreeSeen(dir string, seen map[string]bool) error {
+	seen[dir] = true
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return &Error{File: j.rel(p), Err: err}
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			real, err := j.resolve(p)
+			if err != nil {
+				return err
+			}
+			st, err := os.Stat(real)
+			if err != nil {
+				return &Error{File: j.rel(p), Err: err}
+			}
+			if st.IsDir() {
+				if seen[real] {
+					return &Error{File: j.rel(p), Err: errors.New("symlink cycle: this directory link leads to a directory already visited")}
+				}
+				return j.checkTreeSeen(real, seen)
+			}
+			if st.Size() > j.maxFile {
+				return j.tooBig(p, st.Size())
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil {
+				return &Error{File: j.rel(p), Err: err}
+			}
+			if info.Size() > j.maxFile {
+				return j.tooBig(p, info.Size())
+			}
+		}
+		return nil
+	})
+}
+
+// scrub removes the artifact's absolute location from a library's error
+// message, so messages name repository paths only.
+func (j *jail) scrub(msg string) string {
+	return strings.ReplaceAll(msg, j.root+string(filepath.Separator), "")
+}

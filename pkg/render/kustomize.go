@@ -1,0 +1,305 @@
+package render
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/types"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// kustomizeBuild builds the Kustomize root dir in-process, with the options
+// the kustomize CLI uses by default (legacy resource order, files restricted
+// to each kustomization's root, builtin plugins only, no Helm inflation).
+// overlay replaces the content of kustomization files (OCM packageOverrides).
+// Remote bases and files are refused: a render uses the revision's files only.
+func (r *Renderer) kustomizeBuild(j *jail, dir string, overlay map[string][]byte) ([]*unstructured.Unstructured, error) {
+	kfile := findKustomization(dir)
+	if err := checkKustomizationTree(j, dir, overlay, map[string]bool{}); err != nil {
+		return nil, err
+	}
+	opts := krusty.MakeDefaultOptions()
+	opts.Reorder = krusty.ReorderOptionUnspecified // the CLI's default: legacy order unless sortOptions says otherwise
+	opts.LoadRestrictions = types.LoadRestrictionsRootOnly
+	opts.PluginConfig = types.DisabledPluginConfig()
+
+	// kyaml keeps the OpenAPI schema a kustomization may select in package
+	// state; builds are serialized so one build's schema cannot leak into another.
+	r.kustomizeMu.Lock()
+	m, err := krusty.MakeKustomizer(opts).Run(&jailFS{FileSystem: filesys.MakeFsOnDisk(), jail: j, overlay: overlay}, dir)
+	r.kustomizeMu.Unlock()
+	if err != nil {
+		var re *Error
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, &Error{File: j.rel(kfile), Err: errors.New(j.scrub(err.Error()))}
+	}
+	var out []*unstructured.Unstructured
+	for _, res := range m.Resources() {
+		b, err := res.MarshalJSON()
+		if err != nil {
+			return nil, &Error{File: j.rel(kfile), Err: fmt.Errorf("encode %s: %w", res.CurId(), err)}
+		}
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, &Error{File: j.rel(kfile), Err: fmt.Errorf("decode %s: %w", res.CurId(), err)}
+		}
+		if err := checkObject(u); err != nil {
+			return nil, &Error{File: j.rel(kfile), Err: err}
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+func findKustomization(dir string) string {
+	for _, k := range kustomizationFiles {
+		p := filepath.Join(dir, k)
+		if exists(p) {
+			return p
+		}
+	}
+	return filepath.Join(dir, kustomizationFiles[0])
+}
+
+// kustomizationOverlay merges OCM kustomization overrides into dir's
+// kustomization file: each override's top-level fields replace the file's.
+func kustomizationOverlay(j *jail, dir string, overrides []map[string]any) (string, []byte, error) {
+	kfile := findKustomization(dir)
+	data, err := j.readFile(kfile)
+	if err != nil {
+		return "", nil, err
+	}
+	var k map[string]any
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return "", nil, &Error{File: j.rel(kfile), Err: fmt.Errorf("parse kustomization to apply packageOverrides: %w", err)}
+	}
+	if k == nil {
+		k = map[string]any{}
+	}
+	for _, o := range overrides {
+		for key, v := range o {
+			k[key] = v
+		}
+	}
+	merged, err := yaml.Marshal(k)
+	if err != nil {
+		return "", nil, &Error{File: j.rel(kfile), Err: err}
+	}
+	real, err := j.resolve(kfile)
+	if err != nil {
+		return "", nil, err
+	}
+	return real, merged, nil
+}
+
+// remoteRef matches what kustomize would fetch from the network: URLs, SCP
+// style git addresses (user@host:path) and github.com shorthands.
+var remoteRef = regexp.MustCompile(`(?i)^(git::)?([a-z][a-z0-9+.-]*://|[a-z][a-z0-9-]*@|github\.com[/:])`)
+
+// checkKustomizationTree walks the kustomizations reachable from dir and
+// refuses references that kustomize would fetch from the network, and local
+// references that leave the artifact.
+func checkKustomizationTree(j *jail, dir string, overlay map[string][]byte, seen map[string]bool) error {
+	real, err := j.resolve(dir)
+	if err != nil {
+		return err
+	}
+	if seen[real] {
+		return nil
+	}
+	seen[real] = true
+	kfile := findKustomization(real)
+	data, ok := overlay[kfile]
+	if !ok {
+		if data, err = j.readFile(kfile); err != nil {
+			return err
+		}
+	}
+	var k map[string]any
+	if err := yaml.Unmarshal(data, &k); err != nil {
+		return &Error{File: j.rel(kfile), Err: fmt.Errorf("invalid kustomization: %w", err)}
+	}
+	check := func(field, ref string, descend bool) error {
+		if remoteRef.MatchString(ref) {
+			return &Error{File: j.rel(kfile), Err: fmt.Errorf("%s: %q is remote; a render uses only the files of the revision, so copy it into the repository and refer to it by relative path", field, ref)}
+		}
+		if strings.Contains(ref, "\n") || filepath.IsAbs(ref) {
+			return nil // inline content; absolute paths are refused by kustomize itself
+		}
+		target, err := j.resolve(filepath.Join(real, ref))
+		if err != nil {
+			var re *Error
+			if errors.As(err, &re) {
+				return &Error{File: j.rel(kfile), Err: fmt.Errorf("%s: %q: %w", field, ref, re.Err)}
+			}
+			return err
+		}
+		if st, err := os.Stat(target); descend && err == nil && st.IsDir() {
+			return checkKustomizationTree(j, target, overlay, seen)
+		}
+		return nil
+	}
+	for _, field := range []string{"resources", "bases", "components", "generators", "transformers", "validators"} {
+		for i, ref := range stringList(k[field]) {
+			if err := check(fmt.Sprintf("%s[%d]", field, i), ref, true); err != nil {
+				return err
+			}
+		}
+	}
+	for _, field := range []string{"crds", "configurations", "patchesStrategicMerge"} {
+		for i, ref := range stringList(k[field]) {
+			if err := check(fmt.Sprintf("%s[%d]", field, i), ref, false); err != nil {
+				return err
+			}
+		}
+	}
+	for _, field := range []string{"patches", "patchesJson6902", "replacements"} {
+		for i, item := range anyList(k[field]) {
+			if m, ok := item.(map[string]any); ok {
+				if p, ok := m["path"].(string); ok {
+					if err := check(fmt.Sprintf("%s[%d].path", field, i), p, false); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	for _, field := range []string{"configMapGenerator", "secretGenerator"} {
+		for i, item := range anyList(k[field]) {
+			m, ok := item.(map[string]any)
+			if !ok {
+				continue
+			}
+			refs := stringList(m["files"])
+			refs = append(refs, stringList(m["envs"])...)
+			if env, ok := m["env"].(string); ok {
+				refs = append(refs, env)
+			}
+			for _, ref := range refs {
+				if _, file, found := strings.Cut(ref, "="); found {
+					ref = file
+				}
+				if err := check(fmt.Sprintf("%s[%d]", field, i), ref, false); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if m, ok := k["openapi"].(map[string]any); ok {
+		if p, ok := m["path"].(string); ok {
+			if err := check("openapi.path", p, false); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func anyList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+func stringList(v any) []string {
+	var out []string
+	for _, item := range anyList(v) {
+		if s, ok := item.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// jailFS is the file system kustomize reads through: reads stay inside the
+// artifact and under the size limit, overridden kustomization files are
+// served from memory, and nothing can be written.
+type jailFS struct {
+	filesys.FileSystem
+	jail    *jail
+	overlay map[string][]byte
+}
+
+var errReadOnly = errors.New("the artifact is read-only")
+
+func (f *jailFS) Create(string) (filesys.File, error) { return nil, errReadOnly }
+func (f *jailFS) Mkdir(string) error                  { return errReadOnly }
+func (f *jailFS) MkdirAll(string) error               { return errReadOnly }
+func (f *jailFS) RemoveAll(string) error              { return errReadOnly }
+func (f *jailFS) WriteFile(string, []byte) error      { return errReadOnly }
+
+func (f *jailFS) Open(p string) (filesys.File, error) {
+	real, err := f.jail.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	return f.FileSystem.Open(real)
+}
+
+func (f *jailFS) ReadFile(p string) ([]byte, error) {
+	real, err := f.jail.resolve(p)
+	if err != nil {
+		return nil, err
+	}
+	if data, ok := f.overlay[real]; ok {
+		return data, nil
+	}
+	return f.jail.readFile(real)
+}
+
+func (f *jailFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
+	if _, err := f.jail.resolve(p); err != nil {
+		return "", "", err
+	}
+	return f.FileSystem.CleanedAbs(p)
+}
+
+func (f *jailFS) Exists(p string) bool {
+	if _, err := f.jail.resolve(p); err != nil {
+		return false
+	}
+	return f.FileSystem.Exists(p)
+}
+
+func (f *jailFS) IsDir(p string) bool {
+	if _, err := f.jail.resolve(p); err != nil {
+		return false
+	}
+	return f.FileSystem.IsDir(p)
+}
+
+func (f *jailFS) ReadDir(p string) ([]string, error) {
+	if _, err := f.jail.resolve(p); err != nil {
+		return nil, err
+	}
+	return f.FileSystem.ReadDir(p)
+}
+
+func (f *jailFS) Glob(pattern string) ([]string, error) {
+	matches, err := f.FileSystem.Glob(pattern)
+	if err != nil {
+		return nil, err
+	}
+	out := matches[:0]
+	for _, m := range matches {
+		if _, err := f.jail.resolve(m); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+func (f *jailFS) Walk(p string, fn filepath.WalkFunc) error {
+	if _, err := f.jail.resolve(p); err != nil {
+		return err
+	}
+	return f.FileSystem.Walk(p, fn)
+}
