@@ -26,6 +26,7 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&opts.HealthAddr, "health-addr", ":8081", "address of /healthz and /readyz (\"0\": off)")
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect one active replica among several")
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election lease (default: in-cluster namespace)")
+	fs.StringVar(&opts.HubID, "hub-id", "", "name of this hub in commit status contexts, when several hubs report on one repository")
 	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -27,6 +27,8 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
+	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
@@ -44,6 +46,9 @@ type Options struct {
 	// LeaderElection makes one replica of several active.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// HubID, when set, is added to commit status contexts so several hubs can
+	// report on one repository without overwriting each other.
+	HubID string
 	// CacheDir holds Git clones and artifact snapshots.
 	CacheDir string
 	// Logger is the root logger.
@@ -66,8 +71,12 @@ type hubController struct {
 // controllers lists every hub controller, in start order.
 func controllers() []hubController {
 	return []hubController{
+		{"placement", func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupWithManager(mgr) }},
 		{"channel", setupChannel},
 		{"subscription", setupSubscription},
+		{"commitstatus", func(mgr ctrl.Manager, deps *Deps) error {
+			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID})
+		}},
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 )
 
 // Field indexes on Subscriptions.
@@ -62,7 +63,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("subscription").
 		For(&appsv1.Subscription{}, builder.WithPredicates(predicate.Or(
-			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
+			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, userAnnotationsChanged()))).
 		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(workToSubscription)).
 		Watches(&appsv1.Channel{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return listRequests(ctx, c, client.MatchingFields{indexChannel: o.GetNamespace() + "/" + o.GetName()})
@@ -79,6 +80,22 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		}), builder.WithPredicates(clusterChanged())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
+}
+
+// bookkeepingAnnotations are written by the hub itself; changing them must not
+// trigger another full reconcile.
+var bookkeepingAnnotations = []string{appsv1.AnnotationGitCurrentCommit, commitstatus.AnnotationPosted}
+
+// userAnnotationsChanged passes annotation changes other than the hub's own.
+func userAnnotationsChanged() predicate.Predicate {
+	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		a, b := maps.Clone(e.ObjectOld.GetAnnotations()), maps.Clone(e.ObjectNew.GetAnnotations())
+		for _, k := range bookkeepingAnnotations {
+			delete(a, k)
+			delete(b, k)
+		}
+		return !maps.Equal(a, b)
+	}}
 }
 
 // workToSubscription maps a ManifestWork to the Subscription that owns it.

@@ -230,9 +230,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, nil // the subscription controller has not caught up; its status update brings us back
 	}
 	ch, err := r.channel(ctx, sub)
-	if err != nil || ch == nil {
-		r.forget(req.NamespacedName)
+	if err != nil {
 		return ctrl.Result{}, err
+	}
+	if ch == nil {
+		r.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
 	}
 	spec := ch.Spec.CommitStatus
 	settings := Settings{
@@ -244,8 +247,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	config := strings.Join([]string{string(spec.Provider), spec.APIURL, spec.Repository, ch.Spec.Pathname, Context(settings, "", "")}, "\x00")
 	rec := r.record(req.NamespacedName, config)
 
-	_, appliedSHA, _ := Revision(sub.Status.LastAppliedRevision)
-	desired := Desired(sub, settings, rec.postedClusters(appliedSHA))
+	_, deployed, _ := DeployedCommit(sub)
+	desired := Desired(sub, settings, rec.postedClusters(deployed))
 	if len(desired) == 0 {
 		return ctrl.Result{}, nil
 	}
@@ -257,13 +260,18 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	now := r.opts.Clock.Now()
+	if now.Before(rec.retryAt) {
+		return ctrl.Result{RequeueAfter: rec.retryAt.Sub(now)}, nil
+	}
 	post, wait := rec.plan(desired, now, r.opts.ProgressInterval)
 	if len(post) > 0 {
-		if res, done := r.post(ctx, sub, ch, rec, post); !done {
-			return res, nil
+		if delay, done := r.post(ctx, sub, ch, rec, post); !done {
+			rec.failures++
+			rec.retryAt = now.Add(delay)
+			return ctrl.Result{RequeueAfter: delay}, nil
 		}
 	}
-	rec.failures = 0
+	rec.failures, rec.retryAt = 0, time.Time{}
 	if wait == 0 && sub.Annotations[AnnotationPosted] != digest {
 		if err := r.markPosted(ctx, sub, digest); err != nil {
 			log.V(1).Info("record posted digest", "error", err.Error())
@@ -273,33 +281,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // post sends the statuses in order and stops at the first failure, which is
-// reported in an event and retried with backoff; done says all went out.
-func (r *Reconciler) post(ctx context.Context, sub *appsv1.Subscription, ch *appsv1.Channel, rec *record, targets []Target) (ctrl.Result, bool) {
+// reported in an event; done says all went out, else delay is the backoff
+// before the next attempt.
+func (r *Reconciler) post(ctx context.Context, sub *appsv1.Subscription, ch *appsv1.Channel, rec *record, targets []Target) (delay time.Duration, done bool) {
 	log := logr.FromContextOrDiscard(ctx)
 	fc, repo, err := r.forgeClient(ctx, ch)
 	if err != nil {
 		r.recorder.Eventf(sub, ch, corev1.EventTypeWarning, ReasonMisconfigured, "PostCommitStatus",
 			"Channel %s/%s: %s", ch.Namespace, ch.Name, err)
-		rec.failures++
-		return ctrl.Result{RequeueAfter: r.opts.BackoffMax}, false
+		return r.opts.BackoffMax, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, postTimeout)
 	defer cancel()
 	for _, t := range targets {
 		if err := fc.SetCommitStatus(ctx, repo, t.SHA, t.Status); err != nil {
-			rec.failures++
-			delay := r.backoff(rec.failures, err)
+			delay := r.backoff(rec.failures+1, err)
 			r.recorder.Eventf(sub, ch, corev1.EventTypeWarning, ReasonPostFailed, "PostCommitStatus",
 				"%s status %q on %s@%s: %s; retrying in %s", t.Status.State, t.Status.Context, repo, shortSHA(t.SHA), err, delay.Round(time.Second))
 			log.Info("commit status not posted", "repository", repo.String(), "commit", t.SHA, "context", t.Status.Context,
 				"error", err.Error(), "retryIn", delay.String())
-			return ctrl.Result{RequeueAfter: delay}, false
+			return delay, false
 		}
 		rec.done(t, r.opts.Clock.Now())
 		log.V(1).Info("commit status posted", "repository", repo.String(), "commit", t.SHA, "context", t.Status.Context,
 			"state", string(t.Status.State), "description", t.Status.Description)
 	}
-	return ctrl.Result{}, true
+	return 0, true
 }
 
 // backoff is the delay before retry n: BackoffBase doubling up to BackoffMax,

@@ -357,6 +357,25 @@ func TestCommitStatusesFollowRolloutAndDrift(t *testing.T) {
 		return fmt.Errorf("no %s event among %d", commitstatus.ReasonPostFailed, len(evs.Items))
 	})
 
+	// While the forge keeps failing, status updates do not bypass the backoff.
+	forge.failNextRequests(1000)
+	before := forge.failures()
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		applied := int32((i + 1) % 3)
+		e.setStatus("web", func(st *appsv1.SubscriptionStatus) { st.Summary = summary(3, applied, 3-applied, 0) })
+	}
+	time.Sleep(time.Second)
+	attempts := forge.failures() - before
+	elapsed := time.Since(start)
+	// Backoff 200ms, 400ms, 800ms, 1.6s (+10%): at most 4 attempts in under 2.5s.
+	if attempts < 1 || (attempts > 4 && elapsed < 2500*time.Millisecond) {
+		t.Fatalf("%d attempts in %s during a forge outage; want 1..4 (backoff, not one per status update)", attempts, elapsed)
+	}
+	forge.failNextRequests(0)
+	withB = append(withB, "2222 "+ctxWeb+` pending "rolling out: 1/3 applied"`)
+	waitPosts(t, forge, withB...)
+
 	// Per-cluster statuses, under the Channel's prefix.
 	if err := c.Create(ctx, &appsv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: "apps", Name: "api"},
 		Spec: appsv1.SubscriptionSpec{Channel: "fleet-per-cluster"}}); err != nil {

@@ -33,6 +33,8 @@ type record struct {
 	seeded   bool
 	entries  map[key]posted
 	failures int
+	// retryAt holds posting back after a failure, whatever events arrive.
+	retryAt time.Time
 }
 
 func newRecord(config string) *record {

@@ -23,7 +23,7 @@ type Settings struct {
 	// repository keep apart.
 	HubID string
 	// PerCluster adds one status per cluster listed in the Subscription's
-	// status, at most MaxPerCluster new ones per commit.
+	// status, for at most MaxPerCluster clusters per commit.
 	PerCluster    bool
 	MaxPerCluster int
 	// TargetURL is linked from every status.
@@ -58,6 +58,19 @@ func Revision(rev string) (ref, sha string, ok bool) {
 
 var sha1Hex = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
+// DeployedCommit is the commit a Subscription deployed: from
+// status.lastAppliedRevision, else (no revision recorded) from OCM's
+// git-current-commit annotation.
+func DeployedCommit(sub *appsv1.Subscription) (ref, sha string, ok bool) {
+	if rev := sub.Status.LastAppliedRevision; rev != "" {
+		return Revision(rev)
+	}
+	if c := sub.Annotations[appsv1.AnnotationGitCurrentCommit]; sha1Hex.MatchString(c) {
+		return "", c, true
+	}
+	return "", "", false
+}
+
 // Context is the status context of a Subscription: prefix[/hub]/namespace/name.
 func Context(s Settings, namespace, name string) string {
 	prefix := strings.Trim(strings.TrimSpace(s.Prefix), "/")
@@ -81,12 +94,7 @@ func Context(s Settings, namespace, name string) string {
 func Desired(sub *appsv1.Subscription, s Settings, posted map[string]bool) []Target {
 	st := &sub.Status
 	base := Context(s, sub.Namespace, sub.Name)
-	ref, sha, ok := Revision(st.LastAppliedRevision)
-	if !ok && st.LastAppliedRevision == "" {
-		if c := sub.Annotations[appsv1.AnnotationGitCurrentCommit]; sha1Hex.MatchString(c) {
-			sha, ok = c, true
-		}
-	}
+	ref, sha, ok := DeployedCommit(sub)
 	attemptRef, attemptSHA, attempted := Revision(st.LastAttemptedRevision)
 	problem, hasProblem := attemptProblem(st)
 
@@ -205,7 +213,7 @@ func ClusterStatus(c appsv1.ClusterStatus) (gitprovider.State, string) {
 }
 
 // perCluster lists per-cluster statuses. Clusters already posted stay
-// current; new ones are added up to MaxPerCluster. A posted cluster missing
+// current; new ones are added while the commit has fewer than MaxPerCluster. A posted cluster missing
 // from the list left the placement when the list is complete; when the list
 // is truncated and ends with an Applied cluster, every unlisted cluster is
 // Applied too (the list is worst first).
@@ -213,14 +221,14 @@ func perCluster(sub *appsv1.Subscription, s Settings, sha, ref, base string, pos
 	st := &sub.Status
 	listed := make(map[string]bool, len(st.Clusters))
 	var out []Target
-	added := 0
+	budget := s.MaxPerCluster - len(posted)
 	for _, c := range st.Clusters {
 		listed[c.Name] = true
 		if !posted[c.Name] {
-			if added >= s.MaxPerCluster {
+			if budget <= 0 {
 				continue
 			}
-			added++
+			budget--
 		}
 		state, desc := ClusterStatus(c)
 		out = append(out, Target{SHA: sha, Cluster: c.Name, Status: gitprovider.Status{

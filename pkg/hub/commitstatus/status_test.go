@@ -251,7 +251,7 @@ func TestDesired(t *testing.T) {
 }
 
 func TestDesiredPerCluster(t *testing.T) {
-	s := Settings{PerCluster: true, MaxPerCluster: 2}
+	s := Settings{PerCluster: true, MaxPerCluster: 3}
 	st := appsv1.SubscriptionStatus{
 		Summary: appsv1.ClusterSummary{Selected: 4, Applied: 2, Drifted: 1, Progressing: 1},
 		Clusters: []appsv1.ClusterStatus{
@@ -269,7 +269,7 @@ func TestDesiredPerCluster(t *testing.T) {
 		return out
 	}
 
-	t.Run("new clusters up to the cap, posted ones always", func(t *testing.T) {
+	t.Run("at most MaxPerCluster clusters per commit, posted ones kept current", func(t *testing.T) {
 		got := byContext(Desired(sub(st), s, map[string]bool{"west-2": true}))
 		assert.Equal(t, map[string]string{
 			"ocm-gitops/apps/web":        "failure drift on 1/4: east-1 Deployment/web .spec.replicas final=false",
@@ -277,6 +277,12 @@ func TestDesiredPerCluster(t *testing.T) {
 			"ocm-gitops/apps/web/east-2": "pending progressing: waiting for the agent to apply final=false",
 			"ocm-gitops/apps/web/west-2": "success applied final=false",
 		}, got)
+	})
+
+	t.Run("no new clusters once the commit has MaxPerCluster", func(t *testing.T) {
+		got := byContext(Desired(sub(st), s, map[string]bool{"west-1": true, "west-2": true, "x": true}))
+		assert.NotContains(t, got, "ocm-gitops/apps/web/east-1")
+		assert.Contains(t, got, "ocm-gitops/apps/web/west-1")
 	})
 
 	t.Run("a posted cluster that left the placement is settled once", func(t *testing.T) {

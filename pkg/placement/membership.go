@@ -1,0 +1,61 @@
+package placement
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
+)
+
+// labelSet adapts a label map without copying it.
+func labelSet(m map[string]string) labels.Set { return labels.Set(m) }
+
+// membership decides which ManagedClusters belong to a ManagedClusterSet:
+// ExclusiveClusterSetLabel sets (the default) hold the clusters labelled
+// cluster.open-cluster-management.io/clusterset=<set>; LabelSelector sets
+// hold the clusters their selector matches (an empty selector: all).
+type membership struct {
+	exclusive string
+	selector  labels.Selector
+}
+
+// newMembership returns false for a set that selects nothing (a nil or
+// invalid label selector, an unknown selector type).
+func newMembership(cs *clusterv1beta2.ManagedClusterSet) (membership, bool) {
+	if cs == nil {
+		return membership{}, false
+	}
+	sel := cs.Spec.ClusterSelector
+	switch sel.SelectorType {
+	case "", clusterv1beta2.ExclusiveClusterSetLabel:
+		return membership{exclusive: cs.Name}, true
+	case clusterv1beta2.LabelSelector:
+		if sel.LabelSelector == nil {
+			return membership{}, false
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel.LabelSelector)
+		if err != nil {
+			return membership{}, false
+		}
+		return membership{selector: s}, true
+	}
+	return membership{}, false
+}
+
+func (m membership) contains(mc *clusterv1.ManagedCluster) bool {
+	if m.selector != nil {
+		return m.selector.Matches(labelSet(mc.Labels))
+	}
+	return mc.Labels[clusterv1beta2.ClusterSetLabel] == m.exclusive
+}
+
+// SetsOf returns the names of the sets among sets that contain the cluster.
+func SetsOf(mc *clusterv1.ManagedCluster, sets []*clusterv1beta2.ManagedClusterSet) []string {
+	var out []string
+	for _, cs := range sets {
+		if m, ok := newMembership(cs); ok && m.contains(mc) {
+			out = append(out, cs.Name)
+		}
+	}
+	return out
+}
