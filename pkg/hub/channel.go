@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -12,7 +13,9 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
@@ -30,6 +33,9 @@ type ChannelReconciler struct {
 func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	ch := &appsv1.Channel{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ch); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.Store.Forget(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	before := ch.DeepCopy()
@@ -37,10 +43,30 @@ func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	ready := metav1.Condition{Type: appsv1.ConditionReady, Status: metav1.ConditionTrue, Reason: appsv1.ReasonSucceeded, ObservedGeneration: ch.Generation}
 	if err := validateChannel(ch); err != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, appsv1.ReasonInvalidSpec, err.Error()
-	} else if _, err := credentialsFor(ctx, r.Client, ch); err != nil {
+	} else if _, err := source.CredentialsFor(ctx, r.Client, ch); err != nil {
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, appsv1.ReasonAuthFailed, err.Error()
 	} else {
 		ready.Message = "source configuration is valid"
+	}
+	states := r.Store.Artifacts(req.NamespacedName)
+	ch.Status.Artifacts = ch.Status.Artifacts[:0]
+	var failing []string
+	for _, st := range states {
+		if st.Revision != "" {
+			ch.Status.Artifacts = append(ch.Status.Artifacts, appsv1.ArtifactStatus{Ref: st.Ref, Revision: st.Revision, FetchedAt: metav1.NewTime(st.CheckedAt.Truncate(time.Second))})
+		}
+		if st.Error != "" {
+			failing = append(failing, fmt.Sprintf("%s: %s", st.Ref, st.Error))
+			if ready.Status == metav1.ConditionTrue {
+				ready.Reason = st.Reason
+			}
+		}
+	}
+	if len(failing) > 0 && ready.Status == metav1.ConditionTrue {
+		ready.Status = metav1.ConditionFalse
+		ready.Message = "fetch failed for " + strings.Join(failing, "; ")
+	} else if ready.Status == metav1.ConditionTrue && len(ch.Status.Artifacts) > 0 {
+		ready.Message = fmt.Sprintf("%d refs fetched", len(ch.Status.Artifacts))
 	}
 	meta.SetStatusCondition(&ch.Status.Conditions, ready)
 	if equalJSON(before.Status, ch.Status) {
@@ -80,5 +106,6 @@ func setupChannel(mgr ctrl.Manager, deps *Deps) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("channel").
 		For(&appsv1.Channel{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(ctrlsource.Channel(deps.Store.Subscribe(), &handler.EnqueueRequestForObject{})).
 		Complete(&ChannelReconciler{Client: mgr.GetClient(), Store: deps.Store})
 }

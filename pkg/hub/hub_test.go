@@ -260,6 +260,20 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if first.Name != "fleet.settings" || !strings.HasPrefix(first.Annotations[appsv1.AnnotationRevision], "main@sha1:") {
 		t.Fatalf("work name %q / revision %q", first.Name, first.Annotations[appsv1.AnnotationRevision])
 	}
+	eventually(t, 10*time.Second, "channel reports the fetched ref", func() error {
+		got := &appsv1.Channel{}
+		if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(ch), got); err != nil {
+			return err
+		}
+		if len(got.Status.Artifacts) != 1 || got.Status.Artifacts[0].Ref != "branch:main" ||
+			got.Status.Artifacts[0].Revision != first.Annotations[appsv1.AnnotationRevision] {
+			return fmt.Errorf("artifacts %+v", got.Status.Artifacts)
+		}
+		if c := meta.FindStatusCondition(got.Status.Conditions, appsv1.ConditionReady); c == nil || c.Status != metav1.ConditionTrue {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
 	eventually(t, 10*time.Second, "progressing status", func() error {
 		s := e.subscription(t, "settings")
 		if s.Status.Summary.Selected != 2 || s.Status.Summary.Progressing != 2 {

@@ -156,8 +156,8 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 		condition(sub, appsv1.ConditionSourceReady, false, reason, err.Error())
 		return nil, retryAfterSourceError, nil
 	}
-	interval := pollInterval(channel, sub)
-	creds, err := credentialsFor(ctx, r.Client, channel)
+	interval := source.PollInterval(channel, sub)
+	creds, err := source.CredentialsFor(ctx, r.Client, channel)
 	if err != nil {
 		condition(sub, appsv1.ConditionSourceReady, false, appsv1.ReasonAuthFailed, err.Error())
 		return nil, retryAfterSourceError, nil
@@ -166,7 +166,7 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 	art, err := r.Store.Fetch(ctx, req)
 	if err != nil {
 		reason := appsv1.ReasonFetchFailed
-		if isAuthError(err) {
+		if source.IsAuthError(err) {
 			reason = appsv1.ReasonAuthFailed
 		}
 		last := r.Store.Cached(req)
@@ -175,7 +175,11 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 			msg += "; still deploying the last good revision " + last.Revision
 		}
 		condition(sub, appsv1.ConditionSourceReady, false, reason, msg)
-		return last, retryAfterSourceError, nil
+		retry := r.Store.Backoff(req)
+		if retry <= 0 {
+			retry = retryAfterSourceError
+		}
+		return last, retry, nil
 	}
 	condition(sub, appsv1.ConditionSourceReady, true, appsv1.ReasonSucceeded, "fetched revision "+art.Revision)
 	return art, interval, nil
@@ -189,7 +193,7 @@ func notBefore(channel *appsv1.Channel, sub *appsv1.Subscription, interval time.
 	if interval > 0 {
 		t = time.Now().Add(-interval)
 	}
-	for _, requested := range []time.Time{requestedAt(channel), requestedAt(sub)} {
+	for _, requested := range []time.Time{source.RequestedAt(channel), source.RequestedAt(sub)} {
 		if requested.After(t) {
 			t = requested
 		}
