@@ -27,6 +27,7 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.BoolVar(&opts.LeaderElection, "leader-elect", false, "elect one active replica among several")
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election lease (default: in-cluster namespace)")
 	fs.StringVar(&opts.HubID, "hub-id", "", "name of this hub in commit status contexts, when several hubs report on one repository")
+	fs.BoolVar(&opts.AllowLocalGit, "allow-local-git", false, "let Git Channels read repositories on the hub's own disk (file:// URLs); for labs and tests")
 	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/webhook"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
@@ -49,6 +50,9 @@ type Options struct {
 	// HubID, when set, is added to commit status contexts so several hubs can
 	// report on one repository without overwriting each other.
 	HubID string
+	// AllowLocalGit lets Git Channels read repositories on the hub's disk
+	// (file:// URLs); for labs and tests only.
+	AllowLocalGit bool
 	// CacheDir holds Git clones and artifact snapshots.
 	CacheDir string
 	// Logger is the root logger.
@@ -139,6 +143,11 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	for _, c := range selected {
 		if err := c.setup(mgr, deps); err != nil {
 			return fmt.Errorf("set up %s controller: %w", c.name, err)
+		}
+	}
+	if opts.WebhookAddr != "" {
+		if err := webhook.SetupWithManager(mgr, opts.WebhookAddr); err != nil {
+			return fmt.Errorf("set up the push-webhook receiver on %s: %w", opts.WebhookAddr, err)
 		}
 	}
 	opts.Logger.Info("hub starting", "controllers", names(selected))

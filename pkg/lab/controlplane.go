@@ -25,6 +25,9 @@ type ControlPlane struct {
 	Config *rest.Config
 	// KubeConfig is Config as a kubeconfig file's contents.
 	KubeConfig []byte
+	// ClientCA is the CA the apiserver trusts for client certificates; a
+	// hub-side CSR signer signs with it.
+	ClientCA *ClientCA
 
 	env *envtest.Environment
 }
@@ -53,7 +56,14 @@ func StartControlPlane(ctx context.Context, name string, role Role, assetsDir st
 	if err != nil {
 		return nil, fmt.Errorf("load CRDs: %w", err)
 	}
+	ca, err := newClientCA()
+	if err != nil {
+		return nil, err
+	}
 	env := &envtest.Environment{
+		ControlPlane: envtest.ControlPlane{APIServer: &envtest.APIServer{
+			SecureServing: envtest.SecureServing{Authn: ca},
+		}},
 		BinaryAssetsDirectory:    assetsDir,
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: list},
 		ErrorIfCRDPathMissing:    true,
@@ -65,7 +75,13 @@ func StartControlPlane(ctx context.Context, name string, role Role, assetsDir st
 		return nil, fmt.Errorf("start control plane %q with binaries from %s: %w", name, assetsDir, err)
 	}
 	cfg.QPS, cfg.Burst = -1, -1 // test and lab clients are not to be throttled
-	return &ControlPlane{Name: name, Config: cfg, KubeConfig: env.KubeConfig, env: env}, nil
+	return &ControlPlane{Name: name, Config: cfg, KubeConfig: env.KubeConfig, ClientCA: ca, env: env}, nil
+}
+
+// UserConfig returns a client configuration authenticating as user name in
+// groups, with a client certificate from the control plane's ClientCA.
+func (c *ControlPlane) UserConfig(name string, groups ...string) (*rest.Config, error) {
+	return c.ClientCA.AddUser(envtest.User{Name: name, Groups: groups}, c.Config)
 }
 
 // Stop shuts the control plane down and removes its data.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -24,13 +25,13 @@ type GitServer struct {
 	Root string
 
 	srv    *http.Server
-	onPush func(repo string)
+	onPush func(repo string, refs []string)
 }
 
 // StartGitServer serves the bare repositories under root on a free loopback
 // port (or addr when given). onPush, when set, is called after every push with
-// the repository's name, e.g. "fleet.git".
-func StartGitServer(root, addr string, onPush func(repo string)) (*GitServer, error) {
+// the repository's name, e.g. "fleet.git", and the refs the push moved.
+func StartGitServer(root, addr string, onPush func(repo string, refs []string)) (*GitServer, error) {
 	gitPath, err := exec.LookPath("git")
 	if err != nil {
 		return nil, fmt.Errorf("the git CLI is needed for the lab's Git server: %w", err)
@@ -50,16 +51,45 @@ func StartGitServer(root, addr string, onPush func(repo string)) (*GitServer, er
 	}
 	g.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, "/git-receive-pack") || g.onPush == nil {
+				backend.ServeHTTP(w, req)
+				return
+			}
+			repo := strings.TrimSuffix(strings.TrimPrefix(req.URL.Path, "/"), "/git-receive-pack")
+			before := g.refs(req.Context(), repo)
 			backend.ServeHTTP(w, req)
-			if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/git-receive-pack") && g.onPush != nil {
-				repo := strings.TrimSuffix(strings.TrimPrefix(req.URL.Path, "/"), "/git-receive-pack")
-				g.onPush(repo)
+			after := g.refs(req.Context(), repo)
+			var moved []string
+			for ref, sha := range after {
+				if before[ref] != sha {
+					moved = append(moved, ref)
+				}
+			}
+			if len(moved) > 0 {
+				sort.Strings(moved)
+				g.onPush(repo, moved)
 			}
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	go func() { _ = g.srv.Serve(l) }()
 	return g, nil
+}
+
+// refs reads a bare repository's refs and their commits.
+func (g *GitServer) refs(ctx context.Context, repo string) map[string]string {
+	cmd := exec.CommandContext(ctx, "git", "-C", filepath.Join(g.Root, filepath.Clean("/"+repo)), "for-each-ref", "--format=%(refname) %(objectname)")
+	out, err := cmd.Output()
+	if err != nil {
+		return nil
+	}
+	refs := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if name, sha, ok := strings.Cut(line, " "); ok {
+			refs[name] = sha
+		}
+	}
+	return refs
 }
 
 // Close stops the server.

@@ -15,8 +15,8 @@ func TestGitServerCloneAndPush(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pushes atomic.Int32
-	srv, err := StartGitServer(t.TempDir(), "", func(repo string) {
-		if repo == "fleet.git" {
+	srv, err := StartGitServer(t.TempDir(), "", func(repo string, refs []string) {
+		if repo == "fleet.git" && len(refs) == 1 && refs[0] == "refs/heads/main" {
 			pushes.Add(1)
 		}
 	})

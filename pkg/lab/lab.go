@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -62,6 +64,9 @@ type Lab struct {
 	Git      *GitServer
 	// FleetURL is the clone URL of the example fleet repo ("" without Example).
 	FleetURL string
+	// WebhookURL is the hub's push-webhook receiver; the lab's Git server
+	// calls it on every push.
+	WebhookURL string
 	// Kubeconfigs maps control plane names to their kubeconfig files.
 	Kubeconfigs map[string]string
 
@@ -129,10 +134,15 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return nil, err
 	}
 
+	webhookAddr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, err
+	}
+	l.WebhookURL = "http://" + webhookAddr + "/webhook"
 	l.run("hub", func() error {
 		return hub.Run(runCtx, l.Hub.Config, hub.Options{
 			CacheDir: filepath.Join(opts.Dir, "hub-cache"), Logger: opts.Logger.WithName("hub"),
-			MetricsAddr: "0", HealthAddr: "0",
+			MetricsAddr: "0", HealthAddr: "0", WebhookAddr: webhookAddr,
 		})
 	})
 	for _, cp := range l.Clusters {
@@ -143,7 +153,13 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	fmt.Fprintf(progress, "hub controllers and %d agents running\n", len(l.Clusters))
 
 	if opts.Example {
-		l.Git, err = StartGitServer(filepath.Join(opts.Dir, "git"), opts.GitAddr, nil)
+		notifier := &pushNotifier{
+			webhookURL: l.WebhookURL,
+			repoURL:    func(repo string) string { return l.Git.URL + "/" + repo },
+			client:     &http.Client{Timeout: 10 * time.Second},
+			log:        opts.Logger.WithName("git"),
+		}
+		l.Git, err = StartGitServer(filepath.Join(opts.Dir, "git"), opts.GitAddr, notifier.notify)
 		if err != nil {
 			return nil, err
 		}
@@ -152,8 +168,11 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 			return nil, fmt.Errorf("serve the example fleet repo: %w", err)
 		}
 		fmt.Fprintf(progress, "fleet repo served at %s\n", l.FleetURL)
+		// channels/ names the default address; a lab started elsewhere
+		// points the Channels it applies at its own server instead.
+		rewrite := map[string]string{"http://" + DefaultGitAddr + "/": l.Git.URL + "/"}
 		for _, dir := range opts.ApplyDirs {
-			n, err := ApplyDir(ctx, hubClient, dir)
+			n, err := ApplyDir(ctx, hubClient, dir, rewrite)
 			if err != nil {
 				return nil, err
 			}
@@ -263,8 +282,9 @@ func registerClusters(ctx context.Context, c client.Client, clusters []*ControlP
 }
 
 // ApplyDir server-side applies every YAML document of the .yaml files in dir
-// (in file name order) and returns how many objects it applied.
-func ApplyDir(ctx context.Context, c client.Client, dir string) (int, error) {
+// (in file name order), after replacing each key of rewrite by its value in
+// the files' text, and returns how many objects it applied.
+func ApplyDir(ctx context.Context, c client.Client, dir string, rewrite map[string]string) (int, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
 	if err != nil {
 		return 0, err
@@ -275,6 +295,9 @@ func ApplyDir(ctx context.Context, c client.Client, dir string) (int, error) {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return n, err
+		}
+		for from, to := range rewrite {
+			data = bytes.ReplaceAll(data, []byte(from), []byte(to))
 		}
 		objs, err := render.DecodeYAML(data)
 		if err != nil {

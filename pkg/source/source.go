@@ -1,9 +1,21 @@
 // Package source fetches a Channel's content (Git, Helm repository, S3 bucket)
 // into immutable local snapshots called artifacts.
+//
+// A Store serves every Subscription. Per (channel, ref) it fetches at most
+// once at a time and reuses the result until a Request's NotBefore asks for
+// a newer look (NotBefore computes it from reconcile-rate and "reconcile now"
+// annotations). Git repositories live in one bare clone per (URL,
+// credentials, depth), shared by all refs and fetched incrementally; a poll
+// of an unchanged repository costs one ref advertisement. Helm indexes and
+// charts, and bucket listings, are cached by digest. A failed fetch returns
+// a sanitized, classified *Error with RetryAfter, backs off exponentially,
+// and leaves the last good artifact in Cached. Store.Artifacts and
+// Store.Subscribe feed the Channel status.
 package source
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
@@ -13,16 +25,23 @@ import (
 // Artifacts are immutable: two fetches that resolve to the same revision return
 // the same Dir, and nothing writes to it afterwards.
 type Artifact struct {
-	// Revision identifies the content: "<branch>@sha1:<commit>" for Git,
-	// "<chart>@<version>@sha256:<digest>" for Helm charts, "sha256:<digest>" for
-	// buckets.
+	// Revision identifies the content:
+	//   Git:          "<branch-or-tag>@sha1:<commit>", or "sha1:<commit>" when
+	//                 pinned with git-desired-commit;
+	//   Helm:         "<chart>-<version>@sha256:<digest>", the digest of the chart
+	//                 archive (http repositories) or of the OCI manifest (oci://);
+	//   ObjectBucket: "sha256:<digest>" of the sorted (key, ETag, size) listing.
 	Revision string
 	// Commit is the Git commit (Git channels only).
 	Commit string
-	// Dir holds the content. For Helm charts it is the unpacked chart.
+	// Dir holds the content: the repository tree, the chart's root folder
+	// (the one with Chart.yaml), or the bucket's objects under the prefix.
 	Dir string
-	// CheckedAt is when the source last confirmed this revision is current.
+	// CheckedAt is when the source last confirmed this revision is current
+	// (when that check started).
 	CheckedAt time.Time
+
+	root string // the snapshot folder holding Dir, for garbage collection
 }
 
 // Ref says what to take from a Channel; it comes from the Subscription.
@@ -40,24 +59,37 @@ type Ref struct {
 	Prefix string
 }
 
-// String is a stable, human-readable name for the ref, used in Channel status.
+// String is a stable, human-readable name for the ref, used in Channel status:
+// "branch:main", "tag:v1", "commit:<sha>", "chart:nginx@1.2.x",
+// "prefix:prod", joined with "," when several are set, or "default".
 func (r Ref) String() string {
-	switch {
-	case r.Commit != "":
-		return "commit:" + r.Commit
-	case r.Tag != "":
-		return "tag:" + r.Tag
-	case r.Branch != "":
-		return "branch:" + r.Branch
-	case r.Chart != "":
-		if r.Version != "" {
-			return "chart:" + r.Chart + "@" + r.Version
-		}
-		return "chart:" + r.Chart
-	case r.Prefix != "":
-		return "prefix:" + r.Prefix
+	var parts []string
+	if r.Commit != "" {
+		parts = append(parts, "commit:"+r.Commit)
 	}
-	return "default"
+	if r.Tag != "" {
+		parts = append(parts, "tag:"+r.Tag)
+	}
+	if r.Branch != "" {
+		parts = append(parts, "branch:"+r.Branch)
+	}
+	if r.Chart != "" {
+		c := "chart:" + r.Chart
+		if r.Version != "" {
+			c += "@" + r.Version
+		}
+		parts = append(parts, c)
+	}
+	if r.Prefix != "" {
+		parts = append(parts, "prefix:"+r.Prefix)
+	}
+	if r.Depth > 0 {
+		parts = append(parts, "depth:"+strconv.Itoa(r.Depth))
+	}
+	if len(parts) == 0 {
+		return "default"
+	}
+	return strings.Join(parts, ",")
 }
 
 // Credentials are what the Channel's secretRef and configMapRef hold.

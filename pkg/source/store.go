@@ -5,10 +5,18 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 )
@@ -18,33 +26,160 @@ type Fetcher interface {
 	Fetch(ctx context.Context, req Request) (*Artifact, error)
 }
 
+// collector is a Fetcher with caches of its own to trim.
+type collector interface {
+	gc(cutoff time.Time)
+}
+
 // Store hands out artifacts, fetching each (channel, ref) at most once at a
-// time and reusing what it fetched until a Request's NotBefore says it is stale.
-// It is safe for concurrent use; every Subscription on a Channel shares it.
+// time and reusing what it fetched until a Request's NotBefore says it is
+// stale. A failed fetch keeps the last good artifact (Cached) and backs off
+// exponentially; a newer NotBefore or changed credentials retry at once. It is
+// safe for concurrent use; every Subscription on a Channel shares it. Use one
+// Store per cache folder.
 type Store struct {
+	dir      string
+	log      logr.Logger
+	opts     options
 	fetchers map[appsv1.ChannelType]Fetcher
 
-	mu      sync.Mutex
-	entries map[string]*entry
+	mu        sync.Mutex
+	entries   map[string]*entry
+	byChannel map[types.NamespacedName]map[string]*entry
+	snapshots map[string]time.Time // snapshot root -> last handed out
+	subs      []*subscriber
+	lastGC    time.Time
 }
 
 type entry struct {
-	mu       sync.Mutex // held while fetching, so concurrent callers wait for one fetch
-	artifact *Artifact
+	key      string
+	channel  types.NamespacedName
+	pathname string
+	ref      string
+	lock     chan struct{} // held while fetching, so concurrent callers wait for one fetch
+
+	// guarded by Store.mu
+	artifact    *Artifact
+	history     []string // snapshot roots, oldest first
+	lastAttempt time.Time
+	lastErr     *Error
+	failures    int
+	nextRetry   time.Time
+	credID      string
+	lastUsed    time.Time
 }
 
-// NewStore returns a Store that keeps its clones and snapshots under dir.
-func NewStore(dir string, log logr.Logger) *Store {
+type subscriber struct {
+	ch      chan event.GenericEvent
+	pending map[types.NamespacedName]time.Time
+}
+
+// ArtifactState is what the Store knows about one ref of a Channel, for the
+// Channel's status.
+type ArtifactState struct {
+	// Ref is the ref as Ref.String shows it.
+	Ref string
+	// Revision is the last good revision; empty when none was ever fetched.
+	Revision string
+	// CheckedAt is when the source last confirmed Revision.
+	CheckedAt time.Time
+	// LastAttempt is when the Store last tried the source.
+	LastAttempt time.Time
+	// Error is the last attempt's failure, sanitized; empty when it succeeded.
+	Error string
+	// Reason is the condition reason for Error: AuthenticationFailed,
+	// InvalidSpec or FetchFailed; empty when Error is.
+	Reason string
+	// RetryAt is when the Store tries again after a failure.
+	RetryAt time.Time
+}
+
+type options struct {
+	backoffInitial time.Duration
+	backoffMax     time.Duration
+	fetchTimeout   time.Duration
+	keep           int
+	grace          time.Duration
+	entryTTL       time.Duration
+	cacheTTL       time.Duration
+	gcEvery        time.Duration
+	allowLocal     bool
+}
+
+// Option tunes a Store.
+type Option func(*options)
+
+// WithBackoff sets the first and the longest wait after failed fetches
+// (defaults 10s and 5m).
+func WithBackoff(initial, max time.Duration) Option {
+	return func(o *options) { o.backoffInitial, o.backoffMax = initial, max }
+}
+
+// WithFetchTimeout bounds one fetch (default 10m, for first clones of big
+// repositories).
+func WithFetchTimeout(d time.Duration) Option {
+	return func(o *options) { o.fetchTimeout = d }
+}
+
+// WithRetention sets how many snapshots each (channel, ref) keeps (default 3)
+// and how long any snapshot handed out stays on disk after its last hand-out
+// even when no longer kept (default 15m), so renders in flight never lose it.
+func WithRetention(keep int, grace time.Duration) Option {
+	return func(o *options) { o.keep, o.grace = keep, grace }
+}
+
+// WithGCInterval sets how often garbage collection may run (default 1m),
+// how long an unused (channel, ref) is remembered (default 3h, past the
+// slowest poll), and how long unused clones and indexes stay (default 24h).
+func WithGCInterval(every, entryTTL, cacheTTL time.Duration) Option {
+	return func(o *options) { o.gcEvery, o.entryTTL, o.cacheTTL = every, entryTTL, cacheTTL }
+}
+
+// WithLocalRepositories allows Git Channels to read repositories on the hub's
+// own disk (file:// URLs and paths). It is off by default: a Channel author
+// must not be able to read the hub's files; the lab and tests turn it on.
+func WithLocalRepositories(allowed bool) Option {
+	return func(o *options) { o.allowLocal = allowed }
+}
+
+// NewStore returns a Store that keeps its clones, caches and snapshots under dir.
+func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
+	o := options{
+		backoffInitial: 10 * time.Second,
+		backoffMax:     5 * time.Minute,
+		fetchTimeout:   10 * time.Minute,
+		keep:           3,
+		grace:          15 * time.Minute,
+		entryTTL:       3 * time.Hour,
+		cacheTTL:       24 * time.Hour,
+		gcEvery:        time.Minute,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.keep < 1 {
+		o.keep = 1
+	}
 	return &Store{
+		dir:  dir,
+		log:  log,
+		opts: o,
 		fetchers: map[appsv1.ChannelType]Fetcher{
-			appsv1.ChannelTypeGit: NewGitFetcher(dir, log.WithName("git")),
+			appsv1.ChannelTypeGit:          newGitFetcher(dir, log.WithName("git")),
+			appsv1.ChannelTypeHelmRepo:     newHelmFetcher(dir, log.WithName("helm")),
+			appsv1.ChannelTypeObjectBucket: newBucketFetcher(dir, log.WithName("bucket")),
 		},
-		entries: map[string]*entry{},
+		entries:   map[string]*entry{},
+		byChannel: map[types.NamespacedName]map[string]*entry{},
+		snapshots: map[string]time.Time{},
 	}
 }
 
-// Fetch returns the artifact for the request, from cache when it was checked
-// at or after req.NotBefore.
+// Fetch returns the artifact for the request: from cache when it was checked
+// at or after req.NotBefore, else from the source. On failure it returns an
+// *Error (sanitized, classified, with RetryAfter) and Cached still returns
+// the last good artifact. Returned artifacts are copies; their Dir never
+// changes while it may still be in use.
 func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 	if req.Channel == nil {
 		return nil, fmt.Errorf("fetch: no channel given")
@@ -52,41 +187,363 @@ func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 	typ := req.Channel.Spec.Type.Normalized()
 	f, ok := s.fetchers[typ]
 	if !ok {
-		return nil, fmt.Errorf("channel %s/%s: spec.type %q is not supported; use Git, HelmRepo or ObjectBucket",
-			req.Channel.Namespace, req.Channel.Name, req.Channel.Spec.Type)
+		return nil, &Error{Kind: KindInvalid, Channel: req.Channel.Namespace + "/" + req.Channel.Name, Ref: req.Ref.String(),
+			msg: fmt.Sprintf("Channel %s/%s: spec.type %q is not supported; use Git, HelmRepo or ObjectBucket",
+				req.Channel.Namespace, req.Channel.Name, req.Channel.Spec.Type)}
 	}
-	e := s.entry(cacheKey(req))
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.artifact != nil && !e.artifact.CheckedAt.Before(req.NotBefore) {
-		return e.artifact, nil
+	if typ == appsv1.ChannelTypeGit && !s.opts.allowLocal && isLocalGitURL(req.Channel.Spec.Pathname) {
+		return nil, &Error{Kind: KindInvalid, Channel: req.Channel.Namespace + "/" + req.Channel.Name, Ref: req.Ref.String(),
+			msg: fmt.Sprintf("Channel %s/%s: spec.pathname %q reads the hub's own disk, which this hub does not allow; serve the repository over https or ssh (or start the hub with --allow-local-git)",
+				req.Channel.Namespace, req.Channel.Name, req.Channel.Spec.Pathname)}
 	}
-	a, err := f.Fetch(ctx, req)
+	san := newSanitizer(req.Credentials)
+	credID := req.Credentials.identity(req.Channel.Spec.InsecureSkipVerify)
+	e := s.entry(req)
+	select {
+	case e.lock <- struct{}{}:
+	case <-ctx.Done():
+		return nil, toError(ctx.Err(), req, san)
+	}
+	defer func() { <-e.lock }()
+
+	now := time.Now()
+	s.mu.Lock()
+	if e.lastErr == nil && e.artifact != nil && !e.artifact.CheckedAt.Before(req.NotBefore) {
+		a := s.handOut(e)
+		s.mu.Unlock()
+		return a, nil
+	}
+	if e.lastErr != nil && e.credID == credID && now.Before(e.nextRetry) && !req.NotBefore.After(e.lastAttempt) {
+		err := *e.lastErr
+		err.RetryAfter = e.nextRetry.Sub(now)
+		s.mu.Unlock()
+		return nil, &err
+	}
+	s.mu.Unlock()
+
+	fctx, cancel := context.WithTimeout(ctx, s.opts.fetchTimeout)
+	defer cancel()
+	a, err := s.fetchAndPin(fctx, f, req)
+
 	if err != nil {
-		return nil, err
+		fe := toError(err, req, san)
+		if ctx.Err() != nil {
+			// The caller gave up; that says nothing about the source.
+			return nil, fe
+		}
+		s.mu.Lock()
+		e.failures++
+		wait := s.backoff(e.failures, fe.Kind)
+		e.lastAttempt, e.nextRetry, e.credID = now, now.Add(wait), credID
+		fe.RetryAfter = wait
+		changed := e.lastErr == nil || e.lastErr.msg != fe.msg
+		e.lastErr = fe
+		failures := e.failures
+		s.mu.Unlock()
+		s.log.Info("fetch failed", "channel", e.channel.String(), "ref", e.ref, "error", fe.Error(), "retryAfter", wait, "failures", failures)
+		if changed {
+			s.notify(e.channel)
+		}
+		out := *fe
+		return nil, &out
 	}
-	a.CheckedAt = time.Now()
+
+	a.CheckedAt = now
+	s.mu.Lock()
+	changed := e.artifact == nil || e.artifact.Revision != a.Revision || e.lastErr != nil
+	if changed {
+		s.log.Info("fetched", "channel", e.channel.String(), "ref", e.ref, "revision", a.Revision, "took", time.Since(now).Round(time.Millisecond))
+	}
 	e.artifact = a
-	return a, nil
+	e.lastErr, e.failures, e.lastAttempt, e.credID, e.nextRetry = nil, 0, now, credID, time.Time{}
+	if n := len(e.history); n == 0 || e.history[n-1] != a.root {
+		e.history = append(removeString(e.history, a.root), a.root)
+		if len(e.history) > s.opts.keep {
+			e.history = e.history[len(e.history)-s.opts.keep:]
+		}
+	}
+	out := s.handOut(e)
+	runGC := time.Since(s.lastGC) >= s.opts.gcEvery
+	if runGC {
+		s.lastGC = time.Now()
+	}
+	s.mu.Unlock()
+	if changed {
+		s.notify(e.channel)
+	}
+	if runGC {
+		s.collect()
+	}
+	return out, nil
 }
 
-// Cached returns the last artifact fetched for the request, if any.
+// fetchAndPin runs the fetcher and records the snapshot as handed out. The
+// check that the snapshot still exists and the record happen under s.mu,
+// where garbage collection also decides and moves snapshots away, so a
+// snapshot is either pinned before collection looks or re-created by a
+// second fetch.
+func (s *Store) fetchAndPin(ctx context.Context, f Fetcher, req Request) (*Artifact, error) {
+	for attempt := 0; ; attempt++ {
+		a, err := f.Fetch(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		_, statErr := os.Stat(a.root)
+		if statErr == nil {
+			s.snapshots[a.root] = time.Now()
+		}
+		s.mu.Unlock()
+		if statErr == nil {
+			return a, nil
+		}
+		if attempt == 1 {
+			return nil, fmt.Errorf("snapshot %s vanished: %w", filepath.Base(a.root), statErr)
+		}
+	}
+}
+
+// handOut copies the entry's artifact and notes the hand-out. s.mu is held.
+func (s *Store) handOut(e *entry) *Artifact {
+	s.snapshots[e.artifact.root] = time.Now()
+	a := *e.artifact
+	return &a
+}
+
+// backoff is the wait after the n-th failure in a row, with ±10% jitter.
+func (s *Store) backoff(n int, kind Kind) time.Duration {
+	d := s.opts.backoffInitial
+	if kind == KindInvalid || kind == KindAuth {
+		// Only a changed object or secret fixes these; both retry at once.
+		d *= 4
+	}
+	for i := 1; i < n && d < s.opts.backoffMax; i++ {
+		d *= 2
+	}
+	if d > s.opts.backoffMax {
+		d = s.opts.backoffMax
+	}
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64()))
+}
+
+// Cached returns the last good artifact for the request, if any.
 func (s *Store) Cached(req Request) *Artifact {
-	e := s.entry(cacheKey(req))
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.artifact
+	if req.Channel == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[cacheKey(req)]
+	if !ok || e.artifact == nil {
+		return nil
+	}
+	return s.handOut(e)
 }
 
-func (s *Store) entry(key string) *entry {
+// Backoff is how long the Store will refuse to retry the request's source
+// after failures, unless a newer NotBefore or new credentials force it; 0
+// when it is not backing off.
+func (s *Store) Backoff(req Request) time.Duration {
+	if req.Channel == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.entries[cacheKey(req)]
+	if !ok || e.lastErr == nil {
+		return 0
+	}
+	if d := time.Until(e.nextRetry); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// Artifacts lists what the Store knows of the Channel's refs, sorted by ref,
+// for its status. Calling it also acknowledges pending notifications for
+// the Channel.
+func (s *Store) Artifacts(channel types.NamespacedName) []ArtifactState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.subs {
+		delete(sub.pending, channel)
+	}
+	var out []ArtifactState
+	for _, e := range s.byChannel[channel] {
+		st := ArtifactState{Ref: e.ref, LastAttempt: e.lastAttempt}
+		if e.artifact != nil {
+			st.Revision, st.CheckedAt = e.artifact.Revision, e.artifact.CheckedAt
+		}
+		if e.lastErr != nil {
+			st.Error, st.Reason, st.RetryAt = e.lastErr.msg, e.lastErr.Reason(), e.nextRetry
+		}
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Ref < out[j].Ref })
+	return out
+}
+
+// Forget drops what the Store remembers of a Channel (call it when the
+// Channel is deleted). Its snapshots go with the next garbage collection.
+func (s *Store) Forget(channel types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key := range s.byChannel[channel] {
+		delete(s.entries, key)
+	}
+	delete(s.byChannel, channel)
+	for _, sub := range s.subs {
+		delete(sub.pending, channel)
+	}
+}
+
+// Subscribe returns events naming Channels whose fetch results changed (a
+// new revision, a new error, or recovery), for the Channel controller to
+// refresh their status: pass it to source.Channel with
+// handler.EnqueueRequestForObject. Sends never block: events for a Channel
+// coalesce until Artifacts is called for it (or 30s pass), and when the
+// buffer is full events are dropped — the controller's own resyncs cover
+// that case.
+func (s *Store) Subscribe() <-chan event.GenericEvent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := &subscriber{ch: make(chan event.GenericEvent, 1024), pending: map[types.NamespacedName]time.Time{}}
+	s.subs = append(s.subs, sub)
+	return sub.ch
+}
+
+func (s *Store) notify(channel types.NamespacedName) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, sub := range s.subs {
+		if t, ok := sub.pending[channel]; ok && now.Sub(t) < 30*time.Second {
+			continue
+		}
+		obj := &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: channel.Namespace, Name: channel.Name}}
+		select {
+		case sub.ch <- event.GenericEvent{Object: obj}:
+			sub.pending[channel] = now
+		default:
+		}
+	}
+}
+
+func (s *Store) entry(req Request) *entry {
+	key := cacheKey(req)
+	nn := types.NamespacedName{Namespace: req.Channel.Namespace, Name: req.Channel.Name}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.entries[key]
 	if !ok {
-		e = &entry{}
+		e = &entry{key: key, channel: nn, pathname: req.Channel.Spec.Pathname, ref: req.Ref.String(), lock: make(chan struct{}, 1)}
 		s.entries[key] = e
+		refs := s.byChannel[nn]
+		if refs == nil {
+			refs = map[string]*entry{}
+			s.byChannel[nn] = refs
+		}
+		// A changed pathname makes the old address's entries meaningless.
+		for k, old := range refs {
+			if old.pathname != e.pathname {
+				delete(refs, k)
+				delete(s.entries, k)
+			}
+		}
+		refs[key] = e
 	}
+	e.lastUsed = time.Now()
 	return e
+}
+
+// collect forgets unused entries, deletes snapshots no entry keeps and
+// nobody was handed recently (and leftovers of earlier processes), and lets
+// fetchers trim their caches. Doomed snapshots are moved aside under s.mu
+// (fast) and deleted after it (slow); see fetchAndPin.
+func (s *Store) collect() {
+	now := time.Now()
+	artifacts := filepath.Join(s.dir, "artifacts")
+	trash := filepath.Join(s.dir, "trash")
+	var moved []string
+	s.mu.Lock()
+	for key, e := range s.entries {
+		if now.Sub(e.lastUsed) > s.opts.entryTTL {
+			delete(s.entries, key)
+			if refs := s.byChannel[e.channel]; refs != nil {
+				delete(refs, key)
+				if len(refs) == 0 {
+					delete(s.byChannel, e.channel)
+				}
+			}
+		}
+	}
+	kept := map[string]bool{}
+	for _, e := range s.entries {
+		for _, root := range e.history {
+			kept[root] = true
+		}
+	}
+	var drop []string
+	for root, last := range s.snapshots {
+		if !kept[root] && now.Sub(last) > s.opts.grace {
+			drop = append(drop, root)
+			delete(s.snapshots, root)
+		}
+	}
+	// Snapshots on disk that this Store never handed out: from an earlier
+	// process, or half-written by a crash. Fresh ones may be in the making.
+	if list, err := os.ReadDir(artifacts); err == nil {
+		for _, d := range list {
+			root := filepath.Join(artifacts, d.Name())
+			if _, tracked := s.snapshots[root]; tracked || kept[root] {
+				continue
+			}
+			age := s.opts.grace
+			if len(d.Name()) > 0 && d.Name()[0] == '.' {
+				age = 2 * s.opts.fetchTimeout
+			}
+			if info, err := d.Info(); err == nil && now.Sub(info.ModTime()) > age {
+				drop = append(drop, root)
+			}
+		}
+	}
+	if len(drop) > 0 {
+		if err := os.MkdirAll(trash, 0o755); err == nil {
+			for _, root := range drop {
+				dst := filepath.Join(trash, filepath.Base(root)+"-"+randomSuffix())
+				if err := os.Rename(root, dst); err == nil {
+					moved = append(moved, dst)
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+
+	for _, m := range moved {
+		_ = os.RemoveAll(m)
+	}
+	for _, f := range s.fetchers {
+		if c, ok := f.(collector); ok {
+			c.gc(now.Add(-s.opts.cacheTTL))
+		}
+	}
+	if len(moved) > 0 {
+		s.log.V(1).Info("garbage-collected snapshots", "count", len(moved))
+	}
+}
+
+func randomSuffix() string {
+	return fmt.Sprintf("%08x", rand.Uint32())
+}
+
+func removeString(list []string, v string) []string {
+	out := list[:0]
+	for _, x := range list {
+		if x != v {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // cacheKey identifies a (channel, address, ref) so a changed pathname is a new entry.
@@ -94,4 +551,9 @@ func cacheKey(req Request) string {
 	h := sha256.Sum256([]byte(req.Channel.Namespace + "/" + req.Channel.Name + "\x00" +
 		req.Channel.Spec.Pathname + "\x00" + req.Ref.String()))
 	return hex.EncodeToString(h[:16])
+}
+
+// isLocalGitURL: file:// URLs and bare paths, which go-git opens from disk.
+func isLocalGitURL(u string) bool {
+	return strings.HasPrefix(u, "file://") || strings.HasPrefix(u, "/") || strings.HasPrefix(u, ".")
 }

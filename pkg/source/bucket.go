@@ -1,0 +1,195 @@
+package source
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+const (
+	maxBucketObjects = 10000
+	maxBucketBytes   = 512 << 20
+)
+
+// bucketFetcher reads ObjectBucket channels from any S3-compatible store.
+// The revision is a digest of the listing (key, ETag, size of every object
+// under the prefix), so an unchanged bucket costs one listing and no
+// download.
+type bucketFetcher struct {
+	artifacts string
+	log       logr.Logger
+	clients   httpClients
+}
+
+func newBucketFetcher(root string, log logr.Logger) *bucketFetcher {
+	return &bucketFetcher{artifacts: filepath.Join(root, "artifacts"), log: log}
+}
+
+type bucketObject struct {
+	key  string
+	etag string
+	size int64
+}
+
+// bucketAddress splits an ObjectBucket pathname: the endpoint, the bucket
+// (first path element) and any further path as a key prefix.
+func bucketAddress(pathname string) (endpoint string, secure bool, bucket, prefix string, err error) {
+	u, perr := url.Parse(strings.TrimSpace(pathname))
+	if perr != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", false, "", "", fail(KindInvalid, nil, "spec.pathname %q is not a bucket URL; use https://host[:port]/bucket[/prefix]", SanitizeURL(pathname))
+	}
+	parts := strings.SplitN(strings.Trim(u.Path, "/"), "/", 2)
+	if parts[0] == "" {
+		return "", false, "", "", fail(KindInvalid, nil, "spec.pathname %q names no bucket; use https://host[:port]/bucket[/prefix]", SanitizeURL(pathname))
+	}
+	if len(parts) == 2 {
+		prefix = parts[1]
+	}
+	return u.Host, u.Scheme == "https", parts[0], prefix, nil
+}
+
+// joinPrefix joins prefix parts into an S3 key prefix ending in "/", or "".
+func joinPrefix(parts ...string) (string, error) {
+	var keep []string
+	for _, p := range parts {
+		for _, seg := range strings.Split(p, "/") {
+			switch seg {
+			case "", ".":
+			case "..":
+				return "", fail(KindInvalid, nil, "bucket prefix %q must not contain ..", p)
+			default:
+				keep = append(keep, seg)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		return "", nil
+	}
+	return strings.Join(keep, "/") + "/", nil
+}
+
+// Fetch lists the objects under the prefix and downloads them only when the
+// listing's digest is new.
+func (b *bucketFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) {
+	endpoint, secure, bucket, pathPrefix, err := bucketAddress(req.Channel.Spec.Pathname)
+	if err != nil {
+		return nil, err
+	}
+	prefix, err := joinPrefix(pathPrefix, req.Ref.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := b.clients.get(req.Credentials, req.Channel.Spec.InsecureSkipVerify, 5*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	c := req.Credentials
+	creds := credentials.NewStatic("", "", "", credentials.SignatureAnonymous)
+	if id := c.get(KeyAccessKeyID); id != "" {
+		creds = credentials.NewStaticV4(id, c.get(KeySecretAccessKey), "")
+	}
+	region := c.get(KeyRegion)
+	if region == "" && !strings.Contains(endpoint, "amazonaws.com") {
+		// What OCM assumes for S3-compatible stores that ignore regions.
+		region = "us-east-1"
+	}
+	client, err := minio.New(endpoint, &minio.Options{Creds: creds, Secure: secure, Region: region, Transport: hc.Transport})
+	if err != nil {
+		return nil, fail(KindInvalid, nil, "spec.pathname %q: %v", SanitizeURL(req.Channel.Spec.Pathname), err)
+	}
+	where := fmt.Sprintf("bucket %s at %s", bucket, endpoint)
+	if prefix != "" {
+		where += " under " + prefix
+	}
+
+	objects, err := listBucket(ctx, client, bucket, prefix)
+	if err != nil {
+		return nil, classifyS3(err, where)
+	}
+	if len(objects) == 0 {
+		return nil, fail(KindNotFound, nil, "%s holds no objects; upload the manifests or fix the bucket-path annotation", where)
+	}
+	revision := "sha256:" + listingDigest(objects)
+	snap := filepath.Join(b.artifacts, "s3-"+strings.TrimPrefix(revision, "sha256:"))
+	if fileExists(snap) {
+		return &Artifact{Revision: revision, Dir: snap, root: snap}, nil
+	}
+	err = writeSnapshot(snap, func(tmp string) error {
+		for _, o := range objects {
+			target, err := safeJoin(tmp, strings.TrimPrefix(o.key, prefix))
+			if err != nil {
+				return fail(KindInvalid, nil, "object key %q: %v", o.key, err)
+			}
+			if err := client.FGetObject(ctx, bucket, o.key, target, minio.GetObjectOptions{}); err != nil {
+				return classifyS3(err, where)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	b.log.V(1).Info("downloaded bucket", "where", where, "objects", len(objects), "revision", revision)
+	return &Artifact{Revision: revision, Dir: snap, root: snap}, nil
+}
+
+func (b *bucketFetcher) gc(cutoff time.Time) { b.clients.gc(cutoff) }
+
+func listBucket(ctx context.Context, client *minio.Client, bucket, prefix string) ([]bucketObject, error) {
+	var out []bucketObject
+	var total int64
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for o := range client.ListObjects(lctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, o.Err
+		}
+		if strings.HasSuffix(o.Key, "/") {
+			continue // folder markers
+		}
+		out = append(out, bucketObject{key: o.Key, etag: strings.Trim(o.ETag, `"`), size: o.Size})
+		total += o.Size
+		if len(out) > maxBucketObjects || total > maxBucketBytes {
+			return nil, fail(KindInvalid, nil, "more than %d objects or %d MiB under the prefix; narrow it with the bucket-path annotation", maxBucketObjects, maxBucketBytes>>20)
+		}
+	}
+	return out, nil
+}
+
+// listingDigest is sha256 over the sorted (key, etag, size) of every object.
+func listingDigest(objects []bucketObject) string {
+	sort.Slice(objects, func(i, j int) bool { return objects[i].key < objects[j].key })
+	h := sha256.New()
+	for _, o := range objects {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\n", o.key, o.etag, o.size)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func classifyS3(err error, where string) error {
+	if k := kindOf(err); k != KindUnavailable {
+		return err
+	}
+	resp := minio.ToErrorResponse(err)
+	switch resp.Code {
+	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
+		return fail(KindAuth, nil, "%s refused the credentials (%s); check AccessKeyID and SecretAccessKey in the Channel's secretRef", where, resp.Code)
+	case "NoSuchBucket":
+		return fail(KindNotFound, nil, "%s does not exist; fix spec.pathname", where)
+	}
+	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+		return fail(KindAuth, nil, "%s refused access (%d); check the Channel's secretRef", where, resp.StatusCode)
+	}
+	return classifyHTTP(err, where)
+}

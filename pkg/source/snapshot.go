@@ -1,0 +1,227 @@
+package source
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// exportCommit writes the tree of a commit into dir, atomically: it appears
+// complete or not at all. Files are read-only. Files unchanged since base (an
+// earlier commit whose snapshot is at baseDir) are hard-linked from that
+// snapshot instead of written again, which makes exporting the next commit
+// of a big repository cheap. Symbolic links that would point outside the
+// snapshot are left out, so a repository cannot make the hub read its own
+// files.
+func exportCommit(repo *git.Repository, hash plumbing.Hash, dir string, base plumbing.Hash, baseDir string) error {
+	c, err := repo.CommitObject(hash)
+	if err != nil {
+		return err
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return err
+	}
+	reuse := map[string]plumbing.Hash{}
+	if !base.IsZero() && baseDir != "" {
+		if bc, err := repo.CommitObject(base); err == nil {
+			if bt, err := bc.Tree(); err == nil {
+				_ = walkFiles(bt, func(name string, e object.TreeEntry) error {
+					if e.Mode == filemode.Regular || e.Mode == filemode.Executable {
+						reuse[name] = e.Hash
+					}
+					return nil
+				})
+			}
+		}
+	}
+	return writeSnapshot(dir, func(tmp string) error {
+		var links []string
+		defer func() { dropEscapingLinks(tmp, links) }()
+		made := map[string]bool{}
+		return walkFiles(tree, func(name string, e object.TreeEntry) error {
+			if e.Mode == filemode.Submodule || e.Mode == filemode.Dir {
+				return nil
+			}
+			target, err := safeJoin(tmp, name)
+			if err != nil {
+				return err
+			}
+			if parent := filepath.Dir(target); !made[parent] {
+				if err := os.MkdirAll(parent, 0o755); err != nil {
+					return err
+				}
+				made[parent] = true
+			}
+			if h, ok := reuse[name]; ok && h == e.Hash && e.Mode != filemode.Symlink {
+				if src, err := safeJoin(baseDir, name); err == nil && os.Link(src, target) == nil {
+					return nil
+				}
+			}
+			blob, err := repo.BlobObject(e.Hash)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			r, err := blob.Reader()
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			if e.Mode == filemode.Symlink {
+				link, err := io.ReadAll(io.LimitReader(r, 4096))
+				if err != nil {
+					return err
+				}
+				if !symlinkInside(name, string(link)) {
+					return nil
+				}
+				links = append(links, target)
+				return os.Symlink(string(link), target)
+			}
+			return writeFileFrom(target, r)
+		})
+	})
+}
+
+// walkFiles calls fn for every non-tree entry under tree, with its
+// slash-separated path, without reading any blob.
+func walkFiles(tree *object.Tree, fn func(name string, e object.TreeEntry) error) error {
+	w := object.NewTreeWalker(tree, true, nil)
+	defer w.Close()
+	for {
+		name, e, err := w.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if e.Mode == filemode.Dir {
+			continue
+		}
+		if err := fn(name, e); err != nil {
+			return err
+		}
+	}
+}
+
+// writeSnapshot builds a snapshot in a temporary folder next to dir and
+// renames it into place.
+func writeSnapshot(dir string, fill func(tmp string) error) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), ".tmp-")
+	if err != nil {
+		return err
+	}
+	if err := fill(tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		_ = os.RemoveAll(tmp)
+		if _, statErr := os.Stat(dir); statErr == nil {
+			return nil // someone else finished the same snapshot first
+		}
+		return err
+	}
+	return nil
+}
+
+func writeFileFrom(target string, r io.Reader) error {
+	out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o444)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// safeJoin joins a slash-separated relative name under root, refusing names
+// that climb out of it.
+func safeJoin(root, name string) (string, error) {
+	clean := path.Clean("/" + name)
+	if clean == "/" || strings.Contains(name, "\x00") {
+		return "", fmt.Errorf("invalid path %q", name)
+	}
+	for _, part := range strings.Split(name, "/") {
+		if part == ".." {
+			return "", fmt.Errorf("path %q climbs out of the snapshot", name)
+		}
+	}
+	return filepath.Join(root, filepath.FromSlash(clean[1:])), nil
+}
+
+// symlinkInside reports whether a link at name pointing to target stays
+// within the snapshot.
+func symlinkInside(name, target string) bool {
+	if target == "" || path.IsAbs(target) || strings.Contains(target, "\x00") {
+		return false
+	}
+	var stack []string
+	for _, part := range strings.Split(path.Dir(name), "/") {
+		if part != "" && part != "." {
+			stack = append(stack, part)
+		}
+	}
+	for _, part := range strings.Split(target, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			if len(stack) == 0 {
+				return false
+			}
+			stack = stack[:len(stack)-1]
+		default:
+			stack = append(stack, part)
+		}
+	}
+	return len(stack) > 0
+}
+
+// dropEscapingLinks removes links that, followed through every other link
+// in the tree, end outside root or nowhere.
+func dropEscapingLinks(root string, links []string) {
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return
+	}
+	for _, l := range links {
+		resolved, err := filepath.EvalSymlinks(l)
+		if err != nil || (resolved != realRoot && !strings.HasPrefix(resolved, realRoot+string(filepath.Separator))) {
+			_ = os.Remove(l)
+		}
+	}
+}
+
+// sweepDir deletes entries of dir not named in keep whose modification time
+// is before cutoff: leftovers of an earlier process or of failed writes.
+func sweepDir(dir string, cutoff time.Time, keep map[string]bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if keep[e.Name()] || !e.IsDir() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.ModTime().After(cutoff) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
