@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"sort"
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
@@ -44,92 +41,55 @@ type Target struct {
 // selector skips clusters the hub has not accepted. A missing Placement is an
 // error. Reads go through c (an informer cache reader is best).
 func TargetsFor(ctx context.Context, c client.Reader, sub *appsv1.Subscription) ([]Target, error) {
-	p := sub.Spec.Placement
-	if p == nil {
-		return nil, fmt.Errorf("subscription %s/%s: spec.placement is empty; set placementRef, clusters, clusterSelector or local", sub.Namespace, sub.Name)
+	return resolve(sub, apiSource{ctx: ctx, c: c})
+}
+
+// apiSource reads hub state through a client.
+type apiSource struct {
+	ctx context.Context
+	c   client.Reader
+}
+
+func (a apiSource) cluster(name string) (*clusterv1.ManagedCluster, error) {
+	return getCluster(a.ctx, a.c, name)
+}
+
+func (a apiSource) clusters() ([]*clusterv1.ManagedCluster, error) {
+	var list clusterv1.ManagedClusterList
+	if err := a.c.List(a.ctx, &list, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("list ManagedClusters: %w", err)
 	}
-	if p.Local != nil && *p.Local {
-		return []Target{{Cluster: LocalCluster}}, nil
+	out := make([]*clusterv1.ManagedCluster, len(list.Items))
+	for i := range list.Items {
+		out[i] = &list.Items[i]
 	}
-	var out []Target
-	switch {
-	case p.PlacementRef != nil:
-		ref := p.PlacementRef
-		if ref.Kind != "" && ref.Kind != "Placement" {
-			return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.kind %q is not supported; refer to a cluster.open-cluster-management.io Placement", sub.Namespace, sub.Name, ref.Kind)
-		}
-		if ref.Name == "" {
-			return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.name is empty; name a Placement in namespace %s", sub.Namespace, sub.Name, sub.Namespace)
-		}
-		var pl clusterv1beta1.Placement
-		if err := c.Get(ctx, types.NamespacedName{Namespace: sub.Namespace, Name: ref.Name}, &pl); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, fmt.Errorf("subscription %s/%s: Placement %s/%s not found; create it or fix spec.placement.placementRef", sub.Namespace, sub.Name, sub.Namespace, ref.Name)
-			}
-			return nil, fmt.Errorf("get Placement %s/%s: %w", sub.Namespace, ref.Name, err)
-		}
-		var decisions clusterv1beta1.PlacementDecisionList
-		if err := c.List(ctx, &decisions, client.InNamespace(sub.Namespace),
-			client.MatchingLabels{clusterv1beta1.PlacementLabel: ref.Name}, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, fmt.Errorf("list PlacementDecisions of %s/%s: %w", sub.Namespace, ref.Name, err)
-		}
-		seen := map[string]bool{}
-		for i := range decisions.Items {
-			d := &decisions.Items[i]
-			idx, _ := strconv.Atoi(d.Labels[clusterv1beta1.DecisionGroupIndexLabel])
-			name := d.Labels[clusterv1beta1.DecisionGroupNameLabel]
-			for _, dec := range d.Status.Decisions {
-				if dec.ClusterName == "" || seen[dec.ClusterName] {
-					continue
-				}
-				mc, err := getCluster(ctx, c, dec.ClusterName)
-				if err != nil {
-					return nil, err
-				}
-				if mc == nil {
-					continue
-				}
-				seen[dec.ClusterName] = true
-				t := targetOf(mc)
-				t.GroupIndex, t.GroupName = idx, name
-				out = append(out, t)
-			}
-		}
-	case len(p.Clusters) > 0:
-		seen := map[string]bool{}
-		for _, ref := range p.Clusters {
-			if ref.Name == "" || seen[ref.Name] {
-				continue
-			}
-			seen[ref.Name] = true
-			mc, err := getCluster(ctx, c, ref.Name)
-			if err != nil {
-				return nil, err
-			}
-			if mc != nil {
-				out = append(out, targetOf(mc))
-			}
-		}
-	case p.ClusterSelector != nil:
-		sel, err := metav1.LabelSelectorAsSelector(p.ClusterSelector)
-		if err != nil {
-			return nil, fmt.Errorf("subscription %s/%s: spec.placement.clusterSelector: %w", sub.Namespace, sub.Name, err)
-		}
-		var clusters clusterv1.ManagedClusterList
-		if err := c.List(ctx, &clusters, client.UnsafeDisableDeepCopy); err != nil {
-			return nil, fmt.Errorf("list ManagedClusters: %w", err)
-		}
-		for i := range clusters.Items {
-			mc := &clusters.Items[i]
-			if mc.DeletionTimestamp == nil && mc.Spec.HubAcceptsClient && sel.Matches(labels.Set(mc.Labels)) {
-				out = append(out, targetOf(mc))
-			}
-		}
-	default:
-		return nil, fmt.Errorf("subscription %s/%s: spec.placement selects nothing; set placementRef, clusters, clusterSelector or local", sub.Namespace, sub.Name)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Cluster < out[j].Cluster })
 	return out, nil
+}
+
+func (a apiSource) decisions(namespace, name string) ([]Group, bool, error) {
+	var pl clusterv1beta1.Placement
+	if err := a.c.Get(a.ctx, types.NamespacedName{Namespace: namespace, Name: name}, &pl); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("get Placement %s/%s: %w", namespace, name, err)
+	}
+	var list clusterv1beta1.PlacementDecisionList
+	if err := a.c.List(a.ctx, &list, client.InNamespace(namespace),
+		client.MatchingLabels{clusterv1beta1.PlacementLabel: name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, false, fmt.Errorf("list PlacementDecisions of %s/%s: %w", namespace, name, err)
+	}
+	groups := make([]Group, 0, len(list.Items))
+	for i := range list.Items {
+		d := &list.Items[i]
+		g := Group{Name: d.Labels[clusterv1beta1.DecisionGroupNameLabel]}
+		g.Index, _ = strconv.Atoi(d.Labels[clusterv1beta1.DecisionGroupIndexLabel])
+		for _, dec := range d.Status.Decisions {
+			g.Clusters = append(g.Clusters, dec.ClusterName)
+		}
+		groups = append(groups, g)
+	}
+	return groups, true, nil
 }
 
 // getCluster returns the ManagedCluster, or nil when it is missing or being deleted.

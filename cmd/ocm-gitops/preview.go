@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
+	"github.com/ocm-gitops/ocm-gitops/pkg/preview"
+)
+
+// runPreview compares two revisions of a fleet repository: which clusters
+// each Subscription gains and loses, and what changes on them.
+func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("preview", stderr)
+	repo := fs.String("repo", ".", "local clone of the fleet repository holding both revisions")
+	base := fs.String("base", "", "the revision the change is compared with: the pull request's target (branch, tag or commit; required)")
+	head := fs.String("head", "HEAD", "the revision with the change")
+	var hub clientFlags
+	hub.register(fs, "hub-kubeconfig", "kubeconfig of the hub to read the cluster inventory from (or use --clusters)")
+	clustersFile := fs.String("clusters", "", "cluster inventory file written by 'ocm-gitops clusters export' (or use --hub-kubeconfig)")
+	objectsPath := fs.String("objects-path", "", "folder of the repository holding the hub objects (Subscriptions, Placements, Channels); default: the whole repository")
+	channels := fs.String("channel", "", "Channels (namespace/name, comma-separated) whose content is this repository; default: every Git Channel whose pathname is a remote of --repo")
+	branch := fs.String("branch", "", "the branch the change merges into; Subscriptions following another branch are compared by placement only")
+	format := fs.String("format", "markdown", "output on stdout: markdown or json")
+	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
+	title := fs.String("title", "", "heading of the markdown report (default \"ocm-gitops preview\"); tells previews of several fleets apart")
+	maxRemoval := fs.Float64("max-removal-percent", preview.DefaultMaxRemovalPercent, "flag a Subscription that loses more than this share of its clusters")
+	failOnDanger := fs.Bool("fail-on-danger", false, "exit with an error when a Subscription is flagged or cannot be placed or rendered at --head")
+	maxBytes := fs.Int("max-comment-bytes", 60000, "size cap of the markdown report; diffs that do not fit are left out")
+
+	var post postFlags
+	post.register(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: ocm-gitops preview --repo D --base REV [--head REV] (--clusters FILE | --hub-kubeconfig H) [--format markdown|json] [--post ...]")
+		fmt.Fprintln(stderr, "\nEvaluates the Subscriptions, Placements and manifests of the fleet repository at both")
+		fmt.Fprintln(stderr, "revisions against the cluster inventory, and reports per Subscription the clusters gained,")
+		fmt.Fprintln(stderr, "lost and kept, and the change of objects per group of clusters receiving the same change.")
+		fmt.Fprintln(stderr, "\nWith --post, it keeps one comment on the pull request and sets a commit status (failure")
+		fmt.Fprintln(stderr, "when a Subscription is flagged or fails at --head). In GitHub Actions, Gitea Actions and")
+		fmt.Fprintln(stderr, "GitLab CI the forge, API, repository, pull request, commit and job link are read from the")
+		fmt.Fprintln(stderr, "job's environment; the token from --token (OCM_GITOPS_TOKEN), else GITHUB_TOKEN, GITEA_TOKEN")
+		fmt.Fprintln(stderr, "or GITLAB_TOKEN (GitLab's CI_JOB_TOKEN cannot comment: use a project access token with api scope).")
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *base == "" {
+		return usageErrorf("--base is required: the revision the change is compared with (the pull request's target commit)")
+	}
+	if (*clustersFile == "") == (hub.kubeconfig == "") {
+		return usageErrorf("pass exactly one of --clusters FILE (from 'ocm-gitops clusters export') and --hub-kubeconfig H")
+	}
+	if *format != "markdown" && *format != "json" {
+		return usageErrorf("--format %q: want markdown or json", *format)
+	}
+	if *maxRemoval < 0 || *maxRemoval > 100 {
+		return usageErrorf("--max-removal-percent %v: want a number from 0 to 100", *maxRemoval)
+	}
+	var target *forgeTarget
+	if post.enabled {
+		t, err := post.resolve(os.Getenv, os.ReadFile)
+		if err != nil {
+			return err
+		}
+		target = t
+	}
+
+	inv, err := loadInventory(ctx, *clustersFile, &hub, stderr)
+	if err != nil {
+		return err
+	}
+	var chans []string
+	for _, c := range strings.Split(*channels, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			chans = append(chans, c)
+		}
+	}
+	rep, err := preview.Run(ctx, preview.Options{
+		Repo: *repo, Base: *base, Head: *head, Inventory: inv,
+		ObjectsPath: *objectsPath, Channels: chans, Branch: *branch, MaxRemovalPercent: *maxRemoval,
+	})
+	if err != nil {
+		return err
+	}
+	js, err := rep.JSON()
+	if err != nil {
+		return err
+	}
+	md := rep.Markdown(preview.MarkdownOptions{MaxBytes: *maxBytes, Title: *title})
+	if *jsonOut != "" {
+		if err := os.WriteFile(*jsonOut, js, 0o644); err != nil {
+			return fmt.Errorf("--json-out: %w", err)
+		}
+	}
+	out := md
+	if *format == "json" {
+		out = string(js)
+	}
+	if _, err := io.WriteString(stdout, out); err != nil {
+		return err
+	}
+	if target != nil {
+		if target.opts.SHA == "" {
+			target.opts.SHA = rep.Head.Commit
+		}
+		if err := preview.Post(ctx, target.client, target.repo, rep, md, target.opts); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "posted the preview on pull request %d of %s and status %s on %s\n", target.opts.PR, target.repo, target.opts.Context, target.opts.SHA)
+	}
+	if *failOnDanger && (rep.Flagged() || rep.Failing()) {
+		return fmt.Errorf("%d Subscriptions lose more than %v%% of their clusters and %d cannot be placed or rendered at %s (--fail-on-danger)",
+			rep.Summary.Flagged, *maxRemoval, rep.Summary.Failing, *head)
+	}
+	return nil
+}
+
+// loadInventory reads --clusters, or exports the inventory from the hub.
+func loadInventory(ctx context.Context, file string, hub *clientFlags, stderr io.Writer) (*preview.Inventory, error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usageErrorf("--clusters: %v", err)
+		}
+		return preview.ParseInventory(file, data)
+	}
+	cfg, err := hub.config("hub-kubeconfig")
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return nil, fmt.Errorf("hub client: %w", err)
+	}
+	inv, warnings, err := preview.Export(ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("read the cluster inventory from the hub: %w", err)
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	return inv, nil
+}
+
+// postFlags say where --post posts.
+type postFlags struct {
+	enabled    bool
+	provider   string
+	apiURL     string
+	repository string
+	pr         int
+	sha        string
+	token      string
+	user       string
+	context    string
+	targetURL  string
+}
+
+func (p *postFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&p.enabled, "post", false, "post the markdown report as a pull-request comment (edited on later runs) and set a commit status")
+	fs.StringVar(&p.provider, "provider", "", "forge for --post: github, gitlab, gitea or bitbucket")
+	fs.StringVar(&p.apiURL, "api-url", "", "forge API root for --post (default: the public service of --provider)")
+	fs.StringVar(&p.repository, "repository", "", "repository for --post: owner/name, or the GitLab project path")
+	fs.IntVar(&p.pr, "pr", 0, "pull request number for --post (GitLab: the merge request IID)")
+	fs.StringVar(&p.sha, "sha", "", "commit to set the status on (default: the commit of --head); in a merge-commit CI checkout, the pull request's head commit")
+	fs.StringVar(&p.token, "token", "", "forge API token for --post; prefer the environment variable OCM_GITOPS_TOKEN")
+	fs.StringVar(&p.user, "user", "", "Bitbucket user name for an app password (--token); empty sends the token as a bearer token")
+	fs.StringVar(&p.context, "status-context", preview.DefaultStatusContext, "commit status context, also marking the comment; one per fleet when several preview one pull request")
+	fs.StringVar(&p.targetURL, "target-url", "", "link of the commit status (default in CI: the job's page)")
+}
+
+// forgeTarget is a resolved --post destination.
+type forgeTarget struct {
+	client gitprovider.Client
+	repo   gitprovider.Repo
+	opts   preview.PostOptions
+}
+
+var pullRef = regexp.MustCompile(`^refs/pull/([0-9]+)/`)
+
+// resolve completes the flags from the CI job's environment and builds the
+// forge client. getenv and readFile are os.Getenv and os.ReadFile outside tests.
+func (p *postFlags) resolve(getenv func(string) string, readFile func(string) ([]byte, error)) (*forgeTarget, error) {
+	d := ciDefaults(getenv, readFile)
+	pick := func(flag, def string) string {
+		if flag != "" {
+			return flag
+		}
+		return def
+	}
+	provider := strings.ToLower(pick(p.provider, d.provider))
+	apiURL := pick(p.apiURL, d.apiURL)
+	repository := pick(p.repository, d.repository)
+	sha := pick(p.sha, d.sha)
+	targetURL := pick(p.targetURL, d.targetURL)
+	pr := p.pr
+	if pr == 0 {
+		pr = d.pr
+	}
+	token := p.token
+	if token == "" {
+		token = getenv(map[string]string{"github": "GITHUB_TOKEN", "gitea": "GITEA_TOKEN", "gitlab": "GITLAB_TOKEN"}[provider])
+		if token == "" && provider == "gitea" {
+			token = getenv("GITHUB_TOKEN")
+		}
+	}
+	switch {
+	case provider == "":
+		return nil, usageErrorf("--post needs --provider (github, gitlab, gitea or bitbucket); it is detected in GitHub Actions, Gitea Actions and GitLab CI")
+	case repository == "":
+		return nil, usageErrorf("--post needs --repository (owner/name, or the GitLab project path)")
+	case pr <= 0:
+		return nil, usageErrorf("--post needs --pr, the pull request number (GitLab: the merge request IID); run the preview from a pull-request job or pass it")
+	case token == "":
+		return nil, usageErrorf("--post needs a forge token: set OCM_GITOPS_TOKEN (or --token, GITHUB_TOKEN, GITEA_TOKEN, GITLAB_TOKEN)")
+	}
+	creds := map[string][]byte{gitprovider.KeyToken: []byte(token)}
+	if p.user != "" {
+		creds[gitprovider.KeyUser] = []byte(p.user)
+	}
+	c, r, err := gitprovider.New(appsv1.CommitStatusSpec{Provider: appsv1.GitProvider(provider), APIURL: apiURL, Repository: repository}, "", creds, nil)
+	if err != nil {
+		return nil, usageErrorf("--post (--provider %s, --api-url %q, --repository %q): %v", provider, apiURL, repository, err)
+	}
+	return &forgeTarget{client: c, repo: r, opts: preview.PostOptions{PR: pr, SHA: sha, Context: p.context, TargetURL: targetURL}}, nil
+}
+
+// ciInfo is what a CI job's environment says about the pull request.
+type ciInfo struct {
+	provider, apiURL, repository, sha, targetURL string
+	pr                                           int
+}
+
+// ciDefaults reads GitHub Actions (and Gitea Actions, which mimics it),
+// GitLab CI and Bitbucket Pipelines variables.
+func ciDefaults(getenv func(string) string, readFile func(string) ([]byte, error)) ciInfo {
+	var d ciInfo
+	switch {
+	case getenv("GITHUB_ACTIONS") == "true":
+		d.provider = "github"
+		if getenv("GITEA_ACTIONS") == "true" {
+			d.provider = "gitea"
+		}
+		d.apiURL = getenv("GITHUB_API_URL")
+		d.repository = getenv("GITHUB_REPOSITORY")
+		if m := pullRef.FindStringSubmatch(getenv("GITHUB_REF")); m != nil {
+			d.pr, _ = strconv.Atoi(m[1])
+		}
+		if path := getenv("GITHUB_EVENT_PATH"); path != "" {
+			if data, err := readFile(path); err == nil {
+				var ev struct {
+					PullRequest *struct {
+						Number int `json:"number"`
+						Head   struct {
+							SHA string `json:"sha"`
+						} `json:"head"`
+					} `json:"pull_request"`
+				}
+				if json.Unmarshal(data, &ev) == nil && ev.PullRequest != nil {
+					d.pr, d.sha = ev.PullRequest.Number, ev.PullRequest.Head.SHA
+				}
+			}
+		}
+		if s, r, id := getenv("GITHUB_SERVER_URL"), getenv("GITHUB_REPOSITORY"), getenv("GITHUB_RUN_ID"); s != "" && r != "" && id != "" {
+			d.targetURL = s + "/" + r + "/actions/runs/" + id
+		}
+	case getenv("GITLAB_CI") == "true":
+		d.provider = "gitlab"
+		d.apiURL = getenv("CI_API_V4_URL")
+		d.repository = getenv("CI_PROJECT_PATH")
+		d.pr, _ = strconv.Atoi(getenv("CI_MERGE_REQUEST_IID"))
+		d.sha = getenv("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA")
+		if d.sha == "" {
+			d.sha = getenv("CI_COMMIT_SHA")
+		}
+		d.targetURL = getenv("CI_JOB_URL")
+	case getenv("BITBUCKET_BUILD_NUMBER") != "":
+		d.provider = "bitbucket"
+		d.repository = getenv("BITBUCKET_REPO_FULL_NAME")
+		d.pr, _ = strconv.Atoi(getenv("BITBUCKET_PR_ID"))
+		d.sha = getenv("BITBUCKET_COMMIT")
+	}
+	return d
+}

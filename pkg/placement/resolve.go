@@ -1,0 +1,133 @@
+package placement
+
+import (
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+)
+
+// DecisionsFunc returns the decision groups of the Placement namespace/name,
+// or found == false when that Placement does not exist.
+type DecisionsFunc func(namespace, name string) (groups []Group, found bool, err error)
+
+// ResolveTargets resolves a Subscription's placement the way TargetsFor does,
+// from hub state held in memory rather than read from an API server: clusters
+// are all ManagedClusters, and decisions answers for the Placement a
+// placementRef names (typically by running a Scheduler). It lets a pull
+// request be previewed without a hub.
+func ResolveTargets(sub *appsv1.Subscription, clusters []*clusterv1.ManagedCluster, decisions DecisionsFunc) ([]Target, error) {
+	byName := make(map[string]*clusterv1.ManagedCluster, len(clusters))
+	for _, mc := range clusters {
+		if mc.DeletionTimestamp == nil {
+			byName[mc.Name] = mc
+		}
+	}
+	return resolve(sub, memSource{byName: byName, all: clusters, decide: decisions})
+}
+
+// memSource serves hub state from memory.
+type memSource struct {
+	byName map[string]*clusterv1.ManagedCluster
+	all    []*clusterv1.ManagedCluster
+	decide DecisionsFunc
+}
+
+func (m memSource) cluster(name string) (*clusterv1.ManagedCluster, error) {
+	return m.byName[name], nil
+}
+func (m memSource) clusters() ([]*clusterv1.ManagedCluster, error) { return m.all, nil }
+func (m memSource) decisions(namespace, name string) ([]Group, bool, error) {
+	return m.decide(namespace, name)
+}
+
+// clusterSource is where placement resolution reads hub state: an API server
+// (TargetsFor) or memory (ResolveTargets).
+type clusterSource interface {
+	// cluster returns the ManagedCluster, nil when missing or being deleted.
+	cluster(name string) (*clusterv1.ManagedCluster, error)
+	clusters() ([]*clusterv1.ManagedCluster, error)
+	decisions(namespace, name string) (groups []Group, found bool, err error)
+}
+
+// resolve is the one implementation of a Subscription's placement modes.
+func resolve(sub *appsv1.Subscription, src clusterSource) ([]Target, error) {
+	p := sub.Spec.Placement
+	if p == nil {
+		return nil, fmt.Errorf("subscription %s/%s: spec.placement is empty; set placementRef, clusters, clusterSelector or local", sub.Namespace, sub.Name)
+	}
+	if p.Local != nil && *p.Local {
+		return []Target{{Cluster: LocalCluster}}, nil
+	}
+	var out []Target
+	seen := map[string]bool{}
+	addCluster := func(mc *clusterv1.ManagedCluster, g Group) {
+		seen[mc.Name] = true
+		t := targetOf(mc)
+		t.GroupIndex, t.GroupName = g.Index, g.Name
+		out = append(out, t)
+	}
+	add := func(name string, g Group) error {
+		if name == "" || seen[name] {
+			return nil
+		}
+		mc, err := src.cluster(name)
+		if err != nil || mc == nil {
+			return err
+		}
+		addCluster(mc, g)
+		return nil
+	}
+	switch {
+	case p.PlacementRef != nil:
+		ref := p.PlacementRef
+		if ref.Kind != "" && ref.Kind != "Placement" {
+			return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.kind %q is not supported; refer to a cluster.open-cluster-management.io Placement", sub.Namespace, sub.Name, ref.Kind)
+		}
+		if ref.Name == "" {
+			return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.name is empty; name a Placement in namespace %s", sub.Namespace, sub.Name, sub.Namespace)
+		}
+		groups, found, err := src.decisions(sub.Namespace, ref.Name)
+		if err != nil {
+			return nil, fmt.Errorf("subscription %s/%s: Placement %s/%s: %w", sub.Namespace, sub.Name, sub.Namespace, ref.Name, err)
+		}
+		if !found {
+			return nil, fmt.Errorf("subscription %s/%s: Placement %s/%s not found; create it or fix spec.placement.placementRef", sub.Namespace, sub.Name, sub.Namespace, ref.Name)
+		}
+		for _, g := range groups {
+			for _, name := range g.Clusters {
+				if err := add(name, g); err != nil {
+					return nil, err
+				}
+			}
+		}
+	case len(p.Clusters) > 0:
+		for _, ref := range p.Clusters {
+			if err := add(ref.Name, Group{}); err != nil {
+				return nil, err
+			}
+		}
+	case p.ClusterSelector != nil:
+		sel, err := metav1.LabelSelectorAsSelector(p.ClusterSelector)
+		if err != nil {
+			return nil, fmt.Errorf("subscription %s/%s: spec.placement.clusterSelector: %w", sub.Namespace, sub.Name, err)
+		}
+		all, err := src.clusters()
+		if err != nil {
+			return nil, err
+		}
+		for _, mc := range all {
+			if mc.DeletionTimestamp == nil && mc.Spec.HubAcceptsClient && sel.Matches(labels.Set(mc.Labels)) {
+				addCluster(mc, Group{})
+			}
+		}
+	default:
+		return nil, fmt.Errorf("subscription %s/%s: spec.placement selects nothing; set placementRef, clusters, clusterSelector or local", sub.Namespace, sub.Name)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Cluster < out[j].Cluster })
+	return out, nil
+}

@@ -1,0 +1,208 @@
+package preview
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/pmezard/go-difflib/difflib"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/yaml"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/render"
+)
+
+// diffContext is the number of unchanged lines around each change.
+const diffContext = 3
+
+// objectID identifies an object across revisions: an apiVersion bump of the
+// same object is a change, not a removal and an addition.
+type objectID struct {
+	group, kind, namespace, name string
+}
+
+func idOf(o *unstructured.Unstructured) objectID {
+	gvk := o.GroupVersionKind()
+	return objectID{gvk.Group, gvk.Kind, o.GetNamespace(), o.GetName()}
+}
+
+func (id objectID) less(o objectID) bool {
+	if id.namespace != o.namespace {
+		return id.namespace < o.namespace
+	}
+	if id.kind != o.kind {
+		return id.kind < o.kind
+	}
+	if id.name != o.name {
+		return id.name < o.name
+	}
+	return id.group < o.group
+}
+
+// path names the object in diff headers: kind[.group]/[namespace/]name.
+func (id objectID) path() string {
+	k := id.kind
+	if id.group != "" {
+		k += "." + id.group
+	}
+	if id.namespace != "" {
+		return k + "/" + id.namespace + "/" + id.name
+	}
+	return k + "/" + id.name
+}
+
+// diffOutputs compares what a cluster receives at base and at head (nil: the
+// cluster receives nothing at that revision) object by object, in a stable
+// order (namespace, kind, name).
+func diffOutputs(base, head *render.Output) ([]ObjectChange, error) {
+	before := index(base)
+	after := index(head)
+	ids := make([]objectID, 0, len(before)+len(after))
+	for id := range before {
+		ids = append(ids, id)
+	}
+	for id := range after {
+		if _, ok := before[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].less(ids[j]) })
+	var out []ObjectChange
+	for _, id := range ids {
+		b, a := before[id], after[id]
+		by, err := objectYAML(b)
+		if err != nil {
+			return nil, err
+		}
+		ay, err := objectYAML(a)
+		if err != nil {
+			return nil, err
+		}
+		if by == ay {
+			continue
+		}
+		c := ObjectChange{Kind: id.kind, Namespace: id.namespace, Name: id.name}
+		from, to := "base/"+id.path(), "head/"+id.path()
+		switch {
+		case b == nil:
+			c.Change, c.APIVersion, from = ChangeAdded, a.GetAPIVersion(), "/dev/null"
+		case a == nil:
+			c.Change, c.APIVersion, to = ChangeRemoved, b.GetAPIVersion(), "/dev/null"
+		default:
+			c.Change, c.APIVersion = ChangeChanged, a.GetAPIVersion()
+		}
+		c.Diff = unifiedDiff(lines(by), lines(ay), from, to)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func index(out *render.Output) map[objectID]*unstructured.Unstructured {
+	if out == nil {
+		return nil
+	}
+	m := make(map[objectID]*unstructured.Unstructured, len(out.Objects))
+	for _, o := range out.Objects {
+		m[idOf(o)] = o
+	}
+	return m
+}
+
+// objectYAML prints an object with sorted keys; Secret values are replaced
+// by a digest, so a change shows without the secret reaching a PR comment.
+func objectYAML(o *unstructured.Unstructured) (string, error) {
+	if o == nil {
+		return "", nil
+	}
+	obj := o.Object
+	if o.GetKind() == "Secret" && o.GroupVersionKind().Group == "" {
+		obj = redactSecret(o.Object)
+	}
+	b, err := yaml.Marshal(obj)
+	if err != nil {
+		return "", fmt.Errorf("encode %s: %w", idOf(o).path(), err)
+	}
+	return string(b), nil
+}
+
+// redactSecret returns a copy of a Secret whose data and stringData values
+// are replaced by a short digest of the value.
+func redactSecret(obj map[string]any) map[string]any {
+	cp := make(map[string]any, len(obj))
+	for k, v := range obj {
+		cp[k] = v
+	}
+	for _, field := range []string{"data", "stringData"} {
+		vals, ok := obj[field].(map[string]any)
+		if !ok {
+			continue
+		}
+		red := make(map[string]any, len(vals))
+		for k, v := range vals {
+			sum := sha256.Sum256([]byte(fmt.Sprint(v)))
+			red[k] = "<redacted sha256:" + hex.EncodeToString(sum[:6]) + ">"
+		}
+		cp[field] = red
+	}
+	return cp
+}
+
+func lines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// unifiedDiff formats the difference of two line lists as a unified diff.
+// The matcher runs without difflib's "popular line" heuristic, which would
+// make YAML diffs (full of repeated lines) needlessly large.
+func unifiedDiff(a, b []string, from, to string) string {
+	var sb strings.Builder
+	sb.WriteString("--- " + from + "\n+++ " + to + "\n")
+	m := difflib.NewMatcherWithJunk(a, b, false, nil)
+	for _, group := range m.GetGroupedOpCodes(diffContext) {
+		first, last := group[0], group[len(group)-1]
+		fmt.Fprintf(&sb, "@@ -%s +%s @@\n", hunkRange(first.I1, last.I2), hunkRange(first.J1, last.J2))
+		for _, op := range group {
+			switch op.Tag {
+			case 'e':
+				for _, l := range a[op.I1:op.I2] {
+					sb.WriteString(" " + l + "\n")
+				}
+			case 'r', 'd', 'i':
+				for _, l := range a[op.I1:op.I2] {
+					sb.WriteString("-" + l + "\n")
+				}
+				for _, l := range b[op.J1:op.J2] {
+					sb.WriteString("+" + l + "\n")
+				}
+			}
+		}
+	}
+	return sb.String()
+}
+
+// hunkRange is a hunk's "start,length" in unified diff notation.
+func hunkRange(start, stop int) string {
+	begin, length := start+1, stop-start
+	switch length {
+	case 1:
+		return strconv.Itoa(begin)
+	case 0:
+		begin--
+	}
+	return strconv.Itoa(begin) + "," + strconv.Itoa(length)
+}
+
+// changesKey digests a list of object changes, to group clusters by it.
+func changesKey(cs []ObjectChange) string {
+	h := sha256.New()
+	for _, c := range cs {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", c.APIVersion, c.Kind, c.Namespace, c.Name, c.Change, c.Diff)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
