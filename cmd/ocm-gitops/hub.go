@@ -16,6 +16,7 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 		client      clientFlags
 		logs        logFlags
 		controllers string
+		budget      int
 		opts        hub.Options
 	)
 	client.register(fs, "kubeconfig", "kubeconfig of the hub (default: in-cluster)")
@@ -29,9 +30,16 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&opts.HubID, "hub-id", "", "name of this hub in commit status contexts, when several hubs report on one repository")
 	fs.BoolVar(&opts.AllowLocalGit, "allow-local-git", false, "let Git Channels read repositories on the hub's own disk (file:// URLs); for labs and tests")
 	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
+	fs.IntVar(&budget, "deletion-budget-percent", int(hub.DefaultDeletionBudgetPercent),
+		"largest share of a Subscription's clusters, in percent, that one change may remove its objects from without the confirm-deletion annotation; a Subscription's spec.deletionBudgetPercent overrides it; 100 turns the check off")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	if budget < 0 || budget > 100 {
+		return usageErrorf("--deletion-budget-percent is %d; give a percentage from 0 (confirm every removal) to 100 (never hold a removal)", budget)
+	}
+	pct := int32(budget)
+	opts.DeletionBudgetPercent = &pct
 	log, err := logs.logger(stderr)
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -57,6 +58,14 @@ type Options struct {
 	CacheDir string
 	// Logger is the root logger.
 	Logger logr.Logger
+	// DeletionBudgetPercent is the largest share of a Subscription's
+	// clusters one change may remove its objects from without confirmation,
+	// for Subscriptions without spec.deletionBudgetPercent; 100 turns the
+	// budget off. Nil means DefaultDeletionBudgetPercent.
+	DeletionBudgetPercent *int32
+	// Clock tells time windows and rollout timers the time; the real clock
+	// when nil. Tests move a fake one.
+	Clock clock.PassiveClock
 }
 
 // Deps are the shared pieces a controller may need.
@@ -171,7 +180,11 @@ func stripManifests(obj any) (any, error) {
 	if w, ok := obj.(*workv1.ManifestWork); ok {
 		w.Spec.Workload.Manifests = nil
 		w.Spec.ManifestConfigs = nil
-		w.ManagedFields = nil
+		// Keep when each writer last wrote (rollout deadlines start there),
+		// not the fields it owns.
+		for i := range w.ManagedFields {
+			w.ManagedFields[i].FieldsV1 = nil
+		}
 	}
 	return obj, nil
 }

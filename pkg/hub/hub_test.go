@@ -107,6 +107,13 @@ type env struct {
 
 func startHub(t *testing.T, clusters ...string) *env {
 	t.Helper()
+	return startHubWith(t, nil, clusters...)
+}
+
+// startHubWith starts a hub whose options configure may change (nil keeps
+// the defaults: channel and subscription controllers, real clock).
+func startHubWith(t *testing.T, configure func(*hub.Options), clusters ...string) *env {
+	t.Helper()
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)
@@ -132,14 +139,18 @@ func startHub(t *testing.T, clusters ...string) *env {
 			t.Fatal(err)
 		}
 	}
+	opts := hub.Options{
+		Controllers: []string{"channel", "subscription"},
+		CacheDir:    t.TempDir(),
+		Logger:      testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
+		MetricsAddr: "0", HealthAddr: "0",
+	}
+	if configure != nil {
+		configure(&opts)
+	}
 	done := make(chan error, 1)
 	go func() {
-		done <- hub.Run(ctx, cp.Config, hub.Options{
-			Controllers: []string{"channel", "subscription"},
-			CacheDir:    t.TempDir(),
-			Logger:      testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
-			MetricsAddr: "0", HealthAddr: "0",
-		})
+		done <- hub.Run(ctx, cp.Config, opts)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -369,6 +380,22 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}
 		return nil
 	})
+	eventually(t, 10*time.Second, "events for the broken commit and the drift", func() error {
+		var events corev1.EventList
+		if err := e.c.List(e.ctx, &events, client.InNamespace("fleet")); err != nil {
+			return err
+		}
+		seen := map[string]int{}
+		for _, ev := range events.Items {
+			if ev.InvolvedObject.Name == "settings" {
+				seen[ev.Reason] += int(ev.Count)
+			}
+		}
+		if seen[appsv1.ReasonRenderFailed] != 1 || seen[appsv1.ReasonDriftDetected] != 1 {
+			return fmt.Errorf("events by reason: %v", seen)
+		}
+		return nil
+	})
 
 	// A cluster leaving the placement loses its work.
 	patch := client.MergeFrom(e.subscription(t, "settings"))
@@ -384,10 +411,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		return nil
 	})
 
-	// Deleting the Subscription removes its works, then the Subscription.
+	// Deleting the Subscription takes its objects off every cluster it still
+	// holds (one of one), beyond the default budget: the hub waits for the
+	// confirmation the condition asks for, then removes its works and lets
+	// the Subscription go.
 	if err := e.c.Delete(e.ctx, e.subscription(t, "settings")); err != nil {
 		t.Fatal(err)
 	}
+	e.confirmDeletion(t, "settings", 1)
 	eventually(t, 10*time.Second, "cleanup", func() error {
 		if ws := e.works(t, "settings"); len(ws) != 0 {
 			return fmt.Errorf("works left in %v", keys(ws))

@@ -59,6 +59,9 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
 	}
+	// Time windows and rollout timers read this clock (tests move it).
+	r.Clock = deps.Options.Clock
+	r.DeletionBudgetPercent = deps.Options.DeletionBudgetPercent
 	c := mgr.GetClient()
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("subscription").

@@ -31,6 +31,8 @@ type clusterView struct {
 	desiredHash string
 	// offline is true when the cluster's agent stopped reporting.
 	offline bool
+	// held says why a cluster with no desiredHash waits.
+	held string
 }
 
 // severity orders states from most to least in need of attention.
@@ -90,6 +92,9 @@ func clusterStatus(v clusterView, revision string) appsv1.ClusterStatus {
 		return withRevision(st, v, revision)
 	case v.desiredHash == "":
 		st.State, st.Message = appsv1.ClusterPending, "waiting to be sent the new revision"
+		if v.held != "" {
+			st.Message += ": " + v.held
+		}
 		return withRevision(st, v, revision)
 	case len(v.works) == 0:
 		st.State, st.Message = appsv1.ClusterProgressing, "ManifestWork is being created"

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,8 +26,11 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/pkg/reconcileopt"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
+	"github.com/ocm-gitops/ocm-gitops/pkg/rollout"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+	"github.com/ocm-gitops/ocm-gitops/pkg/timewindow"
 )
 
 // Finalizer keeps a Subscription until its ManifestWorks are gone.
@@ -45,9 +50,29 @@ type SubscriptionReconciler struct {
 	Recorder record.EventRecorder
 	// WriteConcurrency bounds parallel ManifestWork writes.
 	WriteConcurrency int
+	// Clock tells the time for windows and rollout timers; the real clock
+	// when nil.
+	Clock clock.PassiveClock
+	// DeletionBudgetPercent applies to Subscriptions that set no
+	// spec.deletionBudgetPercent; DefaultDeletionBudgetPercent when nil.
+	DeletionBudgetPercent *int32
 
 	bundles  *bundleCache
 	resource resourceMapper
+}
+
+func (r *SubscriptionReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+func (r *SubscriptionReconciler) deletionBudget() int32 {
+	if r.DeletionBudgetPercent == nil {
+		return DefaultDeletionBudgetPercent
+	}
+	return *r.DeletionBudgetPercent
 }
 
 // Reconcile brings one Subscription's ManifestWorks and status up to date.
@@ -72,6 +97,7 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	result, err := r.reconcile(ctx, sub)
 	sub.Status.ObservedGeneration = sub.Generation
 	setReady(sub)
+	r.recordTransitions(before, sub)
 	if statusChanged(&before.Status, &sub.Status) {
 		now := metav1.Now()
 		sub.Status.LastUpdateTime = &now
@@ -104,43 +130,75 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	}
 	offline := r.offlineClusters(ctx, targets)
 
-	if sub.Labels[appsv1.LabelSubscriptionPause] == "true" {
-		condition(sub, appsv1.ConditionReady, false, appsv1.ReasonPaused, "the subscription-pause label is set; nothing new is sent")
-		r.summarize(sub, targets, existing, nil, offline, sub.Status.LastAppliedRevision)
-		return ctrl.Result{}, nil
-	}
-
 	art, requeue, err := r.fetch(ctx, sub)
 	if art == nil {
 		// Nothing was ever fetched: leave whatever runs untouched.
-		r.summarize(sub, targets, existing, nil, offline, sub.Status.LastAppliedRevision)
+		r.summarize(sub, targets, existing, nil, "", offline, sub.Status.LastAppliedRevision)
 		return ctrl.Result{RequeueAfter: requeue}, err
 	}
 	sub.Status.LastAttemptedRevision = art.Revision
 
-	desired, err := r.renderAll(ctx, sub, art, targets)
+	desired, err := r.renderAll(ctx, sub, art, targets, existing)
 	if err != nil {
 		// A broken commit must not wipe a fleet: keep the last good works.
 		condition(sub, appsv1.ConditionRendered, false, appsv1.ReasonRenderFailed, err.Error())
-		r.Recorder.Eventf(sub, corev1.EventTypeWarning, appsv1.ReasonRenderFailed, "revision %s: %s", art.Revision, err)
-		r.summarize(sub, targets, existing, nil, offline, sub.Status.LastAppliedRevision)
+		r.summarize(sub, targets, existing, nil, "", offline, sub.Status.LastAppliedRevision)
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
 	condition(sub, appsv1.ConditionRendered, true, appsv1.ReasonSucceeded, "rendered revision "+art.Revision)
 
-	if err := r.syncWorks(ctx, sub, art.Revision, desired, existing); err != nil {
+	clusters := rolloutClusters(targets, existing, desired)
+	g := r.gate(sub, clusters, targets, existing, art.Revision)
+	for _, c := range g.Conditions {
+		condition(sub, c.Type, c.Status == metav1.ConditionTrue, c.Reason, c.Message)
+	}
+	sub.Status.NextWindow = g.NextWindow
+	if g.Rollout != nil {
+		sub.Status.Rollout = g.Rollout
+	}
+
+	send := make(map[string]*bundle, len(g.Send))
+	for _, c := range g.Send {
+		send[c] = desired[c]
+	}
+	if err := r.syncWorks(ctx, sub, art.Revision, send, existing, g.Remove); err != nil {
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonWorkWriteFailed, err.Error())
 		sub.Status.Phase, sub.Status.Reason, sub.Status.Message = appsv1.SubscriptionPropagationFailed, appsv1.ReasonWorkWriteFailed, err.Error()
 		return ctrl.Result{}, err
 	}
-	sub.Status.LastAppliedRevision = art.Revision
-	sub.Status.Phase, sub.Status.Reason, sub.Status.Message = appsv1.SubscriptionPropagated, "", ""
+
+	// Clusters that hold the desired content or were just sent it are judged
+	// against it; the others are Pending, for the reason gate gave.
 	hashes := map[string]string{}
-	for cluster, b := range desired {
-		hashes[cluster] = b.hash
+	for _, c := range clusters {
+		if c.Current || send[c.Name] != nil {
+			hashes[c.Name] = desired[c.Name].hash
+		}
 	}
-	r.summarize(sub, targets, existing, hashes, offline, art.Revision)
-	return ctrl.Result{RequeueAfter: requeue}, nil
+	if len(hashes) > 0 || len(targets) == 0 {
+		sub.Status.LastAppliedRevision = art.Revision
+	}
+	sub.Status.Phase, sub.Status.Reason, sub.Status.Message = appsv1.SubscriptionPropagated, "", ""
+	r.summarize(sub, targets, existing, hashes, g.Held, offline, sub.Status.LastAppliedRevision)
+	return ctrl.Result{RequeueAfter: soonest(requeue, g.RequeueAfter)}, nil
+}
+
+// gate gathers the pause label, the time windows, the rollout plan and the
+// deletion budget, and composes them (see the gate function).
+func (r *SubscriptionReconciler) gate(sub *appsv1.Subscription, clusters []rollout.Cluster, targets []placement.Target, existing map[string][]*workv1.ManifestWork, revision string) gateResult {
+	now := r.now()
+	in := gateInput{Now: now, Paused: paused(sub), Selected: len(targets)}
+	in.Window, in.WindowErr = timewindow.Evaluate(sub.Spec.TimeWindow, sub.Spec.MaintenanceWindows, now)
+	in.Rollout, in.RolloutErr = rollout.Plan(rollout.Input{
+		Strategy: sub.Spec.RolloutStrategy, Clusters: clusters, Revision: revision, Now: now,
+		Paused: in.Paused, Previous: sub.Status.Rollout,
+	})
+	in.Leaving = leaving(targets, existing)
+	in.Budget = rollout.CheckBudget(rollout.Removal{
+		Deployed: len(deployedClusters(existing)), Clusters: destructive(in.Leaving, existing), Revision: removalByPlacement,
+		BudgetPercent: budgetPercent(sub, r.deletionBudget()), Confirmation: sub.Annotations[appsv1.AnnotationConfirmDeletion],
+	})
+	return gate(in)
 }
 
 // fetch returns the artifact to deploy: a fresh one, or the last good one when
@@ -162,43 +220,32 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 		condition(sub, appsv1.ConditionSourceReady, false, appsv1.ReasonAuthFailed, err.Error())
 		return nil, retryAfterSourceError, nil
 	}
-	req := source.Request{Channel: channel, Ref: source.RefFor(sub), Credentials: creds, NotBefore: notBefore(channel, sub, interval)}
+	// A webhook or "reconcile now" request forces a fetch; otherwise the poll
+	// interval decides how old a check may be.
+	req := source.Request{Channel: channel, Ref: source.RefFor(sub), Credentials: creds, NotBefore: source.NotBefore(channel, sub, time.Now())}
+	wasReady := meta.IsStatusConditionTrue(sub.Status.Conditions, appsv1.ConditionSourceReady)
 	art, err := r.Store.Fetch(ctx, req)
 	if err != nil {
-		reason := appsv1.ReasonFetchFailed
-		if source.IsAuthError(err) {
-			reason = appsv1.ReasonAuthFailed
-		}
 		last := r.Store.Cached(req)
 		msg := err.Error()
 		if last != nil {
 			msg += "; still deploying the last good revision " + last.Revision
 		}
-		condition(sub, appsv1.ConditionSourceReady, false, reason, msg)
-		retry := r.Store.Backoff(req)
+		condition(sub, appsv1.ConditionSourceReady, false, source.Reason(err), msg)
+		if wasReady {
+			r.Recorder.Event(sub, corev1.EventTypeWarning, source.Reason(err), msg)
+		}
+		retry := source.RetryAfter(err)
 		if retry <= 0 {
 			retry = retryAfterSourceError
 		}
 		return last, retry, nil
 	}
+	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionSourceReady); c != nil && c.Status == metav1.ConditionFalse {
+		r.Recorder.Eventf(sub, corev1.EventTypeNormal, "SourceRecovered", "fetched revision %s", art.Revision)
+	}
 	condition(sub, appsv1.ConditionSourceReady, true, appsv1.ReasonSucceeded, "fetched revision "+art.Revision)
 	return art, interval, nil
-}
-
-// notBefore is the oldest check of the source this reconcile accepts: a
-// webhook or "reconcile now" request forces a fetch, otherwise the poll
-// interval decides.
-func notBefore(channel *appsv1.Channel, sub *appsv1.Subscription, interval time.Duration) time.Time {
-	t := time.Time{}
-	if interval > 0 {
-		t = time.Now().Add(-interval)
-	}
-	for _, requested := range []time.Time{source.RequestedAt(channel), source.RequestedAt(sub)} {
-		if requested.After(t) {
-			t = requested
-		}
-	}
-	return t
 }
 
 type accessDeniedError struct{ error }
@@ -249,8 +296,16 @@ func channelAllows(ch *appsv1.Channel, namespace string) bool {
 }
 
 // renderAll renders for every target and encodes each distinct output once.
-func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, targets []placement.Target) (map[string]*bundle, error) {
-	settings := settingsOf(sub)
+// A cluster's delete option also depends on the one its works carry now
+// (see reconcileopt.DeleteOption), so it is worked out once per output and
+// previous option.
+func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, targets []placement.Target, existing map[string][]*workv1.ManifestWork) (map[string]*bundle, error) {
+	base := settingsOf(sub)
+	type optionKey struct {
+		output   *render.Output
+		previous string
+	}
+	options := map[optionKey]*workv1.DeleteOption{}
 	out := make(map[string]*bundle, len(targets))
 	for _, t := range targets {
 		o, err := r.Renderer.Render(ctx, art, sub, render.Cluster{Name: t.Cluster, Labels: t.Labels, Claims: t.Claims})
@@ -262,6 +317,19 @@ func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subs
 			// done through the placement or by deleting the Subscription.
 			return nil, fmt.Errorf("cluster %s: the package at %q renders no objects; nothing was changed on the clusters (to remove the app, change the placement or delete the Subscription)", t.Cluster, source.SubscriptionPath(sub))
 		}
+		previous := currentDeleteOption(existing[t.Cluster])
+		prevKey, _ := json.Marshal(previous)
+		key := optionKey{output: o, previous: string(prevKey)}
+		opt, ok := options[key]
+		if !ok {
+			opt, err = reconcileopt.DeleteOption(sub.Spec.DeleteOption, o.Objects, reconcileopt.ResourceFunc(r.resource), previous)
+			if err != nil {
+				return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
+			}
+			options[key] = opt
+		}
+		settings := base
+		settings.DeleteOption = opt
 		b, err := r.bundles.get(o, settings, r.resource)
 		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
@@ -269,6 +337,16 @@ func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subs
 		out[t.Cluster] = b
 	}
 	return out, nil
+}
+
+// currentDeleteOption is the delete option a cluster's works carry now.
+func currentDeleteOption(works []*workv1.ManifestWork) *workv1.DeleteOption {
+	for _, w := range works {
+		if w.DeletionTimestamp == nil {
+			return w.Spec.DeleteOption
+		}
+	}
+	return nil
 }
 
 // existingWorks returns the Subscription's ManifestWorks by cluster.
@@ -305,12 +383,13 @@ func (r *SubscriptionReconciler) offlineClusters(ctx context.Context, targets []
 }
 
 // summarize fills the status summary, cluster list and Applied/Drifted conditions.
-// hashes is nil when nothing new is being sent: each cluster is then judged by
-// the content it already holds.
-func (r *SubscriptionReconciler) summarize(sub *appsv1.Subscription, targets []placement.Target, existing map[string][]*workv1.ManifestWork, hashes map[string]string, offline map[string]bool, revision string) {
+// hashes is nil when there is no desired content (nothing fetched or
+// rendered): each cluster is then judged by the content it already holds.
+// Otherwise a cluster missing from hashes waits, for the reason held gives.
+func (r *SubscriptionReconciler) summarize(sub *appsv1.Subscription, targets []placement.Target, existing map[string][]*workv1.ManifestWork, hashes map[string]string, held string, offline map[string]bool, revision string) {
 	views := make([]clusterView, 0, len(targets))
 	for _, t := range targets {
-		v := clusterView{name: t.Cluster, works: existing[t.Cluster], offline: offline[t.Cluster]}
+		v := clusterView{name: t.Cluster, works: existing[t.Cluster], offline: offline[t.Cluster], held: held}
 		if hashes != nil {
 			v.desiredHash = hashes[t.Cluster]
 		} else if len(v.works) > 0 {
@@ -362,7 +441,10 @@ func (r *SubscriptionReconciler) recordCommit(ctx context.Context, sub *appsv1.S
 }
 
 // finalize deletes every ManifestWork of a deleted Subscription; the agents then
-// remove what the works applied (or orphan it, per spec.deleteOption).
+// remove what the works applied (or orphan it, per spec.deleteOption). Taking
+// the objects off more clusters than the deletion budget allows waits for
+// confirmation; orphaning removes nothing and does not wait. Neither the pause
+// label nor a time window holds a deletion: deleting is explicit.
 func (r *SubscriptionReconciler) finalize(ctx context.Context, sub *appsv1.Subscription) error {
 	if !controllerutil.ContainsFinalizer(sub, Finalizer) {
 		return nil
@@ -373,7 +455,33 @@ func (r *SubscriptionReconciler) finalize(ctx context.Context, sub *appsv1.Subsc
 	}
 	var works []*workv1.ManifestWork
 	for _, ws := range existing {
-		works = append(works, ws...)
+		works = append(works, live(ws)...)
+	}
+	if orphans(sub.Spec.DeleteOption) {
+		// Works written before spec.deleteOption changed still say otherwise.
+		if err := r.orphanWorks(ctx, works); err != nil {
+			return err
+		}
+	} else {
+		before := sub.DeepCopy()
+		deployed := deployedClusters(existing)
+		d := rollout.CheckBudget(rollout.Removal{
+			Deployed: len(deployed), Clusters: destructive(deployed, existing), Revision: removalByDeletion,
+			BudgetPercent: budgetPercent(sub, r.deletionBudget()), Confirmation: sub.Annotations[appsv1.AnnotationConfirmDeletion],
+		})
+		if d.Hold {
+			condition(sub, appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, "the Subscription is being deleted: "+d.Message)
+			setReady(sub)
+			r.recordTransitions(before, sub)
+			if statusChanged(&before.Status, &sub.Status) {
+				now := metav1.Now()
+				sub.Status.LastUpdateTime = &now
+				if err := r.patchStatus(ctx, sub); err != nil {
+					return fmt.Errorf("update status: %w", err)
+				}
+			}
+			return nil
+		}
 	}
 	if err := r.deleteWorks(ctx, works); err != nil {
 		return err
@@ -381,6 +489,55 @@ func (r *SubscriptionReconciler) finalize(ctx context.Context, sub *appsv1.Subsc
 	patch := client.MergeFrom(sub.DeepCopy())
 	controllerutil.RemoveFinalizer(sub, Finalizer)
 	return r.Client.Patch(ctx, sub, patch)
+}
+
+// orphans reports a delete option that leaves every object in place.
+func orphans(opt *workv1.DeleteOption) bool {
+	return opt != nil && opt.PropagationPolicy == workv1.DeletePropagationPolicyTypeOrphan
+}
+
+// orphanWorks switches works to orphan their objects before they are deleted,
+// touching only spec.deleteOption.
+func (r *SubscriptionReconciler) orphanWorks(ctx context.Context, works []*workv1.ManifestWork) error {
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"deleteOption":{"propagationPolicy":"Orphan","selectivelyOrphans":null}}}`))
+	var errs []error
+	for _, w := range works {
+		if orphans(w.Spec.DeleteOption) {
+			continue
+		}
+		if err := r.Client.Patch(ctx, w, patch); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("set ManifestWork %s/%s to orphan its objects: %w", w.Namespace, w.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recordTransitions sends an event when a revision fails to render, drift
+// appears or is corrected, a removal starts waiting for confirmation, or a
+// rollout stops on failures: once per transition, not once per reconcile.
+func (r *SubscriptionReconciler) recordTransitions(before, after *appsv1.Subscription) {
+	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionRendered); c != nil && c.Status == metav1.ConditionFalse {
+		if old := meta.FindStatusCondition(before.Status.Conditions, appsv1.ConditionRendered); old == nil || old.Status != c.Status || old.Message != c.Message {
+			r.Recorder.Event(after, corev1.EventTypeWarning, c.Reason, "revision "+after.Status.LastAttemptedRevision+": "+c.Message)
+		}
+	}
+	wasDrifted := meta.IsStatusConditionTrue(before.Status.Conditions, appsv1.ConditionDrifted)
+	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionDrifted); c != nil {
+		switch {
+		case c.Status == metav1.ConditionTrue && !wasDrifted:
+			r.Recorder.Event(after, corev1.EventTypeWarning, appsv1.ReasonDriftDetected, c.Message)
+		case c.Status == metav1.ConditionFalse && wasDrifted:
+			r.Recorder.Event(after, corev1.EventTypeNormal, "DriftCorrected", "no cluster reports drift any more")
+		}
+	}
+	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue &&
+		!meta.IsStatusConditionTrue(before.Status.Conditions, appsv1.ConditionDeletionHeld) {
+		r.Recorder.Event(after, corev1.EventTypeWarning, appsv1.ReasonDeletionHeld, c.Message)
+	}
+	if ro := after.Status.Rollout; ro != nil && ro.Phase == appsv1.RolloutFailed &&
+		(before.Status.Rollout == nil || before.Status.Rollout.Phase != appsv1.RolloutFailed || before.Status.Rollout.Revision != ro.Revision) {
+		r.Recorder.Event(after, corev1.EventTypeWarning, appsv1.ReasonRolloutFailed, ro.Message)
+	}
 }
 
 // condition sets one status condition.
@@ -394,18 +551,44 @@ func condition(sub *appsv1.Subscription, typ string, ok bool, reason, msg string
 	})
 }
 
-// setReady sums the other conditions up into Ready.
+// setReady sums the other conditions up into Ready. What stops the
+// Subscription is named first: the pause label, the source, the placement,
+// the render, a held removal, a failed rollout; then why clusters are not
+// applied yet (a failure, or a closed window), then drift.
 func setReady(sub *appsv1.Subscription) {
 	conds := sub.Status.Conditions
-	if c := meta.FindStatusCondition(conds, appsv1.ConditionReady); c != nil && c.Reason == appsv1.ReasonPaused && sub.Labels[appsv1.LabelSubscriptionPause] == "true" {
+	if paused(sub) {
+		condition(sub, appsv1.ConditionReady, false, appsv1.ReasonPaused, "the "+appsv1.LabelSubscriptionPause+" label is set; nothing new is sent and nothing is removed")
 		return
 	}
-	for _, typ := range []string{appsv1.ConditionSourceReady, appsv1.ConditionPlaced, appsv1.ConditionRendered, appsv1.ConditionApplied} {
+	for _, typ := range []string{appsv1.ConditionSourceReady, appsv1.ConditionPlaced, appsv1.ConditionRendered} {
 		c := meta.FindStatusCondition(conds, typ)
 		if c != nil && c.Status != metav1.ConditionTrue {
 			condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
 			return
 		}
+	}
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue {
+		condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
+		return
+	}
+	for _, typ := range []string{appsv1.ConditionWindowOpen, appsv1.ConditionRolloutProgressing} {
+		if c := meta.FindStatusCondition(conds, typ); c != nil && c.Reason == appsv1.ReasonInvalidSpec {
+			condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
+			return
+		}
+	}
+	if ro := sub.Status.Rollout; ro != nil && ro.Phase == appsv1.RolloutFailed {
+		condition(sub, appsv1.ConditionReady, false, appsv1.ReasonRolloutFailed, ro.Message)
+		return
+	}
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionApplied); c != nil && c.Status != metav1.ConditionTrue {
+		if w := meta.FindStatusCondition(conds, appsv1.ConditionWindowOpen); w != nil && w.Status != metav1.ConditionTrue && c.Reason != appsv1.ReasonApplyFailed {
+			condition(sub, appsv1.ConditionReady, false, w.Reason, w.Message)
+			return
+		}
+		condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
+		return
 	}
 	if c := meta.FindStatusCondition(conds, appsv1.ConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {
 		condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
@@ -424,11 +607,33 @@ func setReady(sub *appsv1.Subscription) {
 // patchStatus replaces the whole status in one merge patch, so zero counts and
 // emptied lists are written too.
 func (r *SubscriptionReconciler) patchStatus(ctx context.Context, sub *appsv1.Subscription) error {
-	data, err := json.Marshal(map[string]any{"status": sub.Status})
+	data, err := statusPatch(&sub.Status)
 	if err != nil {
 		return err
 	}
 	return r.Client.Status().Patch(ctx, sub, client.RawPatch(types.MergePatchType, data))
+}
+
+// statusPatch is a merge patch setting the whole status: the fields that
+// encode to nothing (a cleared nextWindow, an emptied list) are sent as null,
+// which removes them.
+func statusPatch(st *appsv1.SubscriptionStatus) ([]byte, error) {
+	raw, err := json.Marshal(st)
+	if err != nil {
+		return nil, err
+	}
+	fields := map[string]json.RawMessage{}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	t := reflect.TypeFor[appsv1.SubscriptionStatus]()
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if _, ok := fields[name]; !ok && name != "" && name != "-" {
+			fields[name] = json.RawMessage("null")
+		}
+	}
+	return json.Marshal(map[string]any{"status": fields})
 }
 
 // statusChanged ignores the timestamps that change on every reconcile.

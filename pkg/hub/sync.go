@@ -18,19 +18,19 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 )
 
-// syncWorks creates and updates the works each cluster should hold and deletes
-// the works of clusters (or split parts) no longer wanted. Works already
-// carrying the desired content are not written.
-func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subscription, revision string, desired map[string]*bundle, existing map[string][]*workv1.ManifestWork) error {
-	settings := settingsOf(sub)
+// syncWorks writes the desired works of the clusters in send, deleting their
+// stale split parts, and deletes every work of the clusters in remove. Works
+// already carrying the desired content are not written; clusters in neither
+// are not touched.
+func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subscription, revision string, send map[string]*bundle, existing map[string][]*workv1.ManifestWork, remove []string) error {
 	var writes []*workv1.ManifestWork
 	var deletes []*workv1.ManifestWork
-	for cluster, b := range desired {
+	for cluster, b := range send {
 		have := map[string]*workv1.ManifestWork{}
 		for _, w := range existing[cluster] {
 			have[w.Name] = w
 		}
-		for _, w := range desiredWorks(sub, cluster, revision, b, settings) {
+		for _, w := range desiredWorks(sub, cluster, revision, b) {
 			old, ok := have[w.Name]
 			delete(have, w.Name)
 			if ok && upToDate(old, w) {
@@ -45,10 +45,8 @@ func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subs
 			deletes = append(deletes, stale)
 		}
 	}
-	for cluster, ws := range existing {
-		if _, ok := desired[cluster]; !ok {
-			deletes = append(deletes, ws...)
-		}
+	for _, cluster := range remove {
+		deletes = append(deletes, live(existing[cluster])...)
 	}
 
 	g, gctx := errgroup.WithContext(ctx)

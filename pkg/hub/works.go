@@ -17,6 +17,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/reconcileopt"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 )
 
@@ -61,19 +62,33 @@ type bundle struct {
 	parts [][]workv1.Manifest
 	// configs ask the agent for server-side apply of each manifest, per part.
 	configs [][]workv1.ManifestConfigOption
+	// settings shape every work of the bundle.
+	settings workSettings
 	// hash covers everything that goes into the works' specs.
 	hash string
 }
 
 // workSettings are the Subscription fields that shape every ManifestWork.
+// DeleteOption is the Subscription's, with the objects marked do-not-delete
+// orphaned (see reconcileopt.DeleteOption), so it can differ per output.
 type workSettings struct {
-	DeleteOption *workv1.DeleteOption         `json:"deleteOption,omitempty"`
-	Executor     *workv1.ManifestWorkExecutor `json:"executor,omitempty"`
-	DriftPolicy  appsv1.DriftPolicy           `json:"driftPolicy,omitempty"`
+	DeleteOption    *workv1.DeleteOption         `json:"deleteOption,omitempty"`
+	Executor        *workv1.ManifestWorkExecutor `json:"executor,omitempty"`
+	DriftPolicy     appsv1.DriftPolicy           `json:"driftPolicy,omitempty"`
+	ReconcileOption string                       `json:"reconcileOption,omitempty"`
 }
 
 func settingsOf(sub *appsv1.Subscription) workSettings {
-	return workSettings{DeleteOption: sub.Spec.DeleteOption, Executor: sub.Spec.Executor, DriftPolicy: sub.Spec.DriftPolicy}
+	// Spelled canonically, so writing out the default (merge) or changing
+	// case rewrites no work; a wrong value is kept for encodeBundle to report.
+	option := sub.Annotations[appsv1.AnnotationReconcileOption]
+	if canonical, err := reconcileopt.Resolve(option, ""); err == nil {
+		option = canonical
+	}
+	return workSettings{
+		DeleteOption: sub.Spec.DeleteOption, Executor: sub.Spec.Executor, DriftPolicy: sub.Spec.DriftPolicy,
+		ReconcileOption: option,
+	}
 }
 
 // resourceMapper maps a kind to its resource name, for manifestConfigs.
@@ -95,7 +110,7 @@ func encodeBundle(out *render.Output, settings workSettings, mapResource resourc
 			}
 		}
 	}
-	b := &bundle{}
+	b := &bundle{settings: settings}
 	h := sha256.New()
 	for _, objs := range parts {
 		manifests := make([]workv1.Manifest, 0, len(objs))
@@ -107,7 +122,11 @@ func encodeBundle(out *render.Output, settings workSettings, mapResource resourc
 			}
 			manifests = append(manifests, workv1.Manifest{RawExtension: runtime.RawExtension{Raw: raw}})
 			h.Write(raw)
-			configs = append(configs, applyConfig(o, crdPlurals, mapResource))
+			cfg, err := applyConfig(o, crdPlurals, mapResource, settings.ReconcileOption)
+			if err != nil {
+				return nil, err
+			}
+			configs = append(configs, cfg)
 		}
 		b.parts = append(b.parts, manifests)
 		b.configs = append(b.configs, configs)
@@ -119,8 +138,14 @@ func encodeBundle(out *render.Output, settings workSettings, mapResource resourc
 	return b, nil
 }
 
-// applyConfig asks for a forced server-side apply of one object.
-func applyConfig(o *unstructured.Unstructured, crdPlurals map[schema.GroupKind]string, mapResource resourceMapper) workv1.ManifestConfigOption {
+// applyConfig sets the update strategy of one object from its reconcile
+// option, or the Subscription's: a forced server-side apply for merge and
+// mergeAndOwn, a whole-object update for replace.
+func applyConfig(o *unstructured.Unstructured, crdPlurals map[schema.GroupKind]string, mapResource resourceMapper, subOption string) (workv1.ManifestConfigOption, error) {
+	strategy, err := reconcileopt.ForObject(o, subOption, FieldManager)
+	if err != nil {
+		return workv1.ManifestConfigOption{}, err
+	}
 	gvk := o.GroupVersionKind()
 	resource, ok := crdPlurals[gvk.GroupKind()]
 	if !ok && mapResource != nil {
@@ -134,15 +159,13 @@ func applyConfig(o *unstructured.Unstructured, crdPlurals map[schema.GroupKind]s
 		ResourceIdentifier: workv1.ResourceIdentifier{
 			Group: gvk.Group, Resource: resource, Name: o.GetName(), Namespace: o.GetNamespace(),
 		},
-		UpdateStrategy: &workv1.UpdateStrategy{
-			Type:            workv1.UpdateStrategyTypeServerSideApply,
-			ServerSideApply: &workv1.ServerSideApplyConfig{Force: true, FieldManager: FieldManager},
-		},
-	}
+		UpdateStrategy: strategy,
+	}, nil
 }
 
 // desiredWorks builds the ManifestWorks one cluster gets from a bundle.
-func desiredWorks(sub *appsv1.Subscription, cluster, revision string, b *bundle, settings workSettings) []*workv1.ManifestWork {
+func desiredWorks(sub *appsv1.Subscription, cluster, revision string, b *bundle) []*workv1.ManifestWork {
+	settings := b.settings
 	works := make([]*workv1.ManifestWork, 0, len(b.parts))
 	for i := range b.parts {
 		annotations := map[string]string{

@@ -1,0 +1,172 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+)
+
+// TestDeletionOnRealClusters runs the hub with the work agents of two managed
+// clusters: an object marked do-not-delete survives leaving Git and the
+// Subscription's deletion (held by the budget until confirmed), which removes
+// everything else; an orphaning Subscription's deletion leaves its objects.
+func TestDeletionOnRealClusters(t *testing.T) {
+	ctx := context.Background()
+	l, err := lab.Start(ctx, lab.Options{Clusters: 2, Dir: filepath.Join(t.TempDir(), "lab"), GitAddr: "127.0.0.1:0", Logger: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Stop(); err != nil {
+			t.Errorf("lab stop: %v", err)
+		}
+	})
+	hubClient, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{c: hubClient, ctx: ctx}
+	spokes := map[string]client.Client{}
+	for _, cp := range l.Clusters {
+		c, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spokes[cp.Name] = c
+		// Not from Git: there is no namespace controller to finish deleting it.
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "apps"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}}); err != nil {
+		t.Fatal(err)
+	}
+	keep := "  annotations:\n    apps.open-cluster-management.io/do-not-delete: \"true\"\n"
+	cm := func(name, annotations, value string) string {
+		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: apps\n%sdata:\n  value: %q\n", name, annotations, value)
+	}
+	repo := newFleet(t, map[string]string{
+		"apps/cleanup/a1.yaml": cm("a1", "", "one"),
+		"apps/cleanup/a2.yaml": cm("a2", keep, "one"),
+		"apps/cleanup/a3.yaml": cm("a3", keep, "one"),
+		"apps/keep/b1.yaml":    cm("b1", "", "one"),
+	})
+	clusters := []string{lab.ClusterName(1), lab.ClusterName(2)}
+	appSubscription(e, t, repo.url, "cleanup", "apps/cleanup", clusters, nil)
+	appSubscription(e, t, repo.url, "keep", "apps/keep", clusters, func(s *appsv1.Subscription) {
+		s.Spec.DeleteOption = &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeOrphan}
+	})
+
+	value := func(c client.Client, name string) (string, error) {
+		got := &corev1.ConfigMap{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "apps", Name: name}, got); err != nil {
+			return "", err
+		}
+		return got.Data["value"], nil
+	}
+	expect := func(what string, check func(cluster string, c client.Client) error) {
+		t.Helper()
+		for cluster, c := range spokes {
+			eventually(t, 60*time.Second, cluster+": "+what, func() error { return check(cluster, c) })
+		}
+	}
+	present := func(names ...string) func(string, client.Client) error {
+		return func(_ string, c client.Client) error {
+			for _, n := range names {
+				if _, err := value(c, n); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	absent := func(name string) func(string, client.Client) error {
+		return func(_ string, c client.Client) error {
+			if _, err := value(c, name); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("%s still there (%v)", name, err)
+			}
+			return nil
+		}
+	}
+	// applied lists what the agent records as applied for a Subscription.
+	applied := func(c client.Client, sub string) ([]string, bool, error) {
+		var list workv1.AppliedManifestWorkList
+		if err := c.List(ctx, &list); err != nil {
+			return nil, false, err
+		}
+		for _, amw := range list.Items {
+			if strings.HasSuffix(amw.Name, "-fleet."+sub) {
+				var names []string
+				for _, r := range amw.Status.AppliedResources {
+					names = append(names, r.Name)
+				}
+				return names, true, nil
+			}
+		}
+		return nil, false, nil
+	}
+	expect("everything applied", present("a1", "a2", "a3", "b1"))
+
+	// a3 leaves Git: the agent stops tracking it and leaves it in place.
+	repo.commit(t, "drop a3", map[string]string{"apps/cleanup/a3.yaml": "", "apps/cleanup/a1.yaml": cm("a1", "", "two")})
+	requestReconcile(t, e, &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"}})
+	expect("a3 no longer applied", func(_ string, c client.Client) error {
+		names, _, err := applied(c, "cleanup")
+		if err != nil || len(names) != 2 || strings.Contains(strings.Join(names, ","), "a3") {
+			return fmt.Errorf("applied %v (%v)", names, err)
+		}
+		if v, err := value(c, "a1"); v != "two" {
+			return fmt.Errorf("a1 = %q (%v)", v, err)
+		}
+		return nil
+	})
+	expect("a3 kept", present("a3"))
+
+	// Deleting "cleanup" takes its objects off both clusters: the budget holds
+	// it until confirmed, then a1 goes and the do-not-delete objects stay.
+	if err := hubClient.Delete(ctx, e.subscription(t, "cleanup")); err != nil {
+		t.Fatal(err)
+	}
+	e.confirmDeletion(t, "cleanup", 2)
+	expect("a1 removed", absent("a1"))
+	expect("cleanup's AppliedManifestWork gone", func(_ string, c client.Client) error {
+		if _, found, err := applied(c, "cleanup"); found || err != nil {
+			return fmt.Errorf("still there (%v)", err)
+		}
+		return nil
+	})
+	expect("a2 and a3 kept", present("a2", "a3"))
+
+	// Deleting "keep" orphans: nothing waits and b1 stays.
+	if err := hubClient.Delete(ctx, e.subscription(t, "keep")); err != nil {
+		t.Fatal(err)
+	}
+	expect("keep's AppliedManifestWork gone", func(_ string, c client.Client) error {
+		if _, found, err := applied(c, "keep"); found || err != nil {
+			return fmt.Errorf("still there (%v)", err)
+		}
+		return nil
+	})
+	expect("b1 kept", present("b1"))
+	eventually(t, 20*time.Second, "Subscriptions gone", func() error {
+		var subs appsv1.SubscriptionList
+		if err := hubClient.List(ctx, &subs, client.InNamespace("fleet")); err != nil || len(subs.Items) != 0 {
+			return fmt.Errorf("%d left (%v)", len(subs.Items), err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,303 @@
+package hub
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	workv1 "open-cluster-management.io/api/work/v1"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/pkg/rollout"
+	"github.com/ocm-gitops/ocm-gitops/pkg/timewindow"
+)
+
+// Words that name a removal in its confirmation token (rollout.Token). A
+// placement edit is named by the clusters it removes, not by the Git revision:
+// a commit pushed while a removal waits does not change which clusters lose
+// the objects, so it must not void a confirmation already given.
+const (
+	removalByPlacement = "placement"
+	removalByDeletion  = "delete"
+)
+
+// DefaultDeletionBudgetPercent is the share of a Subscription's clusters a
+// single change may remove its objects from without confirmation, when neither
+// the hub nor the Subscription says otherwise.
+const DefaultDeletionBudgetPercent int32 = 50
+
+// Reasons of the conditions set here that appsv1 does not name.
+const (
+	// ReasonWithinBudget: no removal waits for confirmation.
+	ReasonWithinBudget = "WithinDeletionBudget"
+)
+
+// paused reports the subscription-pause label.
+func paused(sub *appsv1.Subscription) bool {
+	return sub.Labels[appsv1.LabelSubscriptionPause] == "true"
+}
+
+// budgetPercent is the Subscription's deletion budget: its own, else the hub's.
+func budgetPercent(sub *appsv1.Subscription, hubDefault int32) int32 {
+	if p := sub.Spec.DeletionBudgetPercent; p != nil {
+		return *p
+	}
+	return hubDefault
+}
+
+// live drops the works already being deleted.
+func live(works []*workv1.ManifestWork) []*workv1.ManifestWork {
+	var out []*workv1.ManifestWork
+	for _, w := range works {
+		if w.DeletionTimestamp == nil {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// deployedClusters lists, sorted, the clusters holding a live work of the
+// Subscription, whether or not they are still selected.
+func deployedClusters(existing map[string][]*workv1.ManifestWork) []string {
+	var out []string
+	for cluster, works := range existing {
+		if len(live(works)) > 0 {
+			out = append(out, cluster)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// leaving lists, sorted, the deployed clusters the placement no longer selects.
+func leaving(targets []placement.Target, existing map[string][]*workv1.ManifestWork) []string {
+	selected := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		selected[t.Cluster] = true
+	}
+	var out []string
+	for _, c := range deployedClusters(existing) {
+		if !selected[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// destructive keeps the clusters where deleting the Subscription's works
+// takes objects off the cluster: those with a live work that does not orphan
+// everything. Removing works that orphan needs no budget.
+func destructive(clusters []string, existing map[string][]*workv1.ManifestWork) []string {
+	var out []string
+	for _, c := range clusters {
+		for _, w := range live(existing[c]) {
+			if !orphans(w.Spec.DeleteOption) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// rolloutClusters reads each selected cluster's standing with its desired
+// bundle. A cluster is current only when it holds exactly the bundle's works.
+func rolloutClusters(targets []placement.Target, existing map[string][]*workv1.ManifestWork, desired map[string]*bundle) []rollout.Cluster {
+	out := make([]rollout.Cluster, 0, len(targets))
+	for _, t := range targets {
+		c := rollout.Cluster{Name: t.Cluster, GroupIndex: int32(t.GroupIndex), GroupName: t.GroupName}
+		if b := desired[t.Cluster]; b != nil {
+			works := existing[t.Cluster]
+			c.Current, c.State, c.Since = rollout.FromWorks(works, b.hash)
+			if len(works) != len(b.parts) {
+				c.Current, c.State, c.Since = false, rollout.ToApply, time.Time{}
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// gateInput is everything that decides which changes go out now.
+type gateInput struct {
+	Now time.Time
+	// Paused is the subscription-pause label; Rollout was planned with it.
+	Paused bool
+	// Window is the time window at Now; WindowErr a mistake in its spec.
+	Window    timewindow.Result
+	WindowErr error
+	// Rollout is the plan for the desired content; RolloutErr a mistake in
+	// spec.rolloutStrategy.
+	Rollout    rollout.Decision
+	RolloutErr error
+	// Selected is the number of selected clusters.
+	Selected int
+	// Leaving are the deployed clusters no longer selected; Budget is the
+	// deletion budget's verdict on removing them (clusters whose works orphan
+	// everything do not count: nothing is taken off them).
+	Leaving []string
+	Budget  rollout.BudgetDecision
+}
+
+// gateResult is what the reconciler writes.
+type gateResult struct {
+	// Send lists the clusters that get the desired content now.
+	Send []string
+	// Remove lists the clusters whose works are deleted now.
+	Remove []string
+	// Held says why the selected clusters that are neither current nor sent
+	// wait, for their status entries.
+	Held string
+	// Rollout is status.rollout; nil leaves it as it was.
+	Rollout *appsv1.RolloutStatus
+	// NextWindow is status.nextWindow.
+	NextWindow *metav1.Time
+	// RequeueAfter is when a timer (soak, deadline, window) runs out; zero
+	// when none runs.
+	RequeueAfter time.Duration
+	// Conditions are WindowOpen, RolloutProgressing and DeletionHeld.
+	Conditions []metav1.Condition
+}
+
+// gate composes pause, time windows, the rollout and the deletion budget:
+//
+//   - new content goes to the clusters the rollout picks, unless paused or
+//     outside the window (or either is misconfigured);
+//   - removals from clusters leaving the placement go ahead unless paused,
+//     outside the window (a removal changes the clusters as much as an
+//     update does), or held by the deletion budget;
+//   - status aggregation is not gated: the caller always reports.
+func gate(in gateInput) gateResult {
+	var out gateResult
+	windowOK := in.WindowErr == nil && in.Window.Open
+	sendOK := windowOK && in.RolloutErr == nil
+
+	if sendOK {
+		out.Send = in.Rollout.Update
+	}
+	if !in.Paused && windowOK && !in.Budget.Hold {
+		out.Remove = in.Leaving
+	}
+
+	// WindowOpen.
+	warn := ""
+	if len(in.Window.Warnings) > 0 {
+		warn = " (note: " + strings.Join(in.Window.Warnings, "; ") + ")"
+	}
+	switch {
+	case in.WindowErr != nil:
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionWindowOpen, false, appsv1.ReasonInvalidSpec,
+			in.WindowErr.Error()+"; nothing new is sent and nothing is removed until it is fixed"))
+	case in.Window.Open:
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionWindowOpen, true, appsv1.ReasonWindowOpen, in.Window.Reason+warn))
+	default:
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionWindowOpen, false, appsv1.ReasonWindowClosed,
+			in.Window.Reason+"; until then nothing new is sent and nothing is removed"+warn))
+		if !in.Window.NextOpen.IsZero() {
+			out.NextWindow = &metav1.Time{Time: in.Window.NextOpen}
+		}
+	}
+
+	// RolloutProgressing and status.rollout.
+	if in.RolloutErr != nil {
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonInvalidSpec,
+			in.RolloutErr.Error()+"; nothing new is sent until it is fixed"))
+	} else {
+		st := in.Rollout.Status
+		if !windowOK && len(in.Rollout.Update) > 0 && st.Phase == appsv1.RolloutProgressing {
+			st.Updated -= int32(len(in.Rollout.Update))
+			st.Phase = appsv1.RolloutWaiting
+			st.Message = fmt.Sprintf("waiting for the deployment window to send %s to %d more cluster(s); %d of %d clusters hold it",
+				st.Revision, len(in.Rollout.Update), st.Updated, in.Selected)
+		}
+		out.Rollout = &st
+		switch st.Phase {
+		case appsv1.RolloutSucceeded:
+			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonRolloutSucceeded, st.Message))
+		case appsv1.RolloutFailed:
+			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonRolloutFailed, st.Message))
+		case appsv1.RolloutPaused:
+			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonPaused, st.Message))
+		default:
+			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, true, appsv1.ReasonProgressing, st.Message))
+		}
+	}
+
+	// DeletionHeld.
+	switch {
+	case in.Budget.Hold:
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, in.Budget.Message))
+	case len(in.Leaving) > 0 && len(out.Remove) == 0:
+		why := "the deployment window is closed"
+		switch {
+		case in.Paused:
+			why = "the subscription is paused"
+		case in.WindowErr != nil:
+			why = "the time window is invalid"
+		}
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
+			fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget and waits because %s", len(in.Leaving), why)))
+	case len(in.Leaving) > 0:
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
+			fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget", len(in.Leaving))))
+	default:
+		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget, "no removal is waiting"))
+	}
+
+	// Why the others wait.
+	switch {
+	case in.Paused:
+		out.Held = "paused by the " + appsv1.LabelSubscriptionPause + " label"
+	case in.WindowErr != nil:
+		out.Held = "the time window is invalid; see the WindowOpen condition"
+	case !in.Window.Open && !in.Window.NextOpen.IsZero():
+		out.Held = "outside the deployment window, which opens at " + in.Window.NextOpen.UTC().Format(time.RFC3339)
+	case !in.Window.Open:
+		out.Held = "outside the deployment window"
+	case in.RolloutErr != nil:
+		out.Held = "the rollout strategy is invalid; see the RolloutProgressing condition"
+	case in.Rollout.MaxFailureBreach:
+		out.Held = "the rollout stopped: more clusters failed than maxFailures allows"
+	default:
+		out.Held = "waiting for its turn in the rollout"
+	}
+
+	// Timers.
+	var timers []time.Duration
+	if !in.Paused && in.RolloutErr == nil {
+		timers = append(timers, in.Rollout.RequeueAfter)
+	}
+	if in.WindowErr == nil {
+		if in.Window.Open && !in.Window.ClosesAt.IsZero() {
+			timers = append(timers, in.Window.ClosesAt.Sub(in.Now))
+		}
+		if !in.Window.Open && !in.Window.NextOpen.IsZero() {
+			timers = append(timers, in.Window.NextOpen.Sub(in.Now))
+		}
+	}
+	out.RequeueAfter = soonest(timers...)
+	return out
+}
+
+// soonest is the smallest positive duration, or zero.
+func soonest(ds ...time.Duration) time.Duration {
+	var out time.Duration
+	for _, d := range ds {
+		if d > 0 && (out == 0 || d < out) {
+			out = d
+		}
+	}
+	return out
+}
+
+// newCondition builds a condition; the caller stamps the generation.
+func newCondition(typ string, ok bool, reason, msg string) metav1.Condition {
+	status := metav1.ConditionFalse
+	if ok {
+		status = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg}
+}
