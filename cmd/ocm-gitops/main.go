@@ -23,10 +23,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
+		"clusters":   {"export the cluster inventory that previews read", runClusters},
 		"hub":        {"run the hub controllers", runHub},
 		"klusterlet": {"run the agent of one managed cluster", runKlusterlet},
 		"lab":        {"start a hub and managed clusters on local control planes", runLab},
+		"preview":    {"compare where and what a fleet repo change deploys, for pull requests", runPreview},
 		"render":     {"print what a cluster would receive from a fleet repo", runRender},
+		"status":     {"show the fleet at a glance: channels, subscriptions, clusters", runStatus},
 		"version":    {"print the version", runVersion},
 	}
 }

@@ -1,64 +1,217 @@
 // Package fleetstatus collects the fleet at a glance from the hub: every
-// Subscription with its revision and the state of each cluster it targets.
+// Channel with the revisions it fetched, every Subscription with its revision
+// and the state of the clusters it targets, and every ManagedCluster with its
+// availability and the states of its deployments.
 package fleetstatus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 )
 
-// Fleet is a snapshot of every Subscription on a hub.
+// Fleet is a snapshot of a hub.
 type Fleet struct {
+	Totals        Totals         `json:"totals"`
+	Channels      []Channel      `json:"channels"`
 	Subscriptions []Subscription `json:"subscriptions"`
+	Clusters      []Cluster      `json:"clusters"`
+}
+
+// Totals count the fleet.
+type Totals struct {
+	Channels           int `json:"channels"`
+	ChannelsReady      int `json:"channelsReady"`
+	Subscriptions      int `json:"subscriptions"`
+	SubscriptionsReady int `json:"subscriptionsReady"`
+	Clusters           int `json:"clusters"`
+	ClustersAvailable  int `json:"clustersAvailable"`
+	// Deployments sums every Subscription's summary: (Subscription, cluster)
+	// pairs by state.
+	Deployments appsv1.ClusterSummary `json:"deployments"`
+}
+
+// Channel is one Channel's standing.
+type Channel struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	// Pathname is the source address without any credentials in it.
+	Pathname string `json:"pathname"`
+	// Ready is the status of the Ready condition: True, False or Unknown.
+	Ready   string `json:"ready"`
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Revisions are the refs fetched and their revisions.
+	Revisions []Revision `json:"revisions,omitempty"`
+}
+
+// Revision is what one ref of a Channel was last fetched at.
+type Revision struct {
+	Ref      string `json:"ref"`
+	Revision string `json:"revision"`
 }
 
 // Subscription is one Subscription's standing.
 type Subscription struct {
-	Namespace string                `json:"namespace"`
-	Name      string                `json:"name"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Channel   string `json:"channel,omitempty"`
+	// Revision is the revision deployed; Attempted the newest one tried when
+	// it differs (a broken commit, a rollout in progress).
 	Revision  string                `json:"revision,omitempty"`
+	Attempted string                `json:"attempted,omitempty"`
 	Ready     bool                  `json:"ready"`
+	Reason    string                `json:"reason,omitempty"`
 	Message   string                `json:"message,omitempty"`
 	Summary   appsv1.ClusterSummary `json:"summary"`
 	// Clusters maps cluster names to their state ("Applied", "Drifted", …).
+	// Subscriptions list at most 100 clusters, those needing attention
+	// first; Summary counts them all.
 	Clusters map[string]appsv1.ClusterState `json:"clusters"`
 }
 
-// Collect reads every Subscription from the hub.
+// Cluster is one ManagedCluster's standing.
+type Cluster struct {
+	Name string `json:"name"`
+	// Accepted is spec.hubAcceptsClient.
+	Accepted bool `json:"accepted"`
+	// Available is the status of ManagedClusterConditionAvailable: True,
+	// False or Unknown (never reported).
+	Available string `json:"available"`
+	// Deployments counts the Subscriptions reporting on this cluster, by
+	// state. It is read from the Subscriptions' bounded cluster lists.
+	Deployments map[appsv1.ClusterState]int `json:"deployments"`
+}
+
+// Collect reads Channels, Subscriptions and ManagedClusters from the hub.
 func Collect(ctx context.Context, c client.Reader) (*Fleet, error) {
 	var subs appsv1.SubscriptionList
 	if err := c.List(ctx, &subs); err != nil {
 		return nil, fmt.Errorf("list Subscriptions: %w", err)
 	}
-	f := &Fleet{}
-	for _, s := range subs.Items {
+	var channels appsv1.ChannelList
+	if err := c.List(ctx, &channels); err != nil {
+		return nil, fmt.Errorf("list Channels: %w", err)
+	}
+	var clusters clusterv1.ManagedClusterList
+	if err := c.List(ctx, &clusters); err != nil {
+		return nil, fmt.Errorf("list ManagedClusters: %w", err)
+	}
+	return Build(channels.Items, subs.Items, clusters.Items), nil
+}
+
+// Build makes the snapshot from the objects; Collect reads them.
+func Build(channels []appsv1.Channel, subs []appsv1.Subscription, clusters []clusterv1.ManagedCluster) *Fleet {
+	f := &Fleet{Channels: []Channel{}, Subscriptions: []Subscription{}, Clusters: []Cluster{}}
+	for i := range channels {
+		ch := &channels[i]
+		entry := Channel{
+			Namespace: ch.Namespace, Name: ch.Name, Type: string(ch.Spec.Type),
+			Pathname: redact(ch.Spec.Pathname), Ready: string(metav1.ConditionUnknown),
+		}
+		if c := meta.FindStatusCondition(ch.Status.Conditions, appsv1.ConditionReady); c != nil && c.ObservedGeneration >= ch.Generation {
+			entry.Ready, entry.Reason, entry.Message = string(c.Status), c.Reason, c.Message
+		}
+		for _, a := range ch.Status.Artifacts {
+			entry.Revisions = append(entry.Revisions, Revision{Ref: a.Ref, Revision: a.Revision})
+		}
+		f.Totals.Channels++
+		if entry.Ready == string(metav1.ConditionTrue) {
+			f.Totals.ChannelsReady++
+		}
+		f.Channels = append(f.Channels, entry)
+	}
+
+	perCluster := map[string]map[appsv1.ClusterState]int{}
+	for i := range subs {
+		s := &subs[i]
 		entry := Subscription{
-			Namespace: s.Namespace, Name: s.Name, Revision: s.Status.LastAppliedRevision,
-			Summary: s.Status.Summary, Clusters: map[string]appsv1.ClusterState{},
+			Namespace: s.Namespace, Name: s.Name, Channel: s.Spec.Channel,
+			Revision: s.Status.LastAppliedRevision, Summary: s.Status.Summary,
+			Clusters: map[string]appsv1.ClusterState{},
+		}
+		if a := s.Status.LastAttemptedRevision; a != "" && a != entry.Revision {
+			entry.Attempted = a
 		}
 		if c := meta.FindStatusCondition(s.Status.Conditions, appsv1.ConditionReady); c != nil {
-			entry.Ready, entry.Message = c.Status == "True", c.Message
+			entry.Ready, entry.Reason, entry.Message = c.Status == metav1.ConditionTrue, c.Reason, c.Message
 		}
 		for _, cl := range s.Status.Clusters {
 			entry.Clusters[cl.Name] = cl.State
+			if perCluster[cl.Name] == nil {
+				perCluster[cl.Name] = map[appsv1.ClusterState]int{}
+			}
+			perCluster[cl.Name][cl.State]++
 		}
+		f.Totals.Subscriptions++
+		if entry.Ready {
+			f.Totals.SubscriptionsReady++
+		}
+		addSummary(&f.Totals.Deployments, s.Status.Summary)
 		f.Subscriptions = append(f.Subscriptions, entry)
 	}
-	sort.Slice(f.Subscriptions, func(i, j int) bool {
-		a, b := f.Subscriptions[i], f.Subscriptions[j]
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+
+	for i := range clusters {
+		mc := &clusters[i]
+		entry := Cluster{Name: mc.Name, Accepted: mc.Spec.HubAcceptsClient, Available: string(metav1.ConditionUnknown), Deployments: perCluster[mc.Name]}
+		if c := meta.FindStatusCondition(mc.Status.Conditions, clusterv1.ManagedClusterConditionAvailable); c != nil {
+			entry.Available = string(c.Status)
+		}
+		if entry.Deployments == nil {
+			entry.Deployments = map[appsv1.ClusterState]int{}
+		}
+		f.Totals.Clusters++
+		if entry.Available == string(metav1.ConditionTrue) {
+			f.Totals.ClustersAvailable++
+		}
+		f.Clusters = append(f.Clusters, entry)
+	}
+
+	sort.Slice(f.Channels, func(i, j int) bool {
+		return key(f.Channels[i].Namespace, f.Channels[i].Name) < key(f.Channels[j].Namespace, f.Channels[j].Name)
 	})
-	return f, nil
+	sort.Slice(f.Subscriptions, func(i, j int) bool {
+		return key(f.Subscriptions[i].Namespace, f.Subscriptions[i].Name) < key(f.Subscriptions[j].Namespace, f.Subscriptions[j].Name)
+	})
+	sort.Slice(f.Clusters, func(i, j int) bool { return f.Clusters[i].Name < f.Clusters[j].Name })
+	return f
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+func addSummary(to *appsv1.ClusterSummary, s appsv1.ClusterSummary) {
+	to.Selected += s.Selected
+	to.Applied += s.Applied
+	to.Progressing += s.Progressing
+	to.Pending += s.Pending
+	to.Drifted += s.Drifted
+	to.Failed += s.Failed
+	to.Offline += s.Offline
+}
+
+// redact drops credentials from a URL ("https://user:token@host/x" shows as
+// "https://host/x").
+func redact(pathname string) string {
+	u, err := url.Parse(pathname)
+	if err != nil || u.User == nil {
+		return pathname
+	}
+	u.User = nil
+	return u.String()
 }
 
 // ClusterNames lists every cluster any Subscription reports on, sorted.
@@ -77,7 +230,8 @@ func (f *Fleet) ClusterNames() []string {
 	return out
 }
 
-// WriteTable prints subscriptions × clusters with the revision and counts.
+// WriteTable prints subscriptions × clusters with the revision and counts:
+// compact for a few clusters (the lab), see WriteOverview for fleets.
 func (f *Fleet) WriteTable(w io.Writer) error {
 	clusters := f.ClusterNames()
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
@@ -100,6 +254,135 @@ func (f *Fleet) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
+// OverviewOptions tune WriteOverview.
+type OverviewOptions struct {
+	// AllClusters lists every cluster; by default, past MaxClusters, only
+	// clusters needing attention are listed.
+	AllClusters bool
+	// MaxClusters is how many clusters are listed in full (default 30).
+	MaxClusters int
+	// MessageWidth truncates messages (default 80; negative: never).
+	MessageWidth int
+}
+
+// WriteOverview prints the fleet at a glance: totals, then Channels,
+// Subscriptions and clusters, one line each.
+func (f *Fleet) WriteOverview(out io.Writer, opts OverviewOptions) error {
+	var buf bytes.Buffer
+	if err := f.writeOverview(&buf, opts); err != nil {
+		return err
+	}
+	// tabwriter pads empty last cells; drop the trailing blanks.
+	lines := strings.SplitAfter(buf.String(), "\n")
+	for i, l := range lines {
+		if strings.HasSuffix(l, "\n") {
+			lines[i] = strings.TrimRight(l, " \n") + "\n"
+		}
+	}
+	_, err := io.WriteString(out, strings.Join(lines, ""))
+	return err
+}
+
+func (f *Fleet) writeOverview(w io.Writer, opts OverviewOptions) error {
+	if opts.MaxClusters <= 0 {
+		opts.MaxClusters = 30
+	}
+	if opts.MessageWidth == 0 {
+		opts.MessageWidth = 80
+	}
+	msg := func(s string) string { return oneLine(s, opts.MessageWidth) }
+	t := f.Totals
+	d := t.Deployments
+	fmt.Fprintf(w, "FLEET  %d/%d channels ready, %d/%d subscriptions ready, %d/%d clusters available\n",
+		t.ChannelsReady, t.Channels, t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters)
+	fmt.Fprintf(w, "       deployments: %d applied, %d progressing, %d pending, %d drifted, %d failed, %d offline\n",
+		d.Applied, d.Progressing, d.Pending, d.Drifted, d.Failed, d.Offline)
+
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nCHANNELS")
+	if len(f.Channels) == 0 {
+		fmt.Fprintln(tw, "  (none)")
+	} else {
+		fmt.Fprintln(tw, "NAME\tTYPE\tREADY\tREVISIONS\tMESSAGE")
+		for _, c := range f.Channels {
+			revs := make([]string, 0, len(c.Revisions))
+			for _, r := range c.Revisions {
+				revs = append(revs, ShortRevision(r.Revision))
+			}
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", c.Namespace, c.Name, dash(c.Type), c.Ready, dash(strings.Join(revs, ",")), msg(c.Message))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nSUBSCRIPTIONS")
+	if len(f.Subscriptions) == 0 {
+		fmt.Fprintln(tw, "  (none)")
+	} else {
+		fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tMESSAGE")
+		for _, s := range f.Subscriptions {
+			rev := ShortRevision(s.Revision)
+			if s.Attempted != "" {
+				rev += " (trying " + ShortRevision(s.Attempted) + ")"
+			}
+			ready := "True"
+			switch {
+			case !s.Ready && s.Reason == "":
+				ready = "Unknown" // not reconciled yet
+			case !s.Ready:
+				ready = "False"
+			}
+			m := s.Message
+			if !s.Ready && s.Reason != "" {
+				m = s.Reason + ": " + m
+			}
+			sum := s.Summary
+			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Namespace, s.Name, rev, ready,
+				sum.Applied, sum.Selected, sum.Progressing, sum.Pending, sum.Drifted, sum.Failed, sum.Offline, msg(m))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nCLUSTERS")
+	listed := f.Clusters
+	if !opts.AllClusters && len(f.Clusters) > opts.MaxClusters {
+		listed = nil
+		for _, c := range f.Clusters {
+			if c.needsAttention() {
+				listed = append(listed, c)
+			}
+		}
+	}
+	if len(listed) == 0 && len(f.Clusters) == 0 {
+		fmt.Fprintln(tw, "  (none)")
+	} else if len(listed) > 0 {
+		fmt.Fprintln(tw, "NAME\tACCEPTED\tAVAILABLE\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE")
+		for _, c := range listed {
+			d := c.Deployments
+			fmt.Fprintf(tw, "%s\t%t\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Name, c.Accepted, c.Available,
+				d[appsv1.ClusterApplied], d[appsv1.ClusterProgressing], d[appsv1.ClusterPending],
+				d[appsv1.ClusterDrifted], d[appsv1.ClusterFailed], d[appsv1.ClusterOffline])
+		}
+	}
+	if hidden := len(f.Clusters) - len(listed); hidden > 0 {
+		fmt.Fprintf(tw, "  %d clusters without problems not listed (--all-clusters lists them)\n", hidden)
+	}
+	return tw.Flush()
+}
+
+// needsAttention: not available, not accepted, or reported failed, drifted
+// or offline by some Subscription.
+func (c Cluster) needsAttention() bool {
+	d := c.Deployments
+	return c.Available != string(metav1.ConditionTrue) || !c.Accepted ||
+		d[appsv1.ClusterFailed]+d[appsv1.ClusterDrifted]+d[appsv1.ClusterOffline] > 0
+}
+
 // WriteJSON prints the snapshot as indented JSON.
 func (f *Fleet) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -116,4 +399,22 @@ func ShortRevision(rev string) string {
 		return "-"
 	}
 	return rev
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// oneLine keeps a message on one table line, cut to width runes.
+func oneLine(s string, width int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if width > 0 {
+		if r := []rune(s); len(r) > width {
+			s = string(r[:width-1]) + "…"
+		}
+	}
+	return s
 }

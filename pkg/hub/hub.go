@@ -9,10 +9,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
@@ -30,6 +32,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/webhook"
+	"github.com/ocm-gitops/ocm-gitops/pkg/metrics"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
@@ -120,9 +123,17 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	if healthAddr == "" {
 		healthAddr = "0"
 	}
+	rec, err := metrics.NewRecorder(nil) // nil: controller-runtime's registry
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(),
 		Cache:  cacheOptions(),
+		// Channel credentials are read one by one, never listed or cached:
+		// the hub needs no cluster-wide read access to Secrets.
+		Client:    client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
+		NewClient: rec.NewClient,
 		// Several managers share a process in the lab and in tests.
 		Controller:              config.Controller{SkipNameValidation: ptr.To(true)},
 		Logger:                  opts.Logger,
@@ -143,11 +154,18 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	deps := &Deps{
 		Options: opts,
-		Store:   source.NewStore(opts.CacheDir, opts.Logger.WithName("source")),
+		Store: source.NewStore(opts.CacheDir, opts.Logger.WithName("source"),
+			source.WithLocalRepositories(opts.AllowLocalGit), source.WithObserver(rec)),
 		Renderer: render.NewRenderer(render.Options{
 			CacheDir: filepath.Join(opts.CacheDir, "charts"),
 			Logger:   opts.Logger.WithName("render"),
+			Observer: rec,
 		}),
+	}
+	if slices.ContainsFunc(selected, func(c hubController) bool { return c.name == "subscription" }) {
+		if err := metrics.AddFleetCollector(mgr, nil); err != nil {
+			return fmt.Errorf("fleet metrics: %w", err)
+		}
 	}
 	for _, c := range selected {
 		if err := c.setup(mgr, deps); err != nil {

@@ -494,3 +494,32 @@ func TestMain(m *testing.M) {
 	ctrl.SetLogger(logr.Discard())
 	os.Exit(m.Run())
 }
+
+// TestLocalGitRefusedByDefault checks a Channel cannot make the hub read its
+// own disk unless the hub was started with AllowLocalGit.
+func TestLocalGitRefusedByDefault(t *testing.T) {
+	e := startHub(t, "east")
+	ch := &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Name: "disk", Namespace: "fleet"},
+		Spec: appsv1.ChannelSpec{Type: "Git", Pathname: "file:///etc"}}
+	sub := &appsv1.Subscription{
+		ObjectMeta: metav1.ObjectMeta{Name: "snoop", Namespace: "fleet"},
+		Spec: appsv1.SubscriptionSpec{Channel: "fleet/disk", Placement: &appsv1.Placement{
+			Clusters: []appsv1.GenericClusterReference{{Name: "east"}},
+		}},
+	}
+	for _, o := range []client.Object{ch, sub} {
+		if err := e.c.Create(e.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "SourceReady False", func() error {
+		c := conditionOf(e.subscription(t, "snoop"), appsv1.ConditionSourceReady)
+		if c.Reason != appsv1.ReasonInvalidSpec || !strings.Contains(c.Message, "--allow-local-git") {
+			return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)
+		}
+		return nil
+	})
+	if ws := e.works(t, "snoop"); len(ws) != 0 {
+		t.Fatalf("works written from the hub's disk: %v", keys(ws))
+	}
+}

@@ -104,6 +104,20 @@ type Options struct {
 	HTTPTimeout time.Duration
 	// Logger receives warnings about the download cache.
 	Logger logr.Logger
+	// Observer, when set, is told how long each unit took to render and
+	// whether renders were served from the cache (for metrics).
+	Observer Observer
+}
+
+// Observer receives rendering measurements. Implementations must be safe for
+// concurrent use and fast: they are called on the render path.
+type Observer interface {
+	// ObserveRender reports one rendered unit: kind is "helm", "kustomize"
+	// or "plain"; err is nil on success.
+	ObserveRender(kind string, took time.Duration, err error)
+	// ObserveRenderCache reports whether a Render call found its render in
+	// the cache (hit) or had to render (miss).
+	ObserveRenderCache(hit bool)
 }
 
 // DefaultKubeVersion is what Helm charts see as the cluster's version.
@@ -310,12 +324,15 @@ func digest(v any) (string, error) {
 // revision fails once, not once per cluster.
 func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, sub *appsv1.Subscription, vals map[string]any) (*base, error) {
 	if b, ok := r.bases.get(key); ok {
+		r.observeCache(true)
 		return b, b.err
 	}
+	rendered := false // only the caller that runs the flight renders
 	v, err, _ := r.flight.Do(key, func() (any, error) {
 		if b, ok := r.bases.get(key); ok {
 			return b, nil
 		}
+		rendered = true
 		objs, err := r.renderBase(ctx, art, sub, vals)
 		var inputErr *Error
 		if err != nil && !errors.As(err, &inputErr) {
@@ -332,11 +349,18 @@ func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, s
 		}
 		return r.bases.add(key, b, b.size+1024), nil
 	})
+	r.observeCache(!rendered)
 	if err != nil {
 		return nil, err
 	}
 	b := v.(*base)
 	return b, b.err
+}
+
+func (r *Renderer) observeCache(hit bool) {
+	if r.opts.Observer != nil {
+		r.opts.Observer.ObserveRenderCache(hit)
+	}
 }
 
 // renderBase renders every unit under the Subscription's path and orders the
@@ -366,7 +390,11 @@ func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *ap
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		start := time.Now()
 		got, err := r.renderUnit(ctx, j, u, sub, clusterVals, charts)
+		if r.opts.Observer != nil {
+			r.opts.Observer.ObserveRender(u.kind.String(), time.Since(start), err)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -104,6 +104,21 @@ type options struct {
 	cacheTTL       time.Duration
 	gcEvery        time.Duration
 	allowLocal     bool
+	observer       Observer
+}
+
+// Observer is told about every fetch that reached a source (fetches served
+// from the Store's cache are not reported), for metrics. Implementations
+// must be safe for concurrent use and fast.
+type Observer interface {
+	// ObserveFetch reports one fetch of a Channel of type typ (normalized);
+	// err is the *Error the caller got, nil on success.
+	ObserveFetch(typ appsv1.ChannelType, took time.Duration, err error)
+}
+
+// WithObserver reports every fetch that reaches a source to o.
+func WithObserver(o Observer) Option {
+	return func(opts *options) { opts.observer = o }
 }
 
 // Option tunes a Store.
@@ -227,6 +242,9 @@ func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 
 	if err != nil {
 		fe := toError(err, req, san)
+		if s.opts.observer != nil {
+			s.opts.observer.ObserveFetch(typ, time.Since(now), fe)
+		}
 		if ctx.Err() != nil {
 			// The caller gave up; that says nothing about the source.
 			return nil, fe
@@ -248,6 +266,9 @@ func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 		return nil, &out
 	}
 
+	if s.opts.observer != nil {
+		s.opts.observer.ObserveFetch(typ, time.Since(now), nil)
+	}
 	a.CheckedAt = now
 	s.mu.Lock()
 	changed := e.artifact == nil || e.artifact.Revision != a.Revision || e.lastErr != nil
