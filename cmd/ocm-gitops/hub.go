@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,8 +34,27 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
 	fs.IntVar(&budget, "deletion-budget-percent", int(hub.DefaultDeletionBudgetPercent),
 		"largest share of a Subscription's clusters, in percent, that one change may remove its objects from without the confirm-deletion annotation; a Subscription's spec.deletionBudgetPercent overrides it; 100 turns the check off")
+	var caCert, caKey, autoApprove string
+	fs.StringVar(&caCert, "registration-ca-cert", "", "PEM file of the CA the hub's kube-apiserver trusts for client certificates: sign approved cluster certificates with it (only for hubs without kube-controller-manager)")
+	fs.StringVar(&caKey, "registration-ca-key", "", "PEM file of that CA's private key")
+	fs.StringVar(&autoApprove, "auto-approve-users", "", "comma-separated bootstrap users whose clusters are accepted without an administrator")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if (caCert == "") != (caKey == "") {
+		return usageErrorf("--registration-ca-cert and --registration-ca-key go together")
+	}
+	if caCert != "" {
+		var err error
+		if opts.Registration.CACertPEM, err = os.ReadFile(caCert); err != nil {
+			return fmt.Errorf("--registration-ca-cert: %w", err)
+		}
+		if opts.Registration.CAKeyPEM, err = os.ReadFile(caKey); err != nil {
+			return fmt.Errorf("--registration-ca-key: %w", err)
+		}
+	}
+	if autoApprove != "" {
+		opts.Registration.AutoApproveUsers = strings.Split(autoApprove, ",")
 	}
 	if budget < 0 || budget > 100 {
 		return usageErrorf("--deletion-budget-percent is %d; give a percentage from 0 (confirm every removal) to 100 (never hold a removal)", budget)

@@ -32,6 +32,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/webhook"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
 	"github.com/ocm-gitops/ocm-gitops/pkg/metrics"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
@@ -54,6 +55,9 @@ type Options struct {
 	// HubID, when set, is added to commit status contexts so several hubs can
 	// report on one repository without overwriting each other.
 	HubID string
+	// Registration configures the hub's half of cluster registration:
+	// approving and signing certificate requests, per-cluster RBAC, leases.
+	Registration hubside.Options
 	// AllowLocalGit lets Git Channels read repositories on the hub's disk
 	// (file:// URLs); for labs and tests only.
 	AllowLocalGit bool
@@ -90,6 +94,9 @@ func controllers() []hubController {
 		{"placement", func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupWithManager(mgr) }},
 		{"channel", setupChannel},
 		{"subscription", setupSubscription},
+		{"registration", func(mgr ctrl.Manager, deps *Deps) error {
+			return hubside.SetupHubWithManager(mgr, deps.Options.Registration)
+		}},
 		{"commitstatus", func(mgr ctrl.Manager, deps *Deps) error {
 			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID})
 		}},

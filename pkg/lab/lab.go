@@ -24,7 +24,9 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 )
 
@@ -50,7 +52,8 @@ type Options struct {
 	Example    bool
 	ExampleDir string
 	ApplyDirs  []string
-	// Agent runs each cluster's agent; the klusterlet's work agent when nil.
+	// Agent runs each cluster's agent; the full klusterlet, joining through
+	// bootstrap registration, when nil.
 	Agent AgentFunc
 	// Progress receives one line per step; nil is quiet.
 	Progress io.Writer
@@ -83,9 +86,6 @@ func ClusterName(i int) string { return fmt.Sprintf("cluster%d", i) }
 func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if opts.Clusters < 1 {
 		return nil, fmt.Errorf("--clusters must be at least 1, got %d", opts.Clusters)
-	}
-	if opts.Agent == nil {
-		opts.Agent = workAgent(opts.Logger)
 	}
 	if opts.Dir == "" {
 		return nil, errors.New("lab: no directory given for kubeconfigs")
@@ -143,11 +143,25 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return hub.Run(runCtx, l.Hub.Config, hub.Options{
 			CacheDir: filepath.Join(opts.Dir, "hub-cache"), Logger: opts.Logger.WithName("hub"),
 			MetricsAddr: "0", HealthAddr: "0", WebhookAddr: webhookAddr,
+			// The lab's hub has no kube-controller-manager: the hub signs
+			// the clusters' certificates itself.
+			Registration: hubside.Options{
+				CACertPEM: l.Hub.ClientCA.CertPEM, CAKeyPEM: l.Hub.ClientCA.KeyPEM,
+				AutoApproveUsers: []string{BootstrapUser},
+			},
 		})
 	})
+	agent := opts.Agent
+	if agent == nil {
+		bootstrap, err := l.Hub.UserConfig(BootstrapUser, registration.DefaultBootstrapGroup)
+		if err != nil {
+			return nil, fmt.Errorf("bootstrap identity: %w", err)
+		}
+		agent = klusterletAgent(bootstrap, opts.Dir, opts.Logger)
+	}
 	for _, cp := range l.Clusters {
 		l.run("agent "+cp.Name, func() error {
-			return opts.Agent(runCtx, l.Hub.Config, cp.Config, cp.Name)
+			return agent(runCtx, l.Hub.Config, cp.Config, cp.Name)
 		})
 	}
 	fmt.Fprintf(progress, "hub controllers and %d agents running\n", len(l.Clusters))
@@ -240,17 +254,20 @@ func (l *Lab) Stop() error {
 	return errors.Join(errs...)
 }
 
-// workAgent runs the klusterlet's work agent for an already-registered cluster.
-func workAgent(log logr.Logger) AgentFunc {
-	return func(ctx context.Context, hubConfig, clusterConfig *rest.Config, name string) error {
-		a, err := work.New(work.Options{
-			ClusterName: name, Hub: hubConfig, Managed: clusterConfig,
-			Logger: log.WithName("agent").WithValues("cluster", name),
+// BootstrapUser is the identity the lab's klusterlets join the hub with; the
+// hub accepts its clusters without an administrator.
+const BootstrapUser = "system:bootstrap:lab"
+
+// klusterletAgent runs the full klusterlet: it joins the hub with the
+// bootstrap identity (certificate request, approval, signing), keeps the
+// issued hub kubeconfig in dir, renews its Lease and applies its works.
+func klusterletAgent(bootstrap *rest.Config, dir string, log logr.Logger) AgentFunc {
+	return func(ctx context.Context, _, clusterConfig *rest.Config, name string) error {
+		return klusterlet.Run(ctx, klusterlet.Options{
+			ClusterName: name, Managed: clusterConfig, Bootstrap: bootstrap,
+			HubKubeconfigPath: filepath.Join(dir, name+"-hub-identity.kubeconfig"),
+			Logger:            log.WithName("klusterlet").WithValues("cluster", name),
 		})
-		if err != nil {
-			return err
-		}
-		return a.Run(ctx)
 	}
 }
 

@@ -14,7 +14,9 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -98,6 +100,20 @@ func TestCommitReachesClustersAndRemovalPrunes(t *testing.T) {
 		waitFor(t, 60*time.Second, name+" gets v1", func() error { return hasValue(ctx, c, "v1") })
 	}
 	t.Logf("first deploy reached both clusters in %s", time.Since(start).Round(time.Millisecond))
+	for name := range clusters {
+		waitFor(t, 30*time.Second, name+" joined and available", func() error {
+			mc := &clusterv1.ManagedCluster{}
+			if err := hub.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
+				return err
+			}
+			for _, typ := range []string{clusterv1.ManagedClusterConditionJoined, clusterv1.ManagedClusterConditionAvailable} {
+				if !meta.IsStatusConditionTrue(mc.Status.Conditions, typ) {
+					return fmt.Errorf("condition %s not True: %+v", typ, mc.Status.Conditions)
+				}
+			}
+			return nil
+		})
+	}
 	waitFor(t, 30*time.Second, "subscription reports applied", func() error {
 		sub := &appsv1.Subscription{}
 		if err := hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "demo"}, sub); err != nil {

@@ -1,0 +1,226 @@
+package hubside
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
+)
+
+// controllerOptions: several hubs may run in one process (the lab, tests).
+func controllerOptions() controller.Options {
+	return controller.Options{SkipNameValidation: ptr.To(true)}
+}
+
+// csrReconciler approves and signs the certificate requests of clusters.
+type csrReconciler struct {
+	client          client.Client
+	signer          *signer
+	autoApprove     map[string]bool
+	bootstrapGroups map[string]bool
+}
+
+// allowedUsages are what a cluster's client certificate may be used for.
+var allowedUsages = map[certificatesv1.KeyUsage]bool{
+	certificatesv1.UsageDigitalSignature: true, certificatesv1.UsageKeyEncipherment: true, certificatesv1.UsageClientAuth: true,
+}
+
+func (r *csrReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := log.FromContext(ctx)
+	csr := &certificatesv1.CertificateSigningRequest{}
+	if err := r.client.Get(ctx, req.NamespacedName, csr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if finished(csr) {
+		return ctrl.Result{}, nil
+	}
+	cluster := csr.Labels[registration.LabelClusterName]
+	if !approved(csr) {
+		ok, reason, err := r.decide(ctx, csr, cluster)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if reason != "" && !ok {
+			return ctrl.Result{}, r.setCondition(ctx, csr, certificatesv1.CertificateDenied, "InvalidClusterRequest", reason)
+		}
+		if !ok {
+			return ctrl.Result{}, nil // waits for an administrator, or for the cluster to be accepted
+		}
+		if err := r.setCondition(ctx, csr, certificatesv1.CertificateApproved, "AutoApprovedByHub", reason); err != nil {
+			return ctrl.Result{}, err
+		}
+		log.Info("approved cluster certificate request", "cluster", cluster, "csr", csr.Name, "reason", reason)
+	}
+	if r.signer == nil || len(csr.Status.Certificate) > 0 {
+		return ctrl.Result{}, nil
+	}
+	// Only requests that are a cluster identity get signed, however approved.
+	if _, err := registration.ValidateRequest(csr.Spec.Request, cluster); err != nil {
+		return ctrl.Result{}, r.setCondition(ctx, csr, certificatesv1.CertificateFailed, "InvalidClusterRequest", err.Error())
+	}
+	cert, err := r.signer.sign(csr)
+	if err != nil {
+		return ctrl.Result{}, r.setCondition(ctx, csr, certificatesv1.CertificateFailed, "SigningFailed", err.Error())
+	}
+	csr.Status.Certificate = cert
+	if err := r.client.SubResource("status").Update(ctx, csr); err != nil {
+		return ctrl.Result{}, fmt.Errorf("store certificate in %s: %w", csr.Name, err)
+	}
+	log.Info("signed cluster certificate", "cluster", cluster, "csr", csr.Name)
+	return ctrl.Result{}, nil
+}
+
+// decide returns whether to approve; a non-empty reason with false denies.
+func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, cluster string) (bool, string, error) {
+	x, err := registration.ValidateRequest(csr.Spec.Request, cluster)
+	if err != nil {
+		return false, err.Error(), nil
+	}
+	for _, u := range csr.Spec.Usages {
+		if !allowedUsages[u] {
+			return false, fmt.Sprintf("usage %q is not allowed for a cluster client certificate", u), nil
+		}
+	}
+	mc := &clusterv1.ManagedCluster{}
+	err = r.client.Get(ctx, types.NamespacedName{Name: cluster}, mc)
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, "", nil // the agent creates it first; watched
+	case err != nil:
+		return false, "", err
+	}
+	switch {
+	case csr.Spec.Username == x.Subject.CommonName:
+		// Renewal by the cluster's own identity.
+		if mc.Spec.HubAcceptsClient {
+			return true, "renewal by the cluster's own identity", nil
+		}
+		return false, "", nil
+	case r.autoApprove[csr.Spec.Username]:
+		if !mc.Spec.HubAcceptsClient {
+			patch := client.MergeFrom(mc.DeepCopy())
+			mc.Spec.HubAcceptsClient = true
+			if err := r.client.Patch(ctx, mc, patch); err != nil {
+				return false, "", fmt.Errorf("accept ManagedCluster %s: %w", cluster, err)
+			}
+		}
+		return true, fmt.Sprintf("bootstrap user %s is on the auto-approve list", csr.Spec.Username), nil
+	case mc.Spec.HubAcceptsClient && r.isBootstrap(csr):
+		return true, "the hub accepts the cluster (spec.hubAcceptsClient)", nil
+	}
+	return false, "", nil
+}
+
+func (r *csrReconciler) isBootstrap(csr *certificatesv1.CertificateSigningRequest) bool {
+	for _, g := range csr.Spec.Groups {
+		if r.bootstrapGroups[g] {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *csrReconciler) setCondition(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, typ certificatesv1.RequestConditionType, reason, msg string) error {
+	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type: typ, Status: corev1.ConditionTrue, Reason: reason, Message: msg,
+		LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),
+	})
+	sub := "status"
+	if typ == certificatesv1.CertificateApproved || typ == certificatesv1.CertificateDenied {
+		sub = "approval"
+	}
+	if err := r.client.SubResource(sub).Update(ctx, csr); err != nil {
+		return fmt.Errorf("set %s on CertificateSigningRequest %s: %w", typ, csr.Name, err)
+	}
+	return nil
+}
+
+// pendingOf maps a ManagedCluster to its undecided certificate requests.
+func (r *csrReconciler) pendingOf(ctx context.Context, o client.Object) []reconcile.Request {
+	var list certificatesv1.CertificateSigningRequestList
+	if err := r.client.List(ctx, &list, client.MatchingLabels{registration.LabelClusterName: o.GetName()}); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, c := range list.Items {
+		if !finished(&c) && (!approved(&c) || len(c.Status.Certificate) == 0) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Name: c.Name}})
+		}
+	}
+	return out
+}
+
+func approved(csr *certificatesv1.CertificateSigningRequest) bool {
+	return hasCondition(csr, certificatesv1.CertificateApproved)
+}
+
+func finished(csr *certificatesv1.CertificateSigningRequest) bool {
+	return hasCondition(csr, certificatesv1.CertificateDenied) || hasCondition(csr, certificatesv1.CertificateFailed)
+}
+
+func hasCondition(csr *certificatesv1.CertificateSigningRequest, t certificatesv1.RequestConditionType) bool {
+	for _, c := range csr.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// sign issues the requested client certificate, valid for the shorter of the
+// signer's validity and the request's expirationSeconds.
+func (s *signer) sign(csr *certificatesv1.CertificateSigningRequest) ([]byte, error) {
+	block, _ := pem.Decode(csr.Spec.Request)
+	if block == nil {
+		return nil, fmt.Errorf("request is not PEM")
+	}
+	req, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	validity := s.validity
+	if e := csr.Spec.ExpirationSeconds; e != nil && time.Duration(*e)*time.Second < validity {
+		validity = time.Duration(*e) * time.Second
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	notAfter := now.Add(validity)
+	if notAfter.After(s.ca.NotAfter) {
+		notAfter = s.ca.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      req.Subject,
+		NotBefore:    now.Add(-30 * time.Second),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, s.ca, req.PublicKey, s.key)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}

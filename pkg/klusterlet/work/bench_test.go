@@ -1,0 +1,210 @@
+package work_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	workclientset "open-cluster-management.io/api/client/work/clientset/versioned"
+	workv1 "open-cluster-management.io/api/work/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+)
+
+const (
+	benchWorks      = 50
+	benchPerWork    = 20
+	benchNamespaces = 5
+)
+
+// BenchmarkApply1000ConfigMaps measures, end to end on real control planes,
+// the time from creating 50 ManifestWorks of 20 ConfigMaps each on the hub to
+// every work reporting Applied, with the agent's default settings. The agent
+// already runs (warmed up by one small work), as it would on a cluster.
+// Update is OCM's default strategy; ServerSideApply is what the ocm-gitops
+// hub asks for.
+//
+//	go test ./pkg/klusterlet/work/ -run '^$' -bench Apply1000 -benchtime 5x
+func BenchmarkApply1000ConfigMaps(b *testing.B) {
+	b.Run("Update", func(b *testing.B) { benchApply(b, false) })
+	b.Run("ServerSideApply", func(b *testing.B) { benchApply(b, true) })
+}
+
+func benchApply(b *testing.B, ssa bool) {
+	ctx := context.Background()
+	hub := rest.CopyConfig(hubCP.Config)
+	hub.QPS, hub.Burst = 0, 0 // let the agent's defaults apply, as for a kubeconfig file
+	managed := rest.CopyConfig(managedCP.Config)
+	managed.QPS, managed.Burst = 0, 0
+	watcher, err := workclientset.NewForConfig(hubCP.Config)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total time.Duration
+	cpu := map[string]float64{}
+	b.StopTimer()
+	iter := 0
+	for ; iter < b.N; iter++ {
+		cluster := newCluster(b, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano()%1e6, iter))
+		agent := startAgent(b, cluster, hub, func(o *work.Options) { o.Managed = managed })
+		ns := func(w int) string { return fmt.Sprintf("%s-ns%d", cluster, w%benchNamespaces) }
+		createWork(b, manifestWork(cluster, "warmup", configMap(cluster+"-warm", "w", nil)))
+		waitWorkCondition(b, cluster, "warmup", workv1.WorkApplied, metav1.ConditionTrue, 30*time.Second)
+
+		works := make([]*workv1.ManifestWork, benchWorks)
+		for w := range works {
+			var ms []string
+			for c := 0; c < benchPerWork; c++ {
+				ms = append(ms, configMap(ns(w), fmt.Sprintf("w%d-cm%d", w, c), map[string]string{"index": fmt.Sprint(c), "payload": "some configuration value"}))
+			}
+			name := fmt.Sprintf("%s-work-%d", cluster, w)
+			if ssa {
+				works[w] = hubLikeWork(cluster, name, false, ms...)
+			} else {
+				works[w] = manifestWork(cluster, name, ms...)
+			}
+		}
+		watch, err := watcher.WorkV1().ManifestWorks(cluster).Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+
+		cpu0 := procCPU()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range 10 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for w := i; w < benchWorks; w += 10 {
+					if err := hubC.Create(ctx, works[w]); err != nil {
+						b.Errorf("create work: %v", err)
+					}
+				}
+			}()
+		}
+		applied := map[string]bool{}
+		timeout := time.After(60 * time.Second)
+		for len(applied) < benchWorks {
+			select {
+			case ev, open := <-watch.ResultChan():
+				if !open {
+					if watch, err = watcher.WorkV1().ManifestWorks(cluster).Watch(ctx, metav1.ListOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				w, ok := ev.Object.(*workv1.ManifestWork)
+				if !ok || w.Name == "warmup" {
+					continue
+				}
+				if c := meta.FindStatusCondition(w.Status.Conditions, workv1.WorkApplied); c != nil &&
+					c.Status == metav1.ConditionTrue && c.ObservedGeneration == w.Generation {
+					applied[w.Name] = true
+				}
+			case <-timeout:
+				var l workv1.ManifestWorkList
+				_ = hubC.List(ctx, &l, client.InNamespace(cluster))
+				for _, w := range l.Items {
+					if !applied[w.Name] {
+						b.Logf("%s: generation %d finalizers %v conditions %+v", w.Name, w.Generation, w.Finalizers, w.Status.Conditions)
+						break
+					}
+				}
+				b.Fatalf("only %d of %d works applied after 60s (%d works exist)", len(applied), benchWorks, len(l.Items))
+			}
+		}
+		elapsed := time.Since(start)
+		for k, v := range procCPU() {
+			cpu[k] += v - cpu0[k]
+		}
+		b.Logf("run %d: %d ConfigMaps in %d works applied in %s", iter+1, benchWorks*benchPerWork, benchWorks, elapsed.Round(time.Millisecond))
+		wg.Wait()
+		watch.Stop()
+		total += elapsed
+		agent.stop()
+
+		// Every object is there.
+		var n int
+		for i := 0; i < benchNamespaces; i++ {
+			var l corev1.ConfigMapList
+			if err := spokeC.List(ctx, &l, client.InNamespace(ns(i))); err != nil {
+				b.Fatal(err)
+			}
+			n += len(l.Items)
+		}
+		if n < benchWorks*benchPerWork {
+			b.Fatalf("%d ConfigMaps on the cluster, want %d", n, benchWorks*benchPerWork)
+		}
+		// Leave the cluster lean for the next run.
+		for i := 0; i < benchNamespaces; i++ {
+			_ = spokeC.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(ns(i)))
+		}
+	}
+	// ns/op would include the set-up of every run; these are the measured spans.
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(total.Seconds()/float64(iter), "s/1000objects")
+	b.ReportMetric(float64(benchWorks*benchPerWork*iter)/total.Seconds(), "objects/s")
+	for k, v := range cpu {
+		b.ReportMetric(v/float64(iter), k+"-cpu-s/op")
+	}
+}
+
+// procCPU reads the CPU seconds used so far by the two kube-apiservers and
+// this process (agent and test client), from /proc; empty elsewhere.
+func procCPU() map[string]float64 {
+	out := map[string]float64{}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return out
+	}
+	hubPort, managedPort := "--secure-port="+port(hubCP.Config.Host), "--secure-port="+port(managedCP.Config.Host)
+	for _, e := range ents {
+		pid := e.Name()
+		if pid[0] < '0' || pid[0] > '9' {
+			continue
+		}
+		name := ""
+		if pid == fmt.Sprint(os.Getpid()) {
+			name = "agent+test"
+		} else {
+			cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			args := strings.Split(string(cmd), "\x00")
+			switch {
+			case !strings.HasSuffix(args[0], "kube-apiserver"):
+				continue
+			case slices.Contains(args, hubPort):
+				name = "hub"
+			case slices.Contains(args, managedPort):
+				name = "managed"
+			default:
+				continue
+			}
+		}
+		st, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+2:]))
+		var utime, stime float64
+		_, _ = fmt.Sscan(f[11], &utime)
+		_, _ = fmt.Sscan(f[12], &stime)
+		out[name] += (utime + stime) / 100 // clock ticks; USER_HZ is 100 on Linux
+	}
+	return out
+}
+
+func port(host string) string {
+	host = strings.TrimSuffix(host, "/")
+	return host[strings.LastIndex(host, ":")+1:]
+}

@@ -1,0 +1,205 @@
+package work
+
+import (
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	workv1 "open-cluster-management.io/api/work/v1"
+)
+
+func TestParseSimplePath(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []segment
+		ok   bool
+	}{
+		{".spec.replicas", []segment{{key: "spec", index: -1}, {key: "replicas", index: -1}}, true},
+		{"{.data.config\\.yaml}", []segment{{key: "data", index: -1}, {key: "config.yaml", index: -1}}, true},
+		{".metadata.annotations['a.b/c']", []segment{{key: "metadata", index: -1}, {key: "annotations", index: -1}, {key: "a.b/c", index: -1}}, true},
+		{".spec.containers[1].image", []segment{{key: "spec", index: -1}, {key: "containers", index: -1}, {index: 1}, {key: "image", index: -1}}, true},
+		{`.status.conditions[?(@.type=="Ready")].status`, nil, false},
+		{".spec.containers[*].image", nil, false},
+		{"spec.replicas", nil, false},
+		{".a..b", nil, false},
+	}
+	for _, tc := range tests {
+		got, ok := parseSimplePath(tc.in)
+		if ok != tc.ok || (ok && !reflect.DeepEqual(got, tc.want)) {
+			t.Errorf("parseSimplePath(%q) = %v, %t; want %v, %t", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestAdoptAndRemovePaths(t *testing.T) {
+	required := map[string]any{"spec": map[string]any{"replicas": int64(2), "paused": false}, "data": map[string]any{"a": "1"}}
+	live := map[string]any{"spec": map[string]any{"replicas": int64(5)}, "data": map[string]any{"a": "2"}}
+	adoptPaths(required, live, []string{".spec.replicas", ".spec.paused", `.data[?(@.x=="y")].z`})
+	want := map[string]any{"spec": map[string]any{"replicas": int64(5)}, "data": map[string]any{"a": "1"}}
+	if !reflect.DeepEqual(required, want) {
+		t.Errorf("adopted = %v, want %v", required, want)
+	}
+	obj := map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+		"containers": []any{map[string]any{"name": "a", "image": "x"}, map[string]any{"name": "b", "image": "y"}}}}}}
+	out := withoutPaths(obj, []string{".spec.template.spec.containers[*].image"})
+	cs := out["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)
+	for _, c := range cs {
+		if _, ok := c.(map[string]any)["image"]; ok {
+			t.Errorf("image not removed by the wildcard path: %v", cs)
+		}
+	}
+	if _, ok := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"]; !ok {
+		t.Error("withoutPaths modified its input")
+	}
+	if err := validateIgnorePaths([]string{".spec[", ".ok"}); err == nil || !strings.Contains(err.Error(), `".spec["`) {
+		t.Errorf("invalid path accepted: %v", err)
+	}
+}
+
+func TestFeedbackValues(t *testing.T) {
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "batch/v1", "kind": "Job",
+		"status": map[string]any{
+			"succeeded":  int64(3),
+			"conditions": []any{map[string]any{"type": "Complete", "status": "True"}},
+			"big":        map[string]any{"a": "b"},
+		},
+	}}
+	vals, err := feedbackValues(obj, []workv1.FeedbackRule{
+		{Type: workv1.WellKnownStatusType},
+		{Type: workv1.JSONPathsType, JsonPaths: []workv1.JsonPath{{Name: "raw", Path: ".status.big"}, {Name: "none", Path: ".status.nope"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range vals {
+		switch v.Value.Type {
+		case workv1.Integer:
+			got[v.Name] = "int:" + strconv.FormatInt(*v.Value.Integer, 10)
+		case workv1.String:
+			got[v.Name] = "str:" + *v.Value.String
+		case workv1.JsonRaw:
+			got[v.Name] = "raw:" + *v.Value.JsonRaw
+		}
+	}
+	want := map[string]string{"JobComplete": "str:True", "JobSucceeded": "int:3", "raw": `raw:{"a":"b"}`}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("feedback = %v, want %v", got, want)
+	}
+	_, err = feedbackValues(&unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "ConfigMap"}},
+		[]workv1.FeedbackRule{{Type: workv1.WellKnownStatusType}})
+	if err == nil || !strings.Contains(err.Error(), "no well-known status fields for ConfigMap") {
+		t.Errorf("well-known status of an unknown kind: %v", err)
+	}
+}
+
+func TestFindConfigAndOwnership(t *testing.T) {
+	id := workv1.ResourceIdentifier{Group: "apps", Resource: "deployments", Namespace: "ns", Name: "web"}
+	exact := workv1.ManifestConfigOption{ResourceIdentifier: id}
+	wild := workv1.ManifestConfigOption{ResourceIdentifier: workv1.ResourceIdentifier{Group: "apps", Resource: "deployments", Namespace: "*", Name: "w*"}}
+	if got := findConfig([]workv1.ManifestConfigOption{wild, exact}, id); got == nil || got.ResourceIdentifier != id {
+		t.Errorf("exact match must win: %+v", got)
+	}
+	if got := findConfig([]workv1.ManifestConfigOption{wild}, id); got == nil {
+		t.Error("wildcard not matched")
+	}
+	if got := findConfig([]workv1.ManifestConfigOption{wild}, workv1.ResourceIdentifier{Group: "apps", Resource: "deployments", Name: "api"}); got != nil {
+		t.Errorf("wildcard matched another name: %+v", got)
+	}
+	orphan := &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeSelectivelyOrphan,
+		SelectivelyOrphan: &workv1.SelectivelyOrphan{OrphaningRules: []workv1.OrphaningRule{workv1.OrphaningRule(id)}}}
+	if ownedByWork(orphan, id) || !ownedByWork(orphan, workv1.ResourceIdentifier{Name: "other"}) || !ownedByWork(nil, id) ||
+		ownedByWork(&workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeOrphan}, id) {
+		t.Error("delete option ownership is wrong")
+	}
+}
+
+func TestDecodeManifest(t *testing.T) {
+	u, err := decodeManifest([]byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  uid: abc\n  resourceVersion: \"7\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.GetUID() != "" || u.GetResourceVersion() != "" || u.GetName() != "x" {
+		t.Errorf("server fields kept: %v", u.Object)
+	}
+	if _, err := decodeManifest([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{}}`)); err == nil || !strings.Contains(err.Error(), "no metadata.name") {
+		t.Errorf("nameless manifest: %v", err)
+	}
+}
+
+func TestApplyStages(t *testing.T) {
+	mk := func(i int, group, kind string) *manifest {
+		return &manifest{ordinal: i, obj: &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": kind}},
+			meta: workv1.ManifestResourceMeta{Group: group, Kind: kind}}
+	}
+	ms := []*manifest{
+		mk(0, "example.com", "Widget"), mk(1, "admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+		mk(2, "", "Namespace"), mk(3, "apiextensions.k8s.io", "CustomResourceDefinition"), mk(4, "", "ConfigMap"),
+		{ordinal: 5, err: errors.New("bad")},
+	}
+	st := applyStages(ms)
+	if len(st[stageCRDs]) != 1 || st[stageCRDs][0].ordinal != 3 || len(st[stageNamespaces]) != 1 || st[stageNamespaces][0].ordinal != 2 ||
+		len(st[stageLast]) != 1 || st[stageLast][0].ordinal != 1 || len(st[stageObjects]) != 2 {
+		t.Errorf("stages = %v", st)
+	}
+	if st[stageObjects][0].ordinal != 4 {
+		t.Errorf("ConfigMaps go before custom resources: %v", st[stageObjects])
+	}
+}
+
+func TestConditions(t *testing.T) {
+	now := metav1.NewTime(time.Now().Add(-time.Hour))
+	old := []metav1.Condition{{Type: workv1.ManifestApplied, Status: metav1.ConditionTrue, Reason: ReasonAppliedManifestComplete, LastTransitionTime: now}}
+	live := &unstructured.Unstructured{Object: map[string]any{}}
+	ok := &outcome{meta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "a", Namespace: "n"}, live: live}
+	conds := manifestConditions(old, ok, 3)
+	if c := find(conds, workv1.ManifestApplied); !c.LastTransitionTime.Equal(&now) || c.ObservedGeneration != 3 {
+		t.Errorf("unchanged condition lost its transition time: %+v", c)
+	}
+	for typ, want := range map[string]metav1.ConditionStatus{
+		workv1.ManifestAvailable: metav1.ConditionTrue, workv1.ManifestProgressing: metav1.ConditionFalse,
+		workv1.ManifestDegraded: metav1.ConditionFalse, ConditionDrifted: metav1.ConditionFalse, ConditionStatusFeedbackSynced: metav1.ConditionTrue,
+	} {
+		if c := find(conds, typ); c == nil || c.Status != want {
+			t.Errorf("%s = %+v, want %s", typ, c, want)
+		}
+	}
+	drifted := &outcome{meta: workv1.ManifestResourceMeta{Kind: "Deployment", Name: "web", Namespace: "n"}, live: live, drift: Drift{Fields: []string{".spec.replicas"}}}
+	gone := &outcome{meta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "b", Namespace: "n"}, drift: Drift{Deleted: true}}
+	failed := &outcome{meta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "c", Namespace: "n"}, err: &applyConflictError{err: errors.New("conflict")}}
+	if c := find(manifestConditions(nil, failed, 1), workv1.ManifestApplied); c.Reason != ReasonApplyConflict {
+		t.Errorf("conflict reason = %s", c.Reason)
+	}
+	wc := workConditions(nil, []*outcome{ok, drifted, gone, failed}, 1)
+	if c := find(wc, ConditionDrifted); c.Status != metav1.ConditionTrue ||
+		c.Message != "2 of 4 manifests drifted: Deployment n/web .spec.replicas; ConfigMap n/b object was deleted" {
+		t.Errorf("work Drifted = %+v", c)
+	}
+	if c := find(wc, workv1.WorkApplied); c.Status != metav1.ConditionFalse || c.Reason != ReasonAppliedManifestWorkFailed {
+		t.Errorf("work Applied = %+v", c)
+	}
+	if c := find(wc, workv1.WorkAvailable); c.Status != metav1.ConditionFalse || !strings.HasPrefix(c.Message, "2 of 4 resources are not available") {
+		t.Errorf("work Available = %+v", c)
+	}
+	if c := find(wc, workv1.WorkDegraded); c.Status != metav1.ConditionTrue {
+		t.Errorf("work Degraded = %+v", c)
+	}
+	if c := find(workConditions(nil, nil, 1), workv1.WorkApplied); c.Status != metav1.ConditionTrue {
+		t.Errorf("empty work Applied = %+v", c)
+	}
+}
+
+func find(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
+}
