@@ -57,8 +57,12 @@ test-e2e: tools ## only the end-to-end tests
 bench: tools ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-lab: tools build ## hub + $(CLUSTERS) managed clusters + the example fleet, until Ctrl-C
-	$(BIN)/ocm-gitops lab up --clusters $(CLUSTERS) --dir $(LAB_DIR) --example
+lab: ## hub + $(CLUSTERS) managed clusters + the example fleet, until Ctrl-C
+	@echo ">> tools: kube-apiserver, etcd, kubectl (built on first use, then cached)"
+	@hack/tools.sh kube etcd
+	@echo ">> building bin/ocm-gitops"
+	@$(GO) build -o $(BIN)/ocm-gitops ./cmd/ocm-gitops
+	@$(BIN)/ocm-gitops lab up --clusters $(CLUSTERS) --dir $(LAB_DIR) --example
 
 clean: ## remove build output and lab state (the tool cache stays)
 	rm -rf $(BIN) $(LAB_DIR)

@@ -6,16 +6,24 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/fleetstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 )
+
+// labReconcileTimeout bounds the wait for the example fleet at start-up.
+const labReconcileTimeout = 3 * time.Minute
 
 func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "up" {
@@ -23,27 +31,26 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fs := newFlags("lab up", stderr)
 	var (
-		opts lab.Options
-		logs logFlags
-		root string
+		opts    lab.Options
+		logs    logFlags
+		logFile string
+		root    string
 	)
-	fs.IntVar(&opts.Clusters, "clusters", 2, "number of managed clusters")
-	fs.StringVar(&opts.Dir, "dir", ".lab", "folder for kubeconfigs, the Git server's repositories and caches")
+	fs.IntVar(&opts.Clusters, "clusters", 3, "number of managed clusters")
+	fs.StringVar(&opts.Dir, "dir", ".lab", "folder for kubeconfigs, the log, the Git server's repositories and caches")
 	fs.StringVar(&opts.AssetsDir, "assets", "", "folder with kube-apiserver and etcd (default: $KUBEBUILDER_ASSETS or bin/k8s)")
 	fs.StringVar(&opts.GitAddr, "git-addr", lab.DefaultGitAddr, "address of the lab's Git server")
-	fs.BoolVar(&opts.Example, "example", false, "serve fleet-repo-example and apply channels/ and subscriptions/")
+	fs.StringVar(&opts.HelmAddr, "helm-addr", "", "address of the lab's Helm repository (default "+lab.DefaultHelmAddr+" with the default --git-addr, else a free port)")
+	fs.BoolVar(&opts.Example, "example", false, "serve fleet-repo-example (and its Helm charts) and apply channels/ and subscriptions/")
 	fs.StringVar(&root, "repo-root", ".", "checkout holding fleet-repo-example/, channels/ and subscriptions/")
-	logs.register(fs, "error") // the lab speaks through its progress lines and table
+	fs.StringVar(&logFile, "log-file", "", "where the components log (default: lab.log in --dir; - for stderr)")
+	logs.register(fs, "info")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
-	log, err := logs.logger(stderr)
-	if err != nil {
-		return err
+	if opts.Clusters < 1 {
+		return usageErrorf("--clusters must be at least 1, got %d", opts.Clusters)
 	}
-	ctrl.SetLogger(log)
-	opts.Logger = log
-	opts.Progress = stdout
 	if opts.Example {
 		opts.ExampleDir = filepath.Join(root, "fleet-repo-example")
 		opts.ApplyDirs = []string{filepath.Join(root, "channels"), filepath.Join(root, "subscriptions")}
@@ -51,9 +58,49 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usageErrorf("--example needs %s: run from the repository root or pass --repo-root", opts.ExampleDir)
 		}
 	}
+	if logFile == "" {
+		logFile = filepath.Join(opts.Dir, "lab.log")
+	}
+	logOut := stderr
+	if logFile != "-" {
+		if err := os.MkdirAll(filepath.Dir(logFile), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return usageErrorf("--log-file %s: %v", logFile, err)
+		}
+		defer f.Close()
+		logOut = f
+	}
+	log, err := logs.logger(logOut)
+	if err != nil {
+		return err
+	}
+	// The terminal shows progress and the fleet table; every component,
+	// client-go included, logs to the file.
+	ctrl.SetLogger(log)
+	klog.SetLogger(log)
+	opts.Logger = log
+	opts.Progress = stdout
+
+	// A closed terminal or a reader that went away (lab up | head) must stop
+	// the lab like Ctrl-C does, not kill it and orphan its control planes.
+	ctx, stopSignals := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGPIPE)
+	defer stopSignals()
+
 	started := time.Now()
+	clusters := "1 managed cluster"
+	if opts.Clusters != 1 {
+		clusters = fmt.Sprintf("%d managed clusters", opts.Clusters)
+	}
+	fmt.Fprintf(stdout, "ocm-gitops lab: a hub and %s on local control planes (logs: %s)\n", clusters, relPath(logFile))
 	l, err := lab.Start(ctx, opts)
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stdout, "\ninterrupted; everything started was stopped")
+			return nil
+		}
 		return err
 	}
 	defer func() {
@@ -64,27 +111,101 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			fmt.Fprintln(stdout, "stopped; nothing left running")
 		}
 	}()
-	printLabSummary(stdout, l, opts, time.Since(started))
+	if opts.Example {
+		if err := waitExample(ctx, stdout, l, started); err != nil {
+			return err
+		}
+	}
+	printLabSummary(stdout, l, root, logFile, time.Since(started))
 	return watchFleet(ctx, stdout, l)
 }
 
-func printLabSummary(w io.Writer, l *lab.Lab, opts lab.Options, took time.Duration) {
-	hubKC := l.Kubeconfigs["hub"]
-	fmt.Fprintf(w, "\nocm-gitops lab is up: hub + %d managed clusters in %s\n\n", len(l.Clusters), took.Round(100*time.Millisecond))
-	fmt.Fprintf(w, "  hub          %s\n", hubKC)
-	for _, cp := range l.Clusters {
-		fmt.Fprintf(w, "  %-12s %s\n", cp.Name, l.Kubeconfigs[cp.Name])
+// waitExample shows the example fleet coming up: on a terminal one line
+// that counts up, elsewhere only the outcome.
+func waitExample(ctx context.Context, w io.Writer, l *lab.Lab, started time.Time) error {
+	tty := isTerminal(w)
+	begin := time.Now()
+	err := l.WaitReconciled(ctx, labReconcileTimeout, func(ready, total int) {
+		if tty {
+			fmt.Fprintf(w, "\rexample fleet: %d/%d subscriptions ready", ready, total)
+		}
+	})
+	if tty {
+		fmt.Fprint(w, "\r\033[K")
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted: stop quietly
+		}
+		return fmt.Errorf("the example fleet did not become ready: %w (see 'ocm-gitops status --hub-kubeconfig %s')", err, relPath(l.Kubeconfigs["hub"]))
+	}
+	c, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		return err
+	}
+	f, err := fleetstatus.Collect(ctx, c)
+	if err != nil {
+		return err
+	}
+	nowhere := ""
+	if n := placedNowhere(f); n > 0 {
+		nowhere = fmt.Sprintf(", %d with no cluster to go to in this lab", n)
+	}
+	fmt.Fprintf(w, "example fleet: %d/%d subscriptions ready%s in %s (%s since start)\n", f.Totals.SubscriptionsReady, f.Totals.Subscriptions, nowhere,
+		time.Since(begin).Round(100*time.Millisecond), time.Since(started).Round(100*time.Millisecond))
+	return nil
+}
+
+// placedNowhere counts the Subscriptions whose placement selects no cluster
+// (in a small lab, the production ones may have none).
+func placedNowhere(f *fleetstatus.Fleet) int {
+	n := 0
+	for _, s := range f.Subscriptions {
+		if !s.Ready && s.Reason == appsv1.ReasonNoClusters {
+			n++
+		}
+	}
+	return n
+}
+
+func printLabSummary(w io.Writer, l *lab.Lab, root, logFile string, took time.Duration) {
+	hubKC := relPath(l.Kubeconfigs["hub"])
+	kubectl := relPath(filepath.Join(root, "bin", "kubectl"))
+	what := fmt.Sprintf("hub + %d managed clusters", len(l.Clusters))
+	if len(l.Clusters) == 1 {
+		what = "hub + 1 managed cluster"
 	}
 	if l.FleetURL != "" {
-		fmt.Fprintf(w, "  fleet repo   %s   (git clone, edit, commit, git push)\n", l.FleetURL)
+		what += ", example fleet reconciled,"
 	}
+	fmt.Fprintf(w, "\nThe lab is up: %s in %s.\n\n", what, took.Round(100*time.Millisecond))
+	fmt.Fprintf(w, "  %-14s %s\n", "hub", hubKC)
+	for _, cp := range l.Clusters {
+		fmt.Fprintf(w, "  %-14s %s\n", cp.Name, relPath(l.Kubeconfigs[cp.Name]))
+	}
+	if l.FleetURL != "" {
+		fmt.Fprintf(w, "  %-14s git clone %s\n", "fleet repo", l.FleetURL)
+	}
+	if l.Helm != nil {
+		fmt.Fprintf(w, "  %-14s %s/index.yaml\n", "Helm repo", l.Helm.URL)
+	}
+	fmt.Fprintf(w, "  %-14s %s\n", "logs", relPath(logFile))
+
 	fmt.Fprintf(w, "\nLook around (kubectl was built with the tools):\n")
-	fmt.Fprintf(w, "  bin/kubectl --kubeconfig %s get subscriptions,channels -A\n", hubKC)
-	fmt.Fprintf(w, "  bin/kubectl --kubeconfig %s get manifestworks -A\n", hubKC)
+	fmt.Fprintf(w, "  %s --kubeconfig %s get subscriptions -A\n", kubectl, hubKC)
+	fmt.Fprintf(w, "  %s --kubeconfig %s get placements,placementdecisions -A\n", kubectl, hubKC)
+	fmt.Fprintf(w, "  %s --kubeconfig %s get manifestworks -A\n", kubectl, hubKC)
 	if len(l.Clusters) > 0 {
-		fmt.Fprintf(w, "  bin/kubectl --kubeconfig %s get all,configmaps -n hello\n", l.Kubeconfigs[l.Clusters[0].Name])
+		fmt.Fprintf(w, "  %s --kubeconfig %s get deployments -A\n", kubectl, relPath(l.Kubeconfigs[l.Clusters[0].Name]))
 	}
-	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything.\n\n")
+	fmt.Fprintf(w, "  %s status --hub-kubeconfig %s\n", relPath(filepath.Join(root, "bin", "ocm-gitops")), hubKC)
+	if l.FleetURL != "" {
+		fmt.Fprintf(w, "\nChange the fleet (every cluster has it seconds after the push):\n")
+		fmt.Fprintf(w, "  git clone %s /tmp/fleet\n", l.FleetURL)
+		fmt.Fprintf(w, "  sed -i 's/color: blue/color: green/' /tmp/fleet/apps/hello/configmap.yaml\n")
+		fmt.Fprintf(w, "  git -C /tmp/fleet commit -am 'hello: green' && git -C /tmp/fleet push\n")
+	}
+	fmt.Fprintf(w, "\nPress Ctrl-C to stop everything. The fleet, as it changes:\n\n")
 }
 
 // watchFleet prints the fleet table whenever it changes, until ctx ends.
@@ -99,7 +220,7 @@ func watchFleet(ctx context.Context, w io.Writer, l *lab.Lab) error {
 	for {
 		if f, err := fleetstatus.Collect(ctx, c); err == nil && len(f.Subscriptions) > 0 {
 			var buf bytes.Buffer
-			_ = f.WriteTable(&buf)
+			_ = lab.WriteFleetTable(&buf, f)
 			if !bytes.Equal(buf.Bytes(), last) {
 				fmt.Fprintf(w, "%s\n%s\n", time.Now().Format("15:04:05"), buf.String())
 				last = buf.Bytes()
@@ -114,4 +235,31 @@ func watchFleet(ctx context.Context, w io.Writer, l *lab.Lab) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// relPath shows p relative to the working folder when it is inside it.
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	rel, err := filepath.Rel(wd, abs)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return abs
+	}
+	return rel
+}
+
+// isTerminal reports whether w is a terminal, where a line may be redrawn.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

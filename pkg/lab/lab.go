@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,15 +19,20 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/ocm-gitops/ocm-gitops/deploy/crds"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 )
 
@@ -47,24 +53,42 @@ type Options struct {
 	AssetsDir string
 	// GitAddr is the Git server's address; DefaultGitAddr when empty.
 	GitAddr string
-	// Example serves ExampleDir as fleet.git and applies the Channel and
-	// Subscription files found in ApplyDirs to the hub.
+	// HelmAddr is the Helm repository's address. When empty it is
+	// DefaultHelmAddr if GitAddr is the default one, else a free loopback
+	// port (tests that move the Git server move this one too).
+	HelmAddr string
+	// Example serves ExampleDir as fleet.git and HelmRepoDir as a Helm
+	// repository, and applies the Channel and Subscription files found in
+	// ApplyDirs to the hub. It turns LocalCluster on: the example's hub
+	// objects arrive through a local Subscription.
 	Example    bool
 	ExampleDir string
-	ApplyDirs  []string
+	// HelmRepoDir holds the chart folders (and versions.yaml) the lab
+	// publishes; ExampleDir/helm-repo-src when empty and that exists.
+	HelmRepoDir string
+	ApplyDirs   []string
+	// LocalCluster registers the hub itself as the managed cluster
+	// "local-cluster", with an agent that applies to the hub, as OCM's
+	// self-managed hub does; Subscriptions with placement.local need it.
+	LocalCluster bool
 	// Agent runs each cluster's agent; the full klusterlet, joining through
-	// bootstrap registration, when nil.
+	// bootstrap registration, when nil. Start waits for the full
+	// klusterlets to join; a custom agent is not waited for.
 	Agent AgentFunc
 	// Progress receives one line per step; nil is quiet.
 	Progress io.Writer
 	Logger   logr.Logger
 }
 
-// Lab is a running hub, its managed clusters, their agents and a Git server.
+// Lab is a running hub, its managed clusters, their agents, a Git server and
+// a Helm repository.
 type Lab struct {
 	Hub      *ControlPlane
 	Clusters []*ControlPlane
-	Git      *GitServer
+	// LocalCluster says the hub is also the managed cluster "local-cluster".
+	LocalCluster bool
+	Git          *GitServer
+	Helm         *HelmRepo
 	// FleetURL is the clone URL of the example fleet repo ("" without Example).
 	FleetURL string
 	// WebhookURL is the hub's push-webhook receiver; the lab's Git server
@@ -73,14 +97,38 @@ type Lab struct {
 	// Kubeconfigs maps control plane names to their kubeconfig files.
 	Kubeconfigs map[string]string
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	errs   []error
+	hubClient client.Client
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	errs      []error
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // ClusterName is the name of the i-th managed cluster (from 1).
 func ClusterName(i int) string { return fmt.Sprintf("cluster%d", i) }
+
+// LocalClusterName is the hub's name as a managed cluster of itself.
+const LocalClusterName = placement.LocalCluster
+
+// ClusterLabels are the labels the lab gives the i-th managed cluster (from
+// 1), so that placements have something to select: region alternates
+// east/west, env is dev for cluster1 and prod after, and every cluster is in
+// the ManagedClusterSet "default".
+func ClusterLabels(i int) map[string]string {
+	region, env := "east", "prod"
+	if i%2 == 0 {
+		region = "west"
+	}
+	if i == 1 {
+		env = "dev"
+	}
+	return map[string]string{
+		"name": ClusterName(i), "region": region, "env": env,
+		clusterv1beta2.ClusterSetLabel: "default",
+	}
+}
 
 // Start brings a lab up. On error, everything started so far is stopped.
 func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
@@ -93,6 +141,20 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if opts.GitAddr == "" {
 		opts.GitAddr = DefaultGitAddr
 	}
+	if opts.HelmAddr == "" {
+		opts.HelmAddr = "127.0.0.1:0"
+		if opts.GitAddr == DefaultGitAddr {
+			opts.HelmAddr = DefaultHelmAddr
+		}
+	}
+	if opts.Example {
+		opts.LocalCluster = true
+		if opts.HelmRepoDir == "" {
+			if d := filepath.Join(opts.ExampleDir, "helm-repo-src"); isDir(d) {
+				opts.HelmRepoDir = d
+			}
+		}
+	}
 	progress := opts.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -104,8 +166,16 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 		return nil, err
 	}
+	// Every start is a new hub: what an earlier lab cached or was issued is
+	// of no use to this one.
+	stale, _ := filepath.Glob(filepath.Join(opts.Dir, "*-hub-identity.kubeconfig"))
+	for _, p := range append(stale, filepath.Join(opts.Dir, "hub-cache")) {
+		if err := os.RemoveAll(p); err != nil {
+			return nil, fmt.Errorf("clear the previous lab's state: %w", err)
+		}
+	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	l := &Lab{cancel: cancel, Kubeconfigs: map[string]string{}}
+	l := &Lab{cancel: cancel, Kubeconfigs: map[string]string{}, LocalCluster: opts.LocalCluster}
 	defer func() {
 		if err != nil {
 			_ = l.Stop()
@@ -113,10 +183,12 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	}()
 
 	started := time.Now()
-	fmt.Fprintf(progress, "starting %d control planes (etcd + kube-apiserver each)...\n", opts.Clusters+1)
+	fmt.Fprintf(progress, "starting %d control planes (etcd + kube-apiserver each)... ", opts.Clusters+1)
 	if err := l.startControlPlanes(ctx, assets, opts.Clusters); err != nil {
+		fmt.Fprintln(progress, "failed")
 		return nil, err
 	}
+	fmt.Fprintf(progress, "up in %s\n", time.Since(started).Round(100*time.Millisecond))
 	for _, cp := range append([]*ControlPlane{l.Hub}, l.Clusters...) {
 		path := filepath.Join(opts.Dir, cp.Name+".kubeconfig")
 		if err := cp.WriteKubeconfig(path); err != nil {
@@ -124,13 +196,20 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		}
 		l.Kubeconfigs[cp.Name] = path
 	}
-	fmt.Fprintf(progress, "control planes up in %s\n", time.Since(started).Round(100*time.Millisecond))
 
-	hubClient, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
+	l.hubClient, err = client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return nil, err
 	}
-	if err := registerClusters(ctx, hubClient, l.Clusters); err != nil {
+	// The hub's own agent records what it applied there, as any agent does;
+	// the CRDs install while the hub starts.
+	localCRDs := make(chan error, 1)
+	if opts.LocalCluster {
+		go func() { localCRDs <- installManagedCRDs(l.Hub.Config) }()
+	} else {
+		localCRDs <- nil
+	}
+	if err := registerClusters(ctx, l.hubClient, l.clusterNames()); err != nil {
 		return nil, err
 	}
 
@@ -151,11 +230,30 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 			},
 		})
 	})
+	fmt.Fprintf(progress, "hub controllers running; push webhooks go to %s\n", l.WebhookURL)
+
 	agent := opts.Agent
 	if agent == nil {
 		bootstrap, err := l.Hub.UserConfig(BootstrapUser, registration.DefaultBootstrapGroup)
 		if err != nil {
 			return nil, fmt.Errorf("bootstrap identity: %w", err)
+		}
+		// Agents started before the hub grants the identities they use would
+		// fail their first attempts and back off: joining with the bootstrap
+		// identity, then renewing the Lease and watching works with their
+		// own. The hub sets both up for accepted clusters on its own.
+		admin, err := kubernetes.NewForConfig(l.Hub.Config)
+		if err != nil {
+			return nil, err
+		}
+		if err := waitAuthorized(ctx, "the bootstrap identity "+BootstrapUser, subjectAccess(admin, BootstrapUser, registration.DefaultBootstrapGroup), bootstrapAccess, 30*time.Second); err != nil {
+			return nil, err
+		}
+		for _, name := range l.clusterNames() {
+			user := registration.AgentUser(name, "klusterlet")
+			if err := waitAuthorized(ctx, "the agent of "+name, subjectAccess(admin, user, registration.ClusterGroup(name), registration.GroupManagedClusters), agentAccess(name), 30*time.Second); err != nil {
+				return nil, err
+			}
 		}
 		agent = klusterletAgent(bootstrap, opts.Dir, opts.Logger)
 	}
@@ -164,36 +262,101 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 			return agent(runCtx, l.Hub.Config, cp.Config, cp.Name)
 		})
 	}
-	fmt.Fprintf(progress, "hub controllers and %d agents running\n", len(l.Clusters))
-
-	if opts.Example {
-		notifier := &pushNotifier{
-			webhookURL: l.WebhookURL,
-			repoURL:    func(repo string) string { return l.Git.URL + "/" + repo },
-			client:     &http.Client{Timeout: 10 * time.Second},
-			log:        opts.Logger.WithName("git"),
-		}
-		l.Git, err = StartGitServer(filepath.Join(opts.Dir, "git"), opts.GitAddr, notifier.notify)
-		if err != nil {
+	if err := <-localCRDs; err != nil {
+		return nil, err
+	}
+	if opts.LocalCluster {
+		l.run("agent "+LocalClusterName, func() error {
+			return agent(runCtx, l.Hub.Config, l.Hub.Config, LocalClusterName)
+		})
+	}
+	if opts.Agent == nil {
+		if err := l.waitJoined(ctx, 60*time.Second, progress); err != nil {
 			return nil, err
 		}
-		_ = os.RemoveAll(filepath.Join(opts.Dir, "git", "fleet.git"))
-		if l.FleetURL, err = l.Git.CreateRepo(ctx, "fleet.git", opts.ExampleDir); err != nil {
-			return nil, fmt.Errorf("serve the example fleet repo: %w", err)
-		}
-		fmt.Fprintf(progress, "fleet repo served at %s\n", l.FleetURL)
-		// channels/ names the default address; a lab started elsewhere
-		// points the Channels it applies at its own server instead.
-		rewrite := map[string]string{"http://" + DefaultGitAddr + "/": l.Git.URL + "/"}
-		for _, dir := range opts.ApplyDirs {
-			n, err := ApplyDir(ctx, hubClient, dir, rewrite)
-			if err != nil {
-				return nil, err
-			}
-			fmt.Fprintf(progress, "applied %d objects from %s\n", n, dir)
+	}
+
+	if opts.Example {
+		if err := l.serveExample(ctx, opts, progress); err != nil {
+			return nil, err
 		}
 	}
 	return l, nil
+}
+
+// installManagedCRDs installs the CRDs of a managed cluster (AppliedManifestWork,
+// ClusterClaim) and waits until they are served.
+func installManagedCRDs(cfg *rest.Config) error {
+	list, err := crds.Managed()
+	if err != nil {
+		return err
+	}
+	if _, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{CRDs: list}); err != nil {
+		return fmt.Errorf("install the managed-cluster CRDs on the hub for %s: %w", LocalClusterName, err)
+	}
+	return nil
+}
+
+// serveExample starts the Git server (and the Helm repository) with the
+// example and applies the bootstrap objects to the hub.
+func (l *Lab) serveExample(ctx context.Context, opts Options, progress io.Writer) error {
+	rewrite := map[string]string{}
+	if opts.HelmRepoDir != "" {
+		dir := filepath.Join(opts.Dir, "helm-repo")
+		_ = os.RemoveAll(dir)
+		h, err := StartHelmRepo(opts.HelmRepoDir, dir, opts.HelmAddr)
+		if err != nil {
+			return err
+		}
+		l.Helm = h
+		rewrite["http://"+DefaultHelmAddr+"/"] = h.URL + "/"
+		names := make([]string, 0, len(h.Charts))
+		for name, versions := range h.Charts {
+			names = append(names, name+" "+strings.Join(versions, ", "))
+		}
+		sort.Strings(names)
+		fmt.Fprintf(progress, "Helm repository served at %s/ (%s)\n", h.URL, strings.Join(names, "; "))
+	}
+	notifier := &pushNotifier{
+		webhookURL: l.WebhookURL,
+		repoURL:    func(repo string) string { return l.Git.URL + "/" + repo },
+		client:     &http.Client{Timeout: 10 * time.Second},
+		log:        opts.Logger.WithName("git"),
+	}
+	var err error
+	l.Git, err = StartGitServer(filepath.Join(opts.Dir, "git"), opts.GitAddr, notifier.notify)
+	if err != nil {
+		return err
+	}
+	_ = os.RemoveAll(filepath.Join(opts.Dir, "git", "fleet.git"))
+	if l.FleetURL, err = l.Git.CreateRepo(ctx, "fleet.git", opts.ExampleDir); err != nil {
+		return fmt.Errorf("serve the example fleet repo: %w", err)
+	}
+	fmt.Fprintf(progress, "fleet repo served at %s\n", l.FleetURL)
+	// channels/ names the default addresses; a lab started elsewhere points
+	// the Channels it applies at its own servers instead.
+	rewrite["http://"+DefaultGitAddr+"/"] = l.Git.URL + "/"
+	for _, dir := range opts.ApplyDirs {
+		n, err := ApplyDir(ctx, l.hubClient, dir, rewrite)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(progress, "applied %s to the hub (%s)\n", filepath.Base(dir)+"/", plural(n, "object"))
+	}
+	return nil
+}
+
+// clusterNames lists the managed clusters, local-cluster first when the hub
+// is one.
+func (l *Lab) clusterNames() []string {
+	var names []string
+	if l.LocalCluster {
+		names = append(names, LocalClusterName)
+	}
+	for _, cp := range l.Clusters {
+		names = append(names, cp.Name)
+	}
+	return names
 }
 
 func (l *Lab) startControlPlanes(ctx context.Context, assets string, n int) error {
@@ -235,23 +398,29 @@ func (l *Lab) Err() error {
 	return errors.Join(l.errs...)
 }
 
-// Stop shuts everything down: controllers and agents first, then the Git
-// server and the control planes.
+// Stop shuts everything down: controllers and agents first, then the
+// servers and the control planes. Calling it again returns the first result.
 func (l *Lab) Stop() error {
-	l.cancel()
-	l.wg.Wait()
-	errs := []error{l.Err()}
-	if l.Git != nil {
-		errs = append(errs, l.Git.Close())
-	}
-	var g errgroup.Group
-	for _, cp := range append([]*ControlPlane{l.Hub}, l.Clusters...) {
-		if cp != nil {
-			g.Go(cp.Stop)
+	l.stopOnce.Do(func() {
+		l.cancel()
+		l.wg.Wait()
+		errs := []error{l.Err()}
+		if l.Git != nil {
+			errs = append(errs, l.Git.Close())
 		}
-	}
-	errs = append(errs, g.Wait())
-	return errors.Join(errs...)
+		if l.Helm != nil {
+			errs = append(errs, l.Helm.Close())
+		}
+		var g errgroup.Group
+		for _, cp := range append([]*ControlPlane{l.Hub}, l.Clusters...) {
+			if cp != nil {
+				g.Go(cp.Stop)
+			}
+		}
+		errs = append(errs, g.Wait())
+		l.stopErr = errors.Join(errs...)
+	})
+	return l.stopErr
 }
 
 // BootstrapUser is the identity the lab's klusterlets join the hub with; the
@@ -272,26 +441,26 @@ func klusterletAgent(bootstrap *rest.Config, dir string, log logr.Logger) AgentF
 }
 
 // registerClusters creates an accepted ManagedCluster and its namespace on the
-// hub for each managed control plane, labelled so placements have something to
-// select: region alternates east/west, env is dev for cluster1 and prod after.
-func registerClusters(ctx context.Context, c client.Client, clusters []*ControlPlane) error {
-	for i, cp := range clusters {
-		region, env := "east", "prod"
-		if i%2 == 1 {
-			region = "west"
-		}
-		if i == 0 {
-			env = "dev"
+// hub for each cluster: managed clusters get ClusterLabels, local-cluster the
+// label local-cluster=true and no cluster set, so that only Placements that
+// ask for it choose the hub.
+func registerClusters(ctx context.Context, c client.Client, names []string) error {
+	for _, name := range names {
+		labels := map[string]string{"local-cluster": "true"}
+		if name != LocalClusterName {
+			var i int
+			if _, err := fmt.Sscanf(name, "cluster%d", &i); err != nil {
+				return fmt.Errorf("register %s: not a lab cluster name", name)
+			}
+			labels = ClusterLabels(i)
 		}
 		mc := &clusterv1.ManagedCluster{
-			ObjectMeta: metav1.ObjectMeta{Name: cp.Name, Labels: map[string]string{
-				"name": cp.Name, "region": region, "env": env, "cluster.open-cluster-management.io/clusterset": "default",
-			}},
-			Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true},
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+			Spec:       clusterv1.ManagedClusterSpec{HubAcceptsClient: true},
 		}
-		for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: cp.Name}}, mc} {
+		for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, mc} {
 			if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("register %s on the hub: %w", cp.Name, err)
+				return fmt.Errorf("register %s on the hub: %w", name, err)
 			}
 		}
 	}
@@ -328,4 +497,12 @@ func ApplyDir(ctx context.Context, c client.Client, dir string, rewrite map[stri
 		}
 	}
 	return n, nil
+}
+
+// plural says "1 object", "3 objects".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

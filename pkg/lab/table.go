@@ -1,0 +1,78 @@
+package lab
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/fleetstatus"
+)
+
+// cellOf is how the lab's table shows a Subscription's state on a cluster:
+// short words that line up, capitals for what needs a look.
+var cellOf = map[appsv1.ClusterState]string{
+	appsv1.ClusterApplied:     "ok",
+	appsv1.ClusterProgressing: "applying",
+	appsv1.ClusterPending:     "pending",
+	appsv1.ClusterDrifted:     "DRIFT",
+	appsv1.ClusterFailed:      "FAILED",
+	appsv1.ClusterOffline:     "OFFLINE",
+}
+
+// WriteFleetTable prints the lab's fleet: one row per Subscription (its
+// deployed revision, clusters applied out of selected, clusters drifted) and
+// one column per cluster with the Subscription's state there ("-" where it
+// is not placed), then a line of totals. Every ManagedCluster gets a column,
+// local-cluster first.
+func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
+	var clusters []string
+	for _, c := range f.Clusters {
+		if c.Name == LocalClusterName {
+			clusters = append([]string{c.Name}, clusters...)
+		} else {
+			clusters = append(clusters, c.Name)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+	fmt.Fprint(tw, "SUBSCRIPTION\tREVISION\tAPPLIED\tDRIFT")
+	for _, c := range clusters {
+		fmt.Fprintf(tw, "\t%s", strings.ToUpper(c))
+	}
+	fmt.Fprintln(tw)
+	for _, s := range f.Subscriptions {
+		rev := shortRevision(s.Revision)
+		if s.Attempted != "" {
+			rev += " (trying " + shortRevision(s.Attempted) + ")"
+		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%d/%d\t%d", s.Namespace, s.Name, rev, s.Summary.Applied, s.Summary.Selected, s.Summary.Drifted)
+		for _, c := range clusters {
+			cell := "-"
+			if st, ok := s.Clusters[c]; ok {
+				cell = cellOf[st]
+				if cell == "" {
+					cell = string(st)
+				}
+			}
+			fmt.Fprintf(tw, "\t%s", cell)
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	t := f.Totals
+	_, err := fmt.Fprintf(w, "%d/%d subscriptions ready, %d/%d clusters available, %d drifted, %d failed\n",
+		t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters, t.Deployments.Drifted, t.Deployments.Failed)
+	return err
+}
+
+// shortRevision abbreviates Git revisions to "main@0123456" and chart
+// revisions ("node-probe-1.3.1@sha256:…") to the chart and version.
+func shortRevision(rev string) string {
+	if name, _, ok := strings.Cut(rev, "@sha256:"); ok {
+		return name
+	}
+	return fleetstatus.ShortRevision(rev)
+}
