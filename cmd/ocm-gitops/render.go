@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
@@ -88,11 +89,21 @@ func renderSubscription(file, path, dir string) (*appsv1.Subscription, error) {
 		if err != nil {
 			return nil, usageErrorf("--subscription: %v", err)
 		}
-		if err := yaml.Unmarshal(data, sub); err != nil {
+		objs, err := render.DecodeYAML(data)
+		if err != nil {
 			return nil, usageErrorf("--subscription %s: %v", file, err)
 		}
-		if sub.Kind != "Subscription" {
-			return nil, usageErrorf("--subscription %s is not a Subscription (kind: %q)", file, sub.Kind)
+		var found []string
+		for _, o := range objs {
+			if o.GetKind() == "Subscription" && o.GroupVersionKind().Group == appsv1.GroupVersion.Group {
+				found = append(found, o.GetName())
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, sub); err != nil {
+					return nil, usageErrorf("--subscription %s: Subscription %s: %v", file, o.GetName(), err)
+				}
+			}
+		}
+		if len(found) != 1 {
+			return nil, usageErrorf("--subscription %s holds %d Subscriptions %v; give a file with exactly one", file, len(found), found)
 		}
 	}
 	if sub.Namespace == "" {

@@ -143,7 +143,7 @@ func TestRenderCommandFlags(t *testing.T) {
 		{[]string{"--dir", fleetDir, "--labels", "novalue"}, true, "--labels"},
 		{[]string{"--dir", filepath.Join(fleetDir, "missing")}, true, "not a folder"},
 		{[]string{"--dir", fleetDir, "--path", "../.."}, false, "leaves the repository"},
-		{[]string{"--dir", fleetDir, "--path", "apps/plain", "--subscription", values}, true, "not a Subscription"},
+		{[]string{"--dir", fleetDir, "--path", "apps/plain", "--subscription", values}, true, "holds 0 Subscriptions"},
 	} {
 		stdout.Reset()
 		err := runRender(ctx, c.args, &stdout, &stderr)
@@ -161,5 +161,36 @@ func TestRenderCommandFlags(t *testing.T) {
 		if errors.As(err, &u) != c.usage {
 			t.Errorf("%v: usage error %v, want %v", c.args, errors.As(err, &u), c.usage)
 		}
+	}
+}
+
+// TestRenderExampleSubscriptionFromMultiDocFile renders the example fleet's
+// status-page chart for an east and a west cluster straight from the hub file
+// that also holds its Namespace, binding and Placement.
+func TestRenderExampleSubscriptionFromMultiDocFile(t *testing.T) {
+	ctx := context.Background()
+	root := filepath.Join("..", "..", "fleet-repo-example")
+	replicas := map[string]string{}
+	for _, region := range []string{"east", "west"} {
+		var stdout, stderr bytes.Buffer
+		args := []string{"--dir", root, "--subscription", filepath.Join(root, "hub", "status-page.yaml"),
+			"--cluster", "c-" + region, "--labels", "region=" + region + ",env=prod"}
+		if err := runRender(ctx, args, &stdout, &stderr); err != nil {
+			t.Fatalf("%s: %v (%s)", region, err, stderr.String())
+		}
+		for _, line := range strings.Split(stdout.String(), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "replicas:") {
+				replicas[region] = strings.TrimSpace(line)
+			}
+		}
+	}
+	if replicas["east"] == "" || replicas["east"] == replicas["west"] {
+		t.Fatalf("per-region values not applied: %v", replicas)
+	}
+
+	var stdout, stderr bytes.Buffer
+	err := runRender(ctx, []string{"--dir", root, "--subscription", filepath.Join(root, "hub", "clustersets.yaml")}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "holds 0 Subscriptions") {
+		t.Fatalf("a file without a Subscription: %v", err)
 	}
 }

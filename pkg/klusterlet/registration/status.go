@@ -175,16 +175,25 @@ func (r *statusReporter) period(override time.Duration) time.Duration {
 	return defaultLeaseDurationSeconds * time.Second
 }
 
-// leaseLoop renews the Lease in the cluster's hub namespace.
+// leaseLoop renews the Lease in the cluster's hub namespace once per period.
+// A failed renewal is retried soon, with a growing wait capped at the period:
+// waiting a whole period would let the hub see the lease expire over a single
+// lost request.
 func (r *statusReporter) leaseLoop(ctx context.Context, override time.Duration) {
+	const firstRetry = time.Second
+	retry := firstRetry
 	for {
-		if err := r.renewLease(ctx, r.period(override)); err != nil && ctx.Err() == nil {
-			r.log.V(1).Info("could not renew the cluster lease; the hub marks the cluster unknown if this lasts", "error", err.Error())
+		wait := r.period(override)
+		if err := r.renewLease(ctx, wait); err != nil && ctx.Err() == nil {
+			r.log.V(1).Info("could not renew the cluster lease; retrying", "error", err.Error(), "in", retry)
+			wait, retry = min(retry, wait), min(2*retry, wait)
+		} else {
+			retry = firstRetry
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(r.period(override)):
+		case <-time.After(wait):
 		}
 	}
 }
