@@ -33,11 +33,13 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 )
 
 // targets are the folders users install.
-var targets = []string{"crds", "hub", "hub/beside-ocm", "klusterlet"}
+var targets = []string{"crds", "hub", "hub/beside-ocm", "klusterlet", "policies"}
 
 const (
 	hubNamespace   = "ocm-gitops-system"
@@ -335,16 +337,28 @@ func TestKlusterletDeployment(t *testing.T) {
 	}
 }
 
-// perm is one (API group, resource, verb) grant.
-type perm struct{ group, resource, verb string }
+// perm is one (API group, resource, verb) grant, limited to the objects
+// names lists (comma-separated) when it is not empty.
+type perm struct{ group, resource, verb, names string }
 
-func (p perm) String() string { return p.group + "/" + p.resource + ":" + p.verb }
+func (p perm) String() string {
+	s := p.group + "/" + p.resource + ":" + p.verb
+	if p.names != "" {
+		s += "[" + p.names + "]"
+	}
+	return s
+}
 
 func perms(group string, resources []string, verbs ...string) []perm {
+	return named(group, resources, nil, verbs...)
+}
+
+// named is perms limited to the objects called names.
+func named(group string, resources, names []string, verbs ...string) []perm {
 	var out []perm
 	for _, r := range resources {
 		for _, v := range verbs {
-			out = append(out, perm{group, r, v})
+			out = append(out, perm{group, r, v, strings.Join(names, ",")})
 		}
 	}
 	return out
@@ -410,6 +424,27 @@ func hubNeeds() map[string][]perm {
 			perms(apps, []string{"channels", "subscriptions"}, "get", "list", "watch", "patch"),
 			perms("", []string{"secrets"}, "get"),
 		),
+		// pkg/klusterlet/hubside: CSRs cached, approved or denied
+		// (/approval, "approve" on the signer) and signed (/status, "sign");
+		// ManagedClusters cached, patched (finalizer, acceptance) and their
+		// status patched; Leases cached; namespaces, per-cluster ClusterRoles
+		// and ClusterRoleBindings and RoleBindings read through the API
+		// reader, created, updated and deleted; the shared roles bound by
+		// name. update on managedclusters and get/update on their status are
+		// there because each cluster's own role holds them (grant in
+		// hubside/cluster.go): RBAC lets the hub grant only what it holds, and
+		// holding them is what spares it "escalate".
+		"ocm-gitops-hub-registration": slices.Concat(
+			perms("certificates.k8s.io", []string{"certificatesigningrequests"}, read...),
+			perms("certificates.k8s.io", []string{"certificatesigningrequests/approval", "certificatesigningrequests/status"}, "update"),
+			named("certificates.k8s.io", []string{"signers"}, []string{"kubernetes.io/kube-apiserver-client"}, "approve", "sign"),
+			perms(cluster, []string{"managedclusters"}, "get", "list", "watch", "update", "patch"),
+			perms(cluster, []string{"managedclusters/status"}, "get", "update", "patch"),
+			perms("coordination.k8s.io", []string{"leases"}, read...),
+			perms("", []string{"namespaces"}, "get", "create"),
+			perms("rbac.authorization.k8s.io", []string{"clusterroles", "clusterrolebindings", "rolebindings"}, "get", "create", "update", "delete"),
+			named("rbac.authorization.k8s.io", []string{"clusterroles"}, []string{hubside.WorkClusterRole, hubside.CommonClusterRole, hubside.BootstrapClusterRole}, "bind"),
+		),
 		// Both recorders: core/v1 (GetEventRecorderFor) and events.k8s.io
 		// (GetEventRecorder) create events and patch them into series.
 		"ocm-gitops-hub-events": slices.Concat(
@@ -419,7 +454,7 @@ func hubNeeds() map[string][]perm {
 	}
 }
 
-// granted expands a role's rules; wildcards and resourceNames fail the test.
+// granted expands a role's rules; wildcards and non-resource URLs fail the test.
 func granted(t *testing.T, name string, rules []rbacv1.PolicyRule) []perm {
 	t.Helper()
 	var out []perm
@@ -433,7 +468,7 @@ func granted(t *testing.T, name string, rules []rbacv1.PolicyRule) []perm {
 			t.Errorf("%s grants non-resource URLs: %+v", name, r)
 		}
 		for _, g := range r.APIGroups {
-			out = append(out, perms(g, r.Resources, r.Verbs...)...)
+			out = append(out, named(g, r.Resources, r.ResourceNames, r.Verbs...)...)
 		}
 	}
 	return out
@@ -461,17 +496,20 @@ func sameSet(a, b []perm) (missing, extra []string) {
 // bound to the hub's ServiceAccount and nothing else.
 func TestHubRBACIsExactlyWhatTheCodeUses(t *testing.T) {
 	for dir, roles := range map[string][]string{
-		"hub":            {"ocm-gitops-hub-placement", "ocm-gitops-hub-channel", "ocm-gitops-hub-subscription", "ocm-gitops-hub-commitstatus", "ocm-gitops-hub-webhook", "ocm-gitops-hub-events"},
+		"hub":            {"ocm-gitops-hub-placement", "ocm-gitops-hub-registration", "ocm-gitops-hub-channel", "ocm-gitops-hub-subscription", "ocm-gitops-hub-commitstatus", "ocm-gitops-hub-webhook", "ocm-gitops-hub-events"},
 		"hub/beside-ocm": {"ocm-gitops-hub-channel", "ocm-gitops-hub-subscription", "ocm-gitops-hub-commitstatus", "ocm-gitops-hub-webhook", "ocm-gitops-hub-events"},
 	} {
 		t.Run(dir, func(t *testing.T) {
 			objs := build(t, dir)
 			needs := hubNeeds()
+			shared := sharedRegistrationRoles(t, dir, objs)
 			var have []string
 			for _, o := range objs {
 				switch o.GetKind() {
 				case "ClusterRole":
-					have = append(have, o.GetName())
+					if !shared[o.GetName()] {
+						have = append(have, o.GetName())
+					}
 				case "Role":
 					if o.GetName() != "ocm-gitops-hub-leader-election" {
 						t.Errorf("unexpected Role %s", o.GetName())
@@ -504,6 +542,47 @@ func TestHubRBACIsExactlyWhatTheCodeUses(t *testing.T) {
 			checkSubjects(t, rb.Name, rb.RoleRef, rb.Subjects, "Role", hubNamespace, hubSA)
 		})
 	}
+}
+
+// sharedRegistrationRoles checks the ClusterRoles and ClusterRoleBindings
+// the registration controller binds for every cluster (hubside.StaticRBAC,
+// with the default bootstrap group): deploy/hub installs exactly them, so
+// the hub never needs to write a role it does not hold; the other bases
+// have none. It returns the names of those ClusterRoles.
+func sharedRegistrationRoles(t *testing.T, dir string, objs []*unstructured.Unstructured) map[string]bool {
+	t.Helper()
+	names := map[string]bool{}
+	for _, want := range hubside.StaticRBAC([]string{registration.DefaultBootstrapGroup}, nil) {
+		kind := "ClusterRole"
+		if _, ok := want.(*rbacv1.ClusterRoleBinding); ok {
+			kind = "ClusterRoleBinding"
+		}
+		u := byID(objs)[fmt.Sprintf("%s /%s", kind, want.GetName())]
+		if dir != "hub" {
+			if u != nil {
+				t.Errorf("deploy/%s installs %s %s, which only the standalone hub's registration uses", dir, kind, want.GetName())
+			}
+			continue
+		}
+		if u == nil {
+			t.Errorf("deploy/hub lacks %s %s, which the registration controller binds for every cluster", kind, want.GetName())
+			continue
+		}
+		switch w := want.(type) {
+		case *rbacv1.ClusterRole:
+			names[w.Name] = true
+			have := typed[rbacv1.ClusterRole](t, objs, kind, "", w.Name)
+			if !reflect.DeepEqual(have.Rules, w.Rules) {
+				t.Errorf("ClusterRole %s in deploy/hub differs from what the registration controller keeps:\n  deploy: %+v\n  code:   %+v", w.Name, have.Rules, w.Rules)
+			}
+		case *rbacv1.ClusterRoleBinding:
+			have := typed[rbacv1.ClusterRoleBinding](t, objs, kind, "", w.Name)
+			if !reflect.DeepEqual(have.RoleRef, w.RoleRef) || !reflect.DeepEqual(have.Subjects, w.Subjects) {
+				t.Errorf("ClusterRoleBinding %s in deploy/hub differs from what the registration controller keeps:\n  deploy: %+v %+v\n  code:   %+v %+v", w.Name, have.RoleRef, have.Subjects, w.RoleRef, w.Subjects)
+			}
+		}
+	}
+	return names
 }
 
 func checkSubjects(t *testing.T, name string, ref rbacv1.RoleRef, subjects []rbacv1.Subject, kind, ns, sa string) {
@@ -554,7 +633,8 @@ func TestKlusterletRBAC(t *testing.T) {
 			t.Errorf("Secret reads and updates must be limited to ocm-gitops-hub-kubeconfig: %+v", r)
 		}
 	}
-	if missing, extra := sameSet(perms("", []string{"secrets"}, "get", "create", "update"), granted(t, secret.Name, secret.Rules)); len(missing)+len(extra) > 0 {
+	wantSecret := slices.Concat(perms("", []string{"secrets"}, "create"), named("", []string{"secrets"}, []string{"ocm-gitops-hub-kubeconfig"}, "get", "update"))
+	if missing, extra := sameSet(wantSecret, granted(t, secret.Name, secret.Rules)); len(missing)+len(extra) > 0 {
 		t.Errorf("Secret Role: missing %v, extra %v", missing, extra)
 	}
 
@@ -597,7 +677,7 @@ func TestManifestsApplyToAPIServer(t *testing.T) {
 		dirs []string
 		role lab.Role
 	}{
-		{[]string{"hub", "hub/beside-ocm"}, lab.RoleManaged},
+		{[]string{"hub", "hub/beside-ocm", "policies"}, lab.RoleManaged},
 		{[]string{"klusterlet"}, lab.RoleHub},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -4,11 +4,16 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -30,6 +35,10 @@ type ControlPlane struct {
 	ClientCA *ClientCA
 
 	env *envtest.Environment
+	// dataDir holds etcd's data and certDir the apiserver's serving
+	// certificates; both are ours (not envtest's temporary folders), so they
+	// survive Restart and go in Stop.
+	dataDir, certDir string
 }
 
 // Role says which CRDs a control plane gets.
@@ -60,10 +69,23 @@ func StartControlPlane(ctx context.Context, name string, role Role, assetsDir st
 	if err != nil {
 		return nil, err
 	}
+	dataDir, err := os.MkdirTemp("", "ocm-gitops-etcd-")
+	if err != nil {
+		return nil, err
+	}
+	certDir, err := os.MkdirTemp("", "ocm-gitops-apiserver-")
+	if err != nil {
+		_ = os.RemoveAll(dataDir)
+		return nil, err
+	}
 	env := &envtest.Environment{
-		ControlPlane: envtest.ControlPlane{APIServer: &envtest.APIServer{
-			SecureServing: envtest.SecureServing{Authn: ca},
-		}},
+		ControlPlane: envtest.ControlPlane{
+			Etcd: &envtest.Etcd{DataDir: dataDir},
+			APIServer: &envtest.APIServer{
+				CertDir:       certDir,
+				SecureServing: envtest.SecureServing{Authn: ca},
+			},
+		},
 		BinaryAssetsDirectory:    assetsDir,
 		CRDInstallOptions:        envtest.CRDInstallOptions{CRDs: list},
 		ErrorIfCRDPathMissing:    true,
@@ -72,10 +94,13 @@ func StartControlPlane(ctx context.Context, name string, role Role, assetsDir st
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop()
+		_ = os.RemoveAll(dataDir)
+		_ = os.RemoveAll(certDir)
 		return nil, fmt.Errorf("start control plane %q with binaries from %s: %w", name, assetsDir, err)
 	}
 	cfg.QPS, cfg.Burst = -1, -1 // test and lab clients are not to be throttled
-	return &ControlPlane{Name: name, Config: cfg, KubeConfig: env.KubeConfig, ClientCA: ca, env: env}, nil
+	return &ControlPlane{Name: name, Config: cfg, KubeConfig: env.KubeConfig, ClientCA: ca, env: env, dataDir: dataDir, certDir: certDir}, nil
 }
 
 // UserConfig returns a client configuration authenticating as user name in
@@ -89,7 +114,112 @@ func (c *ControlPlane) Stop() error {
 	if c == nil || c.env == nil {
 		return nil
 	}
-	return c.env.Stop()
+	err := c.env.Stop()
+	for _, dir := range []string{c.dataDir, c.certDir} {
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
+	}
+	return err
+}
+
+// StopServers kills kube-apiserver and etcd (SIGKILL, as a crash or a lost
+// node would) and keeps etcd's data and the serving certificates for
+// StartServers. Clients see connections refused meanwhile. It finds the
+// processes through /proc, so it works on Linux only.
+func (c *ControlPlane) StopServers() error {
+	// Each process is found by an argument naming a folder of this control
+	// plane: processes of other control planes are never touched.
+	for _, p := range []struct{ name, arg string }{
+		{"kube-apiserver", "--cert-dir=" + c.certDir},
+		{"etcd", "--data-dir=" + c.dataDir},
+	} {
+		if err := killChild(p.arg, 10*time.Second); err != nil {
+			return fmt.Errorf("stop %s of %s: %w", p.name, c.Name, err)
+		}
+	}
+	return nil
+}
+
+// killChild kills the process of this program's children whose command line
+// holds arg, and waits until it is reaped.
+func killChild(arg string, timeout time.Duration) error {
+	pid, err := childWithArg(arg)
+	if err != nil {
+		return err
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	if err := proc.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill process %d: %w", pid, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		// envtest's own goroutine waits for the process and reaps it.
+		if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("process %d still there %s after SIGKILL", pid, timeout)
+}
+
+// childWithArg finds the child process whose command line holds arg.
+func childWithArg(arg string) (int, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("list processes: %w", err)
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// stat is "pid (comm) state ppid ...", and comm may hold spaces.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) < 2 || fields[1] != strconv.Itoa(self) {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range bytes.Split(cmdline, []byte{0}) {
+			if string(a) == arg {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no child process runs with %s", arg)
+}
+
+// StartServers starts etcd and kube-apiserver again after StopServers, on
+// the same addresses, with the same data and certificates: Config and
+// KubeConfig stay valid.
+func (c *ControlPlane) StartServers() error {
+	cp := &c.env.ControlPlane
+	if err := cp.Etcd.Start(); err != nil {
+		return fmt.Errorf("restart etcd of %s: %w", c.Name, err)
+	}
+	if err := cp.APIServer.Start(); err != nil {
+		return fmt.Errorf("restart kube-apiserver of %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+// Restart is StopServers then StartServers.
+func (c *ControlPlane) Restart() error {
+	if err := c.StopServers(); err != nil {
+		return err
+	}
+	return c.StartServers()
 }
 
 // WriteKubeconfig writes an admin kubeconfig for the control plane to path.

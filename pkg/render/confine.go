@@ -31,13 +31,32 @@ func newJail(dir string, maxFile int64) (*jail, error) {
 	return &jail{root: real, maxFile: maxFile}, nil
 }
 
-// rel is p relative to the artifact root, with forward slashes, for messages.
+// rel is p relative to the artifact root, with forward slashes, for
+// messages: a path outside the artifact shows as ../..., never as one of the
+// hub's absolute paths.
 func (j *jail) rel(p string) string {
-	r, err := filepath.Rel(j.root, p)
-	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+	if !filepath.IsAbs(p) {
 		return filepath.ToSlash(p)
 	}
+	r, err := filepath.Rel(j.root, p)
+	if err != nil {
+		return filepath.Base(p)
+	}
 	return filepath.ToSlash(r)
+}
+
+// fsErr is a file system error about p, naming p relative to the artifact:
+// the error's own text would show the hub's absolute path.
+func (j *jail) fsErr(p string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		err = fmt.Errorf("%s: %w", le.Op, le.Err)
+	}
+	return &Error{File: j.rel(p), Err: err}
 }
 
 func (j *jail) contains(p string) bool {
@@ -49,7 +68,7 @@ func (j *jail) contains(p string) bool {
 func (j *jail) resolve(p string) (string, error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
-		return "", &Error{File: j.rel(p), Err: err}
+		return "", j.fsErr(p, err)
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -58,7 +77,7 @@ func (j *jail) resolve(p string) (string, error) {
 		parent, base := filepath.Split(abs)
 		parent = filepath.Clean(parent)
 		if parent == abs {
-			return "", &Error{File: j.rel(p), Err: err}
+			return "", j.fsErr(p, err)
 		}
 		rp, perr := j.resolve(parent)
 		if perr != nil {
@@ -66,10 +85,10 @@ func (j *jail) resolve(p string) (string, error) {
 		}
 		real = filepath.Join(rp, base)
 	} else if err != nil {
-		return "", &Error{File: j.rel(abs), Err: err}
+		return "", j.fsErr(abs, err)
 	}
 	if !j.contains(real) {
-		return "", &Error{File: j.rel(abs), Err: fmt.Errorf("resolves to %s, outside the repository: symlinks and paths must stay inside it", real)}
+		return "", &Error{File: j.rel(abs), Err: errors.New("leads outside the repository: symlinks and paths must stay inside it")}
 	}
 	return real, nil
 }
@@ -83,12 +102,12 @@ func (j *jail) readFile(p string) ([]byte, error) {
 	}
 	f, err := os.Open(real)
 	if err != nil {
-		return nil, &Error{File: j.rel(p), Err: err}
+		return nil, j.fsErr(p, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, &Error{File: j.rel(p), Err: err}
+		return nil, j.fsErr(p, err)
 	}
 	if st.IsDir() {
 		return nil, &Error{File: j.rel(p), Err: errors.New("is a directory, not a file")}
@@ -98,7 +117,7 @@ func (j *jail) readFile(p string) ([]byte, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(f, j.maxFile+1))
 	if err != nil {
-		return nil, &Error{File: j.rel(p), Err: err}
+		return nil, j.fsErr(p, err)
 	}
 	if int64(len(data)) > j.maxFile {
 		return nil, j.tooBig(p, int64(len(data)))
@@ -121,7 +140,7 @@ func (j *jail) checkTreeSeen(dir string, seen map[string]bool) error {
 	seen[dir] = true
 	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return &Error{File: j.rel(p), Err: err}
+			return j.fsErr(p, err)
 		}
 		if d.Type()&fs.ModeSymlink != 0 {
 			real, err := j.resolve(p)
@@ -130,7 +149,7 @@ func (j *jail) checkTreeSeen(dir string, seen map[string]bool) error {
 			}
 			st, err := os.Stat(real)
 			if err != nil {
-				return &Error{File: j.rel(p), Err: err}
+				return j.fsErr(p, err)
 			}
 			if st.IsDir() {
 				if seen[real] {
@@ -146,7 +165,7 @@ func (j *jail) checkTreeSeen(dir string, seen map[string]bool) error {
 		if d.Type().IsRegular() {
 			info, err := d.Info()
 			if err != nil {
-				return &Error{File: j.rel(p), Err: err}
+				return j.fsErr(p, err)
 			}
 			if info.Size() > j.maxFile {
 				return j.tooBig(p, info.Size())

@@ -84,7 +84,7 @@ func resolvePath(j *jail, subPath string) (string, error) {
 func detect(j *jail, root string) ([]unit, error) {
 	st, err := os.Stat(root)
 	if err != nil {
-		return nil, &Error{File: j.rel(root), Err: err}
+		return nil, j.fsErr(root, err)
 	}
 	if !st.IsDir() {
 		if !isYAMLFile(root) {
@@ -99,7 +99,7 @@ func detect(j *jail, root string) ([]unit, error) {
 	var units []unit
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return &Error{File: j.rel(p), Err: err}
+			return j.fsErr(p, err)
 		}
 		rel, _ := filepath.Rel(root, p)
 		parts := strings.Split(filepath.ToSlash(rel), "/")

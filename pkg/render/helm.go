@@ -7,6 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,11 +20,12 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/getter"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/repo"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
 // helmRelease is what a chart is rendered with.
@@ -105,11 +109,38 @@ func loadChart(j *jail, dir string) (*chart.Chart, error) {
 	if err := j.checkTree(dir); err != nil {
 		return nil, err
 	}
+	if err := checkVendoredArchives(j, dir); err != nil {
+		return nil, err
+	}
 	ch, err := loader.LoadDir(dir)
 	if err != nil {
 		return nil, &Error{File: j.rel(filepath.Join(dir, "Chart.yaml")), Err: errors.New(j.scrub(err.Error()))}
 	}
 	return ch, nil
+}
+
+// checkVendoredArchives checks the chart archives under a chart's charts/
+// folders (which Helm's loader unpacks in memory) with
+// source.CheckChartArchive before the loader reads them.
+func checkVendoredArchives(j *jail, dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tgz") || filepath.Base(filepath.Dir(p)) != "charts" {
+			return err
+		}
+		real, err := j.resolve(p)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(real)
+		if err != nil {
+			return &Error{File: j.rel(p), Err: err}
+		}
+		defer f.Close()
+		if err := source.CheckChartArchive(f); err != nil {
+			return &Error{File: j.rel(p), Err: err}
+		}
+		return nil
+	})
 }
 
 // addDependencies loads the dependencies Chart.yaml lists that charts/ does
@@ -211,14 +242,14 @@ func (r *Renderer) remoteDependency(ctx context.Context, repoURL, name, version 
 		if v, err := semver.StrictNewVersion(strings.TrimPrefix(version, "v")); err == nil {
 			sum := sha256.Sum256([]byte(repoURL + "\x00" + name + "\x00" + v.String()))
 			cached = filepath.Join(r.opts.CacheDir, "charts", name+"-"+v.String()+"-"+hex.EncodeToString(sum[:8])+".tgz")
-			if data, err := os.ReadFile(cached); err == nil {
+			if data, err := os.ReadFile(cached); err == nil && source.CheckChartArchive(bytes.NewReader(data)) == nil {
 				if ch, err := loader.LoadArchive(bytes.NewReader(data)); err == nil {
 					return ch, nil
 				}
 			}
 		}
 	}
-	idx, err := r.repoIndex(repoURL)
+	idx, err := r.repoIndex(ctx, repoURL)
 	if err != nil {
 		return nil, err
 	}
@@ -236,19 +267,22 @@ func (r *Renderer) remoteDependency(ctx context.Context, repoURL, name, version 
 	if r.opts.CacheDir != "" {
 		sum := sha256.Sum256([]byte(repoURL + "\x00" + name + "\x00" + cv.Version))
 		cached = filepath.Join(r.opts.CacheDir, "charts", name+"-"+cv.Version+"-"+hex.EncodeToString(sum[:8])+".tgz")
-		if data, err := os.ReadFile(cached); err == nil && digestOK(data, cv.Digest) {
+		if data, err := os.ReadFile(cached); err == nil && digestOK(data, cv.Digest) && source.CheckChartArchive(bytes.NewReader(data)) == nil {
 			return loader.LoadArchive(bytes.NewReader(data))
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	data, err := r.fetch(u)
+	data, err := r.fetch(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	if !digestOK(data, cv.Digest) {
 		return nil, fmt.Errorf("%s: digest does not match the repository index", u)
+	}
+	if err := source.CheckChartArchive(bytes.NewReader(data)); err != nil {
+		return nil, fmt.Errorf("%s: %w", u, err)
 	}
 	if cached != "" {
 		if err := writeAtomic(cached, data); err != nil {
@@ -262,9 +296,9 @@ func (r *Renderer) remoteDependency(ctx context.Context, repoURL, name, version 
 	return ch, nil
 }
 
-func (r *Renderer) repoIndex(repoURL string) (*repo.IndexFile, error) {
+func (r *Renderer) repoIndex(ctx context.Context, repoURL string) (*repo.IndexFile, error) {
 	u := strings.TrimSuffix(repoURL, "/") + "/index.yaml"
-	data, err := r.fetch(u)
+	data, err := r.fetch(ctx, u)
 	if err != nil {
 		return nil, err
 	}
@@ -279,20 +313,31 @@ func (r *Renderer) repoIndex(repoURL string) (*repo.IndexFile, error) {
 	return idx, nil
 }
 
-// fetch downloads a URL with Helm's HTTP getter, bounded in size.
-func (r *Renderer) fetch(u string) ([]byte, error) {
-	g, err := getter.NewHTTPGetter(getter.WithURL(u), getter.WithTimeout(r.opts.HTTPTimeout))
-	if err != nil {
-		return nil, err
-	}
-	buf, err := g.Get(u)
+// fetch downloads a URL, reading at most MaxDownloadBytes of it: a
+// repository that answers with an endless body costs no more than that.
+func (r *Renderer) fetch(ctx context.Context, u string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.opts.HTTPTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("download %s: %w", u, err)
 	}
-	if int64(buf.Len()) > r.opts.MaxDownloadBytes {
-		return nil, fmt.Errorf("download %s: %d bytes, over the %d-byte limit", u, buf.Len(), r.opts.MaxDownloadBytes)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", u, err)
 	}
-	return buf.Bytes(), nil
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("download %s: the server answered %s", u, resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, r.opts.MaxDownloadBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", u, err)
+	}
+	if int64(len(data)) > r.opts.MaxDownloadBytes {
+		return nil, fmt.Errorf("download %s: more than the %d-byte limit", u, r.opts.MaxDownloadBytes)
+	}
+	return data, nil
 }
 
 func digestOK(data []byte, digest string) bool {

@@ -268,7 +268,8 @@ func loadIndex(dir, digest string, body []byte) (*repo.IndexFile, error) {
 	}
 	idx, err := repo.LoadIndexFile(f.Name())
 	if err != nil {
-		return nil, err
+		// Helm names the temporary file; the hub's folders are nobody's business.
+		return nil, errors.New(strings.ReplaceAll(err.Error(), "error loading "+f.Name()+": ", ""))
 	}
 	idx.SortEntries()
 	return idx, nil
@@ -366,6 +367,9 @@ func (h *helmFetcher) unpack(tgz, name, revision string) (*Artifact, error) {
 				return nil, fail(KindUnavailable, nil, "chart %s: cached snapshot disappeared; it is fetched again on the next attempt", revision)
 			}
 			err := writeSnapshot(snap, func(tmp string) error {
+				if err := checkChartFile(tgz); err != nil {
+					return err
+				}
 				return chartutil.ExpandFile(tmp, tgz)
 			})
 			if err != nil {
@@ -387,6 +391,16 @@ func (h *helmFetcher) unpack(tgz, name, revision string) (*Artifact, error) {
 		return nil, fail(KindUnavailable, nil, "chart %s unpacked to nothing", revision)
 	}
 	return nil, fail(KindUnavailable, nil, "chart %s: snapshot keeps disappearing", revision)
+}
+
+// checkChartFile runs CheckChartArchive on an archive file.
+func checkChartFile(tgz string) error {
+	f, err := os.Open(tgz)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return CheckChartArchive(f)
 }
 
 // fetchOCI lists the chart's tags in an OCI registry, picks the newest in

@@ -278,7 +278,9 @@ func RepoKey(raw string) string {
 		}
 	}
 	path = strings.Trim(path, "/")
-	path = strings.TrimSuffix(path, ".git")
+	if strings.HasSuffix(strings.ToLower(path), ".git") { // .GIT too: keys compare in lower case
+		path = path[:len(path)-len(".git")]
+	}
 	path = strings.TrimSuffix(path, "/")
 	if host == "" || path == "" {
 		return ""

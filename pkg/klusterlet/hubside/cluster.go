@@ -29,9 +29,6 @@ const (
 	ReasonLeaseUpdateStopped      = "ManagedClusterLeaseUpdateStopped"
 	defaultLeaseDuration          = 60 * time.Second
 	clusterRolePrefix             = "ocm-gitops:managedcluster:"
-	workRoleName                  = "ocm-gitops:managedcluster:work"
-	commonClusterRole             = "ocm-gitops:managedcluster:common"
-	bootstrapClusterRole          = "ocm-gitops:bootstrap"
 )
 
 // clusterReconciler sets up accepted clusters and watches their leases.
@@ -117,25 +114,46 @@ func (r *clusterReconciler) checkLease(ctx context.Context, mc *clusterv1.Manage
 	if err != nil && !apierrors.IsNotFound(err) {
 		return 0, err
 	}
-	var last time.Time
+	var renewed time.Time
 	if err == nil && lease.Spec.RenewTime != nil {
-		last = lease.Spec.RenewTime.Time
+		renewed = lease.Spec.RenewTime.Time
 	}
-	if cur := meta.FindStatusCondition(mc.Status.Conditions, clusterv1.ManagedClusterConditionAvailable); last.IsZero() && cur == nil {
-		return grace, nil // never joined: nothing to say yet
-	}
-	if stale := time.Since(last); last.IsZero() || stale > grace {
+	unknown, recheck := leaseVerdict(mc.Status.Conditions, renewed, time.Now(), grace)
+	if unknown {
 		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{
 			Type: clusterv1.ManagedClusterConditionAvailable, Status: metav1.ConditionUnknown,
 			Reason: ReasonLeaseUpdateStopped, Message: "Registration agent stopped updating its lease.",
 		})
-		return grace, nil
 	}
-	return grace - time.Since(last) + time.Second, nil
+	return recheck, nil
+}
+
+// leaseVerdict says whether a cluster's availability is unknown because its
+// agent stopped renewing the lease, and when to look again. renewed is the
+// lease's last renewal (zero when there is no lease). An agent that has just
+// joined gets the grace period, counted from joining, to create its lease; a
+// cluster that never joined has nothing to say yet.
+func leaseVerdict(conds []metav1.Condition, renewed, now time.Time, grace time.Duration) (unknown bool, recheck time.Duration) {
+	last := renewed
+	if last.IsZero() {
+		joined := meta.FindStatusCondition(conds, clusterv1.ManagedClusterConditionJoined)
+		switch {
+		case joined != nil && joined.Status == metav1.ConditionTrue:
+			last = joined.LastTransitionTime.Time
+		case meta.FindStatusCondition(conds, clusterv1.ManagedClusterConditionAvailable) == nil:
+			return false, grace
+		}
+	}
+	if last.IsZero() || now.Sub(last) > grace {
+		return true, grace
+	}
+	return false, grace - now.Sub(last) + time.Second
 }
 
 // grant creates the cluster's namespace and gives its identity access to its
-// own ManagedCluster, Lease, ManifestWorks and Events only.
+// own ManagedCluster (a per-cluster ClusterRole limited to its name) and, in
+// its namespace only, to ManifestWorks, its Lease and Events (a RoleBinding
+// to the shared work ClusterRole of StaticRBAC).
 func (r *clusterReconciler) grant(ctx context.Context, mc *clusterv1.ManagedCluster) error {
 	name := mc.Name
 	group := rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: registration.ClusterGroup(name)}
@@ -154,29 +172,9 @@ func (r *clusterReconciler) grant(ctx context.Context, mc *clusterv1.ManagedClus
 			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: clusterRolePrefix + name},
 			Subjects:   []rbacv1.Subject{group},
 		},
-		&rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: commonClusterRole},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"create", "get", "list", "watch"}},
-			},
-		},
-		&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: commonClusterRole},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: commonClusterRole},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: registration.GroupManagedClusters}},
-		},
-		&rbacv1.Role{
-			ObjectMeta: metav1.ObjectMeta{Name: workRoleName, Namespace: name, OwnerReferences: []metav1.OwnerReference{owner}},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{workv1.GroupName}, Resources: []string{"manifestworks"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
-				{APIGroups: []string{workv1.GroupName}, Resources: []string{"manifestworks/status"}, Verbs: []string{"get", "update", "patch"}},
-				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
-				{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "update", "patch"}},
-			},
-		},
 		&rbacv1.RoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: workRoleName, Namespace: name, OwnerReferences: []metav1.OwnerReference{owner}},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: workRoleName},
+			ObjectMeta: metav1.ObjectMeta{Name: WorkClusterRole, Namespace: name, OwnerReferences: []metav1.OwnerReference{owner}},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: WorkClusterRole},
 			Subjects:   []rbacv1.Subject{group},
 		},
 	}
@@ -193,8 +191,7 @@ func (r *clusterReconciler) revoke(ctx context.Context, name string) error {
 	for _, o := range []client.Object{
 		&rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: clusterRolePrefix + name}},
 		&rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: clusterRolePrefix + name}},
-		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: workRoleName, Namespace: name}},
-		&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: workRoleName, Namespace: name}},
+		&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: WorkClusterRole, Namespace: name}},
 	} {
 		if err := r.client.Delete(ctx, o); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("revoke access of cluster %s: %w", name, err)
@@ -203,31 +200,76 @@ func (r *clusterReconciler) revoke(ctx context.Context, name string) error {
 	return nil
 }
 
-// ensureBootstrapRBAC lets bootstrap identities create ManagedClusters and
-// certificate requests, and read back their own requests.
-func ensureBootstrapRBAC(ctx context.Context, c client.Client, reader client.Reader, groups, users []string) error {
+// Names of the ClusterRoles and ClusterRoleBindings of StaticRBAC.
+const (
+	// WorkClusterRole is what a cluster's identity may do in its own
+	// namespace, through a RoleBinding there. The shared names differ from
+	// the per-cluster ones (clusterRolePrefix + a cluster name, which holds
+	// no ":"), so no cluster name can take a shared role over.
+	WorkClusterRole = "ocm-gitops:managedcluster-work"
+	// CommonClusterRole lets every cluster identity request certificates
+	// (renewals).
+	CommonClusterRole = "ocm-gitops:managedcluster-common"
+	// BootstrapClusterRole lets bootstrap identities join.
+	BootstrapClusterRole = "ocm-gitops:bootstrap"
+)
+
+// StaticRBAC returns the ClusterRoles and ClusterRoleBindings that are the
+// same for every cluster: the work role bound in each cluster namespace, the
+// role every cluster identity holds, and the bootstrap role with its
+// subjects (the bootstrap groups and the auto-approved users). The
+// registration controller creates them when they are missing and corrects
+// them when they differ. Installed ahead with exactly these rules (as
+// deploy/hub does), they leave the controller needing only to read them and
+// to bind them (RBAC "bind" on these names), not the right to grant
+// permissions it does not hold itself ("escalate").
+func StaticRBAC(bootstrapGroups, autoApproveUsers []string) []client.Object {
 	var subjects []rbacv1.Subject
-	for _, g := range groups {
+	for _, g := range bootstrapGroups {
 		subjects = append(subjects, rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: g})
 	}
-	for _, u := range users {
+	for _, u := range autoApproveUsers {
 		subjects = append(subjects, rbacv1.Subject{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: u})
 	}
-	objs := []client.Object{
+	return []client.Object{
 		&rbacv1.ClusterRole{
-			ObjectMeta: metav1.ObjectMeta{Name: bootstrapClusterRole},
+			ObjectMeta: metav1.ObjectMeta{Name: WorkClusterRole},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{workv1.GroupName}, Resources: []string{"manifestworks"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
+				{APIGroups: []string{workv1.GroupName}, Resources: []string{"manifestworks/status"}, Verbs: []string{"get", "update", "patch"}},
+				{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
+				{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "update", "patch"}},
+			},
+		},
+		&rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: CommonClusterRole},
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"create", "get", "list", "watch"}},
+			},
+		},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: CommonClusterRole},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: CommonClusterRole},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: registration.GroupManagedClusters}},
+		},
+		&rbacv1.ClusterRole{
+			ObjectMeta: metav1.ObjectMeta{Name: BootstrapClusterRole},
 			Rules: []rbacv1.PolicyRule{
 				{APIGroups: []string{clusterv1.GroupName}, Resources: []string{"managedclusters"}, Verbs: []string{"get", "create"}},
 				{APIGroups: []string{"certificates.k8s.io"}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"create", "get", "list", "watch"}},
 			},
 		},
 		&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: bootstrapClusterRole},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: bootstrapClusterRole},
+			ObjectMeta: metav1.ObjectMeta{Name: BootstrapClusterRole},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: BootstrapClusterRole},
 			Subjects:   subjects,
 		},
 	}
-	for _, o := range objs {
+}
+
+// ensureStaticRBAC creates or corrects the objects of StaticRBAC.
+func ensureStaticRBAC(ctx context.Context, c client.Client, reader client.Reader, groups, users []string) error {
+	for _, o := range StaticRBAC(groups, users) {
 		if err := apply(ctx, c, reader, o); err != nil {
 			return err
 		}

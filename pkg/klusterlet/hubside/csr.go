@@ -83,6 +83,10 @@ func (r *csrReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	}
 	csr.Status.Certificate = cert
 	if err := r.client.SubResource("status").Update(ctx, csr); err != nil {
+		if apierrors.IsConflict(err) {
+			// Another writer moved the request on; the next event brings it back.
+			return ctrl.Result{Requeue: true}, nil
+		}
 		return ctrl.Result{}, fmt.Errorf("store certificate in %s: %w", csr.Name, err)
 	}
 	log.Info("signed cluster certificate", "cluster", cluster, "csr", csr.Name)

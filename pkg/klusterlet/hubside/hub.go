@@ -85,7 +85,7 @@ func SetupHubWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
-		if err := ensureBootstrapRBAC(ctx, c, mgr.GetAPIReader(), opts.BootstrapGroups, opts.AutoApproveUsers); err != nil {
+		if err := ensureStaticRBAC(ctx, c, mgr.GetAPIReader(), opts.BootstrapGroups, opts.AutoApproveUsers); err != nil {
 			return fmt.Errorf("grant bootstrap access: %w", err)
 		}
 		return nil
