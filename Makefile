@@ -9,7 +9,7 @@ CLUSTERS  ?= 3
 LAB_DIR   ?= $(CURDIR)/.lab
 TEST_FLAGS ?= -timeout 20m
 
-.PHONY: all build tools tools-cli generate verify vet fmt test test-unit test-e2e bench lab clean help
+.PHONY: all build tools tools-cli generate verify vet fmt test test-unit test-e2e bench scale lab clean help
 
 all: build
 
@@ -39,7 +39,8 @@ vet: ## go vet
 
 GENERATED = pkg/apis/apps/v1/zz_generated.deepcopy.go deploy/crds/*.yaml deploy/crds/ocm/*.yaml
 
-verify: vet ## fail when generated files are stale or code is unformatted
+verify: vet ## fail when generated files are stale, code is unformatted or go.mod untidy
+	@$(GO) mod tidy -diff >/dev/null || { echo 'go.mod or go.sum is not tidy: run go mod tidy'; exit 1; }
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed: run make fmt'; exit 1; }
 	@before="$$(cat $(GENERATED) | sha256sum)"; $(MAKE) --no-print-directory generate >/dev/null; \
 	  after="$$(cat $(GENERATED) | sha256sum)"; \
@@ -56,6 +57,11 @@ test-e2e: tools ## only the end-to-end tests
 
 bench: tools ## run the benchmarks
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+SCALE_CLUSTERS ?= 1000
+
+scale: tools ## the hub against $(SCALE_CLUSTERS) simulated clusters x 10 Subscriptions (docs/performance.md)
+	$(GO) run ./test/scale fleet -clusters $(SCALE_CLUSTERS) -subscriptions 10
 
 lab: ## hub + $(CLUSTERS) managed clusters + the example fleet, until Ctrl-C
 	@echo ">> tools: kube-apiserver, etcd, kubectl (built on first use, then cached)"

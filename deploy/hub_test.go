@@ -562,7 +562,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	e.waitForSeries(t, []seriesCheck{
 		series("ocm_gitops_source_fetch_duration_seconds", map[string]string{"type": "git", "result": "success"}, atLeast, 3),
 		series("ocm_gitops_render_duration_seconds", map[string]string{"kind": "plain", "result": "invalid_input"}, atLeast, 1),
-		series("ocm_gitops_manifestwork_writes_total", map[string]string{"op": "update", "result": "success"}, atLeast, 2),
+		series("ocm_gitops_manifestwork_writes_total", map[string]string{"op": "patch", "result": "success"}, atLeast, 2),
 		series("ocm_gitops_subscription_clusters", map[string]string{"namespace": "fleet", "name": "settings", "state": "Progressing"}, exactly, 2),
 	})
 	e.logs.check(t)

@@ -48,8 +48,13 @@ type clientFlags struct {
 
 func (c *clientFlags) register(fs *flag.FlagSet, name, usage string) {
 	fs.StringVar(&c.kubeconfig, name, "", usage)
-	fs.Float64Var(&c.qps, "kube-api-qps", 200, "client requests per second to the API server (negative: unlimited)")
-	fs.IntVar(&c.burst, "kube-api-burst", 400, "client request burst to the API server")
+	// High enough that the API server, which queues and sheds load itself
+	// (API Priority and Fairness), paces the hub's writes; the hub bounds
+	// its requests in flight. At 200 a fan-out of 50,000 ManifestWorks took
+	// over four minutes on a 2-core hub whose API server accepts ~500 creates/s
+	// (docs/performance.md).
+	fs.Float64Var(&c.qps, "kube-api-qps", 2000, "client requests per second to the API server (negative: unlimited)")
+	fs.IntVar(&c.burst, "kube-api-burst", 4000, "client request burst to the API server")
 }
 
 // config loads the kubeconfig, or the in-cluster configuration when none is given.

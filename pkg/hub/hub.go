@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/rest"
@@ -210,8 +211,30 @@ func stripManifests(obj any) (any, error) {
 		for i := range w.ManagedFields {
 			w.ManagedFields[i].FieldsV1 = nil
 		}
+		w.Status.ResourceStatus.Manifests = troubledManifests(w.Status.ResourceStatus.Manifests)
 	}
 	return obj, nil
+}
+
+// troubledManifests keeps of a work's per-manifest status what the hub
+// reports: the manifests that failed to apply or drifted, with only those
+// conditions. A healthy work's entries (five conditions per manifest) would
+// otherwise be most of the cache at thousands of clusters.
+func troubledManifests(ms []workv1.ManifestCondition) []workv1.ManifestCondition {
+	var out []workv1.ManifestCondition
+	for _, m := range ms {
+		var conds []metav1.Condition
+		for _, c := range m.Conditions {
+			if (c.Type == workv1.ManifestApplied && c.Status == metav1.ConditionFalse) ||
+				(c.Type == appsv1.WorkConditionDrifted && c.Status == metav1.ConditionTrue) {
+				conds = append(conds, c)
+			}
+		}
+		if len(conds) > 0 {
+			out = append(out, workv1.ManifestCondition{ResourceMeta: m.ResourceMeta, Conditions: conds})
+		}
+	}
+	return out
 }
 
 func selectControllers(want []string) ([]hubController, error) {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
 	workv1 "open-cluster-management.io/api/work/v1"
@@ -28,6 +31,10 @@ const (
 	indexChannel   = "spec.channel"
 	indexPlacement = "spec.placement.placementRef"
 )
+
+// indexHostingSubscription indexes ManifestWorks by the Subscription that
+// owns them, so a reconcile reads its own works, not every work on the hub.
+const indexHostingSubscription = "metadata.annotations.hosting-subscription"
 
 func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 	ctx := context.Background()
@@ -51,6 +58,14 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		return err
 	}
 
+	if err := idx.IndexField(ctx, &workv1.ManifestWork{}, indexHostingSubscription, func(o client.Object) []string {
+		if owner := o.GetAnnotations()[appsv1.AnnotationHostingSubscription]; owner != "" {
+			return []string{owner}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
 	r := &SubscriptionReconciler{
 		Client:   mgr.GetClient(),
 		Store:    deps.Store,
@@ -58,6 +73,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		Recorder: mgr.GetEventRecorderFor("ocm-gitops-subscription"),
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
+		written:  newWriteRecords(),
 	}
 	// Time windows and rollout timers read this clock (tests move it).
 	r.Clock = deps.Options.Clock
@@ -67,7 +83,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		Named("subscription").
 		For(&appsv1.Subscription{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, userAnnotationsChanged()))).
-		Watches(&workv1.ManifestWork{}, handler.EnqueueRequestsFromMapFunc(workToSubscription)).
+		Watches(&workv1.ManifestWork{}, workEvents(newStatusBatcher(statusBatchWindow), r.written)).
 		Watches(&appsv1.Channel{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return listRequests(ctx, c, client.MatchingFields{indexChannel: o.GetNamespace() + "/" + o.GetName()})
 		}), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -99,6 +115,92 @@ func userAnnotationsChanged() predicate.Predicate {
 		}
 		return !maps.Equal(a, b)
 	}}
+}
+
+// statusBatchWindow is the shortest time between two reconciles of a
+// Subscription caused only by its works' status reports.
+const statusBatchWindow = time.Second
+
+// workEvents enqueues the Subscription owning a work: at once when the work
+// appears, goes or changes otherwise, and through the batcher when only its
+// status changed, so a fleet's reports are summed up in a few reconciles. A
+// deleted work's write record goes: the cache has seen past our write.
+func workEvents(b *statusBatcher, written *writeRecords) handler.Funcs {
+	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range workToSubscription(ctx, o) {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			written.forget(e.Object.GetNamespace(), e.Object.GetName())
+			add(ctx, e.Object, q)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add(ctx, e.Object, q)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if !statusOnly(e.ObjectOld, e.ObjectNew) {
+				add(ctx, e.ObjectNew, q)
+				return
+			}
+			for _, req := range workToSubscription(ctx, e.ObjectNew) {
+				if d := b.delay(req.NamespacedName); d > 0 {
+					q.AddAfter(req, d)
+				} else {
+					q.Add(req)
+				}
+			}
+		},
+	}
+}
+
+// statusOnly reports an update that changed neither spec (generation),
+// metadata the hub reads, nor deletion.
+func statusOnly(old, cur client.Object) bool {
+	return old.GetGeneration() == cur.GetGeneration() &&
+		old.GetDeletionTimestamp().Equal(cur.GetDeletionTimestamp()) &&
+		maps.Equal(old.GetAnnotations(), cur.GetAnnotations()) &&
+		maps.Equal(old.GetLabels(), cur.GetLabels())
+}
+
+// statusBatcher spaces the status-driven reconciles of each Subscription at
+// least window apart: the first report after a quiet spell is handled at once,
+// later ones wait for the next slot.
+type statusBatcher struct {
+	mu     sync.Mutex
+	window time.Duration
+	next   map[types.NamespacedName]time.Time // earliest time of the next slot
+	now    func() time.Time
+}
+
+func newStatusBatcher(window time.Duration) *statusBatcher {
+	return &statusBatcher{window: window, next: map[types.NamespacedName]time.Time{}, now: time.Now}
+}
+
+// delay returns how long to wait before reconciling key for a status report.
+func (b *statusBatcher) delay(key types.NamespacedName) time.Duration {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	slot, ok := b.next[key]
+	if !ok || !now.Before(slot) {
+		b.next[key] = now.Add(b.window)
+		if len(b.next) > 1024 {
+			// Forget Subscriptions quiet for a while (deleted ones, mostly).
+			for k, t := range b.next {
+				if now.Sub(t) > b.window {
+					delete(b.next, k)
+				}
+			}
+		}
+		return 0
+	}
+	// The reconcile already scheduled for slot covers this report.
+	return slot.Sub(now)
 }
 
 // workToSubscription maps a ManifestWork to the Subscription that owns it.

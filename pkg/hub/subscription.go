@@ -59,6 +59,9 @@ type SubscriptionReconciler struct {
 
 	bundles  *bundleCache
 	resource resourceMapper
+	// written remembers the hub's ManifestWork writes until the cache
+	// shows them.
+	written *writeRecords
 }
 
 func (r *SubscriptionReconciler) now() time.Time {
@@ -296,7 +299,9 @@ func channelAllows(ch *appsv1.Channel, namespace string) bool {
 }
 
 // renderAll renders for every target and encodes each distinct output once.
-// A cluster's delete option also depends on the one its works carry now
+// Clusters whose render cannot differ (render.ClusterIndependent) share one
+// Render call, so a reconcile costs a map lookup per cluster, not a render
+// key. A cluster's delete option also depends on the one its works carry now
 // (see reconcileopt.DeleteOption), so it is worked out once per output and
 // previous option.
 func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, targets []placement.Target, existing map[string][]*workv1.ManifestWork) (map[string]*bundle, error) {
@@ -305,34 +310,45 @@ func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subs
 		output   *render.Output
 		previous string
 	}
-	options := map[optionKey]*workv1.DeleteOption{}
+	bundles := map[optionKey]*bundle{}
+	var shared *render.Output
 	out := make(map[string]*bundle, len(targets))
 	for _, t := range targets {
-		o, err := r.Renderer.Render(ctx, art, sub, render.Cluster{Name: t.Cluster, Labels: t.Labels, Claims: t.Claims})
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
-		}
-		if len(o.Objects) == 0 {
-			// Most often a wrong path or a botched commit; removing an app is
-			// done through the placement or by deleting the Subscription.
-			return nil, fmt.Errorf("cluster %s: the package at %q renders no objects; nothing was changed on the clusters (to remove the app, change the placement or delete the Subscription)", t.Cluster, source.SubscriptionPath(sub))
+		c := render.Cluster{Name: t.Cluster, Labels: t.Labels, Claims: t.Claims}
+		independent := render.ClusterIndependent(sub, c)
+		o := shared
+		if o == nil || !independent {
+			var err error
+			if o, err = r.Renderer.Render(ctx, art, sub, c); err != nil {
+				return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
+			}
+			if len(o.Objects) == 0 {
+				// Most often a wrong path or a botched commit; removing an app is
+				// done through the placement or by deleting the Subscription.
+				return nil, fmt.Errorf("cluster %s: the package at %q renders no objects; nothing was changed on the clusters (to remove the app, change the placement or delete the Subscription)", t.Cluster, source.SubscriptionPath(sub))
+			}
+			if independent {
+				shared = o
+			}
 		}
 		previous := currentDeleteOption(existing[t.Cluster])
-		prevKey, _ := json.Marshal(previous)
-		key := optionKey{output: o, previous: string(prevKey)}
-		opt, ok := options[key]
+		key := optionKey{output: o}
+		if previous != nil {
+			prevKey, _ := json.Marshal(previous)
+			key.previous = string(prevKey)
+		}
+		b, ok := bundles[key]
 		if !ok {
-			opt, err = reconcileopt.DeleteOption(sub.Spec.DeleteOption, o.Objects, reconcileopt.ResourceFunc(r.resource), previous)
+			opt, err := reconcileopt.DeleteOption(sub.Spec.DeleteOption, o.Objects, reconcileopt.ResourceFunc(r.resource), previous)
 			if err != nil {
 				return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
 			}
-			options[key] = opt
-		}
-		settings := base
-		settings.DeleteOption = opt
-		b, err := r.bundles.get(o, settings, r.resource)
-		if err != nil {
-			return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
+			settings := base
+			settings.DeleteOption = opt
+			if b, err = r.bundles.get(o, settings, r.resource); err != nil {
+				return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
+			}
+			bundles[key] = b
 		}
 		out[t.Cluster] = b
 	}
@@ -349,19 +365,17 @@ func currentDeleteOption(works []*workv1.ManifestWork) *workv1.DeleteOption {
 	return nil
 }
 
-// existingWorks returns the Subscription's ManifestWorks by cluster.
+// existingWorks returns the Subscription's ManifestWorks by cluster, as the
+// cache holds them: shared, not copies, so read-only.
 func (r *SubscriptionReconciler) existingWorks(ctx context.Context, sub *appsv1.Subscription) (map[string][]*workv1.ManifestWork, error) {
+	owner := sub.Namespace + "/" + sub.Name
 	var list workv1.ManifestWorkList
-	if err := r.Client.List(ctx, &list, client.MatchingLabels{appsv1.LabelSubscription: SubscriptionLabel(sub.Namespace, sub.Name)}); err != nil {
+	if err := r.Client.List(ctx, &list, client.MatchingFields{indexHostingSubscription: owner}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list ManifestWorks: %w", err)
 	}
-	owner := sub.Namespace + "/" + sub.Name
 	out := map[string][]*workv1.ManifestWork{}
 	for i := range list.Items {
 		w := &list.Items[i]
-		if w.Annotations[appsv1.AnnotationHostingSubscription] != owner {
-			continue // a hashed label value shared by another Subscription
-		}
 		out[w.Namespace] = append(out[w.Namespace], w)
 	}
 	return out, nil
@@ -372,7 +386,7 @@ func (r *SubscriptionReconciler) offlineClusters(ctx context.Context, targets []
 	out := map[string]bool{}
 	for _, t := range targets {
 		mc := &clusterv1.ManagedCluster{}
-		if err := r.Client.Get(ctx, client.ObjectKey{Name: t.Cluster}, mc); err != nil {
+		if err := r.Client.Get(ctx, client.ObjectKey{Name: t.Cluster}, mc, client.UnsafeDisableDeepCopy); err != nil {
 			continue
 		}
 		if c := meta.FindStatusCondition(mc.Status.Conditions, clusterv1.ManagedClusterConditionAvailable); c != nil && c.Status != metav1.ConditionTrue {
@@ -505,7 +519,9 @@ func (r *SubscriptionReconciler) orphanWorks(ctx context.Context, works []*workv
 		if orphans(w.Spec.DeleteOption) {
 			continue
 		}
-		if err := r.Client.Patch(ctx, w, patch); err != nil && !apierrors.IsNotFound(err) {
+		// Patch into a stub: w is the cache's own copy.
+		stub := &workv1.ManifestWork{ObjectMeta: metav1.ObjectMeta{Namespace: w.Namespace, Name: w.Name}}
+		if err := r.Client.Patch(ctx, stub, patch); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("set ManifestWork %s/%s to orphan its objects: %w", w.Namespace, w.Name, err))
 		}
 	}

@@ -7,10 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	workv1 "open-cluster-management.io/api/work/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -23,23 +27,25 @@ import (
 // already carrying the desired content are not written; clusters in neither
 // are not touched.
 func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subscription, revision string, send map[string]*bundle, existing map[string][]*workv1.ManifestWork, remove []string) error {
-	var writes []*workv1.ManifestWork
+	var writes []workWrite
 	var deletes []*workv1.ManifestWork
 	for cluster, b := range send {
-		have := map[string]*workv1.ManifestWork{}
+		have := make(map[string]*workv1.ManifestWork, len(existing[cluster]))
 		for _, w := range existing[cluster] {
 			have[w.Name] = w
 		}
-		for _, w := range desiredWorks(sub, cluster, revision, b) {
-			old, ok := have[w.Name]
-			delete(have, w.Name)
-			if ok && upToDate(old, w) {
+		for i := range b.parts {
+			name := WorkName(sub, i)
+			old, ok := have[name]
+			delete(have, name)
+			if ok && upToDate(old, b.hash) {
+				r.written.caughtUp(old)
 				continue
 			}
-			if ok {
-				w.ResourceVersion = old.ResourceVersion
+			if r.written.pending(cluster, name, b.hash, old) {
+				continue // written by us; the cache has not shown it yet
 			}
-			writes = append(writes, w)
+			writes = append(writes, workWrite{work: desiredWork(sub, cluster, revision, b, i), exists: ok})
 		}
 		for _, stale := range have {
 			deletes = append(deletes, stale)
@@ -55,7 +61,7 @@ func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subs
 	var errs []error
 	for _, w := range writes {
 		g.Go(func() error {
-			if err := r.writeWork(gctx, w); err != nil {
+			if err := r.writeWork(gctx, w.work, w.exists); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -73,28 +79,58 @@ func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subs
 	return nil
 }
 
-// writeWork creates a work, or replaces its spec when it exists. Conflicts are
-// retried by the caller's next reconcile.
-func (r *SubscriptionReconciler) writeWork(ctx context.Context, w *workv1.ManifestWork) error {
-	if w.ResourceVersion == "" {
-		err := r.Client.Create(ctx, w)
-		if !apierrors.IsAlreadyExists(err) {
-			if err != nil {
-				return fmt.Errorf("create ManifestWork %s/%s: %w", w.Namespace, w.Name, err)
-			}
+// workWrite is one ManifestWork to create or to rewrite.
+type workWrite struct {
+	work   *workv1.ManifestWork
+	exists bool
+}
+
+// writeWork creates a work, or replaces its labels, annotations and spec when
+// it exists. The replacement is a JSON patch without a resourceVersion: the
+// agents' status reports, which bump the resourceVersion all the time, cause
+// no conflicts, and what others keep in the work's metadata (the agent's
+// finalizer) stays.
+func (r *SubscriptionReconciler) writeWork(ctx context.Context, w *workv1.ManifestWork, exists bool) error {
+	hash := w.Annotations[appsv1.AnnotationContentHash]
+	if !exists {
+		// The answer is decoded into the object sent: a copy, since w shares
+		// its manifests with every other cluster's work.
+		created := w.DeepCopy()
+		err := r.Client.Create(ctx, created)
+		if err == nil {
+			r.written.wrote(created, hash)
 			return nil
 		}
-		// Created by an earlier reconcile the cache has not shown yet.
-		current := &workv1.ManifestWork{}
-		if err := r.Client.Get(ctx, client.ObjectKeyFromObject(w), current); err != nil {
-			return fmt.Errorf("get ManifestWork %s/%s: %w", w.Namespace, w.Name, err)
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create ManifestWork %s/%s: %w", w.Namespace, w.Name, err)
 		}
-		w.ResourceVersion = current.ResourceVersion
+		// Created by an earlier reconcile the cache has not shown yet.
 	}
-	if err := r.Client.Update(ctx, w); err != nil {
+	patch, err := replacePatch(w)
+	if err != nil {
+		return err
+	}
+	patched := &workv1.ManifestWork{ObjectMeta: metav1.ObjectMeta{Namespace: w.Namespace, Name: w.Name}}
+	if err := r.Client.Patch(ctx, patched, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		return fmt.Errorf("update ManifestWork %s/%s: %w", w.Namespace, w.Name, err)
 	}
+	r.written.wrote(patched, hash)
 	return nil
+}
+
+// replacePatch is a JSON patch setting a work's labels, annotations and spec
+// to those of w.
+func replacePatch(w *workv1.ManifestWork) ([]byte, error) {
+	type op struct {
+		Op    string `json:"op"`
+		Path  string `json:"path"`
+		Value any    `json:"value"`
+	}
+	return json.Marshal([]op{
+		{Op: "add", Path: "/metadata/labels", Value: w.Labels},
+		{Op: "add", Path: "/metadata/annotations", Value: w.Annotations},
+		{Op: "add", Path: "/spec", Value: w.Spec},
+	})
 }
 
 // deleteWorks deletes works concurrently; already-gone works are fine.
@@ -109,7 +145,9 @@ func (r *SubscriptionReconciler) deleteWorks(ctx context.Context, works []*workv
 				mu.Lock()
 				errs = append(errs, fmt.Errorf("delete ManifestWork %s/%s: %w", w.Namespace, w.Name, err))
 				mu.Unlock()
+				return nil
 			}
+			r.written.forget(w.Namespace, w.Name)
 			return nil
 		})
 	}
@@ -183,4 +221,89 @@ func equalJSON(a, b any) bool {
 	x, err1 := json.Marshal(a)
 	y, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// writeRecordTTL bounds how long a write of ours is trusted over an informer
+// cache that has not shown it yet: normally milliseconds, but minutes when an
+// overloaded API server cuts the hub's watch and it streams every work again.
+const writeRecordTTL = 10 * time.Minute
+
+// writeRecords remembers the works this hub wrote until its cache shows them,
+// so a reconcile that runs before the cache catches up neither writes them
+// again nor trips over AlreadyExists. Entries go when the cache shows the
+// write or a later state of the work, when it shows the work deleted, or
+// after writeRecordTTL.
+type writeRecords struct {
+	mu        sync.Mutex
+	m         map[types.NamespacedName]writeRecord
+	lastSweep time.Time
+	now       func() time.Time
+}
+
+type writeRecord struct {
+	hash string
+	rv   uint64
+	at   time.Time
+}
+
+func newWriteRecords() *writeRecords {
+	return &writeRecords{m: map[types.NamespacedName]writeRecord{}, now: time.Now}
+}
+
+// wrote records that we wrote w with content hash.
+func (r *writeRecords) wrote(w *workv1.ManifestWork, hash string) {
+	rv, err := strconv.ParseUint(w.ResourceVersion, 10, 64)
+	if err != nil {
+		return
+	}
+	now := r.now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.m[types.NamespacedName{Namespace: w.Namespace, Name: w.Name}] = writeRecord{hash: hash, rv: rv, at: now}
+	if now.Sub(r.lastSweep) > writeRecordTTL {
+		r.lastSweep = now
+		for k, rec := range r.m {
+			if now.Sub(rec.at) > writeRecordTTL {
+				delete(r.m, k)
+			}
+		}
+	}
+}
+
+// pending reports whether we wrote the work with this hash and the cached
+// copy (nil when the cache has none) predates that write.
+func (r *writeRecords) pending(namespace, name, hash string, cached *workv1.ManifestWork) bool {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.m[key]
+	if !ok {
+		return false
+	}
+	if r.now().Sub(rec.at) > writeRecordTTL {
+		delete(r.m, key)
+		return false
+	}
+	if cached != nil {
+		if rv, err := strconv.ParseUint(cached.ResourceVersion, 10, 64); err != nil || rv >= rec.rv {
+			delete(r.m, key) // the cache shows our write or a later one
+			return false
+		}
+	}
+	return rec.hash == hash
+}
+
+// caughtUp drops the record of a work the cache shows up to date.
+func (r *writeRecords) caughtUp(cached *workv1.ManifestWork) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.m) > 0 {
+		delete(r.m, types.NamespacedName{Namespace: cached.Namespace, Name: cached.Name})
+	}
+}
+
+func (r *writeRecords) forget(namespace, name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, types.NamespacedName{Namespace: namespace, Name: name})
 }

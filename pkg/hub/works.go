@@ -163,42 +163,37 @@ func applyConfig(o *unstructured.Unstructured, crdPlurals map[schema.GroupKind]s
 	}, nil
 }
 
-// desiredWorks builds the ManifestWorks one cluster gets from a bundle.
-func desiredWorks(sub *appsv1.Subscription, cluster, revision string, b *bundle) []*workv1.ManifestWork {
+// desiredWork builds part i of the ManifestWorks one cluster gets from a bundle.
+func desiredWork(sub *appsv1.Subscription, cluster, revision string, b *bundle, i int) *workv1.ManifestWork {
 	settings := b.settings
-	works := make([]*workv1.ManifestWork, 0, len(b.parts))
-	for i := range b.parts {
-		annotations := map[string]string{
-			appsv1.AnnotationHostingSubscription: sub.Namespace + "/" + sub.Name,
-			appsv1.AnnotationRevision:            revision, // the revision that first produced this content
-			appsv1.AnnotationContentHash:         b.hash,
-		}
-		if settings.DriftPolicy != "" {
-			annotations[appsv1.AnnotationDriftPolicy] = string(settings.DriftPolicy)
-		}
-		works = append(works, &workv1.ManifestWork{
-			TypeMeta: metav1.TypeMeta{APIVersion: workv1.GroupVersion.String(), Kind: "ManifestWork"},
-			ObjectMeta: metav1.ObjectMeta{
-				Name:        WorkName(sub, i),
-				Namespace:   cluster,
-				Labels:      map[string]string{appsv1.LabelSubscription: SubscriptionLabel(sub.Namespace, sub.Name)},
-				Annotations: annotations,
-			},
-			Spec: workv1.ManifestWorkSpec{
-				Workload:        workv1.ManifestsTemplate{Manifests: b.parts[i]},
-				DeleteOption:    settings.DeleteOption,
-				ManifestConfigs: b.configs[i],
-				Executor:        settings.Executor,
-			},
-		})
+	annotations := map[string]string{
+		appsv1.AnnotationHostingSubscription: sub.Namespace + "/" + sub.Name,
+		appsv1.AnnotationRevision:            revision, // the revision that first produced this content
+		appsv1.AnnotationContentHash:         b.hash,
 	}
-	return works
+	if settings.DriftPolicy != "" {
+		annotations[appsv1.AnnotationDriftPolicy] = string(settings.DriftPolicy)
+	}
+	return &workv1.ManifestWork{
+		TypeMeta: metav1.TypeMeta{APIVersion: workv1.GroupVersion.String(), Kind: "ManifestWork"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        WorkName(sub, i),
+			Namespace:   cluster,
+			Labels:      map[string]string{appsv1.LabelSubscription: SubscriptionLabel(sub.Namespace, sub.Name)},
+			Annotations: annotations,
+		},
+		Spec: workv1.ManifestWorkSpec{
+			Workload:        workv1.ManifestsTemplate{Manifests: b.parts[i]},
+			DeleteOption:    settings.DeleteOption,
+			ManifestConfigs: b.configs[i],
+			Executor:        settings.Executor,
+		},
+	}
 }
 
 // upToDate says whether an existing work already carries the desired content.
 // The revision is left out on purpose: a commit that does not change what a
 // cluster receives must not rewrite thousands of works.
-func upToDate(existing, desired *workv1.ManifestWork) bool {
-	return existing.DeletionTimestamp == nil &&
-		existing.Annotations[appsv1.AnnotationContentHash] == desired.Annotations[appsv1.AnnotationContentHash]
+func upToDate(existing *workv1.ManifestWork, hash string) bool {
+	return existing.DeletionTimestamp == nil && existing.Annotations[appsv1.AnnotationContentHash] == hash
 }

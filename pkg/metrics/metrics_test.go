@@ -93,8 +93,8 @@ func TestRecorderSeries(t *testing.T) {
 		t.Errorf("cache misses = %v, want 1", got)
 	}
 	// Series with known labels exist before any event, so absent() alerts work.
-	if n := testutil.CollectAndCount(rec.writes, ManifestWorkWrites); n != 3 {
-		t.Errorf("%s has %d series before any write, want 3 (create, update, delete)", ManifestWorkWrites, n)
+	if n := testutil.CollectAndCount(rec.writes, ManifestWorkWrites); n != 4 {
+		t.Errorf("%s has %d series before any write, want 4 (create, update, patch, delete)", ManifestWorkWrites, n)
 	}
 
 	// A second hub in the process shares the series instead of failing.

@@ -129,7 +129,7 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 	for _, kind := range []string{"helm", "kustomize", "plain"} {
 		r.render.WithLabelValues(kind, resultSuccess)
 	}
-	for _, op := range []string{opCreate, opUpdate, opDelete} {
+	for _, op := range []string{opCreate, opUpdate, opPatch, opDelete} {
 		r.writes.WithLabelValues(op, resultSuccess)
 	}
 	return r, nil

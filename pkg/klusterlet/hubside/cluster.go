@@ -3,6 +3,7 @@ package hubside
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -38,6 +39,44 @@ type clusterReconciler struct {
 	// every Role and Namespace of the hub for a handful of reads is waste.
 	reader client.Reader
 	grace  int
+	// granted remembers when each cluster's access was last checked: a
+	// lease renewal (every cluster, every lease period) then costs no reads
+	// of RBAC objects. Access is checked again after grantRecheck, so a
+	// binding someone deleted comes back.
+	granted grantMemo
+}
+
+// grantRecheck is how often an accepted cluster's namespace and RBAC are
+// read back and repaired when nothing about the cluster changed.
+const grantRecheck = 10 * time.Minute
+
+// grantMemo records, per cluster UID, when its access was last set up.
+type grantMemo struct {
+	mu sync.Mutex
+	at map[types.UID]time.Time
+}
+
+// due says whether the cluster's access should be checked now.
+func (g *grantMemo) due(uid types.UID, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at, ok := g.at[uid]
+	return !ok || now.Sub(at) >= grantRecheck
+}
+
+func (g *grantMemo) done(uid types.UID, now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.at == nil {
+		g.at = map[types.UID]time.Time{}
+	}
+	g.at[uid] = now
+}
+
+func (g *grantMemo) forget(uid types.UID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.at, uid)
 }
 
 func (r *clusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -49,6 +88,7 @@ func (r *clusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if !controllerutil.ContainsFinalizer(mc, clusterv1.ManagedClusterFinalizer) {
 			return ctrl.Result{}, nil
 		}
+		r.granted.forget(mc.UID)
 		if err := r.revoke(ctx, mc.Name); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -67,8 +107,11 @@ func (r *clusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	orig := mc.DeepCopy()
 	var requeue time.Duration
 	if mc.Spec.HubAcceptsClient {
-		if err := r.grant(ctx, mc); err != nil {
-			return ctrl.Result{}, err
+		if now := time.Now(); r.granted.due(mc.UID, now) {
+			if err := r.grant(ctx, mc); err != nil {
+				return ctrl.Result{}, err
+			}
+			r.granted.done(mc.UID, now)
 		}
 		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{
 			Type: clusterv1.ManagedClusterConditionHubAccepted, Status: metav1.ConditionTrue,
@@ -81,6 +124,7 @@ func (r *clusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 	} else {
 		// Not accepted (or no longer): the cluster's identity loses access.
 		// Its namespace and works stay; nothing running is removed.
+		r.granted.forget(mc.UID)
 		if err := r.revoke(ctx, mc.Name); err != nil {
 			return ctrl.Result{}, err
 		}

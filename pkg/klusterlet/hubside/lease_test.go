@@ -40,3 +40,25 @@ func TestLeaseVerdict(t *testing.T) {
 		})
 	}
 }
+
+func TestGrantMemo(t *testing.T) {
+	var g grantMemo
+	now := time.Unix(1000, 0)
+	if !g.due("a", now) {
+		t.Fatal("a cluster never set up is not due")
+	}
+	g.done("a", now)
+	if g.due("a", now.Add(grantRecheck-time.Second)) {
+		t.Error("a lease renewal right after set-up reads RBAC again")
+	}
+	if !g.due("a", now.Add(grantRecheck)) {
+		t.Error("access is never checked again")
+	}
+	if !g.due("b", now) {
+		t.Error("another cluster (or a re-created one with a new UID) is not due")
+	}
+	g.forget("a")
+	if !g.due("a", now) {
+		t.Error("a revoked cluster accepted again is not set up again")
+	}
+}
