@@ -42,6 +42,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // These tests install a deploy/ base on a real API server and run the hub
@@ -176,21 +177,6 @@ func startDeployedHub(t *testing.T, dir string, role lab.Role, setup func(ctx co
 		_ = cp.Stop()
 	})
 	return e
-}
-
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // fleetRepo is a repository on a lab Git server with a working clone.
@@ -415,7 +401,7 @@ func series(name string, labels map[string]string, cmp func(float64) (func(float
 func (e *hubEnv) waitForSeries(t *testing.T, checks []seriesCheck) map[string]*dto.MetricFamily {
 	t.Helper()
 	var mfs map[string]*dto.MetricFamily
-	eventually(t, 30*time.Second, "metrics", func() error {
+	poll.Eventually(t, 30*time.Second, "metrics", func() error {
 		mfs, _ = e.scrape(t)
 		var failed []string
 		for _, c := range checks {
@@ -467,7 +453,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	})
 
 	// Placed by the Placement, one work per cluster.
-	eventually(t, 60*time.Second, "works on east and west", func() error {
+	poll.Eventually(t, 60*time.Second, "works on east and west", func() error {
 		if ws := e.works(t); len(ws) != 2 || ws["east"] == nil || ws["west"] == nil {
 			return fmt.Errorf("works in %d namespaces", len(ws))
 		}
@@ -476,7 +462,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	ws := e.works(t)
 	e.report(t, ws["east"], "")
 	e.report(t, ws["west"], ".data.value")
-	eventually(t, 30*time.Second, "drift summed up", func() error {
+	poll.Eventually(t, 30*time.Second, "drift summed up", func() error {
 		if s := e.subscription(t).Status.Summary; s.Applied != 1 || s.Drifted != 1 {
 			return fmt.Errorf("summary %+v", s)
 		}
@@ -531,7 +517,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	if stamped := e.push(t, repo.url, hookSecret); len(stamped) != 1 || stamped[0] != "fleet/settings" {
 		t.Fatalf("push stamped %v, want fleet/settings", stamped)
 	}
-	eventually(t, 30*time.Second, "render failure reported", func() error {
+	poll.Eventually(t, 30*time.Second, "render failure reported", func() error {
 		c := meta.FindStatusCondition(e.subscription(t).Status.Conditions, appsv1.ConditionRendered)
 		if c == nil || c.Reason != appsv1.ReasonRenderFailed {
 			return fmt.Errorf("Rendered = %+v", c)
@@ -551,7 +537,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	// The fix, pushed: new content reaches both works.
 	repo.commit(t, "fixed", map[string]string{"apps/settings/cm.yaml": configMapYAML("two")})
 	e.push(t, repo.url, hookSecret)
-	eventually(t, 30*time.Second, "works updated", func() error {
+	poll.Eventually(t, 30*time.Second, "works updated", func() error {
 		for cluster, w := range e.works(t) {
 			if len(w.Spec.Workload.Manifests) != 1 || !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"two"`) {
 				return fmt.Errorf("work on %s not updated yet", cluster)
@@ -584,13 +570,13 @@ func TestBesideOCMHubRunsWithItsRBAC(t *testing.T) {
 					Clusters: []appsv1.GenericClusterReference{{Name: "east"}, {Name: "west"}}}}},
 		)
 	})
-	eventually(t, 60*time.Second, "works on east and west", func() error {
+	poll.Eventually(t, 60*time.Second, "works on east and west", func() error {
 		if ws := e.works(t); len(ws) != 2 {
 			return fmt.Errorf("works in %d namespaces", len(ws))
 		}
 		return nil
 	})
-	eventually(t, 30*time.Second, "Channel status", func() error {
+	poll.Eventually(t, 30*time.Second, "Channel status", func() error {
 		ch := &appsv1.Channel{}
 		if err := e.admin.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: "repo"}, ch); err != nil {
 			return err

@@ -26,6 +26,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // aggregateClusterRoles does what kube-controller-manager's ClusterRole
@@ -157,7 +158,7 @@ func TestKlusterletRunsWithItsRBAC(t *testing.T) {
 		}}},
 	}
 	createAll(t, ctx, hubClient, w)
-	eventually(t, 60*time.Second, "the work applied and reported", func() error {
+	poll.Eventually(t, 60*time.Second, "the work applied and reported", func() error {
 		fresh := &workv1.ManifestWork{}
 		if err := hubClient.Get(ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
 			return err
@@ -179,7 +180,7 @@ func TestKlusterletRunsWithItsRBAC(t *testing.T) {
 	if err := hubClient.Delete(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "the ConfigMap pruned", func() error {
+	poll.Eventually(t, 60*time.Second, "the ConfigMap pruned", func() error {
 		cm := &corev1.ConfigMap{}
 		err := managed.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "settings"}, cm)
 		if apierrors.IsNotFound(err) || (err == nil && cm.DeletionTimestamp != nil) {

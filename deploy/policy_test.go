@@ -16,6 +16,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestTenantPlacementPolicy applies deploy/policies to a real API server: in
@@ -54,7 +55,7 @@ func TestTenantPlacementPolicy(t *testing.T) {
 	ref := &corev1.ObjectReference{Kind: "Placement", Name: "dev"}
 	clusters := []appsv1.GenericClusterReference{{Name: "prod-1"}}
 	// The policy takes a moment to be enforced after it is created.
-	eventually(t, 30*time.Second, "the policy refuses a cluster list in a tenant namespace", func() error {
+	poll.Eventually(t, 30*time.Second, "the policy refuses a cluster list in a tenant namespace", func() error {
 		err := c.Create(ctx, sub("team-a", "probe", &appsv1.Placement{Clusters: clusters}))
 		if err == nil {
 			_ = c.Delete(ctx, sub("team-a", "probe", nil))

@@ -23,6 +23,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestStandaloneHubRegistersClustersWithItsRBAC installs deploy/hub and runs
@@ -75,7 +76,7 @@ func TestStandaloneHubRegistersClustersWithItsRBAC(t *testing.T) {
 		}
 	})
 
-	eventually(t, 60*time.Second, "cluster joined and available", func() error {
+	poll.Eventually(t, 60*time.Second, "cluster joined and available", func() error {
 		mc := &clusterv1.ManagedCluster{}
 		if err := e.admin.Get(e.ctx, client.ObjectKey{Name: "east"}, mc); err != nil {
 			return err
@@ -110,7 +111,7 @@ func TestStandaloneHubRegistersClustersWithItsRBAC(t *testing.T) {
 	if err := e.admin.Create(e.ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "work applied by the agent", func() error {
+	poll.Eventually(t, 30*time.Second, "work applied by the agent", func() error {
 		got := &workv1.ManifestWork{}
 		if err := e.admin.Get(e.ctx, client.ObjectKeyFromObject(w), got); err != nil {
 			return err
@@ -149,7 +150,7 @@ func TestStandaloneHubRegistersClustersWithItsRBAC(t *testing.T) {
 	if err := e.admin.Patch(e.ctx, mc, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "access revoked", func() error {
+	poll.Eventually(t, 30*time.Second, "access revoked", func() error {
 		if err := e.admin.Get(e.ctx, client.ObjectKey{Namespace: "east", Name: hubside.WorkClusterRole}, &rbacv1.RoleBinding{}); err == nil {
 			return fmt.Errorf("the work RoleBinding is still there")
 		}

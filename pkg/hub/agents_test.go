@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -18,6 +17,8 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestDeletionOnRealClusters runs the hub with the work agents of two managed
@@ -26,15 +27,7 @@ import (
 // everything else; an orphaning Subscription's deletion leaves its objects.
 func TestDeletionOnRealClusters(t *testing.T) {
 	ctx := context.Background()
-	l, err := lab.Start(ctx, lab.Options{Clusters: 2, Dir: filepath.Join(t.TempDir(), "lab"), GitAddr: "127.0.0.1:0", Logger: logr.Discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Stop(); err != nil {
-			t.Errorf("lab stop: %v", err)
-		}
-	})
+	l := harness.StartLab(t, 2, filepath.Join(t.TempDir(), "lab"))
 	hubClient, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +74,7 @@ func TestDeletionOnRealClusters(t *testing.T) {
 	expect := func(what string, check func(cluster string, c client.Client) error) {
 		t.Helper()
 		for cluster, c := range spokes {
-			eventually(t, 60*time.Second, cluster+": "+what, func() error { return check(cluster, c) })
+			poll.Eventually(t, 60*time.Second, cluster+": "+what, func() error { return check(cluster, c) })
 		}
 	}
 	present := func(names ...string) func(string, client.Client) error {
@@ -162,7 +155,7 @@ func TestDeletionOnRealClusters(t *testing.T) {
 		return nil
 	})
 	expect("b1 kept", present("b1"))
-	eventually(t, 20*time.Second, "Subscriptions gone", func() error {
+	poll.Eventually(t, 20*time.Second, "Subscriptions gone", func() error {
 		var subs appsv1.SubscriptionList
 		if err := hubClient.List(ctx, &subs, client.InNamespace("fleet")); err != nil || len(subs.Items) != 0 {
 			return fmt.Errorf("%d left (%v)", len(subs.Items), err)

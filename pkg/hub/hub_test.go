@@ -23,6 +23,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // fleet is a Git repository on the lab's Git server with a working clone.
@@ -82,22 +83,6 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 
 func configMap(name, value string) string {
 	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: apps\ndata:\n  value: %q\n", name, value)
-}
-
-// eventually retries check until it passes or the deadline ends the test.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 type env struct {
@@ -254,7 +239,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 
 	// One work per selected cluster, none for the unselected one.
-	eventually(t, 20*time.Second, "works for east and west", func() error {
+	poll.Eventually(t, 20*time.Second, "works for east and west", func() error {
 		ws := e.works(t, "settings")
 		if len(ws) != 2 || ws["east"] == nil || ws["west"] == nil {
 			return fmt.Errorf("works in %v", keys(ws))
@@ -271,7 +256,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if first.Name != "fleet.settings" || !strings.HasPrefix(first.Annotations[appsv1.AnnotationRevision], "main@sha1:") {
 		t.Fatalf("work name %q / revision %q", first.Name, first.Annotations[appsv1.AnnotationRevision])
 	}
-	eventually(t, 10*time.Second, "channel reports the fetched ref", func() error {
+	poll.Eventually(t, 10*time.Second, "channel reports the fetched ref", func() error {
 		got := &appsv1.Channel{}
 		if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(ch), got); err != nil {
 			return err
@@ -285,7 +270,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, "progressing status", func() error {
+	poll.Eventually(t, 10*time.Second, "progressing status", func() error {
 		s := e.subscription(t, "settings")
 		if s.Status.Summary.Selected != 2 || s.Status.Summary.Progressing != 2 {
 			return fmt.Errorf("summary %+v", s.Status.Summary)
@@ -300,7 +285,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	for _, w := range e.works(t, "settings") {
 		e.report(t, w, "")
 	}
-	eventually(t, 10*time.Second, "applied status", func() error {
+	poll.Eventually(t, 10*time.Second, "applied status", func() error {
 		s := e.subscription(t, "settings")
 		if s.Status.Summary.Applied != 2 {
 			return fmt.Errorf("summary %+v", s.Status.Summary)
@@ -317,7 +302,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	// A pushed change reaches every work, once the channel is asked to refresh.
 	repo.commit(t, "change", map[string]string{"apps/settings/cm.yaml": configMap("settings", "two")})
 	requestReconcile(t, e, ch)
-	eventually(t, 20*time.Second, "works carry the new value", func() error {
+	poll.Eventually(t, 20*time.Second, "works carry the new value", func() error {
 		for cluster, w := range e.works(t, "settings") {
 			if !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"two"`) {
 				return fmt.Errorf("%s still has %s", cluster, w.Spec.Workload.Manifests[0].Raw)
@@ -330,7 +315,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	before := e.works(t, "settings")["east"].ResourceVersion
 	repo.commit(t, "docs", map[string]string{"README.md": "still not deployed"})
 	requestReconcile(t, e, ch)
-	eventually(t, 20*time.Second, "new revision attempted", func() error {
+	poll.Eventually(t, 20*time.Second, "new revision attempted", func() error {
 		s := e.subscription(t, "settings")
 		if !strings.HasSuffix(s.Status.LastAttemptedRevision, headCommit(t, repo)) {
 			return fmt.Errorf("last attempted %s", s.Status.LastAttemptedRevision)
@@ -345,7 +330,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	good := e.works(t, "settings")["east"].Annotations[appsv1.AnnotationContentHash]
 	repo.commit(t, "broken", map[string]string{"apps/settings/bad.yaml": "kind: [unclosed\n"})
 	requestReconcile(t, e, ch)
-	eventually(t, 20*time.Second, "render failure reported", func() error {
+	poll.Eventually(t, 20*time.Second, "render failure reported", func() error {
 		c := conditionOf(e.subscription(t, "settings"), appsv1.ConditionRendered)
 		if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "apps/settings/bad.yaml") {
 			return fmt.Errorf("Rendered = %s: %s", c.Status, c.Message)
@@ -361,14 +346,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	requestReconcile(t, e, ch)
 
 	// Drift reported by an agent reaches the Subscription with its fields.
-	eventually(t, 20*time.Second, "render recovered", func() error {
+	poll.Eventually(t, 20*time.Second, "render recovered", func() error {
 		if c := conditionOf(e.subscription(t, "settings"), appsv1.ConditionRendered); c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("Rendered = %s: %s", c.Status, c.Message)
 		}
 		return nil
 	})
 	e.report(t, e.works(t, "settings")["west"], ".data.value")
-	eventually(t, 10*time.Second, "drift in status", func() error {
+	poll.Eventually(t, 10*time.Second, "drift in status", func() error {
 		s := e.subscription(t, "settings")
 		c := conditionOf(s, appsv1.ConditionDrifted)
 		if c.Status != metav1.ConditionTrue || s.Status.Summary.Drifted != 1 {
@@ -380,7 +365,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 10*time.Second, "events for the broken commit and the drift", func() error {
+	poll.Eventually(t, 10*time.Second, "events for the broken commit and the drift", func() error {
 		var events corev1.EventList
 		if err := e.c.List(e.ctx, &events, client.InNamespace("fleet")); err != nil {
 			return err
@@ -404,7 +389,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	if err := e.c.Patch(e.ctx, updated, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "west's work removed", func() error {
+	poll.Eventually(t, 10*time.Second, "west's work removed", func() error {
 		if ws := e.works(t, "settings"); len(ws) != 1 || ws["east"] == nil {
 			return fmt.Errorf("works in %v", keys(ws))
 		}
@@ -419,7 +404,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.confirmDeletion(t, "settings", 1)
-	eventually(t, 10*time.Second, "cleanup", func() error {
+	poll.Eventually(t, 10*time.Second, "cleanup", func() error {
 		if ws := e.works(t, "settings"); len(ws) != 0 {
 			return fmt.Errorf("works left in %v", keys(ws))
 		}
@@ -444,7 +429,7 @@ func TestMissingChannelIsReported(t *testing.T) {
 	if err := e.c.Create(e.ctx, sub); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "SourceReady False", func() error {
+	poll.Eventually(t, 10*time.Second, "SourceReady False", func() error {
 		c := conditionOf(e.subscription(t, "orphan"), appsv1.ConditionSourceReady)
 		if c.Reason != appsv1.ReasonChannelNotFound || !strings.Contains(c.Message, "fleet/nowhere") {
 			return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)
@@ -512,7 +497,7 @@ func TestLocalGitRefusedByDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 10*time.Second, "SourceReady False", func() error {
+	poll.Eventually(t, 10*time.Second, "SourceReady False", func() error {
 		c := conditionOf(e.subscription(t, "snoop"), appsv1.ConditionSourceReady)
 		if c.Reason != appsv1.ReasonInvalidSpec || !strings.Contains(c.Message, "--allow-local-git") {
 			return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)

@@ -24,6 +24,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // shiftedClock is the real clock moved by an offset: the hub's time keeps
@@ -150,7 +151,7 @@ func (e *env) expectWorks(t *testing.T, sub string, clusters ...string) map[stri
 	t.Helper()
 	slices.Sort(clusters)
 	var ws map[string]*workv1.ManifestWork
-	eventually(t, 20*time.Second, fmt.Sprintf("works of %s in %v", sub, clusters), func() error {
+	poll.Eventually(t, 20*time.Second, fmt.Sprintf("works of %s in %v", sub, clusters), func() error {
 		ws = e.works(t, sub)
 		if got := sortedKeys(ws); !slices.Equal(got, clusters) {
 			return fmt.Errorf("works in %v", got)
@@ -164,7 +165,7 @@ func (e *env) expectWorks(t *testing.T, sub string, clusters ...string) map[stri
 func (e *env) expectStatus(t *testing.T, name, what string, check func(*appsv1.Subscription) error) *appsv1.Subscription {
 	t.Helper()
 	var sub *appsv1.Subscription
-	eventually(t, 20*time.Second, what, func() error {
+	poll.Eventually(t, 20*time.Second, what, func() error {
 		sub = e.subscription(t, name)
 		return check(sub)
 	})
@@ -326,7 +327,7 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 	}
 	// The Subscription comes once the groups are settled, so the rollout
 	// starts from them.
-	eventually(t, 20*time.Second, "decision groups", func() error {
+	poll.Eventually(t, 20*time.Second, "decision groups", func() error {
 		var list clusterv1beta1.PlacementDecisionList
 		if err := e.c.List(e.ctx, &list, client.InNamespace("fleet"), client.MatchingLabels{clusterv1beta1.PlacementLabel: "groups"}); err != nil {
 			return err
@@ -413,7 +414,7 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 
 	// Resumed: the canary group gets the new revision first.
 	e.update(t, "app", func(s *appsv1.Subscription) { delete(s.Labels, appsv1.LabelSubscriptionPause) })
-	eventually(t, 20*time.Second, "canary updated alone", func() error {
+	poll.Eventually(t, 20*time.Second, "canary updated alone", func() error {
 		now := hashes(e.works(t, "app"))
 		for c, h := range now {
 			if (c == "c1") == (h == before[c]) {
@@ -518,7 +519,7 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 	// The next Monday's window releases both.
 	clk.SetTo(nextMonday.Add(10 * time.Second))
 	e.nudge(t, "app")
-	eventually(t, 20*time.Second, "change sent and c2 removed", func() error {
+	poll.Eventually(t, 20*time.Second, "change sent and c2 removed", func() error {
 		got := hashes(e.works(t, "app"))
 		if len(got) != 1 || got["c1"] == "" || got["c1"] == first["c1"] {
 			return fmt.Errorf("works %v (first %v)", got, first)
@@ -606,7 +607,7 @@ func TestDeletionBudgetHoldsMassRemoval(t *testing.T) {
 	})
 	e.expectWorks(t, "app", "c1")
 	e.confirmDeletion(t, "app", 1)
-	eventually(t, 20*time.Second, "Subscription and works gone", func() error {
+	poll.Eventually(t, 20*time.Second, "Subscription and works gone", func() error {
 		if ws := e.works(t, "app"); len(ws) != 0 {
 			return fmt.Errorf("works left in %v", keys(ws))
 		}
@@ -620,7 +621,7 @@ func TestDeletionBudgetHoldsMassRemoval(t *testing.T) {
 	if err := e.c.Delete(e.ctx, e.subscription(t, "kept")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "orphaning Subscription gone", func() error {
+	poll.Eventually(t, 20*time.Second, "orphaning Subscription gone", func() error {
 		if ws := e.works(t, "kept"); len(ws) != 0 {
 			return fmt.Errorf("works left in %v", keys(ws))
 		}
@@ -672,7 +673,7 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	repo.commit(t, "drop keep", map[string]string{"apps/app/keep.yaml": ""})
 	ch := &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"}}
 	requestReconcile(t, e, ch)
-	eventually(t, 20*time.Second, "keep left the work", func() error {
+	poll.Eventually(t, 20*time.Second, "keep left the work", func() error {
 		w = e.works(t, "app")["c1"]
 		if len(w.Spec.Workload.Manifests) != 3 {
 			return fmt.Errorf("%d manifests", len(w.Spec.Workload.Manifests))
@@ -685,7 +686,7 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 
 	// mergeAndOwn on the Subscription: every manifest is applied server-side.
 	e.update(t, "app", func(s *appsv1.Subscription) { s.Annotations[appsv1.AnnotationReconcileOption] = "mergeAndOwn" })
-	eventually(t, 20*time.Second, "server-side apply everywhere", func() error {
+	poll.Eventually(t, 20*time.Second, "server-side apply everywhere", func() error {
 		got := strategies(e.works(t, "app")["c1"])
 		for k, v := range got {
 			if v != ssa {

@@ -83,6 +83,12 @@ func TestWriteRecords(t *testing.T) {
 			Annotations: map[string]string{appsv1.AnnotationContentHash: hash}}}
 	}
 	r.wrote(work("10", "h2"), "h2")
+	if !r.echo(work("10", "h2")) {
+		t.Error("the watch event of our own write is not known as ours")
+	}
+	if r.echo(work("11", "h3")) {
+		t.Error("someone else's change of a work we wrote passes for our own")
+	}
 	if !r.pending("c1", "w", "h2", nil) {
 		t.Error("a work we created is not pending while the cache lacks it")
 	}

@@ -122,18 +122,29 @@ func userAnnotationsChanged() predicate.Predicate {
 const statusBatchWindow = time.Second
 
 // workEvents enqueues the Subscription owning a work: at once when the work
-// appears, goes or changes otherwise, and through the batcher when only its
-// status changed, so a fleet's reports are summed up in a few reconciles. A
-// deleted work's write record goes: the cache has seen past our write.
+// goes or someone else changes its spec or metadata, and through the batcher
+// when it appears, when the change is the hub's own write coming back, or
+// when only its status changed. A fan-out's own writes and a fleet's status
+// reports are so summed up in a few reconciles instead of one per event. A deleted work's write record goes: the cache has seen past our
+// write.
 func workEvents(b *statusBatcher, written *writeRecords) handler.Funcs {
 	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		for _, req := range workToSubscription(ctx, o) {
 			q.Add(req)
 		}
 	}
+	batched := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range workToSubscription(ctx, o) {
+			if d := b.delay(req.NamespacedName); d > 0 {
+				q.AddAfter(req, d)
+			} else {
+				q.Add(req)
+			}
+		}
+	}
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			add(ctx, e.Object, q)
+			batched(ctx, e.Object, q)
 		},
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			written.forget(e.Object.GetNamespace(), e.Object.GetName())
@@ -143,17 +154,11 @@ func workEvents(b *statusBatcher, written *writeRecords) handler.Funcs {
 			add(ctx, e.Object, q)
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if !statusOnly(e.ObjectOld, e.ObjectNew) {
-				add(ctx, e.ObjectNew, q)
+			if statusOnly(e.ObjectOld, e.ObjectNew) || written.echo(e.ObjectNew) {
+				batched(ctx, e.ObjectNew, q)
 				return
 			}
-			for _, req := range workToSubscription(ctx, e.ObjectNew) {
-				if d := b.delay(req.NamespacedName); d > 0 {
-					q.AddAfter(req, d)
-				} else {
-					q.Add(req)
-				}
-			}
+			add(ctx, e.ObjectNew, q)
 		},
 	}
 }

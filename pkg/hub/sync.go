@@ -293,6 +293,16 @@ func (r *writeRecords) pending(namespace, name, hash string, cached *workv1.Mani
 	return rec.hash == hash
 }
 
+// echo reports whether w, as a watch event shows it, is a write of ours: it
+// carries the content hash we last wrote to it, and we wrote it recently.
+func (r *writeRecords) echo(w client.Object) bool {
+	key := types.NamespacedName{Namespace: w.GetNamespace(), Name: w.GetName()}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.m[key]
+	return ok && rec.hash == w.GetAnnotations()[appsv1.AnnotationContentHash] && r.now().Sub(rec.at) <= writeRecordTTL
+}
+
 // caughtUp drops the record of a work the cache shows up to date.
 func (r *writeRecords) caughtUp(cached *workv1.ManifestWork) {
 	r.mu.Lock()

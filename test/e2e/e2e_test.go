@@ -23,6 +23,8 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -47,26 +49,8 @@ func TestCommitReachesClustersAndRemovalPrunes(t *testing.T) {
 	write(t, seed, "apps/demo/configmap.yaml", configMap("v1"))
 	write(t, seed, "apps/demo/extra.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n  namespace: demo\ndata: {a: b}\n")
 
-	l, err := lab.Start(ctx, lab.Options{
-		Clusters: 2, Dir: filepath.Join(dir, "lab"), GitAddr: "127.0.0.1:0", Logger: logr.Discard(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Stop(); err != nil {
-			t.Errorf("lab stop: %v", err)
-		}
-	})
-	git, err := lab.StartGitServer(filepath.Join(dir, "git"), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = git.Close() })
-	url, err := git.CreateRepo(ctx, "fleet.git", seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := harness.StartLab(t, 2, filepath.Join(dir, "lab"))
+	url := harness.ServeRepo(t, filepath.Join(dir, "git"), seed)
 	clone := filepath.Join(dir, "clone")
 	if err := lab.Git(ctx, "", "clone", "--quiet", url, clone); err != nil {
 		t.Fatal(err)
@@ -97,11 +81,11 @@ func TestCommitReachesClustersAndRemovalPrunes(t *testing.T) {
 
 	start := time.Now()
 	for name, c := range clusters {
-		waitFor(t, 60*time.Second, name+" gets v1", func() error { return hasValue(ctx, c, "v1") })
+		poll.Eventually(t, 60*time.Second, name+" gets v1", func() error { return hasValue(ctx, c, "v1") })
 	}
 	t.Logf("first deploy reached both clusters in %s", time.Since(start).Round(time.Millisecond))
 	for name := range clusters {
-		waitFor(t, 30*time.Second, name+" joined and available", func() error {
+		poll.Eventually(t, 30*time.Second, name+" joined and available", func() error {
 			mc := &clusterv1.ManagedCluster{}
 			if err := hub.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
 				return err
@@ -114,7 +98,7 @@ func TestCommitReachesClustersAndRemovalPrunes(t *testing.T) {
 			return nil
 		})
 	}
-	waitFor(t, 30*time.Second, "subscription reports applied", func() error {
+	poll.Eventually(t, 30*time.Second, "subscription reports applied", func() error {
 		sub := &appsv1.Subscription{}
 		if err := hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "demo"}, sub); err != nil {
 			return err
@@ -138,8 +122,8 @@ func TestCommitReachesClustersAndRemovalPrunes(t *testing.T) {
 	requestReconcile(t, hub)
 	start = time.Now()
 	for name, c := range clusters {
-		waitFor(t, 60*time.Second, name+" gets v2", func() error { return hasValue(ctx, c, "v2") })
-		waitFor(t, 30*time.Second, name+" drops extra", func() error { return gone(ctx, c, "extra") })
+		poll.Eventually(t, 60*time.Second, name+" gets v2", func() error { return hasValue(ctx, c, "v2") })
+		poll.Eventually(t, 30*time.Second, name+" drops extra", func() error { return gone(ctx, c, "extra") })
 	}
 	t.Logf("pushed change reached both clusters in %s", time.Since(start).Round(time.Millisecond))
 
@@ -153,7 +137,7 @@ func TestCommitReachesClustersAndRemovalPrunes(t *testing.T) {
 	if err := hub.Patch(ctx, sub, patch); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 60*time.Second, "cluster2 pruned", func() error { return gone(ctx, clusters["cluster2"], "greeting") })
+	poll.Eventually(t, 60*time.Second, "cluster2 pruned", func() error { return gone(ctx, clusters["cluster2"], "greeting") })
 	if err := hasValue(ctx, clusters["cluster1"], "v2"); err != nil {
 		t.Fatalf("cluster1 lost its objects: %v", err)
 	}
@@ -208,20 +192,5 @@ func write(t *testing.T, root, name, content string) {
 	}
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // deleteLog records the DELETE requests a client sends, by path: those it
@@ -123,7 +124,7 @@ func TestAgentRestartedWhileDeleting(t *testing.T) {
 	if err := hubC.Create(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	harness.Eventually(t, 60*time.Second, "all objects applied", func() error {
+	poll.Eventually(t, 60*time.Second, "all objects applied", func() error {
 		if m, err := count(); m != n {
 			return fmt.Errorf("%d of %d (%v)", m, n, err)
 		}
@@ -156,7 +157,7 @@ func TestAgentRestartedWhileDeleting(t *testing.T) {
 	}
 
 	startAgent()
-	harness.Eventually(t, 60*time.Second, "ManifestWork, objects and AppliedManifestWork gone", func() error {
+	poll.Eventually(t, 60*time.Second, "ManifestWork, objects and AppliedManifestWork gone", func() error {
 		if err := hubC.Get(ctx, client.ObjectKeyFromObject(w), &workv1.ManifestWork{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("ManifestWork still there (%v)", err)
 		}

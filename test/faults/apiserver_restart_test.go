@@ -11,6 +11,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestHubAPIServerRestart stops the hub's kube-apiserver and etcd under a
@@ -27,7 +28,7 @@ func TestHubAPIServerRestart(t *testing.T) {
 	e.Create(t, &appsv1.Channel{ObjectMeta: harness.Meta("fleet", "repo"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL}},
 		harness.GitSubscription("app", "repo", "c1"))
 
-	harness.Eventually(t, 60*time.Second, "revision one applied and reported", func() error {
+	poll.Eventually(t, 60*time.Second, "revision one applied and reported", func() error {
 		if v, err := s.Value("app"); v != "one" {
 			return fmt.Errorf("value %q (%v)", v, err)
 		}
@@ -50,7 +51,7 @@ func TestHubAPIServerRestart(t *testing.T) {
 	t.Logf("stopped in %s", time.Since(start).Round(time.Millisecond))
 	// While the hub is gone the cluster runs on and still corrects drift.
 	s.SetValue(t, "app", "edited")
-	harness.Eventually(t, 20*time.Second, "drift corrected with the hub down", func() error {
+	poll.Eventually(t, 20*time.Second, "drift corrected with the hub down", func() error {
 		if v, err := s.Value("app"); v != "one" {
 			return fmt.Errorf("value %q (%v)", v, err)
 		}
@@ -69,7 +70,7 @@ func TestHubAPIServerRestart(t *testing.T) {
 	if got := e.Subscription(t, "app"); got.UID != sub.UID {
 		t.Fatal("the Subscription was recreated")
 	}
-	harness.Eventually(t, 60*time.Second, "cluster available after the restart", func() error {
+	poll.Eventually(t, 60*time.Second, "cluster available after the restart", func() error {
 		if st, err := e.ClusterAvailable("c1"); st != metav1.ConditionTrue {
 			return fmt.Errorf("Available %q (%v)", st, err)
 		}
@@ -79,7 +80,7 @@ func TestHubAPIServerRestart(t *testing.T) {
 	// A new commit goes all the way through the restarted API server.
 	repo.Commit(t, "two", map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "two")})
 	e.RequestReconcile(t, "fleet", "repo")
-	harness.Eventually(t, 60*time.Second, "revision two applied and reported", func() error {
+	poll.Eventually(t, 60*time.Second, "revision two applied and reported", func() error {
 		if v, err := s.Value("app"); v != "two" {
 			return fmt.Errorf("value %q (%v)", v, err)
 		}

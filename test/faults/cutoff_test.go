@@ -2,10 +2,7 @@ package faults_test
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,95 +13,9 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/netcut"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
-
-// tcpProxy forwards connections on 127.0.0.1 to a target; down cuts every
-// connection and refuses new ones, up listens again on the same port.
-type tcpProxy struct {
-	target, addr string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        map[net.Conn]bool
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{target: target, addr: ln.Addr().String(), conns: map[net.Conn]bool{}}
-	p.serve(ln)
-	t.Cleanup(p.down)
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-}
-
-func (p *tcpProxy) pipe(c net.Conn) {
-	up, err := net.Dial("tcp", p.target)
-	if err != nil {
-		_ = c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.ln == nil { // cut off while dialing
-		p.mu.Unlock()
-		_ = c.Close()
-		_ = up.Close()
-		return
-	}
-	p.conns[c], p.conns[up] = true, true
-	p.mu.Unlock()
-	go func() { _, _ = io.Copy(up, c); _ = up.Close() }()
-	_, _ = io.Copy(c, up)
-	_ = c.Close()
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, up)
-	p.mu.Unlock()
-}
-
-func (p *tcpProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		_ = p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		_ = c.Close()
-	}
-}
-
-func (p *tcpProxy) up(t *testing.T) {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	for range 50 {
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("listen again on %s: %v", p.addr, err)
-	}
-	p.serve(ln)
-}
 
 // TestKlusterletCutOffCatchesUp puts a TCP proxy between a klusterlet and
 // its hub and severs it for a while. The cluster keeps running what it has
@@ -124,12 +35,12 @@ func TestKlusterletCutOffCatchesUp(t *testing.T) {
 	}
 	s := harness.NewSpoke(t, "c1")
 	repo := harness.NewFleet(t, map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "one")})
-	proxy := newTCPProxy(t, strings.TrimSuffix(strings.TrimPrefix(e.CP.Config.Host, "https://"), "/"))
+	proxy := netcut.New(t, strings.TrimSuffix(strings.TrimPrefix(e.CP.Config.Host, "https://"), "/"))
 	harness.RunFullHub(t, e)
-	harness.RunKlusterlet(t, e, &rest.Config{Host: "https://" + proxy.addr}, "c1", s)
+	harness.RunKlusterlet(t, e, &rest.Config{Host: "https://" + proxy.Addr()}, "c1", s)
 	e.Create(t, &appsv1.Channel{ObjectMeta: harness.Meta("fleet", "repo"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL}},
 		harness.GitSubscription("app", "repo", "c1"))
-	harness.Eventually(t, 60*time.Second, "revision one applied and reported", func() error {
+	poll.Eventually(t, 60*time.Second, "revision one applied and reported", func() error {
 		if v, err := s.Value("app"); v != "one" {
 			return fmt.Errorf("value %q (%v)", v, err)
 		}
@@ -140,8 +51,8 @@ func TestKlusterletCutOffCatchesUp(t *testing.T) {
 	})
 
 	start := time.Now()
-	proxy.down()
-	harness.Eventually(t, 30*time.Second, "hub sees the cluster offline", func() error {
+	proxy.Down()
+	poll.Eventually(t, 30*time.Second, "hub sees the cluster offline", func() error {
 		if st, err := e.ClusterAvailable("c1"); st != metav1.ConditionUnknown {
 			return fmt.Errorf("Available %q (%v)", st, err)
 		}
@@ -153,7 +64,7 @@ func TestKlusterletCutOffCatchesUp(t *testing.T) {
 	t.Logf("offline after %s", time.Since(start).Round(time.Millisecond))
 	// Cut off, the cluster still corrects drift from what it last knew.
 	s.SetValue(t, "app", "edited")
-	harness.Eventually(t, 20*time.Second, "drift corrected while cut off", func() error {
+	poll.Eventually(t, 20*time.Second, "drift corrected while cut off", func() error {
 		if v, err := s.Value("app"); v != "one" {
 			return fmt.Errorf("value %q (%v)", v, err)
 		}
@@ -162,13 +73,13 @@ func TestKlusterletCutOffCatchesUp(t *testing.T) {
 	// A new revision waits in the hub.
 	repo.Commit(t, "two", map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "two")})
 	e.RequestReconcile(t, "fleet", "repo")
-	harness.Eventually(t, 30*time.Second, "revision two written on the hub", func() error {
+	poll.Eventually(t, 30*time.Second, "revision two written on the hub", func() error {
 		if w := e.Works(t, "app")["c1"]; w == nil || !harness.ManifestsContain(w, `"value":"two"`) {
 			return fmt.Errorf("work not updated")
 		}
 		return nil
 	})
-	harness.Consistently(t, 2*time.Second, "nothing reaches the cluster while cut off", func() error {
+	poll.Consistently(t, 2*time.Second, "nothing reaches the cluster while cut off", func() error {
 		if v, err := s.Value("app"); v != "one" {
 			return fmt.Errorf("value %q (%v)", v, err)
 		}
@@ -177,8 +88,8 @@ func TestKlusterletCutOffCatchesUp(t *testing.T) {
 
 	t.Logf("cut off for %s", time.Since(start).Round(time.Millisecond))
 	start = time.Now()
-	proxy.up(t)
-	harness.Eventually(t, 60*time.Second, "caught up after reconnecting", func() error {
+	proxy.Up(t)
+	poll.Eventually(t, 60*time.Second, "caught up after reconnecting", func() error {
 		if v, err := s.Value("app"); v != "two" {
 			return fmt.Errorf("value %q (%v)", v, err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // workSnapshot is what identifies a written ManifestWork: a rewrite changes
@@ -59,7 +60,7 @@ func TestHubKilledMidRolloutResumes(t *testing.T) {
 
 	stop := harness.RunHub(t, e.CP.Config, nil)
 	// The first revision everywhere, reported applied.
-	harness.Eventually(t, 30*time.Second, "revision one on every cluster", func() error {
+	poll.Eventually(t, 30*time.Second, "revision one on every cluster", func() error {
 		ws := e.Works(t, "app")
 		if len(ws) != len(clusters) {
 			return fmt.Errorf("works on %d clusters", len(ws))
@@ -85,7 +86,7 @@ func TestHubKilledMidRolloutResumes(t *testing.T) {
 
 	var newHash string
 	var first, second string
-	harness.Eventually(t, 30*time.Second, "the first cluster gets revision two", func() error {
+	poll.Eventually(t, 30*time.Second, "the first cluster gets revision two", func() error {
 		for ns, w := range e.Works(t, "app") {
 			if h := w.Annotations[appsv1.AnnotationContentHash]; h != oldHash {
 				newHash, first = h, ns
@@ -97,7 +98,7 @@ func TestHubKilledMidRolloutResumes(t *testing.T) {
 		return nil
 	})
 	e.Report(t, e.Works(t, "app")[first])
-	harness.Eventually(t, 30*time.Second, "the second cluster gets revision two", func() error {
+	poll.Eventually(t, 30*time.Second, "the second cluster gets revision two", func() error {
 		got := onHash(e.Works(t, "app"), newHash)
 		if len(got) != 2 {
 			return fmt.Errorf("revision two on %v", got)
@@ -109,7 +110,7 @@ func TestHubKilledMidRolloutResumes(t *testing.T) {
 		return nil
 	})
 	var before *appsv1.RolloutStatus
-	harness.Eventually(t, 20*time.Second, "status shows two of four updated", func() error {
+	poll.Eventually(t, 20*time.Second, "status shows two of four updated", func() error {
 		s := e.Subscription(t, "app")
 		if r := s.Status.Rollout; r == nil || r.Updated != 2 || r.Succeeded != 1 || r.Phase != appsv1.RolloutProgressing {
 			return fmt.Errorf("rollout %+v", r)
@@ -127,7 +128,7 @@ func TestHubKilledMidRolloutResumes(t *testing.T) {
 	var writes harness.WriteCounter
 	harness.RunHub(t, writes.Wrap(e.CP.Config), nil)
 	var third string
-	harness.Eventually(t, 45*time.Second, "the rollout resumes with a third cluster", func() error {
+	poll.Eventually(t, 45*time.Second, "the rollout resumes with a third cluster", func() error {
 		got := onHash(e.Works(t, "app"), newHash)
 		if len(got) != 3 {
 			return fmt.Errorf("revision two on %v", got)
@@ -139,7 +140,7 @@ func TestHubKilledMidRolloutResumes(t *testing.T) {
 		}
 		return nil
 	})
-	harness.Eventually(t, 20*time.Second, "status shows three of four updated", func() error {
+	poll.Eventually(t, 20*time.Second, "status shows three of four updated", func() error {
 		s := e.Subscription(t, "app")
 		r := s.Status.Rollout
 		if r == nil || r.Updated != 3 || r.Succeeded != 2 || r.Revision != before.Revision {
@@ -181,14 +182,14 @@ func TestHubKilledMidRolloutResumes(t *testing.T) {
 
 	// The rollout completes.
 	e.Report(t, e.Works(t, "app")[third])
-	harness.Eventually(t, 30*time.Second, "the last cluster gets revision two", func() error {
+	poll.Eventually(t, 30*time.Second, "the last cluster gets revision two", func() error {
 		if got := onHash(e.Works(t, "app"), newHash); len(got) != 4 {
 			return fmt.Errorf("revision two on %v", got)
 		}
 		return nil
 	})
 	e.Report(t, e.Works(t, "app")[last])
-	harness.Eventually(t, 20*time.Second, "rollout succeeded", func() error {
+	poll.Eventually(t, 20*time.Second, "rollout succeeded", func() error {
 		s := e.Subscription(t, "app")
 		if r := s.Status.Rollout; r == nil || r.Phase != appsv1.RolloutSucceeded || r.Succeeded != 4 {
 			return fmt.Errorf("rollout %+v", r)

@@ -28,6 +28,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // fault is how a faultyProxy answers.
@@ -232,7 +233,7 @@ func TestSourcesDownOrGarbage(t *testing.T) {
 	deployed := func(sub, content string) *workv1.ManifestWork {
 		t.Helper()
 		var w *workv1.ManifestWork
-		harness.Eventually(t, 30*time.Second, sub+" deploys "+content, func() error {
+		poll.Eventually(t, 30*time.Second, sub+" deploys "+content, func() error {
 			w = e.Works(t, sub)["c1"]
 			if w == nil || !harness.ManifestsContain(w, content) {
 				return fmt.Errorf("work %v", w != nil)
@@ -249,7 +250,7 @@ func TestSourcesDownOrGarbage(t *testing.T) {
 	broken := func(sub, channel string, good *workv1.ManifestWork, says string) {
 		t.Helper()
 		e.RequestReconcile(t, "fleet", channel)
-		harness.Eventually(t, 30*time.Second, sub+": source failure reported", func() error {
+		poll.Eventually(t, 30*time.Second, sub+": source failure reported", func() error {
 			c := harness.ConditionOf(e.Subscription(t, sub), appsv1.ConditionSourceReady)
 			if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, says) || !strings.Contains(c.Message, "still deploying the last good revision") {
 				return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)
@@ -277,7 +278,7 @@ func TestSourcesDownOrGarbage(t *testing.T) {
 	gitProxy.set(truncate)
 	before := harness.ConditionOf(e.Subscription(t, "git"), appsv1.ConditionSourceReady).Message
 	e.RequestReconcile(t, "fleet", "git")
-	harness.Eventually(t, 30*time.Second, "truncated pack reported", func() error {
+	poll.Eventually(t, 30*time.Second, "truncated pack reported", func() error {
 		if c := harness.ConditionOf(e.Subscription(t, "git"), appsv1.ConditionSourceReady); c.Status != metav1.ConditionFalse || c.Message == before {
 			return fmt.Errorf("SourceReady %s: %s", c.Status, c.Message)
 		}
@@ -312,7 +313,7 @@ func TestSourcesDownOrGarbage(t *testing.T) {
 	deployed("git", `"value":"two"`)
 	deployed("helm", `"version":"1.2.0"`)
 	deployed("s3", `"value":"two"`)
-	harness.Eventually(t, 10*time.Second, "recovery events", func() error {
+	poll.Eventually(t, 10*time.Second, "recovery events", func() error {
 		var events corev1.EventList
 		if err := e.C.List(e.Ctx, &events, client.InNamespace("fleet")); err != nil {
 			return err

@@ -141,34 +141,6 @@ func Run(t *testing.T, what string, f func(ctx context.Context) error) (stop fun
 	return stop
 }
 
-// Eventually retries check until it passes or the deadline fails the test.
-func Eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// Consistently fails the test if check fails at any point during d.
-func Consistently(t *testing.T, d time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if err := check(); err != nil {
-			t.Fatalf("%s stopped holding: %v", what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // Works returns the ManifestWorks of fleet/<sub> by cluster namespace.
 func (e *Hub) Works(t *testing.T, sub string) map[string]*workv1.ManifestWork {
 	t.Helper()
@@ -492,4 +464,36 @@ func (e *Hub) ClusterAvailable(name string) (metav1.ConditionStatus, error) {
 		return "", nil
 	}
 	return c.Status, nil
+}
+
+// StartLab starts a lab of n managed clusters (each a control plane with its
+// work agent) in dir, stopped when the test ends.
+func StartLab(t *testing.T, n int, dir string) *lab.Lab {
+	t.Helper()
+	l, err := lab.Start(context.Background(), lab.Options{Clusters: n, Dir: dir, GitAddr: "127.0.0.1:0", Logger: logr.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Stop(); err != nil {
+			t.Errorf("lab stop: %v", err)
+		}
+	})
+	return l
+}
+
+// ServeRepo serves the files in seed as a Git repository fleet.git from a
+// Git server on 127.0.0.1 keeping its data in dir, and returns its URL.
+func ServeRepo(t *testing.T, dir, seed string) string {
+	t.Helper()
+	git, err := lab.StartGitServer(dir, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = git.Close() })
+	url, err := git.CreateRepo(context.Background(), "fleet.git", seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url
 }

@@ -36,6 +36,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // logBuffer keeps every log line down to V(4), what `--log-level debug`
@@ -166,7 +167,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	)
 	harness.RunHub(t, e.CP.Config, func(o *hub.Options) { o.Logger = logs.logger() })
 	for _, sub := range []string{"git", "userinfo", "helm", "s3"} {
-		harness.Eventually(t, 30*time.Second, sub+" fails to fetch", func() error {
+		poll.Eventually(t, 30*time.Second, sub+" fails to fetch", func() error {
 			c := harness.ConditionOf(e.Subscription(t, sub), appsv1.ConditionSourceReady)
 			if c.Status != metav1.ConditionFalse || c.Reason == "" {
 				return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)
@@ -193,14 +194,14 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		e.RequestReconcile(t, "fleet", name)
 	}
 	for _, sub := range []string{"git", "helm", "s3"} {
-		harness.Eventually(t, 30*time.Second, sub+" deploys", func() error {
+		poll.Eventually(t, 30*time.Second, sub+" deploys", func() error {
 			if w := e.Works(t, sub)["c1"]; w == nil {
 				return fmt.Errorf("no work")
 			}
 			return nil
 		})
 	}
-	harness.Eventually(t, 10*time.Second, "recovery events", func() error {
+	poll.Eventually(t, 10*time.Second, "recovery events", func() error {
 		var events corev1.EventList
 		if err := e.C.List(e.Ctx, &events, client.InNamespace("fleet")); err != nil {
 			return err

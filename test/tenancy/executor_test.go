@@ -15,6 +15,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestExecutorHoldsASubscriptionToItsIdentity deploys a Subscription with
@@ -56,7 +57,7 @@ func TestExecutorHoldsASubscriptionToItsIdentity(t *testing.T) {
 	harness.RunFullHub(t, e)
 	harness.RunKlusterlet(t, e, nil, "c1", s)
 
-	harness.Eventually(t, 60*time.Second, "the refusal reported in the Subscription", func() error {
+	poll.Eventually(t, 60*time.Second, "the refusal reported in the Subscription", func() error {
 		got := e.Subscription(t, "app")
 		c := harness.ConditionOf(got, appsv1.ConditionApplied)
 		if c.Status != metav1.ConditionFalse || c.Reason != appsv1.ReasonApplyFailed ||

@@ -27,6 +27,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 func TestMain(m *testing.M) {
@@ -112,7 +113,7 @@ func TestSubscriptionReachesOnlyWhatItsNamespaceMay(t *testing.T) {
 	harness.RunHub(t, e.CP.Config, func(o *hub.Options) { o.Controllers = []string{"placement", "channel", "subscription"} })
 
 	// The allowed combination deploys, on the bound set's cluster only.
-	harness.Eventually(t, 30*time.Second, "team-b/shared deploys for team-a on dev1", func() error {
+	poll.Eventually(t, 30*time.Second, "team-b/shared deploys for team-a on dev1", func() error {
 		if got := worksOf(t, e, "team-a", "shared-channel"); len(got) != 1 || got[0] != "dev1" {
 			return fmt.Errorf("works on %v", got)
 		}
@@ -126,7 +127,7 @@ func TestSubscriptionReachesOnlyWhatItsNamespaceMay(t *testing.T) {
 		{"unbound-set", appsv1.ConditionPlaced, appsv1.ReasonNoClusters, "selects no clusters"},
 		{"other-placement", appsv1.ConditionPlaced, appsv1.ReasonPlacementNotFound, "Placement team-a/prod-only not found"},
 	} {
-		harness.Eventually(t, 30*time.Second, c.sub+" refused", func() error {
+		poll.Eventually(t, 30*time.Second, c.sub+" refused", func() error {
 			got := harness.ConditionOf(subscriptionOf(t, e, "team-a", c.sub), c.condition)
 			if got.Status != metav1.ConditionFalse || got.Reason != c.reason || !strings.Contains(got.Message, c.says) {
 				return fmt.Errorf("%s = %s/%s: %s", c.condition, got.Status, got.Reason, got.Message)
@@ -135,7 +136,7 @@ func TestSubscriptionReachesOnlyWhatItsNamespaceMay(t *testing.T) {
 		})
 	}
 	// Nothing was written for the refused ones, even after a while.
-	harness.Consistently(t, 2*time.Second, "no works for refused Subscriptions", func() error {
+	poll.Consistently(t, 2*time.Second, "no works for refused Subscriptions", func() error {
 		for _, sub := range []string{"other-channel", "other-secret", "unbound-set", "other-placement"} {
 			if got := worksOf(t, e, "team-a", sub); len(got) != 0 {
 				return fmt.Errorf("%s has works on %v", sub, got)

@@ -27,6 +27,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 const (
@@ -106,22 +107,6 @@ func (f *fakeGitHub) failures() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.failed
-}
-
-// eventually retries check until it passes or the deadline fails the test.
-func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // startController runs the commit-status controller alone on cfg until the
@@ -207,7 +192,7 @@ func clusters(states ...string) []appsv1.ClusterStatus {
 // waitPosts waits until the forge holds exactly want (in order).
 func waitPosts(t *testing.T, f *fakeGitHub, want ...string) {
 	t.Helper()
-	eventually(t, 20*time.Second, "posted statuses", func() error {
+	poll.Eventually(t, 20*time.Second, "posted statuses", func() error {
 		var got []string
 		for _, p := range f.posts() {
 			got = append(got, p.String())
@@ -312,7 +297,7 @@ func TestCommitStatusesFollowRolloutAndDrift(t *testing.T) {
 	waitPosts(t, forge, rollout...)
 
 	// The posted digest is recorded so a restarted hub stays quiet.
-	eventually(t, 10*time.Second, "posted annotation", func() error {
+	poll.Eventually(t, 10*time.Second, "posted annotation", func() error {
 		sub := &appsv1.Subscription{}
 		if err := c.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "web"}, sub); err != nil {
 			return err
@@ -338,7 +323,7 @@ func TestCommitStatusesFollowRolloutAndDrift(t *testing.T) {
 	if n := forge.failures(); n != 2 {
 		t.Fatalf("forge failed %d requests, want 2 (then the retry succeeded)", n)
 	}
-	eventually(t, 10*time.Second, "failure event", func() error {
+	poll.Eventually(t, 10*time.Second, "failure event", func() error {
 		var evs eventsv1.EventList
 		if err := c.List(ctx, &evs, client.InNamespace("apps")); err != nil {
 			return err

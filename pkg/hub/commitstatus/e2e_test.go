@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -18,6 +17,8 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestDriftOnALabClusterFlipsTheCommitStatus runs a hub, two managed clusters
@@ -31,24 +32,8 @@ func TestDriftOnALabClusterFlipsTheCommitStatus(t *testing.T) {
 	writeFile(t, seed, "apps/demo/namespace.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n")
 	writeFile(t, seed, "apps/demo/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: greeting\n  namespace: demo\ndata:\n  value: hello\n")
 
-	l, err := lab.Start(ctx, lab.Options{Clusters: 2, Dir: filepath.Join(dir, "lab"), GitAddr: "127.0.0.1:0", Logger: logr.Discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Stop(); err != nil {
-			t.Errorf("lab stop: %v", err)
-		}
-	})
-	git, err := lab.StartGitServer(filepath.Join(dir, "git"), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = git.Close() })
-	url, err := git.CreateRepo(ctx, "fleet.git", seed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := harness.StartLab(t, 2, filepath.Join(dir, "lab"))
+	url := harness.ServeRepo(t, filepath.Join(dir, "git"), seed)
 
 	forge := newFakeGitHub(t)
 	hub, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
@@ -86,7 +71,7 @@ func TestDriftOnALabClusterFlipsTheCommitStatus(t *testing.T) {
 	const ctxDemo = "ocm-gitops/e2e/fleet/demo"
 
 	var sha string
-	waitUntil(t, 90*time.Second, "the subscription deploys a commit", func() error {
+	poll.Eventually(t, 90*time.Second, "the subscription deploys a commit", func() error {
 		sub := &appsv1.Subscription{}
 		if err := hub.Get(ctx, client.ObjectKey{Namespace: "fleet", Name: "demo"}, sub); err != nil {
 			return err
@@ -121,7 +106,7 @@ func TestDriftOnALabClusterFlipsTheCommitStatus(t *testing.T) {
 		}
 	}
 
-	waitUntil(t, 60*time.Second, "green once applied on both clusters", last("success applied on 2/2"))
+	poll.Eventually(t, 60*time.Second, "green once applied on both clusters", last("success applied on 2/2"))
 	n := len(ours())
 
 	edit := func(value string) {
@@ -136,30 +121,15 @@ func TestDriftOnALabClusterFlipsTheCommitStatus(t *testing.T) {
 		}
 	}
 	edit("tampered")
-	waitUntil(t, 60*time.Second, "red on drift", last("failure drift on 1/2: cluster1 ConfigMap/greeting"))
+	poll.Eventually(t, 60*time.Second, "red on drift", last("failure drift on 1/2: cluster1 ConfigMap/greeting"))
 	edit("hello")
-	waitUntil(t, 60*time.Second, "green again once corrected", last("success applied on 2/2"))
+	poll.Eventually(t, 60*time.Second, "green again once corrected", last("success applied on 2/2"))
 
 	got := ours()[n-1:]
 	if len(got) != 3 {
 		t.Fatalf("expected exactly success, failure, success after the first green; got %q", got)
 	}
 	t.Logf("statuses posted on %s: %q", sha[:12], ours())
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true after %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 func writeFile(t *testing.T, root, name, content string) {

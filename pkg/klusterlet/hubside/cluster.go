@@ -48,7 +48,7 @@ type clusterReconciler struct {
 
 // grantRecheck is how often an accepted cluster's namespace and RBAC are
 // read back and repaired when nothing about the cluster changed.
-const grantRecheck = 10 * time.Minute
+const grantRecheck = 30 * time.Minute
 
 // grantMemo records, per cluster UID, when its access was last set up.
 type grantMemo struct {

@@ -31,6 +31,11 @@ func controllerOptions() controller.Options {
 	return controller.Options{SkipNameValidation: ptr.To(true)}
 }
 
+func withWorkers(o controller.Options, n int) controller.Options {
+	o.MaxConcurrentReconciles = n
+	return o
+}
+
 // csrReconciler approves and signs the certificate requests of clusters.
 type csrReconciler struct {
 	client          client.Client

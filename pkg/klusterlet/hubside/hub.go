@@ -21,6 +21,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -108,14 +109,27 @@ func SetupHubWithManager(mgr ctrl.Manager, opts Options) error {
 	}
 
 	clusters := &clusterReconciler{client: c, reader: mgr.GetAPIReader(), grace: opts.LeaseGraceMultiplier}
-	leases := predicate.NewPredicateFuncs(func(o client.Object) bool { return o.GetName() == registration.LeaseName })
+	// A lease's renewals need no reconcile: the cluster's verdict is a timer
+	// (checkLease's recheck) read against the cached lease. Only a lease
+	// appearing or going changes it before the timer fires. Thousands of
+	// clusters renewing every minute would otherwise keep this controller
+	// busy doing nothing.
+	leaseName := func(o client.Object) bool { return o.GetName() == registration.LeaseName }
+	leases := predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return leaseName(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return leaseName(e.Object) },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(e event.GenericEvent) bool { return leaseName(e.Object) },
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("registration-cluster").
 		For(&clusterv1.ManagedCluster{}).
 		Watches(&coordinationv1.Lease{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
 			return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetNamespace()}}}
 		}), builder.WithPredicates(leases)).
-		WithOptions(controllerOptions()).
+		// Setting up a cluster is a few sequential API calls; onboarding
+		// thousands at once wants them in parallel.
+		WithOptions(withWorkers(controllerOptions(), 8)).
 		Complete(clusters)
 }
 

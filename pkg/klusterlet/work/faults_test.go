@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/netcut"
 )
 
 // While the hub is unreachable the agent leaves what is deployed alone (and
@@ -23,13 +24,13 @@ func TestHubOutage(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "outage")
 	ns := "outage-apps"
-	proxy := newTCPProxy(t, hostPort(hubCP.Config))
-	startAgent(t, cluster, hubVia(proxy.addr), func(o *work.Options) { o.EvictionGracePeriod = time.Second })
+	proxy := netcut.New(t, hostPort(hubCP.Config))
+	startAgent(t, cluster, hubVia(proxy.Addr()), func(o *work.Options) { o.EvictionGracePeriod = time.Second })
 	createWork(t, hubLikeWork(cluster, "app", false, configMap(ns, "a", map[string]string{"k": "v1"}), configMap(ns, "b", map[string]string{"k": "v1"})))
 	waitWorkCondition(t, cluster, "app", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
 	a := getCM(t, ns, "a")
 
-	proxy.down()
+	proxy.Down()
 	// Even a short eviction grace period must not remove anything while the
 	// hub cannot be asked.
 	time.Sleep(3 * time.Second)
@@ -55,7 +56,7 @@ func TestHubOutage(t *testing.T) {
 		t.Fatal("a change reached the cluster without the hub")
 	}
 
-	proxy.up(t)
+	proxy.Up(t)
 	eventually(t, 45*time.Second, "change applied after the hub came back", func() (bool, string) {
 		return getCM(t, ns, "a").Data["k"] == "v2", getCM(t, ns, "a").Data["k"]
 	})
