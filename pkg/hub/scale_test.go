@@ -2,6 +2,7 @@ package hub
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -71,6 +72,21 @@ func TestStatusBatcher(t *testing.T) {
 	now = now.Add(800 * time.Millisecond)
 	if d := b.delay(key); d != 0 {
 		t.Errorf("report after the slot waits %s, want 0", d)
+	}
+
+	// Bigger Subscriptions are summed up less often, up to ten windows.
+	for _, tc := range []struct {
+		clusters int
+		want     time.Duration
+	}{{0, time.Second}, {1000, time.Second}, {1001, 2 * time.Second}, {5000, 5 * time.Second}, {50000, 10 * time.Second}} {
+		big := types.NamespacedName{Namespace: "fleet", Name: fmt.Sprintf("big-%d", tc.clusters)}
+		b.observe(big, tc.clusters)
+		if d := b.delay(big); d != 0 {
+			t.Errorf("%d clusters: first report waits %s", tc.clusters, d)
+		}
+		if d := b.delay(big); d != tc.want {
+			t.Errorf("%d clusters: next report waits %s, want %s", tc.clusters, d, tc.want)
+		}
 	}
 }
 

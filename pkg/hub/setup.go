@@ -74,6 +74,8 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
 		written:  newWriteRecords(),
+
+		statusBatch: newStatusBatcher(statusBatchWindow),
 	}
 	// Time windows and rollout timers read this clock (tests move it).
 	r.Clock = deps.Options.Clock
@@ -83,7 +85,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		Named("subscription").
 		For(&appsv1.Subscription{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, userAnnotationsChanged()))).
-		Watches(&workv1.ManifestWork{}, workEvents(newStatusBatcher(statusBatchWindow), r.written)).
+		Watches(&workv1.ManifestWork{}, workEvents(r.statusBatch, r.written)).
 		Watches(&appsv1.Channel{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			return listRequests(ctx, c, client.MatchingFields{indexChannel: o.GetNamespace() + "/" + o.GetName()})
 		}), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
@@ -173,17 +175,33 @@ func statusOnly(old, cur client.Object) bool {
 }
 
 // statusBatcher spaces the status-driven reconciles of each Subscription at
-// least window apart: the first report after a quiet spell is handled at once,
-// later ones wait for the next slot.
+// least a window apart: the first report after a quiet spell is handled at
+// once, later ones wait for the next slot. The window grows with the
+// Subscription's clusters (one base window per thousand, at most ten), since
+// a reconcile's cost does: a 5,000-cluster Subscription sums up its reports
+// every 5 s instead of spending a core on doing it every second.
 type statusBatcher struct {
 	mu     sync.Mutex
 	window time.Duration
 	next   map[types.NamespacedName]time.Time // earliest time of the next slot
+	size   map[types.NamespacedName]int       // clusters at the last reconcile
 	now    func() time.Time
 }
 
 func newStatusBatcher(window time.Duration) *statusBatcher {
-	return &statusBatcher{window: window, next: map[types.NamespacedName]time.Time{}, now: time.Now}
+	return &statusBatcher{window: window, next: map[types.NamespacedName]time.Time{}, size: map[types.NamespacedName]int{}, now: time.Now}
+}
+
+// observe records how many clusters a Subscription targets.
+func (b *statusBatcher) observe(key types.NamespacedName, clusters int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.size[key] = clusters
+}
+
+// windowOf is the spacing for key; b.mu is held.
+func (b *statusBatcher) windowOf(key types.NamespacedName) time.Duration {
+	return b.window * time.Duration(min(max(1, (b.size[key]+999)/1000), 10))
 }
 
 // delay returns how long to wait before reconciling key for a status report.
@@ -193,12 +211,13 @@ func (b *statusBatcher) delay(key types.NamespacedName) time.Duration {
 	defer b.mu.Unlock()
 	slot, ok := b.next[key]
 	if !ok || !now.Before(slot) {
-		b.next[key] = now.Add(b.window)
+		b.next[key] = now.Add(b.windowOf(key))
 		if len(b.next) > 1024 {
 			// Forget Subscriptions quiet for a while (deleted ones, mostly).
 			for k, t := range b.next {
-				if now.Sub(t) > b.window {
+				if now.Sub(t) > 10*b.window {
 					delete(b.next, k)
+					delete(b.size, k)
 				}
 			}
 		}

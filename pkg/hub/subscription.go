@@ -62,6 +62,8 @@ type SubscriptionReconciler struct {
 	// written remembers the hub's ManifestWork writes until the cache
 	// shows them.
 	written *writeRecords
+	// statusBatch spaces the reconciles caused by works' status reports.
+	statusBatch *statusBatcher
 }
 
 func (r *SubscriptionReconciler) now() time.Time {
@@ -132,6 +134,9 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 		condition(sub, appsv1.ConditionPlaced, true, appsv1.ReasonSucceeded, fmt.Sprintf("%d clusters selected", len(targets)))
 	}
 	offline := r.offlineClusters(ctx, targets)
+	if r.statusBatch != nil {
+		r.statusBatch.observe(client.ObjectKeyFromObject(sub), len(targets))
+	}
 
 	art, requeue, err := r.fetch(ctx, sub)
 	if art == nil {
