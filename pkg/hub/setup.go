@@ -74,7 +74,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
 		written:  newWriteRecords(),
-
+		// Status-driven reconciles are spaced by the batcher (workEvents).
 		statusBatch: newStatusBatcher(statusBatchWindow),
 	}
 	// Time windows and rollout timers read this clock (tests move it).
@@ -120,15 +120,16 @@ func userAnnotationsChanged() predicate.Predicate {
 }
 
 // statusBatchWindow is the shortest time between two reconciles of a
-// Subscription caused only by its works' status reports.
+// Subscription caused only by its works' status reports, per thousand
+// clusters it targets (see statusBatcher).
 const statusBatchWindow = time.Second
 
 // workEvents enqueues the Subscription owning a work: at once when the work
 // goes or someone else changes its spec or metadata, and through the batcher
 // when it appears, when the change is the hub's own write coming back, or
 // when only its status changed. A fan-out's own writes and a fleet's status
-// reports are so summed up in a few reconciles instead of one per event. A deleted work's write record goes: the cache has seen past our
-// write.
+// reports are so summed up in a few reconciles instead of one per event. A
+// deleted work's write record goes: the cache has seen past our write.
 func workEvents(b *statusBatcher, written *writeRecords) handler.Funcs {
 	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		for _, req := range workToSubscription(ctx, o) {
