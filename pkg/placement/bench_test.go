@@ -42,9 +42,12 @@ func BenchmarkSchedule5000(b *testing.B) {
 	needHub(b)
 	ctx := context.Background()
 	createBenchClusters(b)
+	// Namespaces of this invocation: -count runs the benchmark again on the
+	// same API server.
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	for iter := 0; b.Loop(); iter++ {
 		b.StopTimer()
-		ns := fmt.Sprintf("bench-%d", iter)
+		ns := fmt.Sprintf("bench-%s-%d", run, iter)
 		createNS(b, ns)
 		must(b, testHub.c.Create(ctx, Binding(ns, "bench")))
 		watch := watchNamespace(b, ns)
@@ -83,7 +86,7 @@ func BenchmarkSchedule5000(b *testing.B) {
 
 		// The same writes without the controller, in the same run.
 		cpu0 = childCPU()
-		floor := rawFloor(b, ns, fmt.Sprintf("raw-%d", iter))
+		floor := rawFloor(b, ns, fmt.Sprintf("raw-%s-%d", run, iter))
 		cpu = childCPUDelta(cpu0, childCPU())
 		b.ReportMetric(floor.Seconds(), "raw-floor-s")
 		b.ReportMetric(cpu["kube-apiserver"], "raw-apiserver-cpu-s")
