@@ -32,7 +32,7 @@ func TestDeletionOnRealClusters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{c: hubClient, ctx: ctx}
+	e := &env{&harness.Hub{C: hubClient, Ctx: ctx}}
 	spokes := map[string]client.Client{}
 	for _, cp := range l.Clusters {
 		c, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
@@ -52,15 +52,15 @@ func TestDeletionOnRealClusters(t *testing.T) {
 	cm := func(name, annotations, value string) string {
 		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: apps\n%sdata:\n  value: %q\n", name, annotations, value)
 	}
-	repo := newFleet(t, map[string]string{
+	repo := harness.NewFleet(t, map[string]string{
 		"apps/cleanup/a1.yaml": cm("a1", "", "one"),
 		"apps/cleanup/a2.yaml": cm("a2", keep, "one"),
 		"apps/cleanup/a3.yaml": cm("a3", keep, "one"),
 		"apps/keep/b1.yaml":    cm("b1", "", "one"),
 	})
 	clusters := []string{lab.ClusterName(1), lab.ClusterName(2)}
-	appSubscription(e, t, repo.url, "cleanup", "apps/cleanup", clusters, nil)
-	appSubscription(e, t, repo.url, "keep", "apps/keep", clusters, func(s *appsv1.Subscription) {
+	appSubscription(e, t, repo.URL, "cleanup", "apps/cleanup", clusters, nil)
+	appSubscription(e, t, repo.URL, "keep", "apps/keep", clusters, func(s *appsv1.Subscription) {
 		s.Spec.DeleteOption = &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeOrphan}
 	})
 
@@ -115,7 +115,7 @@ func TestDeletionOnRealClusters(t *testing.T) {
 	expect("everything applied", present("a1", "a2", "a3", "b1"))
 
 	// a3 leaves Git: the agent stops tracking it and leaves it in place.
-	repo.commit(t, "drop a3", map[string]string{"apps/cleanup/a3.yaml": "", "apps/cleanup/a1.yaml": cm("a1", "", "two")})
+	repo.Commit(t, "drop a3", map[string]string{"apps/cleanup/a3.yaml": "", "apps/cleanup/a1.yaml": cm("a1", "", "two")})
 	requestReconcile(t, e, &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"}})
 	expect("a3 no longer applied", func(_ string, c client.Client) error {
 		names, _, err := applied(c, "cleanup")
@@ -131,7 +131,7 @@ func TestDeletionOnRealClusters(t *testing.T) {
 
 	// Deleting "cleanup" takes its objects off both clusters: the budget holds
 	// it until confirmed, then a1 goes and the do-not-delete objects stay.
-	if err := hubClient.Delete(ctx, e.subscription(t, "cleanup")); err != nil {
+	if err := hubClient.Delete(ctx, e.Subscription(t, "cleanup")); err != nil {
 		t.Fatal(err)
 	}
 	e.confirmDeletion(t, "cleanup", 2)
@@ -145,7 +145,7 @@ func TestDeletionOnRealClusters(t *testing.T) {
 	expect("a2 and a3 kept", present("a2", "a3"))
 
 	// Deleting "keep" orphans: nothing waits and b1 stays.
-	if err := hubClient.Delete(ctx, e.subscription(t, "keep")); err != nil {
+	if err := hubClient.Delete(ctx, e.Subscription(t, "keep")); err != nil {
 		t.Fatal(err)
 	}
 	expect("keep's AppliedManifestWork gone", func(_ string, c client.Client) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -23,71 +22,13 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
-// fleet is a Git repository on the lab's Git server with a working clone.
-type fleet struct {
-	url, clone string
-}
-
-func newFleet(t *testing.T, files map[string]string) *fleet {
-	t.Helper()
-	ctx := context.Background()
-	seed := t.TempDir()
-	writeFiles(t, seed, files)
-	srv, err := lab.StartGitServer(t.TempDir(), "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
-	url, err := srv.CreateRepo(ctx, "fleet.git", seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clone := filepath.Join(t.TempDir(), "clone")
-	if err := lab.Git(ctx, "", "clone", "--quiet", url, clone); err != nil {
-		t.Fatal(err)
-	}
-	return &fleet{url: url, clone: clone}
-}
-
-// commit writes files (an empty content deletes the file) and pushes.
-func (f *fleet) commit(t *testing.T, msg string, files map[string]string) {
-	t.Helper()
-	writeFiles(t, f.clone, files)
-	ctx := context.Background()
-	for _, args := range [][]string{{"add", "--all"}, {"commit", "--quiet", "-m", msg}, {"push", "--quiet", "origin", "main"}} {
-		if err := lab.Git(ctx, f.clone, args...); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func writeFiles(t *testing.T, dir string, files map[string]string) {
-	t.Helper()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if content == "" {
-			_ = os.Remove(p)
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func configMap(name, value string) string {
-	return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: apps\ndata:\n  value: %q\n", name, value)
-}
-
+// env is the hub under test with the test harness's helpers.
 type env struct {
-	c   client.Client
-	ctx context.Context
+	*harness.Hub
 }
 
 func startHub(t *testing.T, clusters ...string) *env {
@@ -149,36 +90,14 @@ func startHubWith(t *testing.T, configure func(*hub.Options), clusters ...string
 		}
 		_ = cp.Stop()
 	})
-	return &env{c: c, ctx: ctx}
-}
-
-func (e *env) works(t *testing.T, sub string) map[string]*workv1.ManifestWork {
-	t.Helper()
-	var list workv1.ManifestWorkList
-	if err := e.c.List(e.ctx, &list, client.MatchingLabels{appsv1.LabelSubscription: "fleet." + sub}); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*workv1.ManifestWork{}
-	for i := range list.Items {
-		out[list.Items[i].Namespace] = &list.Items[i]
-	}
-	return out
-}
-
-func (e *env) subscription(t *testing.T, name string) *appsv1.Subscription {
-	t.Helper()
-	sub := &appsv1.Subscription{}
-	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: name}, sub); err != nil {
-		t.Fatal(err)
-	}
-	return sub
+	return &env{&harness.Hub{C: c, Ctx: ctx}}
 }
 
 // report sets a work's status as an agent would after applying it.
 func (e *env) report(t *testing.T, w *workv1.ManifestWork, drifted string) {
 	t.Helper()
 	fresh := &workv1.ManifestWork{}
-	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
+	if err := e.C.Get(e.Ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
 		t.Fatal(err)
 	}
 	cond := func(typ string, ok bool, reason, msg string) metav1.Condition {
@@ -200,7 +119,7 @@ func (e *env) report(t *testing.T, w *workv1.ManifestWork, drifted string) {
 			Conditions:   []metav1.Condition{cond(appsv1.WorkConditionDrifted, true, "DriftDetected", drifted)},
 		}}
 	}
-	if err := e.c.Status().Update(e.ctx, fresh); err != nil {
+	if err := e.C.Status().Update(e.Ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -218,12 +137,12 @@ func conditionOf(sub *appsv1.Subscription, typ string) metav1.Condition {
 // placement, and deletion.
 func TestSubscriptionLifecycle(t *testing.T) {
 	e := startHub(t, "east", "west", "north")
-	repo := newFleet(t, map[string]string{
-		"apps/settings/cm.yaml": configMap("settings", "one"),
+	repo := harness.NewFleet(t, map[string]string{
+		"apps/settings/cm.yaml": harness.ConfigMapYAML("settings", "one"),
 		"README.md":             "not deployed",
 	})
 	ch := &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: "fleet"},
-		Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.url}}
+		Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL}}
 	sub := &appsv1.Subscription{
 		ObjectMeta: metav1.ObjectMeta{Name: "settings", Namespace: "fleet", Annotations: map[string]string{
 			appsv1.AnnotationGitPath: "apps/settings", appsv1.AnnotationGitBranch: "main",
@@ -233,20 +152,20 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}},
 	}
 	for _, o := range []client.Object{ch, sub} {
-		if err := e.c.Create(e.ctx, o); err != nil {
+		if err := e.C.Create(e.Ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// One work per selected cluster, none for the unselected one.
 	poll.Eventually(t, 20*time.Second, "works for east and west", func() error {
-		ws := e.works(t, "settings")
+		ws := e.Works(t, "settings")
 		if len(ws) != 2 || ws["east"] == nil || ws["west"] == nil {
 			return fmt.Errorf("works in %v", keys(ws))
 		}
 		return nil
 	})
-	first := e.works(t, "settings")["east"]
+	first := e.Works(t, "settings")["east"]
 	if n := len(first.Spec.Workload.Manifests); n != 1 {
 		t.Fatalf("work has %d manifests, want 1", n)
 	}
@@ -258,7 +177,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	}
 	poll.Eventually(t, 10*time.Second, "channel reports the fetched ref", func() error {
 		got := &appsv1.Channel{}
-		if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(ch), got); err != nil {
+		if err := e.C.Get(e.Ctx, client.ObjectKeyFromObject(ch), got); err != nil {
 			return err
 		}
 		if len(got.Status.Artifacts) != 1 || got.Status.Artifacts[0].Ref != "branch:main" ||
@@ -271,7 +190,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		return nil
 	})
 	poll.Eventually(t, 10*time.Second, "progressing status", func() error {
-		s := e.subscription(t, "settings")
+		s := e.Subscription(t, "settings")
 		if s.Status.Summary.Selected != 2 || s.Status.Summary.Progressing != 2 {
 			return fmt.Errorf("summary %+v", s.Status.Summary)
 		}
@@ -282,11 +201,11 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	})
 
 	// Agents report: the Subscription becomes Ready and records the commit.
-	for _, w := range e.works(t, "settings") {
+	for _, w := range e.Works(t, "settings") {
 		e.report(t, w, "")
 	}
 	poll.Eventually(t, 10*time.Second, "applied status", func() error {
-		s := e.subscription(t, "settings")
+		s := e.Subscription(t, "settings")
 		if s.Status.Summary.Applied != 2 {
 			return fmt.Errorf("summary %+v", s.Status.Summary)
 		}
@@ -300,10 +219,10 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	})
 
 	// A pushed change reaches every work, once the channel is asked to refresh.
-	repo.commit(t, "change", map[string]string{"apps/settings/cm.yaml": configMap("settings", "two")})
+	repo.Commit(t, "change", map[string]string{"apps/settings/cm.yaml": harness.ConfigMapYAML("settings", "two")})
 	requestReconcile(t, e, ch)
 	poll.Eventually(t, 20*time.Second, "works carry the new value", func() error {
-		for cluster, w := range e.works(t, "settings") {
+		for cluster, w := range e.Works(t, "settings") {
 			if !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"two"`) {
 				return fmt.Errorf("%s still has %s", cluster, w.Spec.Workload.Manifests[0].Raw)
 			}
@@ -312,49 +231,49 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	})
 
 	// A commit that changes nothing deployed does not rewrite the works.
-	before := e.works(t, "settings")["east"].ResourceVersion
-	repo.commit(t, "docs", map[string]string{"README.md": "still not deployed"})
+	before := e.Works(t, "settings")["east"].ResourceVersion
+	repo.Commit(t, "docs", map[string]string{"README.md": "still not deployed"})
 	requestReconcile(t, e, ch)
 	poll.Eventually(t, 20*time.Second, "new revision attempted", func() error {
-		s := e.subscription(t, "settings")
-		if !strings.HasSuffix(s.Status.LastAttemptedRevision, headCommit(t, repo)) {
+		s := e.Subscription(t, "settings")
+		if !strings.HasSuffix(s.Status.LastAttemptedRevision, repo.Head(t)) {
 			return fmt.Errorf("last attempted %s", s.Status.LastAttemptedRevision)
 		}
 		return nil
 	})
-	if after := e.works(t, "settings")["east"].ResourceVersion; after != before {
+	if after := e.Works(t, "settings")["east"].ResourceVersion; after != before {
 		t.Fatalf("an unchanged render rewrote the work (resourceVersion %s -> %s)", before, after)
 	}
 
 	// A broken commit is reported with its file and leaves the works alone.
-	good := e.works(t, "settings")["east"].Annotations[appsv1.AnnotationContentHash]
-	repo.commit(t, "broken", map[string]string{"apps/settings/bad.yaml": "kind: [unclosed\n"})
+	good := e.Works(t, "settings")["east"].Annotations[appsv1.AnnotationContentHash]
+	repo.Commit(t, "broken", map[string]string{"apps/settings/bad.yaml": "kind: [unclosed\n"})
 	requestReconcile(t, e, ch)
 	poll.Eventually(t, 20*time.Second, "render failure reported", func() error {
-		c := conditionOf(e.subscription(t, "settings"), appsv1.ConditionRendered)
+		c := conditionOf(e.Subscription(t, "settings"), appsv1.ConditionRendered)
 		if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "apps/settings/bad.yaml") {
 			return fmt.Errorf("Rendered = %s: %s", c.Status, c.Message)
 		}
 		return nil
 	})
-	for cluster, w := range e.works(t, "settings") {
+	for cluster, w := range e.Works(t, "settings") {
 		if w.Annotations[appsv1.AnnotationContentHash] != good {
 			t.Fatalf("broken commit changed the work in %s", cluster)
 		}
 	}
-	repo.commit(t, "fix", map[string]string{"apps/settings/bad.yaml": ""})
+	repo.Commit(t, "fix", map[string]string{"apps/settings/bad.yaml": ""})
 	requestReconcile(t, e, ch)
 
 	// Drift reported by an agent reaches the Subscription with its fields.
 	poll.Eventually(t, 20*time.Second, "render recovered", func() error {
-		if c := conditionOf(e.subscription(t, "settings"), appsv1.ConditionRendered); c.Status != metav1.ConditionTrue {
+		if c := conditionOf(e.Subscription(t, "settings"), appsv1.ConditionRendered); c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("Rendered = %s: %s", c.Status, c.Message)
 		}
 		return nil
 	})
-	e.report(t, e.works(t, "settings")["west"], ".data.value")
+	e.report(t, e.Works(t, "settings")["west"], ".data.value")
 	poll.Eventually(t, 10*time.Second, "drift in status", func() error {
-		s := e.subscription(t, "settings")
+		s := e.Subscription(t, "settings")
 		c := conditionOf(s, appsv1.ConditionDrifted)
 		if c.Status != metav1.ConditionTrue || s.Status.Summary.Drifted != 1 {
 			return fmt.Errorf("Drifted = %s, summary %+v", c.Status, s.Status.Summary)
@@ -367,7 +286,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	})
 	poll.Eventually(t, 10*time.Second, "events for the broken commit and the drift", func() error {
 		var events corev1.EventList
-		if err := e.c.List(e.ctx, &events, client.InNamespace("fleet")); err != nil {
+		if err := e.C.List(e.Ctx, &events, client.InNamespace("fleet")); err != nil {
 			return err
 		}
 		seen := map[string]int{}
@@ -383,14 +302,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	})
 
 	// A cluster leaving the placement loses its work.
-	patch := client.MergeFrom(e.subscription(t, "settings"))
-	updated := e.subscription(t, "settings")
+	patch := client.MergeFrom(e.Subscription(t, "settings"))
+	updated := e.Subscription(t, "settings")
 	updated.Spec.Placement.Clusters = []appsv1.GenericClusterReference{{Name: "east"}}
-	if err := e.c.Patch(e.ctx, updated, patch); err != nil {
+	if err := e.C.Patch(e.Ctx, updated, patch); err != nil {
 		t.Fatal(err)
 	}
 	poll.Eventually(t, 10*time.Second, "west's work removed", func() error {
-		if ws := e.works(t, "settings"); len(ws) != 1 || ws["east"] == nil {
+		if ws := e.Works(t, "settings"); len(ws) != 1 || ws["east"] == nil {
 			return fmt.Errorf("works in %v", keys(ws))
 		}
 		return nil
@@ -400,15 +319,15 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	// holds (one of one), beyond the default budget: the hub waits for the
 	// confirmation the condition asks for, then removes its works and lets
 	// the Subscription go.
-	if err := e.c.Delete(e.ctx, e.subscription(t, "settings")); err != nil {
+	if err := e.C.Delete(e.Ctx, e.Subscription(t, "settings")); err != nil {
 		t.Fatal(err)
 	}
 	e.confirmDeletion(t, "settings", 1)
 	poll.Eventually(t, 10*time.Second, "cleanup", func() error {
-		if ws := e.works(t, "settings"); len(ws) != 0 {
+		if ws := e.Works(t, "settings"); len(ws) != 0 {
 			return fmt.Errorf("works left in %v", keys(ws))
 		}
-		err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: "settings"}, &appsv1.Subscription{})
+		err := e.C.Get(e.Ctx, client.ObjectKey{Namespace: "fleet", Name: "settings"}, &appsv1.Subscription{})
 		if client.IgnoreNotFound(err) != nil || err == nil {
 			return fmt.Errorf("subscription still there (%v)", err)
 		}
@@ -426,17 +345,17 @@ func TestMissingChannelIsReported(t *testing.T) {
 			Clusters: []appsv1.GenericClusterReference{{Name: "east"}},
 		}},
 	}
-	if err := e.c.Create(e.ctx, sub); err != nil {
+	if err := e.C.Create(e.Ctx, sub); err != nil {
 		t.Fatal(err)
 	}
 	poll.Eventually(t, 10*time.Second, "SourceReady False", func() error {
-		c := conditionOf(e.subscription(t, "orphan"), appsv1.ConditionSourceReady)
+		c := conditionOf(e.Subscription(t, "orphan"), appsv1.ConditionSourceReady)
 		if c.Reason != appsv1.ReasonChannelNotFound || !strings.Contains(c.Message, "fleet/nowhere") {
 			return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)
 		}
 		return nil
 	})
-	if ws := e.works(t, "orphan"); len(ws) != 0 {
+	if ws := e.Works(t, "orphan"); len(ws) != 0 {
 		t.Fatalf("works written without a source: %v", keys(ws))
 	}
 }
@@ -444,7 +363,7 @@ func TestMissingChannelIsReported(t *testing.T) {
 func requestReconcile(t *testing.T, e *env, ch *appsv1.Channel) {
 	t.Helper()
 	fresh := &appsv1.Channel{}
-	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(ch), fresh); err != nil {
+	if err := e.C.Get(e.Ctx, client.ObjectKeyFromObject(ch), fresh); err != nil {
 		t.Fatal(err)
 	}
 	patch := client.MergeFrom(fresh.DeepCopy())
@@ -452,18 +371,9 @@ func requestReconcile(t *testing.T, e *env, ch *appsv1.Channel) {
 		fresh.Annotations = map[string]string{}
 	}
 	fresh.Annotations[appsv1.AnnotationReconcileRequestedAt] = time.Now().UTC().Format(time.RFC3339Nano)
-	if err := e.c.Patch(e.ctx, fresh, patch); err != nil {
+	if err := e.C.Patch(e.Ctx, fresh, patch); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func headCommit(t *testing.T, f *fleet) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(f.clone, ".git", "refs", "heads", "main"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(data))
 }
 
 func keys[V any](m map[string]V) []string {
@@ -493,18 +403,18 @@ func TestLocalGitRefusedByDefault(t *testing.T) {
 		}},
 	}
 	for _, o := range []client.Object{ch, sub} {
-		if err := e.c.Create(e.ctx, o); err != nil {
+		if err := e.C.Create(e.Ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
 	poll.Eventually(t, 10*time.Second, "SourceReady False", func() error {
-		c := conditionOf(e.subscription(t, "snoop"), appsv1.ConditionSourceReady)
+		c := conditionOf(e.Subscription(t, "snoop"), appsv1.ConditionSourceReady)
 		if c.Reason != appsv1.ReasonInvalidSpec || !strings.Contains(c.Message, "--allow-local-git") {
 			return fmt.Errorf("SourceReady %s/%s: %s", c.Status, c.Reason, c.Message)
 		}
 		return nil
 	})
-	if ws := e.works(t, "snoop"); len(ws) != 0 {
+	if ws := e.Works(t, "snoop"); len(ws) != 0 {
 		t.Fatalf("works written from the hub's disk: %v", keys(ws))
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
+	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
@@ -70,9 +71,9 @@ func startHubAt(t *testing.T, clk *shiftedClock, controllers []string, clusters 
 // appSubscription deploys apps/<path> of the fleet's repo to the listed clusters.
 func appSubscription(e *env, t *testing.T, url, name, path string, clusters []string, configure func(*appsv1.Subscription)) {
 	t.Helper()
-	if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: "repo"}, &appsv1.Channel{}); err != nil {
+	if err := e.C.Get(e.Ctx, client.ObjectKey{Namespace: "fleet", Name: "repo"}, &appsv1.Channel{}); err != nil {
 		ch := &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Name: "repo", Namespace: "fleet"}, Spec: appsv1.ChannelSpec{Type: "Git", Pathname: url}}
-		if err := e.c.Create(e.ctx, ch); err != nil {
+		if err := e.C.Create(e.Ctx, ch); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -88,7 +89,7 @@ func appSubscription(e *env, t *testing.T, url, name, path string, clusters []st
 	if configure != nil {
 		configure(sub)
 	}
-	if err := e.c.Create(e.ctx, sub); err != nil {
+	if err := e.C.Create(e.Ctx, sub); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -96,10 +97,10 @@ func appSubscription(e *env, t *testing.T, url, name, path string, clusters []st
 // update changes a Subscription with a merge patch.
 func (e *env) update(t *testing.T, name string, change func(*appsv1.Subscription)) {
 	t.Helper()
-	sub := e.subscription(t, name)
+	sub := e.Subscription(t, name)
 	patch := client.MergeFrom(sub.DeepCopy())
 	change(sub)
-	if err := e.c.Patch(e.ctx, sub, patch); err != nil {
+	if err := e.C.Patch(e.Ctx, sub, patch); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -120,14 +121,14 @@ func (e *env) nudge(t *testing.T, name string) {
 func (e *env) reportAt(t *testing.T, w *workv1.ManifestWork, at time.Time) {
 	t.Helper()
 	fresh := &workv1.ManifestWork{}
-	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
+	if err := e.C.Get(e.Ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
 		t.Fatal(err)
 	}
 	fresh.Status.Conditions = []metav1.Condition{
 		{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, Reason: "Applied", ObservedGeneration: fresh.Generation, LastTransitionTime: metav1.NewTime(at)},
 		{Type: workv1.WorkAvailable, Status: metav1.ConditionTrue, Reason: "Available", ObservedGeneration: fresh.Generation, LastTransitionTime: metav1.NewTime(at)},
 	}
-	if err := e.c.Status().Update(e.ctx, fresh); err != nil {
+	if err := e.C.Status().Update(e.Ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -136,12 +137,12 @@ func (e *env) reportAt(t *testing.T, w *workv1.ManifestWork, at time.Time) {
 func (e *env) fail(t *testing.T, w *workv1.ManifestWork, msg string) {
 	t.Helper()
 	fresh := &workv1.ManifestWork{}
-	if err := e.c.Get(e.ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
+	if err := e.C.Get(e.Ctx, client.ObjectKeyFromObject(w), fresh); err != nil {
 		t.Fatal(err)
 	}
 	fresh.Status.Conditions = []metav1.Condition{{Type: workv1.WorkApplied, Status: metav1.ConditionFalse, Reason: "AppliedManifestWorkFailed",
 		Message: msg, ObservedGeneration: fresh.Generation, LastTransitionTime: metav1.Now()}}
-	if err := e.c.Status().Update(e.ctx, fresh); err != nil {
+	if err := e.C.Status().Update(e.Ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -152,7 +153,7 @@ func (e *env) expectWorks(t *testing.T, sub string, clusters ...string) map[stri
 	slices.Sort(clusters)
 	var ws map[string]*workv1.ManifestWork
 	poll.Eventually(t, 20*time.Second, fmt.Sprintf("works of %s in %v", sub, clusters), func() error {
-		ws = e.works(t, sub)
+		ws = e.Works(t, sub)
 		if got := sortedKeys(ws); !slices.Equal(got, clusters) {
 			return fmt.Errorf("works in %v", got)
 		}
@@ -166,7 +167,7 @@ func (e *env) expectStatus(t *testing.T, name, what string, check func(*appsv1.S
 	t.Helper()
 	var sub *appsv1.Subscription
 	poll.Eventually(t, 20*time.Second, what, func() error {
-		sub = e.subscription(t, name)
+		sub = e.Subscription(t, name)
 		return check(sub)
 	})
 	return sub
@@ -219,8 +220,8 @@ func hashes(ws map[string]*workv1.ManifestWork) map[string]string {
 func TestProgressiveRolloutStopsBeyondMaxFailures(t *testing.T) {
 	clk := &shiftedClock{}
 	e := startHubAt(t, clk, nil, "c1", "c2", "c3", "c4", "c5")
-	repo := newFleet(t, map[string]string{"apps/app/cm.yaml": configMap("app", "one")})
-	appSubscription(e, t, repo.url, "app", "apps/app", []string{"c1", "c2", "c3", "c4", "c5"}, func(s *appsv1.Subscription) {
+	repo := harness.NewFleet(t, map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "one")})
+	appSubscription(e, t, repo.URL, "app", "apps/app", []string{"c1", "c2", "c3", "c4", "c5"}, func(s *appsv1.Subscription) {
 		s.Spec.RolloutStrategy = &clusterv1alpha1.RolloutStrategy{Type: clusterv1alpha1.Progressive, Progressive: &clusterv1alpha1.RolloutProgressive{
 			RolloutConfig:  clusterv1alpha1.RolloutConfig{MaxFailures: intstr.FromInt32(1), ProgressDeadline: "None"},
 			MaxConcurrency: intstr.FromInt32(2),
@@ -264,7 +265,7 @@ func TestProgressiveRolloutStopsBeyondMaxFailures(t *testing.T) {
 	if c := conditionOf(sub, appsv1.ConditionRolloutProgressing); c.Status != metav1.ConditionFalse || c.Reason != appsv1.ReasonRolloutFailed {
 		t.Fatalf("RolloutProgressing = %s/%s", c.Status, c.Reason)
 	}
-	if got := sortedKeys(e.works(t, "app")); !slices.Equal(got, []string{"c1", "c2", "c3"}) {
+	if got := sortedKeys(e.Works(t, "app")); !slices.Equal(got, []string{"c1", "c2", "c3"}) {
 		t.Fatalf("a failed rollout went on to %v", got)
 	}
 	if state, desc := commitstatus.Aggregate(sub); state != gitprovider.StateFailure || !strings.Contains(desc, "apply failed on 2/5") {
@@ -274,7 +275,7 @@ func TestProgressiveRolloutStopsBeyondMaxFailures(t *testing.T) {
 	// A cluster that never reports runs into progressDeadline; with no
 	// failure tolerated that stops the rollout, and with no failed apply to
 	// show, the commit status carries the rollout's own message.
-	appSubscription(e, t, repo.url, "slow", "apps/app", []string{"c4", "c5"}, func(s *appsv1.Subscription) {
+	appSubscription(e, t, repo.URL, "slow", "apps/app", []string{"c4", "c5"}, func(s *appsv1.Subscription) {
 		s.Spec.RolloutStrategy = &clusterv1alpha1.RolloutStrategy{Type: clusterv1alpha1.Progressive, Progressive: &clusterv1alpha1.RolloutProgressive{
 			RolloutConfig: clusterv1alpha1.RolloutConfig{ProgressDeadline: "10m"}, MaxConcurrency: intstr.FromInt32(1),
 		}}
@@ -308,7 +309,7 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 	e := startHubAt(t, clk, []string{"placement", "channel", "subscription"}, "c1", "c2", "c3", "c4")
 	for _, c := range []string{"c1", "c2", "c3", "c4"} {
 		mc := &clusterv1.ManagedCluster{}
-		if err := e.c.Get(e.ctx, client.ObjectKey{Name: c}, mc); err != nil {
+		if err := e.C.Get(e.Ctx, client.ObjectKey{Name: c}, mc); err != nil {
 			t.Fatal(err)
 		}
 		patch := client.MergeFrom(mc.DeepCopy())
@@ -316,12 +317,12 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 		if c == "c1" {
 			mc.Labels["tier"] = "canary"
 		}
-		if err := e.c.Patch(e.ctx, mc, patch); err != nil {
+		if err := e.C.Patch(e.Ctx, mc, patch); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, o := range placementObjects() {
-		if err := e.c.Create(e.ctx, o); err != nil {
+		if err := e.C.Create(e.Ctx, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -329,7 +330,7 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 	// starts from them.
 	poll.Eventually(t, 20*time.Second, "decision groups", func() error {
 		var list clusterv1beta1.PlacementDecisionList
-		if err := e.c.List(e.ctx, &list, client.InNamespace("fleet"), client.MatchingLabels{clusterv1beta1.PlacementLabel: "groups"}); err != nil {
+		if err := e.C.List(e.Ctx, &list, client.InNamespace("fleet"), client.MatchingLabels{clusterv1beta1.PlacementLabel: "groups"}); err != nil {
 			return err
 		}
 		var got []string
@@ -344,8 +345,8 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 		}
 		return nil
 	})
-	repo := newFleet(t, map[string]string{"apps/app/cm.yaml": configMap("app", "one")})
-	appSubscription(e, t, repo.url, "app", "apps/app", nil, func(s *appsv1.Subscription) {
+	repo := harness.NewFleet(t, map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "one")})
+	appSubscription(e, t, repo.URL, "app", "apps/app", nil, func(s *appsv1.Subscription) {
 		s.Spec.Placement = &appsv1.Placement{PlacementRef: placementRef("groups")}
 		s.Spec.RolloutStrategy = &clusterv1alpha1.RolloutStrategy{Type: clusterv1alpha1.ProgressivePerGroup, ProgressivePerGroup: &clusterv1alpha1.RolloutProgressivePerGroup{
 			RolloutConfig: clusterv1alpha1.RolloutConfig{MinSuccessTime: metav1.Duration{Duration: 5 * time.Minute}},
@@ -373,7 +374,7 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 			return nil
 		})
 		// Soaking sends nothing further.
-		if got := sortedKeys(e.works(t, "app")); !slices.Equal(got, want) {
+		if got := sortedKeys(e.Works(t, "app")); !slices.Equal(got, want) {
 			t.Fatalf("group %d: works in %v while soaking", i, got)
 		}
 		clk.Step(6 * time.Minute)
@@ -390,13 +391,13 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 	})
 
 	// Paused: a new revision is fetched and rendered, nothing is sent.
-	before := hashes(e.works(t, "app"))
+	before := hashes(e.Works(t, "app"))
 	e.update(t, "app", func(s *appsv1.Subscription) { s.Labels = map[string]string{appsv1.LabelSubscriptionPause: "true"} })
-	repo.commit(t, "two", map[string]string{"apps/app/cm.yaml": configMap("app", "two")})
+	repo.Commit(t, "two", map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "two")})
 	requestReconcile(t, e, &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"}})
 	e.expectStatus(t, "app", "paused", func(s *appsv1.Subscription) error {
 		r := s.Status.Rollout
-		if !strings.HasSuffix(s.Status.LastAttemptedRevision, headCommit(t, repo)) || r == nil || r.Phase != appsv1.RolloutPaused ||
+		if !strings.HasSuffix(s.Status.LastAttemptedRevision, repo.Head(t)) || r == nil || r.Phase != appsv1.RolloutPaused ||
 			r.Revision != s.Status.LastAttemptedRevision {
 			return fmt.Errorf("attempted %s, rollout %+v", s.Status.LastAttemptedRevision, r)
 		}
@@ -408,14 +409,14 @@ func TestProgressivePerGroupSoaksAndPauses(t *testing.T) {
 		}
 		return nil
 	})
-	if after := hashes(e.works(t, "app")); !equalMaps(before, after) {
+	if after := hashes(e.Works(t, "app")); !equalMaps(before, after) {
 		t.Fatalf("a paused Subscription changed works: %v -> %v", before, after)
 	}
 
 	// Resumed: the canary group gets the new revision first.
 	e.update(t, "app", func(s *appsv1.Subscription) { delete(s.Labels, appsv1.LabelSubscriptionPause) })
 	poll.Eventually(t, 20*time.Second, "canary updated alone", func() error {
-		now := hashes(e.works(t, "app"))
+		now := hashes(e.Works(t, "app"))
 		for c, h := range now {
 			if (c == "c1") == (h == before[c]) {
 				return fmt.Errorf("hashes %v (before %v)", now, before)
@@ -445,11 +446,11 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 	// Monday 2030-01-07 10:00 UTC is 05:00 in Toronto.
 	clk.SetTo(time.Date(2030, time.January, 7, 10, 0, 0, 0, time.UTC))
 	e := startHubAt(t, clk, nil, "c1", "c2")
-	repo := newFleet(t, map[string]string{"apps/app/cm.yaml": configMap("app", "one")})
+	repo := harness.NewFleet(t, map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "one")})
 	window := &appsv1.TimeWindow{WindowType: "active", Location: "America/Toronto", Daysofweek: []string{"Monday"},
 		Hours: []appsv1.HourRange{{Start: "12:00PM", End: "1:00PM"}}}
-	appSubscription(e, t, repo.url, "app", "apps/app", []string{"c1", "c2"}, func(s *appsv1.Subscription) { s.Spec.TimeWindow = window })
-	appSubscription(e, t, repo.url, "nightly", "apps/app", []string{"c1"}, func(s *appsv1.Subscription) {
+	appSubscription(e, t, repo.URL, "app", "apps/app", []string{"c1", "c2"}, func(s *appsv1.Subscription) { s.Spec.TimeWindow = window })
+	appSubscription(e, t, repo.URL, "nightly", "apps/app", []string{"c1"}, func(s *appsv1.Subscription) {
 		s.Spec.MaintenanceWindows = []appsv1.MaintenanceWindow{{Schedule: "30 2 * * *", Duration: metav1.Duration{Duration: time.Hour}}}
 	})
 
@@ -461,7 +462,7 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 			if c.Status != metav1.ConditionFalse || c.Reason != appsv1.ReasonWindowClosed || s.Status.NextWindow == nil || !s.Status.NextWindow.Time.Equal(next) {
 				return fmt.Errorf("WindowOpen = %s/%s: %s; nextWindow %v", c.Status, c.Reason, c.Message, s.Status.NextWindow)
 			}
-			if !strings.HasSuffix(s.Status.LastAttemptedRevision, headCommit(t, repo)) {
+			if !strings.HasSuffix(s.Status.LastAttemptedRevision, repo.Head(t)) {
 				return fmt.Errorf("attempted %s", s.Status.LastAttemptedRevision)
 			}
 			return nil
@@ -469,14 +470,14 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 	}
 	expectClosed("app", noonToronto)
 	expectClosed("nightly", time.Date(2030, time.January, 8, 2, 30, 0, 0, time.UTC))
-	sub := e.subscription(t, "app")
+	sub := e.Subscription(t, "app")
 	if c := conditionOf(sub, appsv1.ConditionReady); c.Reason != appsv1.ReasonWindowClosed {
 		t.Fatalf("Ready = %s/%s", c.Status, c.Reason)
 	}
 	if sub.Status.Summary.Pending != 2 || !strings.Contains(sub.Status.Clusters[0].Message, "opens at 2030-01-07T17:00:00Z") {
 		t.Fatalf("summary %+v, first %+v", sub.Status.Summary, sub.Status.Clusters[0])
 	}
-	if ws := e.works(t, "app"); len(ws) != 0 {
+	if ws := e.Works(t, "app"); len(ws) != 0 {
 		t.Fatalf("works sent outside the window: %v", keys(ws))
 	}
 
@@ -497,7 +498,7 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 
 	// After the window: a change and a removal both wait a week.
 	clk.SetTo(noonToronto.Add(90 * time.Minute))
-	repo.commit(t, "two", map[string]string{"apps/app/cm.yaml": configMap("app", "two")})
+	repo.Commit(t, "two", map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "two")})
 	e.update(t, "app", func(s *appsv1.Subscription) { s.Spec.Placement.Clusters = s.Spec.Placement.Clusters[:1] })
 	requestReconcile(t, e, &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"}})
 	nextMonday := noonToronto.Add(7 * 24 * time.Hour)
@@ -509,7 +510,7 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 		}
 		return nil
 	})
-	if got := hashes(e.works(t, "app")); !equalMaps(got, first) {
+	if got := hashes(e.Works(t, "app")); !equalMaps(got, first) {
 		t.Fatalf("works changed outside the window: %v -> %v", first, got)
 	}
 	if r := sub.Status.Rollout; r == nil || r.Phase != appsv1.RolloutWaiting || !strings.Contains(r.Message, "waiting for the deployment window") {
@@ -520,7 +521,7 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 	clk.SetTo(nextMonday.Add(10 * time.Second))
 	e.nudge(t, "app")
 	poll.Eventually(t, 20*time.Second, "change sent and c2 removed", func() error {
-		got := hashes(e.works(t, "app"))
+		got := hashes(e.Works(t, "app"))
 		if len(got) != 1 || got["c1"] == "" || got["c1"] == first["c1"] {
 			return fmt.Errorf("works %v (first %v)", got, first)
 		}
@@ -533,13 +534,13 @@ func TestTimeWindowDefersThenReleases(t *testing.T) {
 // the confirm-deletion annotation carries the token the condition names.
 func TestDeletionBudgetHoldsMassRemoval(t *testing.T) {
 	e := startHub(t, "c1", "c2", "c3", "c4")
-	repo := newFleet(t, map[string]string{"apps/app/cm.yaml": configMap("app", "one")})
+	repo := harness.NewFleet(t, map[string]string{"apps/app/cm.yaml": harness.ConfigMapYAML("app", "one")})
 	all := []string{"c1", "c2", "c3", "c4"}
-	appSubscription(e, t, repo.url, "app", "apps/app", all, nil)
-	appSubscription(e, t, repo.url, "free", "apps/app", all, func(s *appsv1.Subscription) {
+	appSubscription(e, t, repo.URL, "app", "apps/app", all, nil)
+	appSubscription(e, t, repo.URL, "free", "apps/app", all, func(s *appsv1.Subscription) {
 		s.Spec.DeletionBudgetPercent = ptr.To[int32](100)
 	})
-	appSubscription(e, t, repo.url, "kept", "apps/app", all, func(s *appsv1.Subscription) {
+	appSubscription(e, t, repo.URL, "kept", "apps/app", all, func(s *appsv1.Subscription) {
 		s.Spec.DeleteOption = &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeOrphan}
 	})
 	for _, name := range []string{"app", "free", "kept"} {
@@ -564,7 +565,7 @@ func TestDeletionBudgetHoldsMassRemoval(t *testing.T) {
 	if c := conditionOf(sub, appsv1.ConditionReady); c.Reason != appsv1.ReasonDeletionHeld {
 		t.Fatalf("Ready = %s/%s", c.Status, c.Reason)
 	}
-	if got := sortedKeys(e.works(t, "app")); !slices.Equal(got, all) {
+	if got := sortedKeys(e.Works(t, "app")); !slices.Equal(got, all) {
 		t.Fatalf("held removal deleted works: %v", got)
 	}
 	if state, desc := commitstatus.Aggregate(sub); state != gitprovider.StatePending || !strings.HasPrefix(desc, "held by the deletion budget") {
@@ -579,7 +580,7 @@ func TestDeletionBudgetHoldsMassRemoval(t *testing.T) {
 		}
 		return nil
 	})
-	if got := sortedKeys(e.works(t, "app")); !slices.Equal(got, all) {
+	if got := sortedKeys(e.Works(t, "app")); !slices.Equal(got, all) {
 		t.Fatalf("a wrong confirmation released the removal: %v", got)
 	}
 
@@ -595,7 +596,7 @@ func TestDeletionBudgetHoldsMassRemoval(t *testing.T) {
 
 	// Deleting the Subscription removes from one of one cluster: held too,
 	// under a token of its own.
-	if err := e.c.Delete(e.ctx, e.subscription(t, "app")); err != nil {
+	if err := e.C.Delete(e.Ctx, e.Subscription(t, "app")); err != nil {
 		t.Fatal(err)
 	}
 	e.expectStatus(t, "app", "deletion held", func(s *appsv1.Subscription) error {
@@ -608,24 +609,24 @@ func TestDeletionBudgetHoldsMassRemoval(t *testing.T) {
 	e.expectWorks(t, "app", "c1")
 	e.confirmDeletion(t, "app", 1)
 	poll.Eventually(t, 20*time.Second, "Subscription and works gone", func() error {
-		if ws := e.works(t, "app"); len(ws) != 0 {
+		if ws := e.Works(t, "app"); len(ws) != 0 {
 			return fmt.Errorf("works left in %v", keys(ws))
 		}
-		if err := e.c.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: "app"}, &appsv1.Subscription{}); client.IgnoreNotFound(err) != nil || err == nil {
+		if err := e.C.Get(e.Ctx, client.ObjectKey{Namespace: "fleet", Name: "app"}, &appsv1.Subscription{}); client.IgnoreNotFound(err) != nil || err == nil {
 			return fmt.Errorf("subscription still there (%v)", err)
 		}
 		return nil
 	})
 
 	// Orphaning removes nothing from the clusters, so nothing waits.
-	if err := e.c.Delete(e.ctx, e.subscription(t, "kept")); err != nil {
+	if err := e.C.Delete(e.Ctx, e.Subscription(t, "kept")); err != nil {
 		t.Fatal(err)
 	}
 	poll.Eventually(t, 20*time.Second, "orphaning Subscription gone", func() error {
-		if ws := e.works(t, "kept"); len(ws) != 0 {
+		if ws := e.Works(t, "kept"); len(ws) != 0 {
 			return fmt.Errorf("works left in %v", keys(ws))
 		}
-		return client.IgnoreNotFound(e.c.Get(e.ctx, client.ObjectKey{Namespace: "fleet", Name: "kept"}, &appsv1.Subscription{}))
+		return client.IgnoreNotFound(e.C.Get(e.Ctx, client.ObjectKey{Namespace: "fleet", Name: "kept"}, &appsv1.Subscription{}))
 	})
 }
 
@@ -637,13 +638,13 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	cm := func(name, annotations string) string {
 		return fmt.Sprintf("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: %s\n  namespace: apps\n%sdata:\n  k: v\n", name, annotations)
 	}
-	repo := newFleet(t, map[string]string{
+	repo := harness.NewFleet(t, map[string]string{
 		"apps/app/plain.yaml":  cm("plain", ""),
 		"apps/app/merged.yaml": cm("merged", "  annotations:\n    apps.open-cluster-management.io/reconcile-option: merge\n"),
 		"apps/app/keep.yaml":   cm("keep", "  annotations:\n    apps.open-cluster-management.io/do-not-delete: \"true\"\n"),
 		"apps/app/svc.yaml":    "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: apps\nspec:\n  ports:\n  - port: 80\n",
 	})
-	appSubscription(e, t, repo.url, "app", "apps/app", []string{"c1"}, func(s *appsv1.Subscription) {
+	appSubscription(e, t, repo.URL, "app", "apps/app", []string{"c1"}, func(s *appsv1.Subscription) {
 		s.Annotations[appsv1.AnnotationReconcileOption] = "replace"
 	})
 	strategies := func(w *workv1.ManifestWork) map[string]string {
@@ -670,11 +671,11 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	}
 
 	// Dropped from Git, the object stays orphaned as it leaves the work.
-	repo.commit(t, "drop keep", map[string]string{"apps/app/keep.yaml": ""})
+	repo.Commit(t, "drop keep", map[string]string{"apps/app/keep.yaml": ""})
 	ch := &appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"}}
 	requestReconcile(t, e, ch)
 	poll.Eventually(t, 20*time.Second, "keep left the work", func() error {
-		w = e.works(t, "app")["c1"]
+		w = e.Works(t, "app")["c1"]
 		if len(w.Spec.Workload.Manifests) != 3 {
 			return fmt.Errorf("%d manifests", len(w.Spec.Workload.Manifests))
 		}
@@ -687,7 +688,7 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	// mergeAndOwn on the Subscription: every manifest is applied server-side.
 	e.update(t, "app", func(s *appsv1.Subscription) { s.Annotations[appsv1.AnnotationReconcileOption] = "mergeAndOwn" })
 	poll.Eventually(t, 20*time.Second, "server-side apply everywhere", func() error {
-		got := strategies(e.works(t, "app")["c1"])
+		got := strategies(e.Works(t, "app")["c1"])
 		for k, v := range got {
 			if v != ssa {
 				return fmt.Errorf("%s: %s", k, v)
@@ -697,7 +698,7 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	})
 
 	// A misspelt option is reported on the object and changes nothing.
-	good := e.works(t, "app")["c1"].Annotations[appsv1.AnnotationContentHash]
+	good := e.Works(t, "app")["c1"].Annotations[appsv1.AnnotationContentHash]
 	e.update(t, "app", func(s *appsv1.Subscription) { s.Annotations[appsv1.AnnotationReconcileOption] = "overwrite" })
 	e.expectStatus(t, "app", "bad option reported", func(s *appsv1.Subscription) error {
 		c := conditionOf(s, appsv1.ConditionRendered)
@@ -707,7 +708,7 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 		}
 		return nil
 	})
-	if got := e.works(t, "app")["c1"].Annotations[appsv1.AnnotationContentHash]; got != good {
+	if got := e.Works(t, "app")["c1"].Annotations[appsv1.AnnotationContentHash]; got != good {
 		t.Fatal("a bad reconcile option changed the work")
 	}
 }

@@ -66,20 +66,13 @@ func runMain(m *testing.M) int {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
-	var herr, merr error
-	wg.Add(2)
-	go func() { defer wg.Done(); hubCP, herr = lab.StartControlPlane(ctx, "hub", lab.RoleHub, assets) }()
-	go func() {
-		defer wg.Done()
-		managedCP, merr = lab.StartControlPlane(ctx, "managed", lab.RoleManaged, assets)
-	}()
-	wg.Wait()
-	defer func() { _ = hubCP.Stop(); _ = managedCP.Stop() }()
-	if herr != nil || merr != nil {
-		fmt.Fprintln(os.Stderr, "start control planes:", herr, merr)
+	hub, clusters, err := lab.StartControlPlanes(ctx, assets, 1)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start control planes:", err)
 		return 1
 	}
+	hubCP, managedCP = hub, clusters[0]
+	defer func() { _ = hubCP.Stop(); _ = managedCP.Stop() }()
 	s := scheme.New()
 	hubC, _ = client.New(hubCP.Config, client.Options{Scheme: s})
 	spokeC, _ = client.New(managedCP.Config, client.Options{Scheme: s})

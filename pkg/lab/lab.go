@@ -184,7 +184,7 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 
 	started := time.Now()
 	fmt.Fprintf(progress, "starting %d control planes (etcd + kube-apiserver each)... ", opts.Clusters+1)
-	if err := l.startControlPlanes(ctx, assets, opts.Clusters); err != nil {
+	if l.Hub, l.Clusters, err = StartControlPlanes(ctx, assets, opts.Clusters); err != nil {
 		fmt.Fprintln(progress, "failed")
 		return nil, err
 	}
@@ -359,7 +359,10 @@ func (l *Lab) clusterNames() []string {
 	return names
 }
 
-func (l *Lab) startControlPlanes(ctx context.Context, assets string, n int) error {
+// StartControlPlanes starts a hub and n managed control planes (cluster1 …
+// clusterN) in parallel. On error it stops those that started and returns
+// none.
+func StartControlPlanes(ctx context.Context, assets string, n int) (hub *ControlPlane, clusters []*ControlPlane, err error) {
 	planes := make([]*ControlPlane, n+1)
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range planes {
@@ -373,9 +376,15 @@ func (l *Lab) startControlPlanes(ctx context.Context, assets string, n int) erro
 			return err
 		})
 	}
-	err := g.Wait()
-	l.Hub, l.Clusters = planes[0], planes[1:]
-	return err
+	if err := g.Wait(); err != nil {
+		for _, cp := range planes {
+			if cp != nil {
+				_ = cp.Stop()
+			}
+		}
+		return nil, nil, err
+	}
+	return planes[0], planes[1:], nil
 }
 
 // run starts a component; its error, if any, is reported by Stop.

@@ -1,79 +1,17 @@
 package render
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/ocm-gitops/ocm-gitops/test/harness/hostile"
 )
-
-// allocated returns how many bytes f allocated in all (freed or not), an
-// upper bound on the memory it held at any moment.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
-// tgz builds a gzipped tar archive; each file is name and size, its content
-// zeros unless given (a file of size < 0 takes content's length).
-type tgzFile struct {
-	name    string
-	size    int64
-	content string
-}
-
-func tgz(t testing.TB, files ...tgzFile) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	tw := tar.NewWriter(zw)
-	zeros := make([]byte, 1<<20)
-	for _, f := range files {
-		size := f.size
-		if f.content != "" {
-			size = int64(len(f.content))
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: size, Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if f.content != "" {
-			_, _ = tw.Write([]byte(f.content))
-			continue
-		}
-		for left := size; left > 0; left -= int64(len(zeros)) {
-			if _, err := tw.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// bombChart is a chart archive of a few hundred KiB that unpacks to 80 MiB.
-func bombChart(t testing.TB, name string) []byte {
-	files := []tgzFile{{name: name + "/Chart.yaml", content: "apiVersion: v2\nname: " + name + "\nversion: 1.0.0\n"}}
-	for i := range 20 {
-		files = append(files, tgzFile{name: fmt.Sprintf("%s/files/blob%d", name, i), size: 4 << 20})
-	}
-	return tgz(t, files...)
-}
 
 const parentChart = "apiVersion: v2\nname: front\nversion: 0.1.0\n"
 
@@ -82,7 +20,7 @@ const parentChart = "apiVersion: v2\nname: front\nversion: 0.1.0\n"
 // naming the archive, and rendering them allocates a few MiB, not what the
 // archive claims.
 func TestHostileChartArchives(t *testing.T) {
-	bomb := bombChart(t, "bomb")
+	bomb := hostile.BombChart(t, "bomb", "1.0.0")
 	t.Logf("bomb archive: %d KiB, unpacks to 80 MiB", len(bomb)>>10)
 	cases := []struct {
 		name    string
@@ -90,11 +28,11 @@ func TestHostileChartArchives(t *testing.T) {
 		message string
 	}{
 		{"zip bomb", bomb, "unpacks to more than 64 MiB"},
-		{"entry climbing out", tgz(t,
-			tgzFile{name: "evil/Chart.yaml", content: "apiVersion: v2\nname: evil\nversion: 1.0.0\n"},
-			tgzFile{name: "evil/../../../../etc/cron.d/x", content: "* * * * * root true\n"}), "leaves the chart folder"},
-		{"absolute entry", tgz(t,
-			tgzFile{name: "/etc/passwd", content: "root::0:0::/:/bin/sh\n"}), "leaves the chart folder"},
+		{"entry climbing out", hostile.Archive(t,
+			hostile.File{Name: "evil/Chart.yaml", Content: "apiVersion: v2\nname: evil\nversion: 1.0.0\n"},
+			hostile.File{Name: "evil/../../../../etc/cron.d/x", Content: "* * * * * root true\n"}), "leaves the chart folder"},
+		{"absolute entry", hostile.Archive(t,
+			hostile.File{Name: "/etc/passwd", Content: "root::0:0::/:/bin/sh\n"}), "leaves the chart folder"},
 		{"not an archive", []byte("<html>502 Bad Gateway</html>"), "not a gzipped chart archive"},
 	}
 	for _, c := range cases {
@@ -107,7 +45,7 @@ func TestHostileChartArchives(t *testing.T) {
 				t.Fatal(err)
 			}
 			var re *Error
-			n := allocated(func() {
+			n := hostile.Allocated(func() {
 				re = renderErr(t, NewRenderer(Options{}), art, subscription("front", "web", "charts/front"), Cluster{Name: "c1"})
 			})
 			if re.File != "charts/front/charts/dep-1.0.0.tgz" || !strings.Contains(re.Error(), c.message) {
@@ -124,7 +62,7 @@ func TestHostileChartArchives(t *testing.T) {
 // endless index or serves a zip bomb as a dependency costs a bounded read
 // and gives a clear error.
 func TestHostileChartRepository(t *testing.T) {
-	bomb := bombChart(t, "extras")
+	bomb := hostile.BombChart(t, "extras", "1.0.0")
 	var srvURL string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
@@ -157,7 +95,7 @@ func TestHostileChartRepository(t *testing.T) {
 				"dependencies:\n  - name: extras\n    version: ^1.0.0\n    repository: " + c.repo + "\n"})
 			r := NewRenderer(Options{MaxDownloadBytes: 4 << 20})
 			var err error
-			n := allocated(func() {
+			n := hostile.Allocated(func() {
 				_, err = r.Render(t.Context(), art, subscription("front", "web", "charts/front"), Cluster{Name: "c1"})
 			})
 			if err == nil || !strings.Contains(err.Error(), c.message) || !strings.Contains(err.Error(), "charts/front/Chart.yaml") {
@@ -182,7 +120,7 @@ func TestDeepNestingIsRefused(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			art := tempArtifact(t, map[string]string{"app/deep.yaml": doc})
 			var re *Error
-			n := allocated(func() {
+			n := hostile.Allocated(func() {
 				re = renderErr(t, NewRenderer(Options{}), art, subscription("app", "apps", "app"), Cluster{Name: "c1"})
 			})
 			if re.File != "app/deep.yaml" || !strings.Contains(re.Error(), "depth") {

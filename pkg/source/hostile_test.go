@@ -1,102 +1,50 @@
 package source
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
+
+	"github.com/ocm-gitops/ocm-gitops/test/harness/hostile"
 )
 
-// archiveFile is one entry of a test archive: content, or size zeros.
-type archiveFile struct {
-	name    string
-	size    int64
-	content string
-	typ     byte
-}
-
-// chartArchive builds a gzipped tar; it writes headers as given even when
-// the data does not match (a lying header).
-func chartArchive(t testing.TB, files ...archiveFile) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	tw := tar.NewWriter(zw)
-	zeros := make([]byte, 1<<20)
-	for _, f := range files {
-		size := f.size
-		if f.content != "" {
-			size = int64(len(f.content))
-		}
-		typ := f.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: 0o644, Size: size, Typeflag: typ}); err != nil {
-			t.Fatal(err)
-		}
-		if f.content != "" {
-			_, _ = tw.Write([]byte(f.content))
-			continue
-		}
-		for left := min(size, 200<<20); left > 0; left -= int64(len(zeros)) {
-			if _, err := tw.Write(zeros[:min(left, int64(len(zeros)))]); err != nil {
-				break
-			}
-		}
-	}
-	_ = tw.Close() // a lying header leaves the archive short, as intended
-	_ = zw.Close()
-	return buf.Bytes()
-}
-
-func bombArchive(t testing.TB, name string) []byte {
-	files := []archiveFile{{name: name + "/Chart.yaml", content: "apiVersion: v2\nname: " + name + "\nversion: 2.0.0\n"}}
-	for i := range 20 {
-		files = append(files, archiveFile{name: fmt.Sprintf("%s/files/blob%d", name, i), size: 4 << 20})
-	}
-	return chartArchive(t, files...)
-}
-
 func TestCheckChartArchive(t *testing.T) {
-	chartYAML := archiveFile{name: "c/Chart.yaml", content: "apiVersion: v2\nname: c\nversion: 1.0.0\n"}
+	chartYAML := hostile.File{Name: "c/Chart.yaml", Content: "apiVersion: v2\nname: c\nversion: 1.0.0\n"}
 	cases := []struct {
 		name    string
 		archive []byte
 		err     string // "" means accepted
 	}{
-		{"a chart", chartArchive(t, chartYAML, archiveFile{name: "c/templates/cm.yaml", content: "kind: ConfigMap\n"}), ""},
-		{"unpacks to 80 MiB", bombArchive(t, "c"), "unpacks to more than 64 MiB"},
-		{"one entry claims 10 GiB", chartArchive(t, chartYAML, archiveFile{name: "c/huge", size: 10 << 30}), "unpacks to more than 64 MiB"},
-		{"parent directory", chartArchive(t, chartYAML, archiveFile{name: "c/../../x", content: "x"}), "leaves the chart folder"},
-		{"windows parent directory", chartArchive(t, chartYAML, archiveFile{name: `c\..\..\x`, content: "x"}), "leaves the chart folder"},
-		{"absolute", chartArchive(t, archiveFile{name: "/etc/x", content: "x"}), "leaves the chart folder"},
+		{"a chart", hostile.Archive(t, chartYAML, hostile.File{Name: "c/templates/cm.yaml", Content: "kind: ConfigMap\n"}), ""},
+		{"unpacks to 80 MiB", hostile.BombChart(t, "c", "2.0.0"), "unpacks to more than 64 MiB"},
+		{"one entry claims 10 GiB", hostile.Archive(t, chartYAML, hostile.File{Name: "c/huge", Size: 10 << 30}), "unpacks to more than 64 MiB"},
+		{"parent directory", hostile.Archive(t, chartYAML, hostile.File{Name: "c/../../x", Content: "x"}), "leaves the chart folder"},
+		{"windows parent directory", hostile.Archive(t, chartYAML, hostile.File{Name: `c\..\..\x`, Content: "x"}), "leaves the chart folder"},
+		{"absolute", hostile.Archive(t, hostile.File{Name: "/etc/x", Content: "x"}), "leaves the chart folder"},
 		{"too many entries", func() []byte {
-			files := []archiveFile{chartYAML}
+			files := []hostile.File{chartYAML}
 			for i := range MaxChartFiles {
-				files = append(files, archiveFile{name: fmt.Sprintf("c/f%d", i), content: "x"})
+				files = append(files, hostile.File{Name: fmt.Sprintf("c/f%d", i), Content: "x"})
 			}
-			return chartArchive(t, files...)
+			return hostile.Archive(t, files...)
 		}(), "more than 10000 entries"},
-		{"empty", chartArchive(t), "empty"},
+		{"empty", hostile.Archive(t), "empty"},
 		{"not gzip", []byte("<html>oops</html>"), "not a gzipped chart archive"},
-		{"truncated", func() []byte { a := bombArchive(t, "c"); return a[:len(a)/3] }(), "chart archive entry"},
+		{"truncated", func() []byte { a := hostile.BombChart(t, "c", "2.0.0"); return a[:len(a)/3] }(), "chart archive entry"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			var err error
-			n := allocatedBy(func() { err = CheckChartArchive(bytes.NewReader(c.archive)) })
+			n := hostile.Allocated(func() { err = CheckChartArchive(bytes.NewReader(c.archive)) })
 			switch {
 			case c.err == "" && err != nil:
 				t.Fatalf("refused: %v", err)
@@ -108,17 +56,6 @@ func TestCheckChartArchive(t *testing.T) {
 			}
 		})
 	}
-}
-
-// allocatedBy returns the bytes f allocated in all, an upper bound on what
-// it held at any moment.
-func allocatedBy(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
 }
 
 // fileServer serves fixed bodies by path; set changes them.
@@ -168,7 +105,7 @@ func indexFor(base, chart string, archives map[string][]byte) []byte {
 // in place.
 func TestHostileHelmRepository(t *testing.T) {
 	srv := newFileServer(t)
-	good := chartArchive(t, archiveFile{name: "demo/Chart.yaml", content: "apiVersion: v2\nname: demo\nversion: 1.0.0\n"})
+	good := hostile.Archive(t, hostile.File{Name: "demo/Chart.yaml", Content: "apiVersion: v2\nname: demo\nversion: 1.0.0\n"})
 	publish := func(version string, archive []byte) {
 		srv.set("/demo-"+version+".tgz", archive)
 		srv.set("/index.yaml", indexFor(srv.URL, "demo", map[string][]byte{version: archive}))
@@ -189,17 +126,17 @@ func TestHostileHelmRepository(t *testing.T) {
 		publish func()
 		message string
 	}{
-		{"zip bomb", func() { publish("2.0.0", bombArchive(t, "demo")) }, "unpacks to more than 64 MiB"},
+		{"zip bomb", func() { publish("2.0.0", hostile.BombChart(t, "demo", "2.0.0")) }, "unpacks to more than 64 MiB"},
 		{"entry climbing out", func() {
-			publish("2.0.1", chartArchive(t, archiveFile{name: "demo/Chart.yaml", content: "apiVersion: v2\nname: demo\nversion: 2.0.1\n"},
-				archiveFile{name: "demo/../../../outside", content: "x"}))
+			publish("2.0.1", hostile.Archive(t, hostile.File{Name: "demo/Chart.yaml", Content: "apiVersion: v2\nname: demo\nversion: 2.0.1\n"},
+				hostile.File{Name: "demo/../../../outside", Content: "x"}))
 		}, "leaves the chart folder"},
 		{"garbage index", func() { srv.set("/index.yaml", []byte("\x00\x01<html>{{{{ not an index")) }, "not a valid Helm repository index"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.publish()
 			var err error
-			n := allocatedBy(func() { _, err = store.Fetch(ctx, req()) })
+			n := hostile.Allocated(func() { _, err = store.Fetch(ctx, req()) })
 			if err == nil || !strings.Contains(err.Error(), c.message) {
 				t.Fatalf("error %v, want %q", err, c.message)
 			}

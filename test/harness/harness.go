@@ -264,6 +264,12 @@ func (f *Fleet) Commit(t *testing.T, msg string, files map[string]string) string
 			t.Fatal(err)
 		}
 	}
+	return f.Head(t)
+}
+
+// Head returns the commit the clone's main branch is at.
+func (f *Fleet) Head(t *testing.T) string {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join(f.Clone, ".git", "refs", "heads", "main"))
 	if err != nil {
 		t.Fatal(err)
