@@ -14,6 +14,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
@@ -170,7 +171,7 @@ func rawFloor(b *testing.B, from, ns string) time.Duration {
 			for _, d := range decisions[orig.Name] {
 				inner.Go(func() {
 					c := &clusterv1beta1.PlacementDecision{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: d.Name, Labels: d.Labels,
-						OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(p, clusterv1beta1.GroupVersion.WithKind("Placement"))}}}
+						OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(p, schema.GroupVersion(clusterv1beta1.GroupVersion).WithKind("Placement"))}}}
 					if err := write(func() error { return testHub.c.Create(ctx, c) }); err != nil {
 						b.Error(err)
 						return

@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
 )
 
@@ -31,7 +32,7 @@ func Layout(p *clusterv1beta1.Placement, groups []Group) ([]*clusterv1beta1.Plac
 		status = make([]clusterv1beta1.DecisionGroupStatus, 0, len(groups))
 		next   = 1
 	)
-	owner := metav1.NewControllerRef(p, clusterv1beta1.GroupVersion.WithKind("Placement"))
+	owner := metav1.NewControllerRef(p, schema.GroupVersion(clusterv1beta1.GroupVersion).WithKind("Placement"))
 	for _, g := range groups {
 		gs := clusterv1beta1.DecisionGroupStatus{
 			DecisionGroupIndex: int32(g.Index),

@@ -186,12 +186,12 @@ func (inv *Inventory) objects() []client.Object {
 
 // The kinds an inventory holds, by group/version and kind.
 var (
-	gvkCluster      = clusterv1.GroupVersion.WithKind("ManagedCluster")
-	gvkClusterSet   = clusterv1beta2.GroupVersion.WithKind("ManagedClusterSet")
-	gvkBinding      = clusterv1beta2.GroupVersion.WithKind("ManagedClusterSetBinding")
-	gvkScore        = clusterv1alpha1.GroupVersion.WithKind("AddOnPlacementScore")
-	gvkPlacement    = clusterv1beta1.GroupVersion.WithKind("Placement")
-	gvkDecision     = clusterv1beta1.GroupVersion.WithKind("PlacementDecision")
+	gvkCluster      = schema.GroupVersion(clusterv1.GroupVersion).WithKind("ManagedCluster")
+	gvkClusterSet   = schema.GroupVersion(clusterv1beta2.GroupVersion).WithKind("ManagedClusterSet")
+	gvkBinding      = schema.GroupVersion(clusterv1beta2.GroupVersion).WithKind("ManagedClusterSetBinding")
+	gvkScore        = schema.GroupVersion(clusterv1alpha1.GroupVersion).WithKind("AddOnPlacementScore")
+	gvkPlacement    = schema.GroupVersion(clusterv1beta1.GroupVersion).WithKind("Placement")
+	gvkDecision     = schema.GroupVersion(clusterv1beta1.GroupVersion).WithKind("PlacementDecision")
 	gvkChannel      = appsv1.GroupVersion.WithKind("Channel")
 	gvkSubscription = appsv1.GroupVersion.WithKind("Subscription")
 )
