@@ -4,7 +4,7 @@
 # content of each tools module, then links them into bin/. A second run with the
 # same inputs builds nothing.
 #
-#   hack/tools.sh [kube|etcd|codegen|cli ...]   (default: kube etcd)
+#   hack/tools.sh [kube|etcd|codegen|cli|ocm ...]   (default: kube etcd)
 set -euo pipefail
 export GOTOOLCHAIN="${GOTOOLCHAIN:-go1.27.3}"
 
@@ -19,6 +19,7 @@ declare -A packages=(
   [etcd]="."
   [codegen]="sigs.k8s.io/controller-tools/cmd/controller-gen"
   [cli]="sigs.k8s.io/kustomize/kustomize/v5 helm.sh/helm/v3/cmd/helm"
+  [ocm]="open-cluster-management.io/ocm/cmd/placement open-cluster-management.io/ocm/cmd/work"
 
 )
 
