@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // failureReasons are container waiting reasons that do not go away by
@@ -39,17 +40,54 @@ var failureReasons = func() map[string]bool {
 // benignWaiting are waiting reasons of a container that is simply starting.
 var benignWaiting = map[string]bool{"ContainerCreating": true, "PodInitializing": true}
 
-// SlimPod is a cache transform for a pods informer: it keeps what Of needs
-// (namespace, name, labels, owner references, deletion, phase, whether the
-// pod is unschedulable, and each container's waiting and terminated
-// reasons) and drops the rest, so the cache costs a few hundred bytes per pod
-// whatever the pod's spec holds. Anything but a *corev1.Pod passes unchanged.
+// Pod is what the pods index keeps of a pod, all Of needs to explain a
+// workload: identity, labels, owner references, deletion, phase, whether it
+// is unschedulable, and why each container is not running. About a third of
+// a *corev1.Pod's heap even when the pod's spec is empty.
+type Pod struct {
+	metav1.TypeMeta
+	// ObjectMeta holds only name, namespace, uid, resourceVersion, labels,
+	// owner references and deletionTimestamp.
+	metav1.ObjectMeta
+	Phase         corev1.PodPhase
+	Unschedulable bool
+	// Containers are the init containers, then the containers.
+	Containers []ContainerState
+}
+
+// ContainerState is why a container is not running, by reasons only.
+type ContainerState struct {
+	Name  string
+	Ready bool
+	// Waiting is the reason the container waits (e.g. ImagePullBackOff).
+	Waiting string
+	// Terminated is the reason it exited with a non-zero code (or
+	// "ExitCode<n>" when the runtime gave none).
+	Terminated string
+	// LastTerminated is the reason of its previous exit (e.g. OOMKilled).
+	LastTerminated string
+}
+
+// DeepCopyObject implements runtime.Object, for the informer's cache.
+func (p *Pod) DeepCopyObject() runtime.Object {
+	out := &Pod{TypeMeta: p.TypeMeta, Phase: p.Phase, Unschedulable: p.Unschedulable, Containers: slices.Clone(p.Containers)}
+	p.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	return out
+}
+
+// SlimPod is a cache transform for a pods informer: it turns a *corev1.Pod
+// into a *Pod, so the cache costs a few hundred bytes per pod whatever the
+// pod's spec and messages hold. Anything else passes unchanged.
 func SlimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
-	out := &corev1.Pod{
+	return slimPod(p), nil
+}
+
+func slimPod(p *corev1.Pod) *Pod {
+	out := &Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:              p.Name,
 			Namespace:         p.Namespace,
@@ -58,52 +96,46 @@ func SlimPod(obj any) (any, error) {
 			Labels:            p.Labels,
 			DeletionTimestamp: p.DeletionTimestamp,
 		},
-		Status: corev1.PodStatus{Phase: p.Status.Phase},
+		Phase: p.Status.Phase,
 	}
-	for _, o := range p.OwnerReferences {
-		out.OwnerReferences = append(out.OwnerReferences, metav1.OwnerReference{
-			APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Controller: o.Controller,
-		})
+	if len(p.OwnerReferences) > 0 {
+		out.OwnerReferences = make([]metav1.OwnerReference, len(p.OwnerReferences))
+		for i, o := range p.OwnerReferences {
+			out.OwnerReferences[i] = metav1.OwnerReference{APIVersion: o.APIVersion, Kind: o.Kind, Name: o.Name, UID: o.UID, Controller: o.Controller}
+		}
 	}
 	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
-			out.Status.Conditions = []corev1.PodCondition{{Type: c.Type, Status: c.Status, Reason: c.Reason}}
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+			out.Unschedulable = true
 		}
 	}
-	out.Status.InitContainerStatuses = slimContainers(p.Status.InitContainerStatuses)
-	out.Status.ContainerStatuses = slimContainers(p.Status.ContainerStatuses)
-	return out, nil
-}
-
-func slimContainers(in []corev1.ContainerStatus) []corev1.ContainerStatus {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(in))
-	for i, c := range in {
-		out[i] = corev1.ContainerStatus{
-			Name:                 c.Name,
-			Ready:                c.Ready,
-			RestartCount:         c.RestartCount,
-			State:                slimState(c.State),
-			LastTerminationState: slimState(c.LastTerminationState),
+	n := len(p.Status.InitContainerStatuses) + len(p.Status.ContainerStatuses)
+	if n > 0 {
+		out.Containers = make([]ContainerState, 0, n)
+		for _, cs := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
+			for _, c := range cs {
+				out.Containers = append(out.Containers, containerState(c))
+			}
 		}
 	}
 	return out
 }
 
-func slimState(s corev1.ContainerState) corev1.ContainerState {
-	var out corev1.ContainerState
-	if s.Waiting != nil {
-		out.Waiting = &corev1.ContainerStateWaiting{Reason: s.Waiting.Reason}
+func containerState(c corev1.ContainerStatus) ContainerState {
+	s := ContainerState{Name: c.Name, Ready: c.Ready}
+	if w := c.State.Waiting; w != nil {
+		s.Waiting = w.Reason
 	}
-	if s.Terminated != nil {
-		out.Terminated = &corev1.ContainerStateTerminated{Reason: s.Terminated.Reason, ExitCode: s.Terminated.ExitCode}
+	if t := c.State.Terminated; t != nil && t.ExitCode != 0 {
+		s.Terminated = t.Reason
+		if s.Terminated == "" {
+			s.Terminated = fmt.Sprintf("ExitCode%d", t.ExitCode)
+		}
 	}
-	if s.Running != nil {
-		out.Running = &corev1.ContainerStateRunning{}
+	if t := c.LastTerminationState.Terminated; t != nil {
+		s.LastTerminated = t.Reason
 	}
-	return out
+	return s
 }
 
 // workload is what explains a workload from its pods.
@@ -115,11 +147,11 @@ type workload struct {
 	namespace string
 	selector  labels.Selector
 	// self is set for a Pod: it explains itself.
-	self *corev1.Pod
+	self *Pod
 }
 
 // owns reports whether p is one of the workload's running pods.
-func (w *workload) owns(p *corev1.Pod) bool {
+func (w *workload) owns(p *Pod) bool {
 	return p != nil && w.selector != nil && p.Namespace == w.namespace &&
 		p.DeletionTimestamp == nil && w.selector.Matches(labels.Set(p.Labels))
 }
@@ -146,7 +178,7 @@ func workloadOf(obj *unstructured.Unstructured) (*workload, bool) {
 		if w.progress == "" {
 			w.progress = "Pending"
 		}
-		w.self = &p
+		w.self = slimPod(&p)
 		return w, true
 	default:
 		return nil, false
@@ -205,7 +237,7 @@ type problemSet struct {
 
 const maxProblems = 3
 
-func (s *problemSet) add(p *corev1.Pod) {
+func (s *problemSet) add(p *Pod) {
 	seen := map[string]bool{}
 	note := func(reason, detail string) {
 		if reason == "" || seen[reason] {
@@ -223,35 +255,24 @@ func (s *problemSet) add(p *corev1.Pod) {
 			s.detail[reason] = detail
 		}
 	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			note(c.Reason, "")
-		}
+	if p.Unschedulable {
+		note(corev1.PodReasonUnschedulable, "")
 	}
-	for _, cs := range [][]corev1.ContainerStatus{p.Status.InitContainerStatuses, p.Status.ContainerStatuses} {
-		for _, c := range cs {
-			reason, detail := containerProblem(c)
-			note(reason, detail)
-		}
+	for _, c := range p.Containers {
+		note(c.problem())
 	}
 }
 
-// containerProblem names what keeps a container from running, with the
-// reason of its last exit when that says more (e.g. OOMKilled).
-func containerProblem(c corev1.ContainerStatus) (reason, detail string) {
-	if w := c.State.Waiting; w != nil && !benignWaiting[w.Reason] {
-		if t := c.LastTerminationState.Terminated; t != nil && t.Reason != "" && t.Reason != "Error" && t.Reason != "Completed" {
-			detail = t.Reason
+// problem names what keeps a container from running, with the reason of its
+// last exit when that says more (e.g. OOMKilled).
+func (c ContainerState) problem() (reason, detail string) {
+	if c.Waiting != "" && !benignWaiting[c.Waiting] {
+		if r := c.LastTerminated; r != "" && r != "Error" && r != "Completed" {
+			detail = r
 		}
-		return w.Reason, detail
+		return c.Waiting, detail
 	}
-	if t := c.State.Terminated; t != nil && t.ExitCode != 0 {
-		if t.Reason != "" {
-			return t.Reason, ""
-		}
-		return fmt.Sprintf("ExitCode%d", t.ExitCode), ""
-	}
-	return "", ""
+	return c.Terminated, ""
 }
 
 // worst is the problem with the highest precedence, or "".

@@ -3,6 +3,8 @@ package health
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -10,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 	workv1 "open-cluster-management.io/api/work/v1"
 )
 
@@ -103,32 +106,32 @@ func TestSlimPodKeepsWhatExplainsAndNothingElse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := out.(*corev1.Pod)
-	if p.Name != full.Name || p.Namespace != "hello" || p.Labels["app"] != "hello" || len(p.OwnerReferences) != 1 || p.OwnerReferences[0].UID != "rs1" {
-		t.Errorf("identity lost: %+v", p.ObjectMeta)
+	p := out.(*Pod)
+	want := &Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: full.Name, Namespace: "hello", UID: "u1", ResourceVersion: "42", Labels: full.Labels,
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "hello-5d8f", UID: "rs1", Controller: &ctrl}}},
+		Phase:      corev1.PodPending,
+		Containers: []ContainerState{{Name: "app", Waiting: "ImagePullBackOff", LastTerminated: "OOMKilled"}},
 	}
-	cs := p.Status.ContainerStatuses
-	if len(cs) != 1 || cs[0].State.Waiting.Reason != "ImagePullBackOff" || cs[0].LastTerminationState.Terminated.Reason != "OOMKilled" || cs[0].RestartCount != 3 {
-		t.Errorf("container states lost: %+v", cs)
+	if !reflect.DeepEqual(p, want) {
+		t.Errorf("SlimPod() = %+v\nwant        %+v", p, want)
 	}
-	if cs[0].State.Waiting.Message != "" || cs[0].Image != "" || len(p.Annotations) != 0 || len(p.ManagedFields) != 0 || len(p.Spec.Containers) != 0 || len(p.Status.Conditions) != 0 {
-		t.Errorf("kept what explains nothing: %+v", p)
+	if c, ok := p.DeepCopyObject().(*Pod); !ok || !reflect.DeepEqual(c, p) {
+		t.Errorf("DeepCopyObject() = %+v", c)
 	}
 	b, _ := json.Marshal(p)
-	if len(b) > 700 {
-		t.Errorf("slim pod is %d bytes of JSON, want at most 700: %s", len(b), b)
-	}
 	t.Logf("slim pod: %d B of JSON", len(b))
 	// The verdict reads the same from the slim pod as from the full one.
 	d := obj(t, deploymentWith(deploymentImagePull))
-	if a, b := Of(d, []*corev1.Pod{full}), Of(d, []*corev1.Pod{p}); a != b || a.Reason != "ImagePullBackOff" {
-		t.Errorf("verdict from the full pod %+v, from the slim one %+v", a, b)
+	if v := Of(d, []*Pod{p}); v.Reason != "ImagePullBackOff" {
+		t.Errorf("verdict from the slim pod %+v", v)
 	}
-	// An unschedulable pod keeps why.
+	// An unschedulable pod says so; a container that exited says how.
 	full.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: "Unschedulable", Message: "0/3 nodes are available"}}
+	full.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}}
 	out, _ = SlimPod(full)
-	if c := out.(*corev1.Pod).Status.Conditions; len(c) != 1 || c[0].Reason != "Unschedulable" || c[0].Message != "" {
-		t.Errorf("scheduling condition: %+v", c)
+	if p := out.(*Pod); !p.Unschedulable || p.Containers[0].Terminated != "ExitCode3" {
+		t.Errorf("slim pod %+v, want unschedulable and ExitCode3", p)
 	}
 	// Anything else passes through.
 	if o, _ := SlimPod("x"); o != "x" {
@@ -139,12 +142,11 @@ func TestSlimPodKeepsWhatExplainsAndNothingElse(t *testing.T) {
 func BenchmarkVerdictDeploymentWithPods(b *testing.B) {
 	t := &testing.T{}
 	d := obj(t, deploymentWith(deploymentImagePull))
-	pods := make([]*corev1.Pod, 0, 100)
+	pods := make([]*Pod, 0, 101)
 	for i := range 100 {
-		p := pod(fmt.Sprintf("other-%d", i), labelled("other"))
-		pods = append(pods, p)
+		pods = append(pods, slimPod(pod(fmt.Sprintf("other-%d", i), labelled("other"))))
 	}
-	pods = append(pods, pod("hello-1", waiting("ImagePullBackOff")))
+	pods = append(pods, slimPod(pod("hello-1", waiting("ImagePullBackOff"))))
 	b.ReportAllocs()
 	for b.Loop() {
 		if v := Of(d, pods); v.Status != Failed {
@@ -161,5 +163,48 @@ func BenchmarkVerdictConfigMap(b *testing.B) {
 		if v := Of(cm, nil); v.Status != Current {
 			b.Fatal(v)
 		}
+	}
+}
+
+// TestSlimPodHeap measures what the pods index holds per pod: Go heap of
+// slim pods in an indexer like the informer's, for pods of a realistic shape.
+func TestSlimPodHeap(t *testing.T) {
+	const n = 5000
+	full := func(i int) *corev1.Pod {
+		ctrl := true
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: fmt.Sprintf("frontend-5d8f9c7b4-%05d", i), Namespace: "shop", UID: types.UID(fmt.Sprintf("6f1c2a4e-0000-4000-8000-%012d", i)), ResourceVersion: "123456",
+				Labels:          map[string]string{"app.kubernetes.io/name": "frontend", "app.kubernetes.io/instance": "shop", "pod-template-hash": "5d8f9c7b4"},
+				Annotations:     map[string]string{"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
+				OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "frontend-5d8f9c7b4", UID: "rs", Controller: &ctrl}},
+			},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/shop/frontend:1.2.3"}, {Name: "proxy", Image: "envoy:1.30"}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
+				{Name: "app", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+				{Name: "proxy", Ready: true, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}},
+			}},
+		}
+	}
+	heap := func(transform func(*corev1.Pod) any) int64 {
+		store := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range n {
+			if err := store.Add(transform(full(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(store)
+		return (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	}
+	per := heap(func(p *corev1.Pod) any { return slimPod(p) })
+	whole := heap(func(p *corev1.Pod) any { return p })
+	t.Logf("pods index: %d B of heap per pod (%d pods); %d B if pods were cached whole", per, n, whole)
+	if per > 1536 || per*2 > whole {
+		t.Errorf("a cached pod costs %d B of heap (whole: %d B), want at most 1.5 KiB and half of a whole one", per, whole)
 	}
 }

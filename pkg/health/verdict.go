@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/fluxcd/cli-utils/pkg/kstatus/status"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -53,7 +52,7 @@ const maxMessage = 256
 // those obj's selector matches to explain a workload that is not Current. A
 // workload whose pods wait for a reason in failureReasons is Failed, not
 // InProgress, since it does not recover by waiting.
-func Of(obj *unstructured.Unstructured, pods []*corev1.Pod) Verdict {
+func Of(obj *unstructured.Unstructured, pods []*Pod) Verdict {
 	if obj == nil {
 		return Verdict{Status: NotFound, Reason: "NotFound", Message: "Resource does not exist"}
 	}
@@ -99,7 +98,7 @@ func reasonOf(res *status.Result) string {
 
 // explain rewrites v's message for workloads with their replica counts and
 // their pods' problems, and makes v Failed when the pods cannot run.
-func explain(v *Verdict, obj *unstructured.Unstructured, pods []*corev1.Pod) {
+func explain(v *Verdict, obj *unstructured.Unstructured, pods []*Pod) {
 	w, ok := workloadOf(obj)
 	if !ok {
 		if v.Message == "" {

@@ -39,6 +39,14 @@ func pod(name string, mutate ...func(*corev1.Pod)) *corev1.Pod {
 	return p
 }
 
+func slim(pods ...*corev1.Pod) []*Pod {
+	out := make([]*Pod, len(pods))
+	for i, p := range pods {
+		out[i] = slimPod(p)
+	}
+	return out
+}
+
 func waiting(reason string) func(*corev1.Pod) {
 	return func(p *corev1.Pod) {
 		p.Status.Phase = corev1.PodPending
@@ -258,7 +266,7 @@ status: {observedGeneration: 1, desiredNumberScheduled: 2, currentNumberSchedule
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Of(obj(t, tc.obj), tc.pods); got != tc.want {
+			if got := Of(obj(t, tc.obj), slim(tc.pods...)); got != tc.want {
 				t.Errorf("Of() = %+v\nwant     %+v", got, tc.want)
 			}
 		})
@@ -375,7 +383,7 @@ status:
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Of(obj(t, tc.obj), tc.pods); got != tc.want {
+			if got := Of(obj(t, tc.obj), slim(tc.pods...)); got != tc.want {
 				t.Errorf("Of() = %+v\nwant     %+v", got, tc.want)
 			}
 		})
