@@ -40,6 +40,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
@@ -137,6 +138,7 @@ func startDeployedHub(t *testing.T, dir string, role lab.Role, setup func(ctx co
 		// ServiceAccount mount.
 		LeaderElectionNamespace: d.Namespace,
 		Logger:                  e.logs.logger(t),
+		AllowNetworks:           egress.Loopback(),
 	}
 	for name, value := range args {
 		switch name {

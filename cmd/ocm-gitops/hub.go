@@ -9,6 +9,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 )
 
@@ -31,6 +32,11 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election lease (default: in-cluster namespace)")
 	fs.StringVar(&opts.HubID, "hub-id", "", "name of this hub in commit status contexts, when several hubs report on one repository")
 	fs.BoolVar(&opts.AllowLocalGit, "allow-local-git", false, "let Git Channels read repositories on the hub's own disk (file:// URLs); for labs and tests")
+	fs.Func("allow-networks", "comma-separated CIDRs or addresses of loopback, link-local or private networks that Channels (Git, Helm, S3) and commit-status APIs may reach, e.g. 10.20.0.0/16 (default: public addresses only)", func(v string) error {
+		n, err := egress.ParseNetworks(v)
+		opts.AllowNetworks = append(opts.AllowNetworks, n...)
+		return err
+	})
 	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
 	fs.IntVar(&budget, "deletion-budget-percent", int(hub.DefaultDeletionBudgetPercent),
 		"largest share of a Subscription's clusters, in percent, that one change may remove its objects from without the confirm-deletion annotation; a Subscription's spec.deletionBudgetPercent overrides it; 100 turns the check off")

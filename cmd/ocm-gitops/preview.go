@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -230,7 +231,10 @@ func (p *postFlags) resolve(getenv func(string) string, readFile func(string) ([
 	if p.user != "" {
 		creds[gitprovider.KeyUser] = []byte(p.user)
 	}
-	c, r, err := gitprovider.New(appsv1.CommitStatusSpec{Provider: appsv1.GitProvider(provider), APIURL: apiURL, Repository: repository}, "", creds, nil)
+	// The forge's address is the CI job's own configuration, not a tenant's,
+	// so it may be on a private network (gitprovider.New's default is public only).
+	hc := &http.Client{Timeout: gitprovider.DefaultTimeout}
+	c, r, err := gitprovider.New(appsv1.CommitStatusSpec{Provider: appsv1.GitProvider(provider), APIURL: apiURL, Repository: repository}, "", creds, hc)
 	if err != nil {
 		return nil, usageErrorf("--post (--provider %s, --api-url %q, --repository %q): %v", provider, apiURL, repository, err)
 	}

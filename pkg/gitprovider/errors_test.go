@@ -2,6 +2,7 @@ package gitprovider
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,22 +24,25 @@ func TestErrors(t *testing.T) {
 		retryable  bool
 		retryAfter time.Duration
 		contains   string
+		// message is what APIError.Message keeps of the forge's answer
+		// (logged, never in Error).
+		message string
 	}{{
 		name: "bad token is final and redacted", provider: appsv1.GitProviderGitHub,
 		respond: func(w http.ResponseWriter) {
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials for " + token})
 		},
-		contains: "401 Unauthorized: Bad credentials for [redacted]",
+		contains: "401 Unauthorized", message: "Bad credentials for [redacted]",
 	}, {
 		name: "missing repository is final", provider: appsv1.GitProviderGitea,
 		respond: func(w http.ResponseWriter) {
 			writeJSON(w, http.StatusNotFound, map[string]string{"message": "repository does not exist"})
 		},
-		contains: "404 Not Found: repository does not exist",
+		contains: "404 Not Found", message: "repository does not exist",
 	}, {
 		name: "server error is retried", provider: appsv1.GitProviderGitLab,
 		respond:   func(w http.ResponseWriter) { http.Error(w, "upstream failed", http.StatusBadGateway) },
-		retryable: true, contains: "502 Bad Gateway: upstream failed",
+		retryable: true, contains: "502 Bad Gateway", message: "upstream failed",
 	}, {
 		name: "429 with Retry-After seconds", provider: appsv1.GitProviderGitLab,
 		respond: func(w http.ResponseWriter) {
@@ -73,13 +77,13 @@ func TestErrors(t *testing.T) {
 		respond: func(w http.ResponseWriter) {
 			writeJSON(w, http.StatusForbidden, map[string]string{"message": "Resource not accessible by integration"})
 		},
-		contains: "Resource not accessible by integration",
+		contains: "403 Forbidden", message: "Resource not accessible by integration",
 	}, {
 		name: "bitbucket nested error message", provider: appsv1.GitProviderBitbucket,
 		respond: func(w http.ResponseWriter) {
 			writeJSON(w, http.StatusBadRequest, map[string]any{"type": "error", "error": map[string]any{"message": "url: Enter a valid URL."}})
 		},
-		contains: "400 Bad Request: url: Enter a valid URL.",
+		contains: "400 Bad Request", message: "url: Enter a valid URL.",
 	}}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +98,12 @@ func TestErrors(t *testing.T) {
 			assert.Equal(t, tc.retryAfter, RetryAfter(err))
 			assert.Contains(t, err.Error(), tc.contains)
 			assert.NotContains(t, err.Error(), token)
+			var api *APIError
+			require.True(t, errors.As(err, &api))
+			assert.Contains(t, api.Message, tc.message)
+			if tc.message != "" {
+				assert.NotContains(t, err.Error(), tc.message, "the forge's answer is quoted")
+			}
 		})
 	}
 }
@@ -140,7 +150,11 @@ func TestBitbucketCredentialsNeverInErrors(t *testing.T) {
 	require.NoError(t, err)
 	err = c.SetCommitStatus(context.Background(), repo, sha, Status{State: StateSuccess, Context: "c"})
 	require.Error(t, err)
-	assert.NotContains(t, err.Error(), token)
-	assert.NotContains(t, err.Error(), basic)
-	assert.True(t, strings.Contains(err.Error(), "[redacted]"), err.Error())
+	var api *APIError
+	require.True(t, errors.As(err, &api))
+	for _, text := range []string{err.Error(), api.Message} {
+		assert.NotContains(t, text, token)
+		assert.NotContains(t, text, basic)
+	}
+	assert.True(t, strings.Contains(api.Message, "[redacted]"), api.Message)
 }

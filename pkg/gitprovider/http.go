@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 )
 
 // userAgent identifies our requests in the forges' logs.
@@ -30,6 +32,16 @@ const maxPages = 100
 // time; GitHub asks for at least a minute.
 const defaultRateLimitWait = time.Minute
 
+// NewHTTPClient returns a client for forge APIs that connects only to public
+// addresses and to the networks the policy allows (nil: public only), with
+// DefaultTimeout. The hub uses it for every Channel's commitStatus: an
+// apiURL is tenant input and must not reach the hub's own network.
+func NewHTTPClient(p *egress.Policy) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = p.DialContext
+	return &http.Client{Transport: tr, Timeout: DefaultTimeout}
+}
+
 // APIError is a forge's answer other than 2xx.
 type APIError struct {
 	Provider string
@@ -37,7 +49,9 @@ type APIError struct {
 	// URL is the request URL without its query.
 	URL        string
 	StatusCode int
-	// Message is the forge's error message, redacted and shortened.
+	// Message is the forge's error message, redacted and shortened. Error
+	// does not include it: the hub puts errors into Events, and an apiURL
+	// may name a server whose words must not reach a tenant. Log it at most.
 	Message string
 	// RetryAfter is how long the forge asked callers to wait (rate limits).
 	RetryAfter time.Duration
@@ -47,9 +61,6 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	msg := fmt.Sprintf("%s: %s %s: %d %s", e.Provider, e.Method, e.URL, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.Message != "" {
-		msg += ": " + e.Message
-	}
 	if e.RetryAfter > 0 {
 		msg += fmt.Sprintf(" (retry after %s)", e.RetryAfter.Round(time.Second))
 	}

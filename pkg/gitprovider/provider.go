@@ -103,7 +103,8 @@ const DefaultTimeout = 20 * time.Second
 // GitLab, /api/v1 for Gitea); github.com, gitlab.com and bitbucket.org map to
 // their public APIs. creds is the Secret's data: "token", plus "user" for a
 // Bitbucket app password (without "user", Bitbucket's token is sent as a
-// Bearer access token). A nil httpClient means one with DefaultTimeout.
+// Bearer access token). A nil httpClient means NewHTTPClient(nil): public
+// addresses only.
 func New(spec appsv1.CommitStatusSpec, pathname string, creds map[string][]byte, httpClient *http.Client) (Client, Repo, error) {
 	provider := appsv1.GitProvider(strings.ToLower(string(spec.Provider)))
 	switch provider {
@@ -124,7 +125,7 @@ func New(spec appsv1.CommitStatusSpec, pathname string, creds map[string][]byte,
 		return nil, Repo{}, fmt.Errorf("spec.commitStatus.secretRef: the Secret has no %q key (or it is empty); store the forge API token under %q", KeyToken, KeyToken)
 	}
 	if httpClient == nil {
-		httpClient = &http.Client{Timeout: DefaultTimeout}
+		httpClient = NewHTTPClient(nil)
 	}
 	t := &transport{provider: string(provider), base: base, hc: httpClient, secrets: []string{token}, now: time.Now}
 	switch provider {

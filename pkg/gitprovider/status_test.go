@@ -194,5 +194,5 @@ func TestGitLabAlreadyRunningIsDone(t *testing.T) {
 	err = c.SetCommitStatus(context.Background(), repo, sha, Status{State: StateSuccess, Context: "c"})
 	require.Error(t, err, "other 400s are errors")
 	assert.False(t, Retryable(err))
-	assert.Contains(t, err.Error(), "name is too long")
+	assert.Contains(t, err.Error(), "400 Bad Request")
 }

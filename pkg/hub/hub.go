@@ -7,6 +7,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,8 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
+	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/webhook"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
@@ -62,6 +65,10 @@ type Options struct {
 	// AllowLocalGit lets Git Channels read repositories on the hub's disk
 	// (file:// URLs); for labs and tests only.
 	AllowLocalGit bool
+	// AllowNetworks are the loopback, link-local or private networks
+	// Channels and commit-status APIs may reach; public addresses always
+	// may. The lab and tests allow egress.Loopback().
+	AllowNetworks []netip.Prefix
 	// CacheDir holds Git clones and artifact snapshots.
 	CacheDir string
 	// Logger is the root logger.
@@ -99,7 +106,8 @@ func controllers() []hubController {
 			return hubside.SetupHubWithManager(mgr, deps.Options.Registration)
 		}},
 		{"commitstatus", func(mgr ctrl.Manager, deps *Deps) error {
-			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID})
+			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID,
+				HTTPClient: gitprovider.NewHTTPClient(egress.Allow(deps.Options.AllowNetworks...))})
 		}},
 	}
 }
@@ -163,7 +171,8 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	deps := &Deps{
 		Options: opts,
 		Store: source.NewStore(opts.CacheDir, opts.Logger.WithName("source"),
-			source.WithLocalRepositories(opts.AllowLocalGit), source.WithObserver(rec)),
+			source.WithLocalRepositories(opts.AllowLocalGit), source.WithObserver(rec),
+			source.WithEgress(egress.Allow(opts.AllowNetworks...))),
 		Renderer: render.NewRenderer(render.Options{
 			CacheDir: filepath.Join(opts.CacheDir, "charts"),
 			Logger:   opts.Logger.WithName("render"),

@@ -20,6 +20,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
@@ -70,6 +71,7 @@ func startHubWith(t *testing.T, configure func(*hub.Options), clusters ...string
 		CacheDir:    t.TempDir(),
 		Logger:      testr.NewWithOptions(t, testr.Options{Verbosity: 0}),
 		MetricsAddr: "0", HealthAddr: "0",
+		AllowNetworks: egress.Loopback(),
 	}
 	if configure != nil {
 		configure(&opts)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/deploy/crds"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
@@ -222,6 +223,8 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return hub.Run(runCtx, l.Hub.Config, hub.Options{
 			CacheDir: filepath.Join(opts.Dir, "hub-cache"), Logger: opts.Logger.WithName("hub"),
 			MetricsAddr: "0", HealthAddr: "0", WebhookAddr: webhookAddr,
+			// The lab's Git server is on 127.0.0.1.
+			AllowNetworks: egress.Loopback(),
 			// The lab's hub has no kube-controller-manager: the hub signs
 			// the clusters' certificates itself.
 			Registration: hubside.Options{

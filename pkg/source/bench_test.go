@@ -76,7 +76,7 @@ func BenchmarkGitFreshClone(b *testing.B) {
 	ctx := ctxT(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		store := NewStore(b.TempDir(), testLogger(b))
+		store := NewStore(b.TempDir(), testLogger(b), lab())
 		if _, err := store.Fetch(ctx, Request{Channel: ch, NotBefore: time.Now()}); err != nil {
 			b.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func BenchmarkGitPollUnchanged(b *testing.B) {
 	srv := httptest.NewServer(gitHTTPHandler(b, root, "", "", nil))
 	defer srv.Close()
 	ch := channel("Git", srv.URL+"/big.git")
-	store := NewStore(b.TempDir(), testLogger(b))
+	store := NewStore(b.TempDir(), testLogger(b), lab())
 	ctx := ctxT(b)
 	first, err := store.Fetch(ctx, Request{Channel: ch, NotBefore: time.Now()})
 	if err != nil {
@@ -112,7 +112,7 @@ func BenchmarkGitFetchAfterOneCommit(b *testing.B) {
 	srv := httptest.NewServer(gitHTTPHandler(b, root, "", "", nil))
 	defer srv.Close()
 	ch := channel("Git", srv.URL+"/big.git")
-	store := NewStore(b.TempDir(), testLogger(b))
+	store := NewStore(b.TempDir(), testLogger(b), lab())
 	ctx := ctxT(b)
 	prev, err := store.Fetch(ctx, Request{Channel: ch, NotBefore: time.Now()})
 	if err != nil {

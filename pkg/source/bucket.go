@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -29,11 +31,11 @@ const (
 type bucketFetcher struct {
 	artifacts string
 	log       logr.Logger
-	clients   httpClients
+	clients   *httpClients
 }
 
-func newBucketFetcher(root string, log logr.Logger) *bucketFetcher {
-	return &bucketFetcher{artifacts: filepath.Join(root, "artifacts"), log: log}
+func newBucketFetcher(root string, log logr.Logger, clients *httpClients) *bucketFetcher {
+	return &bucketFetcher{artifacts: filepath.Join(root, "artifacts"), log: log, clients: clients}
 }
 
 type bucketObject struct {
@@ -90,7 +92,7 @@ func (b *bucketFetcher) Fetch(ctx context.Context, req Request) (*Artifact, erro
 	if err != nil {
 		return nil, err
 	}
-	hc, err := b.clients.get(req.Credentials, req.Channel.Spec.InsecureSkipVerify, 5*time.Minute)
+	hc, err := b.clients.get(req.Credentials, req.Channel.Spec.InsecureSkipVerify, 5*time.Minute, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,7 @@ func (b *bucketFetcher) Fetch(ctx context.Context, req Request) (*Artifact, erro
 		// What OCM assumes for S3-compatible stores that ignore regions.
 		region = "us-east-1"
 	}
-	client, err := minio.New(endpoint, &minio.Options{Creds: creds, Secure: secure, Region: region, Transport: hc.Transport})
+	client, err := minio.New(endpoint, &minio.Options{Creds: creds, Secure: secure, Region: region, Transport: hc.Transport, MaxRetries: 2})
 	if err != nil {
 		return nil, fail(KindInvalid, nil, "spec.pathname %q: %v", SanitizeURL(req.Channel.Spec.Pathname), err)
 	}
@@ -121,7 +123,10 @@ func (b *bucketFetcher) Fetch(ctx context.Context, req Request) (*Artifact, erro
 		return nil, fail(KindNotFound, nil, "%s holds no objects; upload the manifests or fix the bucket-path annotation", where)
 	}
 	revision := "sha256:" + listingDigest(objects)
-	snap := filepath.Join(b.artifacts, "s3-"+strings.TrimPrefix(revision, "sha256:"))
+	// The listing is the endpoint's word: the snapshot belongs to this
+	// (address, credentials) only.
+	scope := scopeKey(endpoint+"/"+bucket+"/"+prefix, req.Credentials, req.Channel.Spec.InsecureSkipVerify)
+	snap := filepath.Join(b.artifacts, "s3-"+scope+"-"+strings.TrimPrefix(revision, "sha256:"))
 	if fileExists(snap) {
 		return &Artifact{Revision: revision, Dir: snap, root: snap}, nil
 	}
@@ -131,7 +136,10 @@ func (b *bucketFetcher) Fetch(ctx context.Context, req Request) (*Artifact, erro
 			if err != nil {
 				return fail(KindInvalid, nil, "object key %q: %v", o.key, err)
 			}
-			if err := client.FGetObject(ctx, bucket, o.key, target, minio.GetObjectOptions{}); err != nil {
+			if err := download(ctx, client, bucket, o, target); err != nil {
+				if errors.Is(err, errBodyTooLarge) {
+					return fail(KindUnavailable, nil, "%s: object %q is larger than the %d bytes the listing says; the bucket is inconsistent or hostile", where, o.key, o.size)
+				}
 				return classifyS3(err, where)
 			}
 		}
@@ -144,7 +152,20 @@ func (b *bucketFetcher) Fetch(ctx context.Context, req Request) (*Artifact, erro
 	return &Artifact{Revision: revision, Dir: snap, root: snap}, nil
 }
 
-func (b *bucketFetcher) gc(cutoff time.Time) { b.clients.gc(cutoff) }
+// download writes one object read-only at target, refusing more bytes than
+// the listing said it has: the listing's sizes are what the bucket's bound
+// was checked against.
+func download(ctx context.Context, client *minio.Client, bucket string, o bucketObject, target string) error {
+	obj, err := client.GetObject(ctx, bucket, o.key, minio.GetObjectOptions{})
+	if err != nil {
+		return err
+	}
+	defer obj.Close()
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	return writeFileFrom(target, &capReader{r: obj, left: o.size})
+}
 
 func listBucket(ctx context.Context, client *minio.Client, bucket, prefix string) ([]bucketObject, error) {
 	var out []bucketObject
@@ -188,8 +209,12 @@ func classifyS3(err error, where string) error {
 	case "NoSuchBucket":
 		return fail(KindNotFound, nil, "%s does not exist; fix spec.pathname", where)
 	}
-	if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
-		return fail(KindAuth, nil, "%s refused access (%d); check the Channel's secretRef", where, resp.StatusCode)
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return fail(KindAuth, nil, "%s refused access; check the Channel's secretRef", where)
+	case resp.StatusCode != 0:
+		// The endpoint's own error text is not quoted.
+		return fail(KindUnavailable, nil, "%s %s", where, httpStatusText(resp.StatusCode))
 	}
 	return classifyHTTP(err, where)
 }

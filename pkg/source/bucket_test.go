@@ -74,7 +74,7 @@ func TestBucketFetchesPrefixAndSkipsUnchanged(t *testing.T) {
 	s.put(t, "prod/apps/a.yaml", "a: 1\n")
 	s.put(t, "prod/apps/b.yaml", "b: 1\n")
 	s.put(t, "dev/apps/a.yaml", "dev: 1\n")
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 	ch := channel("ObjectBucket", s.srv.URL+"/fleet")
 	creds := Credentials{Secret: map[string][]byte{KeyAccessKeyID: []byte("AKIDTEST"), KeySecretAccessKey: []byte("bucket-secret-value"), KeyRegion: []byte("us-east-1")}}

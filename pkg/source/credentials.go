@@ -161,6 +161,15 @@ func (c Credentials) identity(insecure bool) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// scopeKey names what one source address read with one set of credentials
+// may hold: clones, caches and snapshots are keyed by it besides the
+// content's own hash, so naming another tenant's commit, chart digest or
+// listing never reaches that tenant's copy.
+func scopeKey(address string, c Credentials, insecure bool) string {
+	h := sha256.Sum256([]byte(address + "\x00" + c.identity(insecure)))
+	return hex.EncodeToString(h[:12])
+}
+
 func (c Credentials) get(k string) string {
 	return strings.TrimSpace(string(c.Secret[k]))
 }

@@ -2,8 +2,6 @@ package source
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -18,7 +16,10 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	"github.com/go-logr/logr"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 )
 
 // gitFetcher keeps one bare clone per (repository URL, credentials identity,
@@ -27,17 +28,22 @@ import (
 // the same repository shares the clone; a poll that finds the remote refs
 // unchanged costs one ref advertisement and no pack.
 type gitFetcher struct {
-	dir       string // clones
-	artifacts string // snapshots
-	log       logr.Logger
+	dir        string // clones
+	artifacts  string // snapshots
+	log        logr.Logger
+	clients    *httpClients
+	policy     *egress.Policy
+	allowLocal bool
+	limits     exportLimits
 
 	mu    sync.Mutex
 	repos map[string]*gitRepo
 }
 
 type gitRepo struct {
-	lock chan struct{} // held while fetching or reading: go-git storage is not safe for concurrent writers
-	dir  string
+	lock  chan struct{} // held while fetching or reading: go-git storage is not safe for concurrent writers
+	dir   string
+	scope string // scopeKey of the clone; its snapshots carry it
 
 	// guarded by gitFetcher.mu
 	lastUsed time.Time
@@ -54,8 +60,10 @@ type gitRepo struct {
 	lastExport plumbing.Hash
 }
 
-func (g *gitFetcher) snapshotDir(h plumbing.Hash) string {
-	return filepath.Join(g.artifacts, "git-"+h.String())
+// snapshotDir is where a clone's export of commit h lives: per clone, so a
+// commit is only ever handed to a requester whose own clone holds it.
+func (g *gitFetcher) snapshotDir(scope string, h plumbing.Hash) string {
+	return filepath.Join(g.artifacts, "git-"+scope+"-"+h.String())
 }
 
 // lastExportBase is the last exported commit and its snapshot, when that
@@ -65,19 +73,24 @@ func (r *gitRepo) lastExportBase(g *gitFetcher) (plumbing.Hash, string) {
 	if r.lastExport.IsZero() {
 		return plumbing.ZeroHash, ""
 	}
-	dir := g.snapshotDir(r.lastExport)
+	dir := g.snapshotDir(r.scope, r.lastExport)
 	if _, err := os.Stat(dir); err != nil {
 		return plumbing.ZeroHash, ""
 	}
 	return r.lastExport, dir
 }
 
-func newGitFetcher(root string, log logr.Logger) *gitFetcher {
+func newGitFetcher(root string, log logr.Logger, clients *httpClients, o options) *gitFetcher {
+	installGitTransport()
 	return &gitFetcher{
-		dir:       filepath.Join(root, "git"),
-		artifacts: filepath.Join(root, "artifacts"),
-		log:       log,
-		repos:     map[string]*gitRepo{},
+		dir:        filepath.Join(root, "git"),
+		artifacts:  filepath.Join(root, "artifacts"),
+		log:        log,
+		clients:    clients,
+		policy:     o.egress,
+		allowLocal: o.allowLocal,
+		limits:     o.export,
+		repos:      map[string]*gitRepo{},
 	}
 }
 
@@ -86,7 +99,14 @@ var fullSHA = regexp.MustCompile(`^[0-9a-f]{40}$`)
 // Fetch brings the shared clone up to date (when the request needs a newer
 // check than the clone had) and returns a snapshot of the ref.
 func (g *gitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) {
-	url := strings.TrimSpace(req.Channel.Spec.Pathname)
+	url, ep, err := parseGitURL(req.Channel.Spec.Pathname)
+	if err != nil {
+		return nil, err
+	}
+	if ep.Protocol == "file" && !g.allowLocal {
+		return nil, fail(KindInvalid, nil, "Channel %s/%s: spec.pathname %q reads the hub's own disk, which this hub does not allow; serve the repository over https or ssh (or start the hub with --allow-local-git)",
+			req.Channel.Namespace, req.Channel.Name, strings.TrimSpace(req.Channel.Spec.Pathname))
+	}
 	ref := normalizeGitRef(req.Ref)
 	if ref.Commit != "" && !fullSHA.MatchString(ref.Commit) {
 		return nil, fail(KindInvalid, nil, "annotation %s: %q is not a full 40-character commit SHA; use the full hash",
@@ -95,13 +115,12 @@ func (g *gitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) 
 	if ref.Depth < 0 {
 		return nil, fail(KindInvalid, nil, "annotation apps.open-cluster-management.io/git-clone-depth must be a positive number")
 	}
-	t, err := newGitTransport(url, req.Credentials, req.Channel.Spec.InsecureSkipVerify, g.dir)
+	t, err := g.newGitTransport(ctx, url, ep, req.Credentials, req.Channel.Spec.InsecureSkipVerify)
 	if err != nil {
 		return nil, err
 	}
 
-	id := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%s\x00depth=%d", url, req.Credentials.identity(req.Channel.Spec.InsecureSkipVerify), ref.Depth)))
-	r := g.repo(hex.EncodeToString(id[:12]))
+	r := g.repo(scopeKey(fmt.Sprintf("%s\x00depth=%d", url, ref.Depth), req.Credentials, req.Channel.Spec.InsecureSkipVerify))
 	select {
 	case r.lock <- struct{}{}:
 	case <-ctx.Done():
@@ -116,11 +135,11 @@ func (g *gitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) 
 	if err != nil {
 		return nil, err
 	}
-	snap := g.snapshotDir(hash)
+	snap := g.snapshotDir(r.scope, hash)
 	if _, err := os.Stat(snap); err != nil {
 		start := time.Now()
 		base, baseDir := r.lastExportBase(g)
-		if err := exportCommit(r.repo, hash, snap, base, baseDir); err != nil {
+		if err := exportCommit(r.repo, hash, snap, base, baseDir, g.limits); err != nil {
 			return nil, fmt.Errorf("export %s at %s: %w", SanitizeURL(url), hash, err)
 		}
 		g.log.V(1).Info("exported commit", "url", SanitizeURL(url), "commit", hash.String(), "took", time.Since(start))
@@ -138,7 +157,7 @@ func (g *gitFetcher) repo(key string) *gitRepo {
 	defer g.mu.Unlock()
 	r, ok := g.repos[key]
 	if !ok {
-		r = &gitRepo{lock: make(chan struct{}, 1), dir: filepath.Join(g.dir, key), checkedAt: map[string]time.Time{}}
+		r = &gitRepo{lock: make(chan struct{}, 1), dir: filepath.Join(g.dir, key), scope: key, checkedAt: map[string]time.Time{}}
 		g.repos[key] = r
 	}
 	r.lastUsed = time.Now()
@@ -235,10 +254,8 @@ func (r *gitRepo) sync(ctx context.Context, t *gitTransport, ref Ref) error {
 	if err != nil {
 		return err
 	}
-	advertised, err := remote.ListContext(ctx, &git.ListOptions{
-		Auth: t.auth, CABundle: t.caBundle, InsecureSkipTLS: t.insecure,
-		ClientCert: t.clientCert, ClientKey: t.clientKey, PeelingOption: git.IgnorePeeled,
-	})
+	ctx = withRoundTripper(ctx, t.rt)
+	advertised, err := remote.ListContext(ctx, &git.ListOptions{Auth: t.auth, PeelingOption: git.IgnorePeeled})
 	if err != nil {
 		return classifyGit(err, t.url)
 	}
@@ -276,8 +293,7 @@ func (r *gitRepo) sync(ctx context.Context, t *gitTransport, ref Ref) error {
 		return nil
 	}
 	err = r.repo.FetchContext(ctx, &git.FetchOptions{
-		RemoteName: "origin", RefSpecs: specs, Depth: ref.Depth, Tags: git.NoTags, Force: true, Prune: ref.Depth == 0,
-		Auth: t.auth, CABundle: t.caBundle, InsecureSkipTLS: t.insecure, ClientCert: t.clientCert, ClientKey: t.clientKey,
+		RemoteName: "origin", RefSpecs: specs, Depth: ref.Depth, Tags: git.NoTags, Force: true, Prune: ref.Depth == 0, Auth: t.auth,
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return classifyGit(err, t.url)
@@ -420,11 +436,15 @@ func notFoundRef(ref Ref, name plumbing.ReferenceName, url string, refs map[plum
 func firstNonEmpty(vals ...string) string { return first(vals...) }
 
 // classifyGit turns transport errors into Errors with a kind and a hint.
+// An HTTP answer's status is described, never quoted, and its body never
+// shown.
 func classifyGit(err error, url string) error {
 	u := SanitizeURL(url)
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
+	case egress.IsRefused(err):
+		return refusedByPolicy(url)
 	case errors.Is(err, transport.ErrAuthenticationRequired):
 		return fail(KindAuth, nil, "%s requires authentication; put user and accessToken (https) or sshKey (ssh) in the Channel's secretRef", u)
 	case errors.Is(err, transport.ErrAuthorizationFailed):
@@ -433,6 +453,11 @@ func classifyGit(err error, url string) error {
 		return fail(KindNotFound, nil, "repository %s not found (or the credentials may not read it)", u)
 	case errors.Is(err, transport.ErrEmptyRemoteRepository):
 		return fail(KindNotFound, nil, "%s is empty; push a commit", u)
+	case errors.Is(err, errBodyTooLarge):
+		return fail(KindUnavailable, nil, "%s sent more than %d MiB in one answer; the repository is too large for this hub", u, maxPackBytes>>20)
+	}
+	if code := gitHTTPStatus(err); code != 0 {
+		return fail(KindUnavailable, nil, "%s %s", u, httpStatusText(code))
 	}
 	if k, hint := trustFailure(err); k {
 		return fail(KindAuth, err, "%s: %s", u, hint)
@@ -442,4 +467,18 @@ func classifyGit(err error, url string) error {
 		return fail(KindAuth, nil, "%s refused the SSH key; check sshKey and passphrase in the Channel's secretRef", u)
 	}
 	return fail(KindUnavailable, err, "fetch %s", u)
+}
+
+// gitHTTPStatus is the status of an unexpected HTTP answer go-git reports,
+// or 0.
+func gitHTTPStatus(err error) int {
+	var ue *plumbing.UnexpectedError
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var he *githttp.Err
+	if errors.As(err, &he) && he.Response != nil {
+		return he.Response.StatusCode
+	}
+	return 0
 }

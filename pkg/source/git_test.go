@@ -24,7 +24,7 @@ func TestGitHTTPBasicAuthBranchesTagsCommits(t *testing.T) {
 	defer srv.Close()
 	ch := channel("Git", srv.URL+"/fleet.git")
 	creds := Credentials{Secret: map[string][]byte{KeyUser: []byte("alice"), KeyAccessToken: []byte("s3cr3t-token")}}
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 
 	first := repo.commit(map[string]string{"apps/b.yaml": "kind: B\n"}, "second")
@@ -106,7 +106,7 @@ func TestGitSharedCloneFetchesIncrementally(t *testing.T) {
 	defer srv.Close()
 	count := func() int64 { return atomic.LoadInt64(&requests) }
 	ch := channel("Git", srv.URL+"/fleet.git")
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 
 	start := time.Now()
@@ -183,7 +183,7 @@ func TestGitDefaultBranchFollowsRemoteHEAD(t *testing.T) {
 	head := gitCmd(t, work, "rev-parse", "HEAD")
 	srv := httptest.NewServer(gitHTTPHandler(t, root, "", "", nil))
 	defer srv.Close()
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	a, err := store.Fetch(ctxT(t), Request{Channel: channel("git", srv.URL+"/trunk.git"), NotBefore: time.Now()})
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +198,7 @@ func TestGitTLSCustomCAAndClientCertificates(t *testing.T) {
 	newTestRepo(t, root, "fleet", map[string]string{"a.yaml": "a: 1\n"})
 	ca := newTestCA(t)
 	srv := startTLS(t, ca, gitHTTPHandler(t, root, "", "", nil), nil)
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 	ch := channel("Git", srv.URL+"/fleet.git")
 
@@ -239,7 +239,7 @@ func TestGitSSHKeysAndKnownHosts(t *testing.T) {
 	repo := newTestRepo(t, root, "fleet", map[string]string{"a.yaml": "a: 1\n"})
 	srv := startSSHGitServer(t, root, "")
 	url := "ssh://git@" + srv.addr + "/fleet.git"
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 	ch := channel("Git", url)
 	creds := Credentials{Secret: map[string][]byte{KeySSHKey: srv.userKeyPEM, KeyKnownHosts: []byte(srv.hostKeyLine)}}
@@ -293,7 +293,7 @@ func TestGitSSHPassphraseAndSCPLikeURL(t *testing.T) {
 	newTestRepo(t, root, "fleet", map[string]string{"a.yaml": "a: 1\n"})
 	srv := startSSHGitServer(t, root, "correct horse")
 	port := srv.addr[strings.LastIndex(srv.addr, ":")+1:]
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 	ch := channel("Git", "ssh://git@127.0.0.1:"+port+"/fleet.git")
 	creds := Credentials{Secret: map[string][]byte{KeySSHKey: srv.userKeyPEM, KeyPassphrase: []byte("correct horse"), KeyKnownHosts: []byte(srv.hostKeyLine)}}
@@ -324,7 +324,7 @@ func TestGitShallowCloneDepth(t *testing.T) {
 	gitCmd(t, repo.bare, "config", "uploadpack.allowAnySHA1InWant", "true")
 	srv := httptest.NewServer(gitHTTPHandler(t, root, "", "", nil))
 	defer srv.Close()
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 	ch := channel("Git", srv.URL+"/fleet.git")
 
@@ -363,7 +363,7 @@ func TestGitSnapshotDropsEscapingSymlinks(t *testing.T) {
 	repo.commit(nil, "links")
 	srv := httptest.NewServer(gitHTTPHandler(t, root, "", "", nil))
 	defer srv.Close()
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	a, err := store.Fetch(ctxT(t), gitReq(channel("Git", srv.URL+"/fleet.git"), Ref{}, Credentials{}))
 	if err != nil {
 		t.Fatal(err)

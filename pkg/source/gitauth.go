@@ -1,12 +1,14 @@
 package source
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,78 +21,96 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 )
 
-// gitTransport is how to reach one repository: auth and TLS settings for
-// go-git's fetch and list calls.
+// gitTransport is how to reach one repository: auth, and for http(s) the
+// round tripper with the Channel's TLS settings, the egress policy and
+// response bounds, for go-git's fetch and list calls.
 type gitTransport struct {
-	url        string
-	auth       transport.AuthMethod
-	caBundle   []byte
-	clientCert []byte
-	clientKey  []byte
-	insecure   bool
+	url  string
+	auth transport.AuthMethod
+	rt   http.RoundTripper
 }
 
-// newGitTransport builds the transport settings for url from the Channel's
-// credentials: basic auth (user + accessToken or password) and client
-// certificates for http(s), a private key and known_hosts for SSH.
-func newGitTransport(url string, c Credentials, insecure bool, dir string) (*gitTransport, error) {
+// parseGitURL is the one reading of a Git Channel's pathname: trimmed and
+// parsed exactly as go-git parses it when fetching, so checks on the result
+// (local paths, protocols) hold for what is fetched.
+func parseGitURL(pathname string) (string, *transport.Endpoint, error) {
+	url := strings.TrimSpace(pathname)
 	ep, err := transport.NewEndpoint(url)
 	if err != nil {
-		return nil, fail(KindInvalid, nil, "spec.pathname %q is not a Git URL; use https://, ssh://, git@host:path or file://", SanitizeURL(url))
+		return url, nil, fail(KindInvalid, nil, "spec.pathname %q is not a Git URL; use https://, ssh://, git@host:path or file://", SanitizeURL(url))
 	}
-	t := &gitTransport{url: url, insecure: insecure}
+	return url, ep, nil
+}
+
+// newGitTransport builds the transport settings for the endpoint from the
+// Channel's credentials: basic auth (user + accessToken or password) and
+// client certificates for http(s), a private key and known_hosts for SSH.
+// SSH hosts are checked against the egress policy before connecting, and
+// the connected address again during the handshake.
+func (g *gitFetcher) newGitTransport(ctx context.Context, url string, ep *transport.Endpoint, c Credentials, insecure bool) (*gitTransport, error) {
+	t := &gitTransport{url: url}
 	switch ep.Protocol {
 	case "http", "https":
-		t.caBundle = c.CACerts
-		if cert, key := c.get(KeyClientCert), c.get(KeyClientKey); cert != "" {
-			if _, err := tls.X509KeyPair([]byte(cert), []byte(key)); err != nil {
-				return nil, fail(KindInvalid, nil, "secretRef keys %s/%s do not hold a PEM certificate and its key", KeyClientCert, KeyClientKey)
-			}
-			t.clientCert, t.clientKey = []byte(cert), []byte(key)
+		tr, err := g.clients.transport(c, insecure)
+		if err != nil {
+			return nil, err
 		}
-		if len(t.caBundle) > 0 {
-			if ok := x509.NewCertPool().AppendCertsFromPEM(t.caBundle); !ok {
-				return nil, fail(KindInvalid, nil, "caCerts holds no PEM certificate; put the CA bundle in PEM form in the configMapRef (or secretRef) key caCerts")
-			}
-		}
-		token := firstNonEmpty(c.get(KeyAccessToken), c.get(KeyPassword))
-		user := c.get(KeyUser)
-		if user == "" && ep.User != "" {
-			user = ep.User
-		}
-		if token == "" && ep.Password != "" {
-			token = ep.Password
-		}
-		if token != "" {
-			if user == "" {
-				// Forges accept any user name with a token; git needs one.
-				user = "git"
-			}
-			t.auth = &githttp.BasicAuth{Username: user, Password: token}
-		}
+		t.rt = bounded{tr, maxPackBytes}
+		t.auth = basicAuthFor(ep, c)
 	case "ssh":
-		key := c.get(KeySSHKey)
-		if key == "" {
-			return nil, fail(KindAuth, nil, "%s is an SSH URL but the Channel has no sshKey; put the private key as sshKey in the Secret named by spec.secretRef", SanitizeURL(url))
-		}
-		user := firstNonEmpty(ep.User, c.get(KeyUser), "git")
-		signer, err := parseSSHKey([]byte(key+"\n"), c.get(KeyPassphrase))
+		auth, err := g.sshAuth(ctx, url, ep, c, insecure)
 		if err != nil {
 			return nil, err
 		}
-		pk := &gitssh.PublicKeys{User: user, Signer: signer}
-		cb, algos, err := hostKeyCheck(ep, c, insecure, dir)
-		if err != nil {
-			return nil, err
-		}
-		pk.HostKeyCallback = cb
-		pk.HostKeyAlgorithms = algos
-		t.auth = pk
+		t.auth = auth
 	case "file":
 	default:
 		return nil, fail(KindInvalid, nil, "spec.pathname %q uses protocol %q; use https://, ssh://, git@host:path or file://", SanitizeURL(url), ep.Protocol)
 	}
 	return t, nil
+}
+
+// basicAuthFor is the token (or password) of the Secret, else of the URL.
+func basicAuthFor(ep *transport.Endpoint, c Credentials) transport.AuthMethod {
+	token := firstNonEmpty(c.get(KeyAccessToken), c.get(KeyPassword), ep.Password)
+	if token == "" {
+		return nil
+	}
+	// Forges accept any user name with a token; git needs one.
+	return &githttp.BasicAuth{Username: firstNonEmpty(c.get(KeyUser), ep.User, "git"), Password: token}
+}
+
+func (g *gitFetcher) sshAuth(ctx context.Context, url string, ep *transport.Endpoint, c Credentials, insecure bool) (transport.AuthMethod, error) {
+	key := c.get(KeySSHKey)
+	if key == "" {
+		return nil, fail(KindAuth, nil, "%s is an SSH URL but the Channel has no sshKey; put the private key as sshKey in the Secret named by spec.secretRef", SanitizeURL(url))
+	}
+	if err := g.policy.CheckHost(ctx, ep.Host); err != nil {
+		return nil, classifyGit(err, url)
+	}
+	signer, err := parseSSHKey([]byte(key+"\n"), c.get(KeyPassphrase))
+	if err != nil {
+		return nil, err
+	}
+	cb, algos, err := hostKeyCheck(ep, c, insecure, g.dir)
+	if err != nil {
+		return nil, err
+	}
+	policy := g.policy
+	return &gitssh.PublicKeys{
+		User:   firstNonEmpty(ep.User, c.get(KeyUser), "git"),
+		Signer: signer,
+		// The name was checked before dialing; the address connected to
+		// (which DNS may have changed since) is checked here, before the
+		// key exchange completes and before any credential is offered.
+		HostKeyCallback: func(host string, remote net.Addr, k ssh.PublicKey) error {
+			if err := policy.CheckAddr(remote); err != nil {
+				return err
+			}
+			return cb(host, remote, k)
+		},
+		HostKeyAlgorithms: algos,
+	}, nil
 }
 
 // parseSSHKey decodes the private key, decrypting it with the passphrase

@@ -23,6 +23,8 @@ import (
 	"helm.sh/helm/v3/pkg/repo"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 )
 
 const (
@@ -39,7 +41,7 @@ type helmFetcher struct {
 	dir       string // index and chart caches
 	artifacts string
 	log       logr.Logger
-	clients   httpClients
+	clients   *httpClients
 
 	mu    sync.Mutex
 	repos map[string]*helmRepo
@@ -59,11 +61,12 @@ type helmRepo struct {
 	index        *repo.IndexFile
 }
 
-func newHelmFetcher(root string, log logr.Logger) *helmFetcher {
+func newHelmFetcher(root string, log logr.Logger, clients *httpClients) *helmFetcher {
 	return &helmFetcher{
 		dir:       filepath.Join(root, "helm"),
 		artifacts: filepath.Join(root, "artifacts"),
 		log:       log,
+		clients:   clients,
 		repos:     map[string]*helmRepo{},
 	}
 }
@@ -89,14 +92,25 @@ func (h *helmFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error)
 	if err != nil || u.Host == "" {
 		return nil, fail(KindInvalid, nil, "spec.pathname %q is not a Helm repository URL; use https://host/path or oci://host/path", SanitizeURL(raw))
 	}
-	hc, err := h.clients.get(req.Credentials, req.Channel.Spec.InsecureSkipVerify, 2*time.Minute)
-	if err != nil {
-		return nil, err
+	if strings.Contains(raw, "#") {
+		// A fragment would swallow the "/index.yaml" Helm appends, making
+		// the pathname an exact URL to fetch.
+		return nil, fail(KindInvalid, nil, "spec.pathname %q has a fragment (#...); give the repository's URL without it", SanitizeURL(raw))
 	}
 	switch u.Scheme {
 	case "http", "https":
+		// The index and archive reads give precise messages at their own bounds.
+		hc, err := h.clients.get(req.Credentials, req.Channel.Spec.InsecureSkipVerify, 2*time.Minute, maxIndexBytes+1)
+		if err != nil {
+			return nil, err
+		}
 		return h.fetchHTTP(ctx, req, hc, u, chart, version)
 	case "oci":
+		// Helm's registry client reads manifests and layers whole.
+		hc, err := h.clients.get(req.Credentials, req.Channel.Spec.InsecureSkipVerify, 2*time.Minute, maxChartBytes)
+		if err != nil {
+			return nil, err
+		}
 		return h.fetchOCI(ctx, req, hc, u, chart, version)
 	}
 	return nil, fail(KindInvalid, nil, "spec.pathname %q: scheme %q is not supported for HelmRepo; use https://, http:// or oci://", SanitizeURL(raw), u.Scheme)
@@ -122,7 +136,6 @@ func (h *helmFetcher) gc(cutoff time.Time) {
 		}
 	}
 	h.mu.Unlock()
-	h.clients.gc(cutoff)
 	// Cached archives nobody used since cutoff.
 	entries, err := os.ReadDir(filepath.Join(h.dir, "charts"))
 	if err != nil {
@@ -141,8 +154,8 @@ func basicAuth(c Credentials) (string, string) {
 }
 
 func (h *helmFetcher) fetchHTTP(ctx context.Context, req Request, hc *http.Client, base *url.URL, chart, version string) (*Artifact, error) {
-	key := sha256.Sum256([]byte(base.String() + "\x00" + req.Credentials.identity(req.Channel.Spec.InsecureSkipVerify)))
-	r := h.repo(hex.EncodeToString(key[:12]))
+	scope := scopeKey(base.String(), req.Credentials, req.Channel.Spec.InsecureSkipVerify)
+	r := h.repo(scope)
 	select {
 	case r.lock <- struct{}{}:
 	case <-ctx.Done():
@@ -171,24 +184,26 @@ func (h *helmFetcher) fetchHTTP(ctx context.Context, req Request, hc *http.Clien
 	digest := strings.TrimPrefix(strings.ToLower(cv.Digest), "sha256:")
 	tgz := ""
 	if digest != "" {
-		if p := filepath.Join(h.dir, "charts", digest+".tgz"); fileExists(p) {
+		// Only an archive this (repository, credentials) downloaded itself:
+		// an index naming another tenant's digest gets nothing.
+		if p := filepath.Join(h.dir, "charts", scope+"-"+digest+".tgz"); fileExists(p) {
 			tgz = p
 			touch(p)
 		}
 	}
 	if tgz == "" {
-		tgz, digest, err = h.downloadChart(ctx, req, hc, base, chartURL, digest)
+		tgz, digest, err = h.downloadChart(ctx, req, hc, base, chartURL, digest, scope)
 		if err != nil {
 			return nil, err
 		}
 	}
-	return h.unpack(tgz, "helm-"+digest, fmt.Sprintf("%s-%s@sha256:%s", cv.Name, cv.Version, digest))
+	return h.unpack(tgz, "helm-"+scope+"-"+digest, fmt.Sprintf("%s-%s@sha256:%s", cv.Name, cv.Version, digest))
 }
 
 // refreshIndex downloads index.yaml unless the server says it is unchanged
 // (ETag / Last-Modified) or its digest equals the one already parsed.
 func (h *helmFetcher) refreshIndex(ctx context.Context, r *helmRepo, req Request, hc *http.Client, base *url.URL) error {
-	indexURL := strings.TrimSuffix(base.String(), "/") + "/index.yaml"
+	indexURL := base.JoinPath("index.yaml").String()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, indexURL, nil)
 	if err != nil {
 		return fail(KindInvalid, nil, "spec.pathname is not a valid URL")
@@ -230,7 +245,9 @@ func (h *helmFetcher) refreshIndex(ctx context.Context, r *helmRepo, req Request
 	}
 	idx, err := loadIndex(h.dir, digest, body)
 	if err != nil {
-		return fail(KindUnavailable, nil, "%s is not a valid Helm repository index: %v", SanitizeURL(indexURL), err)
+		// The parser quotes what it read; that stays in the hub's log.
+		h.log.V(1).Info("invalid index", "url", SanitizeURL(indexURL), "error", err.Error())
+		return fail(KindUnavailable, nil, "%s is not a valid Helm repository index (YAML with apiVersion and entries); check spec.pathname", SanitizeURL(indexURL))
 	}
 	r.index, r.indexDigest = idx, digest
 	h.log.V(1).Info("loaded index", "url", SanitizeURL(indexURL), "digest", digest, "charts", len(idx.Entries))
@@ -308,7 +325,7 @@ func pickVersion(idx *repo.IndexFile, chart, version string) (*repo.ChartVersion
 // downloadChart fetches a chart archive, checks its digest against the
 // index, and stores it under its digest. Credentials go only to the
 // repository's own host, as Helm does by default.
-func (h *helmFetcher) downloadChart(ctx context.Context, req Request, hc *http.Client, base *url.URL, chartURL, want string) (string, string, error) {
+func (h *helmFetcher) downloadChart(ctx context.Context, req Request, hc *http.Client, base *url.URL, chartURL, want, scope string) (string, string, error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, chartURL, nil)
 	if err != nil {
 		return "", "", fail(KindInvalid, nil, "chart URL %s is invalid", SanitizeURL(chartURL))
@@ -350,7 +367,7 @@ func (h *helmFetcher) downloadChart(ctx context.Context, req Request, hc *http.C
 	if want != "" && got != want {
 		return "", "", fail(KindUnavailable, nil, "chart archive %s has digest sha256:%s but the index says sha256:%s; the repository is inconsistent or tampered with", SanitizeURL(chartURL), got, want)
 	}
-	final := filepath.Join(dir, got+".tgz")
+	final := filepath.Join(dir, scope+"-"+got+".tgz")
 	if err := os.Rename(tmp.Name(), final); err != nil {
 		return "", "", err
 	}
@@ -441,7 +458,8 @@ func (h *helmFetcher) fetchOCI(ctx context.Context, req Request, hc *http.Client
 	}
 	digest := desc.Digest.Encoded()
 	revision := fmt.Sprintf("%s-%s@sha256:%s", chart, tag, digest)
-	snap := "helm-oci-" + digest
+	scope := scopeKey("oci://"+ref, req.Credentials, req.Channel.Spec.InsecureSkipVerify)
+	snap := "helm-oci-" + scope + "-" + digest
 	if fileExists(filepath.Join(h.artifacts, snap)) {
 		if a, err := h.unpack("", snap, revision); err == nil {
 			return a, nil
@@ -465,7 +483,7 @@ func (h *helmFetcher) fetchOCI(ctx context.Context, req Request, hc *http.Client
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	tgz := filepath.Join(dir, hex.EncodeToString(sum[:])+".tgz")
+	tgz := filepath.Join(dir, scope+"-"+hex.EncodeToString(sum[:])+".tgz")
 	if !fileExists(tgz) {
 		if err := os.WriteFile(tgz+".tmp", res.Chart.Data, 0o644); err != nil {
 			return nil, err
@@ -520,12 +538,18 @@ func statusError(resp *http.Response, rawURL, what string) error {
 	case resp.StatusCode == http.StatusNotFound:
 		return fail(KindNotFound, nil, "%s answered 404 Not Found for %s; check spec.pathname", u, what)
 	}
-	return fail(KindUnavailable, nil, "%s answered %s for %s", u, resp.Status, what)
+	return fail(KindUnavailable, nil, "%s %s for %s", u, httpStatusText(resp.StatusCode), what)
 }
 
 func classifyHTTP(err error, rawURL string) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if egress.IsRefused(err) {
+		return refusedByPolicy(rawURL)
+	}
+	if errors.Is(err, errBodyTooLarge) || strings.Contains(err.Error(), errBodyTooLarge.Error()) {
+		return fail(KindUnavailable, nil, "%s sent a larger answer than the hub accepts", SanitizeURL(rawURL))
 	}
 	if ok, hint := trustFailure(err); ok {
 		return fail(KindAuth, nil, "%s: %s", SanitizeURL(rawURL), hint)
@@ -546,6 +570,8 @@ func classifyOCI(err error, ref string) error {
 		case http.StatusNotFound:
 			return fail(KindNotFound, nil, "%s not found; check spec.pathname and the Subscription's spec.name", ref)
 		}
+		// The registry's own error text is not quoted.
+		return fail(KindUnavailable, nil, "%s %s", ref, httpStatusText(er.StatusCode))
 	}
 	msg := err.Error()
 	if strings.Contains(msg, "401") || strings.Contains(strings.ToLower(msg), "unauthorized") {

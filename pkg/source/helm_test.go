@@ -98,7 +98,7 @@ func TestHelmHTTPRepositoryPicksNewestInRange(t *testing.T) {
 		packageChart(t, "demo", v, hr.dir)
 	}
 	hr.reindex(t)
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 	ch := channel("HelmRepo", hr.srv.URL+"/charts")
 	creds := Credentials{CACerts: ca.certPEM, Secret: map[string][]byte{KeyUser: []byte("helm"), KeyPassword: []byte("chart-pass")}}
@@ -170,7 +170,7 @@ func TestHelmIndexPollUsesConditionalRequests(t *testing.T) {
 	hr := startHelmRepo(t, "", "", nil)
 	packageChart(t, "demo", "0.1.0", hr.dir)
 	hr.reindex(t)
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ch := channel("HelmRepo", hr.srv.URL+"/charts/")
 	ctx := ctxT(t)
 	a, err := store.Fetch(ctx, Request{Channel: ch, Ref: Ref{Chart: "demo"}, NotBefore: time.Now()})
@@ -235,7 +235,7 @@ func TestHelmOCIRegistry(t *testing.T) {
 	pushChart(t, ca, host, "oci-user", "oci-pass", "demo", "0.1.0")
 	pushChart(t, ca, host, "oci-user", "oci-pass", "demo", "0.2.0")
 	pushChart(t, ca, host, "oci-user", "oci-pass", "demo", "1.0.0")
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ctx := ctxT(t)
 	ch := channel("HelmRepo", "oci://"+host+"/charts")
 	creds := Credentials{CACerts: ca.certPEM, Secret: map[string][]byte{KeyUser: []byte("oci-user"), KeyPassword: []byte("oci-pass")}}

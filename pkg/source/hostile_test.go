@@ -112,7 +112,7 @@ func TestHostileHelmRepository(t *testing.T) {
 	}
 	publish("1.0.0", good)
 	dir := t.TempDir()
-	store := NewStore(dir, testLogger(t))
+	store := NewStore(dir, testLogger(t), lab())
 	ctx := ctxT(t)
 	req := func() Request {
 		return Request{Channel: channel("HelmRepo", srv.URL), Ref: Ref{Chart: "demo"}, NotBefore: time.Now()}

@@ -41,7 +41,7 @@ func TestObserverSeesFetchesThatReachTheSource(t *testing.T) {
 	srv := httptest.NewServer(sw)
 	defer srv.Close()
 	obs := &recordingObserver{}
-	store := NewStore(t.TempDir(), testLogger(t), WithObserver(obs), WithBackoff(time.Hour, time.Hour))
+	store := NewStore(t.TempDir(), testLogger(t), lab(), WithObserver(obs), WithBackoff(time.Hour, time.Hour))
 	ctx := ctxT(t)
 	req := Request{Channel: channel("git", srv.URL+"/fleet.git"), Ref: Ref{Branch: "main"}, NotBefore: time.Now()}
 

@@ -3,6 +3,7 @@ package source
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,20 +16,69 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
+// exportLimits bound one snapshot: Git trees can repeat subtrees, so a
+// handful of objects can name millions of files ("Git bomb").
+type exportLimits struct {
+	files int
+	bytes int64
+}
+
+// Default export limits.
+const (
+	DefaultMaxExportFiles = 25000
+	DefaultMaxExportBytes = 1 << 30
+)
+
+// checkTree counts the files of tree and adds up their sizes from the
+// object headers, without reading any content, stopping at the first limit
+// passed.
+func checkTree(repo *git.Repository, tree *object.Tree, l exportLimits) error {
+	files, total := 0, int64(0)
+	errStop := fmt.Errorf("stop")
+	var over error
+	err := walkFiles(tree, func(name string, e object.TreeEntry) error {
+		if e.Mode == filemode.Submodule {
+			return nil
+		}
+		files++
+		if files > l.files {
+			over = fail(KindInvalid, nil, "the commit has more than %d files; the hub exports at most that many (narrow the repository, or raise the hub's limit)", l.files)
+			return errStop
+		}
+		size, err := repo.Storer.EncodedObjectSize(e.Hash)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if total += size; total > l.bytes {
+			over = fail(KindInvalid, nil, "the commit's files add up to more than %d MiB; the hub exports at most that much (narrow the repository, or raise the hub's limit)", l.bytes>>20)
+			return errStop
+		}
+		return nil
+	})
+	if over != nil {
+		return over
+	}
+	return err
+}
+
 // exportCommit writes the tree of a commit into dir, atomically: it appears
-// complete or not at all. Files are read-only. Files unchanged since base (an
+// complete or not at all, and only when it is within the limits. Files are
+// read-only. Files unchanged since base (an
 // earlier commit whose snapshot is at baseDir) are hard-linked from that
 // snapshot instead of written again, which makes exporting the next commit
 // of a big repository cheap. Symbolic links that would point outside the
 // snapshot are left out, so a repository cannot make the hub read its own
 // files.
-func exportCommit(repo *git.Repository, hash plumbing.Hash, dir string, base plumbing.Hash, baseDir string) error {
+func exportCommit(repo *git.Repository, hash plumbing.Hash, dir string, base plumbing.Hash, baseDir string, limits exportLimits) error {
 	c, err := repo.CommitObject(hash)
 	if err != nil {
 		return err
 	}
 	tree, err := c.Tree()
 	if err != nil {
+		return err
+	}
+	if err := checkTree(repo, tree, limits); err != nil {
 		return err
 	}
 	reuse := map[string]plumbing.Hash{}
@@ -114,8 +164,8 @@ func walkFiles(tree *object.Tree, fn func(name string, e object.TreeEntry) error
 	}
 }
 
-// writeSnapshot builds a snapshot in a temporary folder next to dir and
-// renames it into place.
+// writeSnapshot builds a snapshot in a temporary folder next to dir, makes
+// it read-only and renames it into place.
 func writeSnapshot(dir string, fill func(tmp string) error) error {
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return err
@@ -125,17 +175,60 @@ func writeSnapshot(dir string, fill func(tmp string) error) error {
 		return err
 	}
 	if err := fill(tmp); err != nil {
-		_ = os.RemoveAll(tmp)
+		removeTree(tmp)
+		return err
+	}
+	if err := makeReadOnly(tmp); err != nil {
+		removeTree(tmp)
 		return err
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		_ = os.RemoveAll(tmp)
+		removeTree(tmp)
 		if _, statErr := os.Stat(dir); statErr == nil {
 			return nil // someone else finished the same snapshot first
 		}
 		return err
 	}
 	return nil
+}
+
+// makeReadOnly clears every write bit under root: an exported snapshot is
+// shared by every render of its revision and must not change.
+func makeReadOnly(root string) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			dirs = append(dirs, p)
+		case d.Type().IsRegular():
+			return os.Chmod(p, 0o444)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Folders last, deepest first, so the walk could still read them.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i], 0o555); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeTree deletes a possibly read-only snapshot: its folders are made
+// writable first (which a non-root hub needs to delete their entries).
+func removeTree(root string) {
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			_ = os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	_ = os.RemoveAll(root)
 }
 
 func writeFileFrom(target string, r io.Reader) error {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 )
 
 // Fetcher fetches one type of Channel.
@@ -41,6 +41,7 @@ type Store struct {
 	dir      string
 	log      logr.Logger
 	opts     options
+	clients  *httpClients
 	fetchers map[appsv1.ChannelType]Fetcher
 
 	mu        sync.Mutex
@@ -104,6 +105,8 @@ type options struct {
 	cacheTTL       time.Duration
 	gcEvery        time.Duration
 	allowLocal     bool
+	egress         *egress.Policy
+	export         exportLimits
 	observer       Observer
 }
 
@@ -157,6 +160,21 @@ func WithLocalRepositories(allowed bool) Option {
 	return func(o *options) { o.allowLocal = allowed }
 }
 
+// WithEgress sets the non-public networks sources may reach. Without it,
+// or with nil, Git, Helm and S3 sources are reached on public addresses
+// only: a Channel author must not make the hub probe its own network or a
+// cloud metadata service. The lab and tests allow loopback.
+func WithEgress(p *egress.Policy) Option {
+	return func(o *options) { o.egress = p }
+}
+
+// WithExportLimits bounds the files and bytes of one exported Git commit
+// (defaults DefaultMaxExportFiles and DefaultMaxExportBytes); a commit
+// beyond either fails to fetch with InvalidSpec.
+func WithExportLimits(files int, bytes int64) Option {
+	return func(o *options) { o.export = exportLimits{files: files, bytes: bytes} }
+}
+
 // NewStore returns a Store that keeps its clones, caches and snapshots under dir.
 func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
 	o := options{
@@ -168,6 +186,7 @@ func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
 		entryTTL:       3 * time.Hour,
 		cacheTTL:       24 * time.Hour,
 		gcEvery:        time.Minute,
+		export:         exportLimits{files: DefaultMaxExportFiles, bytes: DefaultMaxExportBytes},
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -175,14 +194,16 @@ func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
 	if o.keep < 1 {
 		o.keep = 1
 	}
+	clients := newHTTPClients(o.egress)
 	return &Store{
-		dir:  dir,
-		log:  log,
-		opts: o,
+		dir:     dir,
+		log:     log,
+		opts:    o,
+		clients: clients,
 		fetchers: map[appsv1.ChannelType]Fetcher{
-			appsv1.ChannelTypeGit:          newGitFetcher(dir, log.WithName("git")),
-			appsv1.ChannelTypeHelmRepo:     newHelmFetcher(dir, log.WithName("helm")),
-			appsv1.ChannelTypeObjectBucket: newBucketFetcher(dir, log.WithName("bucket")),
+			appsv1.ChannelTypeGit:          newGitFetcher(dir, log.WithName("git"), clients, o),
+			appsv1.ChannelTypeHelmRepo:     newHelmFetcher(dir, log.WithName("helm"), clients),
+			appsv1.ChannelTypeObjectBucket: newBucketFetcher(dir, log.WithName("bucket"), clients),
 		},
 		entries:   map[string]*entry{},
 		byChannel: map[types.NamespacedName]map[string]*entry{},
@@ -205,11 +226,6 @@ func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 		return nil, &Error{Kind: KindInvalid, Channel: req.Channel.Namespace + "/" + req.Channel.Name, Ref: req.Ref.String(),
 			msg: fmt.Sprintf("Channel %s/%s: spec.type %q is not supported; use Git, HelmRepo or ObjectBucket",
 				req.Channel.Namespace, req.Channel.Name, req.Channel.Spec.Type)}
-	}
-	if typ == appsv1.ChannelTypeGit && !s.opts.allowLocal && isLocalGitURL(req.Channel.Spec.Pathname) {
-		return nil, &Error{Kind: KindInvalid, Channel: req.Channel.Namespace + "/" + req.Channel.Name, Ref: req.Ref.String(),
-			msg: fmt.Sprintf("Channel %s/%s: spec.pathname %q reads the hub's own disk, which this hub does not allow; serve the repository over https or ssh (or start the hub with --allow-local-git)",
-				req.Channel.Namespace, req.Channel.Name, req.Channel.Spec.Pathname)}
 	}
 	san := newSanitizer(req.Credentials)
 	credID := req.Credentials.identity(req.Channel.Spec.InsecureSkipVerify)
@@ -532,6 +548,8 @@ func (s *Store) collect() {
 		if err := os.MkdirAll(trash, 0o755); err == nil {
 			for _, root := range drop {
 				dst := filepath.Join(trash, filepath.Base(root)+"-"+randomSuffix())
+				// Moving a folder to another parent rewrites its "..".
+				_ = os.Chmod(root, 0o755)
 				if err := os.Rename(root, dst); err == nil {
 					moved = append(moved, dst)
 				}
@@ -541,13 +559,22 @@ func (s *Store) collect() {
 	s.mu.Unlock()
 
 	for _, m := range moved {
-		_ = os.RemoveAll(m)
+		removeTree(m)
+	}
+	if len(moved) > 0 {
+		// Leftovers of a process that stopped while deleting.
+		if list, err := os.ReadDir(trash); err == nil {
+			for _, d := range list {
+				removeTree(filepath.Join(trash, d.Name()))
+			}
+		}
 	}
 	for _, f := range s.fetchers {
 		if c, ok := f.(collector); ok {
 			c.gc(now.Add(-s.opts.cacheTTL))
 		}
 	}
+	s.clients.gc(now.Add(-s.opts.cacheTTL))
 	if len(moved) > 0 {
 		s.log.V(1).Info("garbage-collected snapshots", "count", len(moved))
 	}
@@ -572,9 +599,4 @@ func cacheKey(req Request) string {
 	h := sha256.Sum256([]byte(req.Channel.Namespace + "/" + req.Channel.Name + "\x00" +
 		req.Channel.Spec.Pathname + "\x00" + req.Ref.String()))
 	return hex.EncodeToString(h[:16])
-}
-
-// isLocalGitURL: file:// URLs and bare paths, which go-git opens from disk.
-func isLocalGitURL(u string) bool {
-	return strings.HasPrefix(u, "file://") || strings.HasPrefix(u, "/") || strings.HasPrefix(u, ".")
 }

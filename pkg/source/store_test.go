@@ -42,7 +42,7 @@ func TestStoreKeepsLastGoodArtifactAndBacksOff(t *testing.T) {
 	defer srv.Close()
 	// The token in the URL must never show up in errors or status.
 	ch := channel("Git", strings.Replace(srv.URL, "http://", "http://bob:url-token-123@", 1)+"/fleet.git")
-	store := NewStore(t.TempDir(), testLogger(t), WithBackoff(time.Hour, 2*time.Hour))
+	store := NewStore(t.TempDir(), testLogger(t), lab(), WithBackoff(time.Hour, 2*time.Hour))
 	events := store.Subscribe()
 	ctx := ctxT(t)
 	req := Request{Channel: ch, Ref: Ref{Branch: "main"}, NotBefore: time.Now()}
@@ -136,7 +136,7 @@ func TestStoreChangedCredentialsSkipBackoff(t *testing.T) {
 	newTestRepo(t, root, "fleet", map[string]string{"a.yaml": "a: 1\n"})
 	srv := httptest.NewServer(gitHTTPHandler(t, root, "u", "right", nil))
 	defer srv.Close()
-	store := NewStore(t.TempDir(), testLogger(t), WithBackoff(time.Hour, time.Hour))
+	store := NewStore(t.TempDir(), testLogger(t), lab(), WithBackoff(time.Hour, time.Hour))
 	ch := channel("Git", srv.URL+"/fleet.git")
 	ctx := ctxT(t)
 	notBefore := time.Now()
@@ -157,7 +157,7 @@ func TestStoreCoalescesConcurrentFetches(t *testing.T) {
 	var requests int64
 	srv := httptest.NewServer(gitHTTPHandler(t, root, "", "", &requests))
 	defer srv.Close()
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	ch := channel("Git", srv.URL+"/fleet.git")
 	ctx := ctxT(t)
 	notBefore := time.Now()
@@ -190,7 +190,7 @@ func TestStoreGarbageCollectsOldSnapshots(t *testing.T) {
 	repo := newTestRepo(t, root, "fleet", map[string]string{"a.yaml": "a: 0\n"})
 	srv := httptest.NewServer(gitHTTPHandler(t, root, "", "", nil))
 	defer srv.Close()
-	store := NewStore(t.TempDir(), testLogger(t), WithRetention(2, 0), WithGCInterval(0, time.Hour, time.Hour))
+	store := NewStore(t.TempDir(), testLogger(t), lab(), WithRetention(2, 0), WithGCInterval(0, time.Hour, time.Hour))
 	ch := channel("Git", srv.URL+"/fleet.git")
 	ctx := ctxT(t)
 	var dirs []string
@@ -220,7 +220,7 @@ func TestStoreGarbageCollectsOldSnapshots(t *testing.T) {
 }
 
 func TestStoreRejectsUnknownChannelType(t *testing.T) {
-	store := NewStore(t.TempDir(), testLogger(t))
+	store := NewStore(t.TempDir(), testLogger(t), lab())
 	_, err := store.Fetch(ctxT(t), Request{Channel: channel("Namespace", "x")})
 	if Reason(err) != appsv1.ReasonInvalidSpec || !strings.Contains(err.Error(), "Git, HelmRepo or ObjectBucket") {
 		t.Fatalf("err = %v", err)

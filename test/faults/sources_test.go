@@ -274,7 +274,7 @@ func TestSourcesDownOrGarbage(t *testing.T) {
 	// Git: the server fails, then sends packs cut in half.
 	repo.Commit(t, "two", map[string]string{"apps/git/cm.yaml": harness.ConfigMapYAML("git", "two")})
 	gitProxy.set(failing)
-	broken("git", "git", gitGood, "500")
+	broken("git", "git", gitGood, "server error")
 	gitProxy.set(truncate)
 	before := harness.ConditionOf(e.Subscription(t, "git"), appsv1.ConditionSourceReady).Message
 	e.RequestReconcile(t, "fleet", "git")

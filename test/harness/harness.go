@@ -28,6 +28,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
@@ -109,6 +110,8 @@ func RunHub(t *testing.T, cfg *rest.Config, configure func(*hub.Options)) (stop 
 		CacheDir:    t.TempDir(),
 		Logger:      Logger(t).WithName("hub"),
 		MetricsAddr: "0", HealthAddr: "0",
+		// Test sources are served on 127.0.0.1.
+		AllowNetworks: egress.Loopback(),
 	}
 	if configure != nil {
 		configure(&opts)

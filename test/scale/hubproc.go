@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 )
 
@@ -68,7 +69,7 @@ func runHubChild(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	log := logr.FromSlogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	ctrl.SetLogger(log)
-	opts := hub.Options{MetricsAddr: metricsAddr, HealthAddr: healthAddr, CacheDir: cacheDir, Logger: log}
+	opts := hub.Options{MetricsAddr: metricsAddr, HealthAddr: healthAddr, CacheDir: cacheDir, Logger: log, AllowNetworks: egress.Loopback()}
 	if controllers != "" {
 		opts.Controllers = strings.Split(controllers, ",")
 	}

@@ -16,6 +16,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
@@ -79,6 +80,7 @@ func TestFleetRollout(t *testing.T) {
 		return hub.Run(ctx, cfg, hub.Options{
 			Controllers: []string{"placement", "channel", "subscription"},
 			CacheDir:    t.TempDir(), Logger: logr.Discard(), MetricsAddr: "0", HealthAddr: "0",
+			AllowNetworks: egress.Loopback(),
 		})
 	})
 
