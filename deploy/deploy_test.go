@@ -33,9 +33,9 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 )
 
 // targets are the folders users install.
@@ -424,7 +424,7 @@ func hubNeeds() map[string][]perm {
 			perms(apps, []string{"channels", "subscriptions"}, "get", "list", "watch", "patch"),
 			perms("", []string{"secrets"}, "get"),
 		),
-		// pkg/klusterlet/hubside: CSRs cached, approved or denied
+		// pkg/registration/hub: CSRs cached, approved or denied
 		// (/approval, "approve" on the signer) and signed (/status, "sign");
 		// ManagedClusters cached, patched (finalizer, acceptance) and their
 		// status patched; Leases cached; namespaces, per-cluster ClusterRoles
@@ -432,7 +432,7 @@ func hubNeeds() map[string][]perm {
 		// reader, created, updated and deleted; the shared roles bound by
 		// name. update on managedclusters and get/update on their status are
 		// there because each cluster's own role holds them (grant in
-		// hubside/cluster.go): RBAC lets the hub grant only what it holds, and
+		// registration/hub/cluster.go): RBAC lets the hub grant only what it holds, and
 		// holding them is what spares it "escalate".
 		"ocm-gitops-hub-registration": slices.Concat(
 			perms("certificates.k8s.io", []string{"certificatesigningrequests"}, read...),
@@ -443,7 +443,7 @@ func hubNeeds() map[string][]perm {
 			perms("coordination.k8s.io", []string{"leases"}, read...),
 			perms("", []string{"namespaces"}, "get", "create"),
 			perms("rbac.authorization.k8s.io", []string{"clusterroles", "clusterrolebindings", "rolebindings"}, "get", "create", "update", "delete"),
-			named("rbac.authorization.k8s.io", []string{"clusterroles"}, []string{hubside.WorkClusterRole, hubside.CommonClusterRole, hubside.BootstrapClusterRole}, "bind"),
+			named("rbac.authorization.k8s.io", []string{"clusterroles"}, []string{reghub.WorkClusterRole, reghub.CommonClusterRole, reghub.BootstrapClusterRole}, "bind"),
 		),
 		// Both recorders: core/v1 (GetEventRecorderFor) and events.k8s.io
 		// (GetEventRecorder) create events and patch them into series.
@@ -545,14 +545,14 @@ func TestHubRBACIsExactlyWhatTheCodeUses(t *testing.T) {
 }
 
 // sharedRegistrationRoles checks the ClusterRoles and ClusterRoleBindings
-// the registration controller binds for every cluster (hubside.StaticRBAC,
+// the registration controller binds for every cluster (reghub.StaticRBAC,
 // with the default bootstrap group): deploy/hub installs exactly them, so
 // the hub never needs to write a role it does not hold; the other bases
 // have none. It returns the names of those ClusterRoles.
 func sharedRegistrationRoles(t *testing.T, dir string, objs []*unstructured.Unstructured) map[string]bool {
 	t.Helper()
 	names := map[string]bool{}
-	for _, want := range hubside.StaticRBAC([]string{registration.DefaultBootstrapGroup}, nil) {
+	for _, want := range reghub.StaticRBAC([]string{registration.DefaultBootstrapGroup}, nil) {
 		kind := "ClusterRole"
 		if _, ok := want.(*rbacv1.ClusterRoleBinding); ok {
 			kind = "ClusterRoleBinding"

@@ -20,9 +20,10 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
+	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
@@ -42,7 +43,7 @@ func TestStandaloneHubRegistersClustersWithItsRBAC(t *testing.T) {
 	e := startDeployedHub(t, "hub", lab.RoleManaged, func(context.Context, client.Client) {}, func(o *hub.Options, cp *lab.ControlPlane) {
 		hubCP = cp
 		o.Controllers = []string{"registration"}
-		o.Registration = hubside.Options{CACertPEM: cp.ClientCA.CertPEM, CAKeyPEM: cp.ClientCA.KeyPEM, AutoApproveUsers: []string{bootstrapUser}}
+		o.Registration = reghub.Options{CACertPEM: cp.ClientCA.CertPEM, CAKeyPEM: cp.ClientCA.KeyPEM, AutoApproveUsers: []string{bootstrapUser}}
 	})
 	assets, err := lab.FindAssets("")
 	if err != nil {
@@ -97,7 +98,7 @@ func TestStandaloneHubRegistersClustersWithItsRBAC(t *testing.T) {
 	// The bootstrap binding gained the auto-approved user; the shared roles
 	// are as deployed.
 	b := &rbacv1.ClusterRoleBinding{}
-	if err := e.admin.Get(e.ctx, client.ObjectKey{Name: hubside.BootstrapClusterRole}, b); err != nil {
+	if err := e.admin.Get(e.ctx, client.ObjectKey{Name: reghub.BootstrapClusterRole}, b); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(b.Subjects); n != 2 || b.Subjects[1].Name != bootstrapUser {
@@ -125,11 +126,11 @@ func TestStandaloneHubRegistersClustersWithItsRBAC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := registration.ParseKubeconfig(data)
+	creds, err := regagent.ParseKubeconfig(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	works, err := workclientset.NewForConfig(registration.StaticConfig(creds))
+	works, err := workclientset.NewForConfig(regagent.StaticConfig(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +152,7 @@ func TestStandaloneHubRegistersClustersWithItsRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Eventually(t, 30*time.Second, "access revoked", func() error {
-		if err := e.admin.Get(e.ctx, client.ObjectKey{Namespace: "east", Name: hubside.WorkClusterRole}, &rbacv1.RoleBinding{}); err == nil {
+		if err := e.admin.Get(e.ctx, client.ObjectKey{Namespace: "east", Name: reghub.WorkClusterRole}, &rbacv1.RoleBinding{}); err == nil {
 			return fmt.Errorf("the work RoleBinding is still there")
 		}
 		return nil

@@ -11,7 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
+	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
 )
 
 func runKlusterlet(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -67,7 +67,7 @@ func runKlusterlet(ctx context.Context, args []string, _, stderr io.Writer) erro
 		}
 		// A certificate issued to this cluster is renewed in place; any other
 		// identity is used as it is.
-		if registration.IdentityCluster(data) != opts.ClusterName {
+		if regagent.IdentityCluster(data) != opts.ClusterName {
 			if opts.Hub, err = loadConfig(hubPath, "hub-kubeconfig", false); err != nil {
 				return err
 			}

@@ -36,9 +36,9 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/webhook"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
 	"github.com/ocm-gitops/ocm-gitops/pkg/metrics"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
@@ -61,7 +61,7 @@ type Options struct {
 	HubID string
 	// Registration configures the hub's half of cluster registration:
 	// approving and signing certificate requests, per-cluster RBAC, leases.
-	Registration hubside.Options
+	Registration reghub.Options
 	// AllowLocalGit lets Git Channels read repositories on the hub's disk
 	// (file:// URLs); for labs and tests only.
 	AllowLocalGit bool
@@ -103,7 +103,7 @@ func controllers() []hubController {
 		{"channel", setupChannel},
 		{"subscription", setupSubscription},
 		{"registration", func(mgr ctrl.Manager, deps *Deps) error {
-			return hubside.SetupHubWithManager(mgr, deps.Options.Registration)
+			return reghub.SetupHubWithManager(mgr, deps.Options.Registration)
 		}},
 		{"commitstatus", func(mgr ctrl.Manager, deps *Deps) error {
 			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID,

@@ -1,6 +1,7 @@
 // Package klusterlet is the agent on every managed cluster: it joins the hub
-// (package registration), keeps its certificate, Lease and ManagedCluster
-// status current, and applies the cluster's ManifestWorks (package work).
+// and keeps its certificate, Lease and ManagedCluster status current
+// (pkg/registration/agent), and applies the cluster's ManifestWorks
+// (pkg/klusterlet/work).
 package klusterlet
 
 import (
@@ -15,8 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
 )
 
 // Options configure a klusterlet.
@@ -64,13 +65,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	log := opts.Logger
 	hub := opts.Hub
-	var reg *registration.Registration
+	var reg *regagent.Registration
 	if opts.Bootstrap != nil || hub == nil {
 		store, err := hubStore(opts)
 		if err != nil {
 			return err
 		}
-		reg, err = registration.Join(ctx, registration.Options{
+		reg, err = regagent.Join(ctx, regagent.Options{
 			ClusterName: opts.ClusterName, AgentName: opts.AgentName,
 			Bootstrap: opts.Bootstrap, Managed: opts.Managed, Store: store,
 			CertValidity: opts.CertValidity, Logger: log.WithName("registration"),
@@ -95,7 +96,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if !opts.NoStatus {
 		g.Go(func() error {
-			return registration.RunStatus(ctx, registration.StatusOptions{
+			return regagent.RunStatus(ctx, regagent.StatusOptions{
 				ClusterName: opts.ClusterName, Hub: hub, Managed: opts.Managed,
 				Interval: opts.LeaseInterval, Logger: log.WithName("status"),
 			})
@@ -106,7 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 }
 
 // hubStore returns where the issued hub kubeconfig is kept.
-func hubStore(opts Options) (registration.Store, error) {
+func hubStore(opts Options) (regagent.Store, error) {
 	switch {
 	case opts.HubKubeconfigSecret != "":
 		ns, name, ok := strings.Cut(opts.HubKubeconfigSecret, "/")
@@ -117,9 +118,9 @@ func hubStore(opts Options) (registration.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return registration.SecretStore{Client: kube, Namespace: ns, Name: name}, nil
+		return regagent.SecretStore{Client: kube, Namespace: ns, Name: name}, nil
 	case opts.HubKubeconfigPath != "":
-		return registration.FileStore{Path: opts.HubKubeconfigPath}, nil
+		return regagent.FileStore{Path: opts.HubKubeconfigPath}, nil
 	}
 	return nil, errors.New("klusterlet: say where the issued hub kubeconfig is kept: --hub-kubeconfig PATH or --hub-kubeconfig-secret NAMESPACE/NAME")
 }

@@ -38,9 +38,10 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
+	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 )
 
 const (
@@ -85,7 +86,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := hubside.SetupHubWithManager(mgr, hubside.Options{
+	if err := reghub.SetupHubWithManager(mgr, reghub.Options{
 		CACertPEM: hubCP.ClientCA.CertPEM, CAKeyPEM: hubCP.ClientCA.KeyPEM,
 		CertValidity: certValidity, AutoApproveUsers: []string{autoUser},
 	}); err != nil {
@@ -192,7 +193,7 @@ func storedCert(t *testing.T, path string) *x509.Certificate {
 	if err != nil {
 		t.Fatalf("hub kubeconfig: %v", err)
 	}
-	creds, err := registration.ParseKubeconfig(data)
+	creds, err := regagent.ParseKubeconfig(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestRegistrationEndToEnd(t *testing.T) {
 	for _, c := range mc.Status.ClusterClaims {
 		claims[c.Name] = c.Value
 	}
-	if claims["region.example.com"] != "eu-west" || claims[registration.ClaimKubeVersion] == "" {
+	if claims["region.example.com"] != "eu-west" || claims[regagent.ClaimKubeVersion] == "" {
 		t.Errorf("claims = %v", claims)
 	}
 	if len(mc.Spec.ManagedClusterClientConfigs) != 1 || mc.Spec.ManagedClusterClientConfigs[0].URL != managedCP.Config.Host {
@@ -289,8 +290,8 @@ func TestRegistrationEndToEnd(t *testing.T) {
 
 	// Its identity reaches its own namespace and ManagedCluster only.
 	data, _ := os.ReadFile(path)
-	creds, _ := registration.ParseKubeconfig(data)
-	own := registration.StaticConfig(creds)
+	creds, _ := regagent.ParseKubeconfig(data)
+	own := regagent.StaticConfig(creds)
 	works, _ := workclientset.NewForConfig(own)
 	if _, err := works.WorkV1().ManifestWorks(cluster).List(ctx, metav1.ListOptions{}); err != nil {
 		t.Errorf("own namespace: %v", err)
@@ -372,7 +373,7 @@ func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
 	stop()
 	eventually(t, 20*time.Second, "cluster unknown", func() (bool, string) {
 		c := clusterCondition(t, cluster, clusterv1.ManagedClusterConditionAvailable)
-		return c != nil && c.Status == metav1.ConditionUnknown && c.Reason == hubside.ReasonLeaseUpdateStopped, fmt.Sprintf("%+v", c)
+		return c != nil && c.Status == metav1.ConditionUnknown && c.Reason == reghub.ReasonLeaseUpdateStopped, fmt.Sprintf("%+v", c)
 	})
 
 	// Restarted, it uses the stored credentials: no new request.

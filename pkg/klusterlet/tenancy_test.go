@@ -31,8 +31,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
+	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 )
 
 // joinCluster runs a klusterlet for name until the test ends, waits until
@@ -49,11 +50,11 @@ func joinCluster(t *testing.T, name string) *rest.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
-	creds, err := registration.ParseKubeconfig(data)
+	creds, err := regagent.ParseKubeconfig(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return registration.StaticConfig(creds)
+	return regagent.StaticConfig(creds)
 }
 
 func forbidden(t *testing.T, what string, err error) {
@@ -170,7 +171,7 @@ func TestClusterNamesCannotTakeOverSharedRoles(t *testing.T) {
 	ctx := context.Background()
 	snapshot := func() map[string]string {
 		out := map[string]string{}
-		for _, o := range hubside.StaticRBAC([]string{registration.DefaultBootstrapGroup}, []string{autoUser}) {
+		for _, o := range reghub.StaticRBAC([]string{registration.DefaultBootstrapGroup}, []string{autoUser}) {
 			switch want := o.(type) {
 			case *rbacv1.ClusterRole:
 				have := &rbacv1.ClusterRole{}

@@ -31,9 +31,9 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 )
 
@@ -227,7 +227,7 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 			AllowNetworks: egress.Loopback(),
 			// The lab's hub has no kube-controller-manager: the hub signs
 			// the clusters' certificates itself.
-			Registration: hubside.Options{
+			Registration: reghub.Options{
 				CACertPEM: l.Hub.ClientCA.CertPEM, CAKeyPEM: l.Hub.ClientCA.KeyPEM,
 				AutoApproveUsers: []string{BootstrapUser},
 			},

@@ -31,9 +31,9 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/hubside"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 )
 
 // Logger shows component logs with OCM_GITOPS_TEST_LOG=1, else discards them.
@@ -435,7 +435,7 @@ func (s *Spoke) SetValue(t *testing.T, name, value string) {
 func RunFullHub(t *testing.T, e *Hub) (stop func()) {
 	return RunHub(t, e.CP.Config, func(o *hub.Options) {
 		o.Controllers = []string{"channel", "subscription", "registration"}
-		o.Registration = hubside.Options{
+		o.Registration = reghub.Options{
 			CACertPEM: e.CP.ClientCA.CertPEM, CAKeyPEM: e.CP.ClientCA.KeyPEM,
 			AutoApproveUsers: []string{BootstrapUser},
 		}

@@ -27,8 +27,8 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 )
 
 // Names of the objects the harness creates.

@@ -1,4 +1,4 @@
-package hubside
+package hub
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 )
 
 // Condition reasons, as OCM's registration controller sets them.

@@ -1,4 +1,4 @@
-package hubside
+package hub
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 )
 
 // controllerOptions: several hubs may run in one process (the lab, tests).

@@ -1,10 +1,10 @@
-// Package hubside is the hub's half of cluster registration: it approves the
+// Package hub is the hub's half of cluster registration: it approves the
 // certificate requests of clusters the hub accepts (spec.hubAcceptsClient,
 // or a bootstrap identity on the auto-approve list), signs them when the hub
 // has no kube-controller-manager to do it, gives each accepted cluster's
 // identity access to its own namespace only, and marks clusters whose agent
 // stopped renewing its Lease as unknown.
-package hubside
+package hub
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 
-	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 )
 
 // Options configure the hub side of registration.

@@ -1,4 +1,4 @@
-package registration
+package agent
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	clusterclientset "open-cluster-management.io/api/client/cluster/clientset/versioned"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 )
 
 // Options configure joining the hub.
@@ -163,7 +165,7 @@ func (r *Registration) stored(ctx context.Context) (*Credentials, string) {
 	if err != nil {
 		return nil, "stored kubeconfig has no client certificate"
 	}
-	if cl, _, ok := ParseAgentUser(cert.Subject.CommonName); !ok || cl != r.opts.ClusterName {
+	if cl, _, ok := registration.ParseAgentUser(cert.Subject.CommonName); !ok || cl != r.opts.ClusterName {
 		return nil, fmt.Sprintf("stored certificate is for %q, not cluster %s", cert.Subject.CommonName, r.opts.ClusterName)
 	}
 	// Too close to expiry to renew with it: join again instead.

@@ -1,4 +1,4 @@
-package registration
+package agent
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 )
 
 // Credentials are a hub kubeconfig issued to the agent: the hub's address and
@@ -163,7 +165,7 @@ func IdentityCluster(kubeconfig []byte) string {
 	if err != nil {
 		return ""
 	}
-	cluster, _, ok := ParseAgentUser(cert.Subject.CommonName)
+	cluster, _, ok := registration.ParseAgentUser(cert.Subject.CommonName)
 	if !ok {
 		return ""
 	}

@@ -1,16 +1,19 @@
-// Package registration joins a managed cluster to the hub (pull model): the
-// agent creates its ManagedCluster with a bootstrap identity, asks for a
-// client certificate through a CertificateSigningRequest, stores the issued
-// hub kubeconfig, rotates the certificate before it expires, renews its Lease
-// and reports the cluster's status, claims and capacity.
+// Package registration holds the identity conventions both halves of cluster
+// registration share, which are OCM's: user and group names of a cluster's
+// agent, the labels and signer of its certificate requests, the shape of a
+// valid request, and the name of its Lease.
 //
-// The hub-side counterpart (approver, signer, RBAC, lease monitor) lives in
-// package hubside and shares the identity conventions defined here, which
-// are OCM's.
+// Package agent is the managed cluster's half (join, certificate rotation,
+// Lease, status); package hub is the hub's (approval, signing, access,
+// availability).
 package registration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"strings"
@@ -83,4 +86,28 @@ func ValidateRequest(csrPEM []byte, cluster string) (*x509.CertificateRequest, e
 		return nil, fmt.Errorf("a client certificate request must not carry subject alternative names")
 	}
 	return req, nil
+}
+
+// NewRequest creates a private key and a certificate request for the
+// identity of a cluster's agent, shaped as ValidateRequest wants it.
+func NewRequest(cluster, agent string) (keyPEM, csrPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("generate key: %w", err)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{
+			CommonName:   AgentUser(cluster, agent),
+			Organization: []string{ClusterGroup(cluster), GroupManagedClusters},
+		},
+	}, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create certificate request: %w", err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), nil
 }

@@ -1,4 +1,4 @@
-package registration
+package agent
 
 import (
 	"crypto/tls"

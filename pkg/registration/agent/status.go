@@ -1,4 +1,4 @@
-package registration
+package agent
 
 import (
 	"context"
@@ -25,6 +25,8 @@ import (
 	clusterinformers "open-cluster-management.io/api/client/cluster/informers/externalversions"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1alpha1 "open-cluster-management.io/api/cluster/v1alpha1"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 )
 
 // Condition reasons the agent sets on its ManagedCluster, as OCM's agent does.
@@ -204,10 +206,10 @@ func (r *statusReporter) renewLease(ctx context.Context, period time.Duration) e
 	leases := r.hubKube.CoordinationV1().Leases(r.cluster)
 	now := metav1.NewMicroTime(time.Now())
 	secs := int32(max(period/time.Second, 1))
-	l, err := leases.Get(ctx, LeaseName, metav1.GetOptions{})
+	l, err := leases.Get(ctx, registration.LeaseName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = leases.Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: LeaseName, Namespace: r.cluster, Labels: map[string]string{LabelClusterName: r.cluster}},
+			ObjectMeta: metav1.ObjectMeta{Name: registration.LeaseName, Namespace: r.cluster, Labels: map[string]string{registration.LabelClusterName: r.cluster}},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(r.cluster), LeaseDurationSeconds: &secs, RenewTime: &now},
 		}, metav1.CreateOptions{})
 		return err

@@ -1,4 +1,4 @@
-package hubside
+package hub
 
 import (
 	"crypto/ecdsa"
