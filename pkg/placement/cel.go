@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -15,23 +16,32 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	k8scel "k8s.io/apiserver/pkg/cel/library"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
+	clusterv1alpha1 "open-cluster-management.io/api/cluster/v1alpha1"
 )
 
 // celCostLimit bounds one expression evaluation on one cluster, so a hostile
 // expression cannot stall the scheduler (the apiserver's per-call limit).
 const celCostLimit = 1000000
 
-// The CEL environment placement expressions are compiled in. Like OCM's:
+// The CEL environment placement expressions are compiled in. As in OCM
+// (open-cluster-management.io/sdk-go's cel libraries):
 //   - the variable managedCluster: the ManagedCluster as JSON (metadata,
 //     spec, status), e.g. managedCluster.metadata.labels["env"],
 //     managedCluster.status.version.kubernetes;
 //   - managedCluster.scores("resource"): the AddOnPlacementScore of that
-//     name in the cluster's namespace, as a list of {name, value};
-//   - versionIsGreaterThan / versionIsLessThan (semantic versions, "v"
-//     prefix allowed) and quantityIsGreaterThan / quantityIsLessThan, both
-//     as "a".f("b") and f("a", "b");
+//     name in the cluster's namespace, as a list of {name, value}; an error
+//     (so no match) when the cluster has no such AddOnPlacementScore;
+//   - "json".parseJSON(): the string parsed as JSON (numbers are doubles);
 //   - the Kubernetes CEL libraries (lists, regex, urls, quantity, ip, cidr,
 //     format, semver) and cel-go's string extensions.
+//
+// Our extensions, not in OCM: versionIsGreaterThan / versionIsLessThan
+// (semantic versions as strings, "v" prefix allowed) and
+// quantityIsGreaterThan / quantityIsLessThan (quantities as strings), both
+// as "a".f("b") and f("a", "b"). Expressions using them are valid only with
+// this controller; OCM's own offers semver("1.2.3").isGreaterThan(...) and
+// quantity("1Gi").isGreaterThan(...) from the Kubernetes libraries, which
+// work in both.
 func newCELEnv(scores ScoreLookup) (*cel.Env, error) {
 	lookup := func(clusterArg, nameArg ref.Val) ref.Val {
 		m, ok := clusterArg.(traits.Mapper)
@@ -52,14 +62,18 @@ func newCELEnv(scores ScoreLookup) (*cel.Env, error) {
 		}
 		cluster, _ := name.Value().(string)
 		resourceName, _ := nameArg.Value().(string)
-		var items []ref.Val
+		var s *clusterv1alpha1.AddOnPlacementScore
 		if scores != nil {
-			if s := scores(cluster, resourceName); s != nil {
-				for _, it := range s.Status.Scores {
-					items = append(items, types.NewStringInterfaceMap(types.DefaultTypeAdapter,
-						map[string]any{"name": it.Name, "value": int64(it.Value)}))
-				}
-			}
+			s = scores(cluster, resourceName)
+		}
+		if s == nil {
+			// As OCM: a missing score is an error, so the cluster does not match.
+			return types.NewErr("scores: cluster %s has no AddOnPlacementScore %q", cluster, resourceName)
+		}
+		items := make([]ref.Val, 0, len(s.Status.Scores))
+		for _, it := range s.Status.Scores {
+			items = append(items, types.NewStringInterfaceMap(types.DefaultTypeAdapter,
+				map[string]any{"name": it.Name, "value": int64(it.Value)}))
 		}
 		return types.NewDynamicList(types.DefaultTypeAdapter, items)
 	}
@@ -82,6 +96,8 @@ func newCELEnv(scores ScoreLookup) (*cel.Env, error) {
 		cel.Variable("managedCluster", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Function("scores", cel.MemberOverload("managedcluster_scores",
 			[]*cel.Type{cel.DynType, cel.StringType}, cel.ListType(cel.DynType), cel.BinaryBinding(lookup))),
+		cel.Function("parseJSON", cel.MemberOverload("parse_json_string",
+			[]*cel.Type{cel.StringType}, cel.DynType, cel.UnaryBinding(parseJSON))),
 		cel.Function("versionIsGreaterThan", strCmp("version_is_greater_than", func(a, b string) (bool, error) {
 			c, err := compareVersions(a, b)
 			return c > 0, err
@@ -111,6 +127,26 @@ func newCELEnv(scores ScoreLookup) (*cel.Env, error) {
 	)
 }
 
+// maxParseJSON bounds the string parseJSON decodes: the input is a label,
+// annotation or status field of a cluster, all far smaller.
+const maxParseJSON = 256 << 10
+
+// parseJSON decodes a JSON string into CEL values, as OCM's JSON library does.
+func parseJSON(arg ref.Val) ref.Val {
+	s, ok := arg.Value().(string)
+	if !ok {
+		return types.NewErr("parseJSON: the receiver must be a string")
+	}
+	if len(s) > maxParseJSON {
+		return types.NewErr("parseJSON: the string is %d bytes, more than %d", len(s), maxParseJSON)
+	}
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return types.NewErr("parseJSON: %v", err)
+	}
+	return types.DefaultTypeAdapter.NativeToValue(v)
+}
+
 func compareVersions(a, b string) (int, error) {
 	va, err := semver.ParseTolerant(strings.TrimSpace(a))
 	if err != nil {
@@ -135,16 +171,15 @@ func compareQuantities(a, b string) (int, error) {
 	return qa.Cmp(qb), nil
 }
 
-// compileCEL compiles expressions that must each yield a bool.
+// compileCEL compiles expressions. As in OCM, an expression that compiles
+// but yields something other than a bool is not an error: it matches no
+// cluster (evalCEL), so the other predicates still select.
 func compileCEL(env *cel.Env, exprs []string) ([]cel.Program, error) {
 	out := make([]cel.Program, 0, len(exprs))
 	for i, expr := range exprs {
 		ast, iss := env.Compile(expr)
 		if iss.Err() != nil {
 			return nil, fmt.Errorf("celExpressions[%d] %q: %v", i, expr, iss.Err())
-		}
-		if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
-			return nil, fmt.Errorf("celExpressions[%d] %q: yields %s, want a bool", i, expr, ast.OutputType())
 		}
 		prg, err := env.Program(ast, cel.CostLimit(celCostLimit))
 		if err != nil {

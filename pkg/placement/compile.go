@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/cel-go/cel"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -56,7 +57,13 @@ type Compiled struct {
 	usesCEL      bool
 	usesClaims   bool
 	scoreNames   map[string]bool // AddOnPlacementScore names consulted
+	sortByScore  bool
+	// scoreRateLimit is how often scores alone may change the decisions.
+	scoreRateLimit time.Duration
 }
+
+// DefaultScoreRateLimit is spec.scoreRateLimit when it is empty (the CRD's default).
+const DefaultScoreRateLimit = time.Minute
 
 type compiledPredicate struct {
 	labels labels.Selector
@@ -93,6 +100,10 @@ type spreadTerm struct {
 	maxSkew int
 	hard    bool // DoNotSchedule
 }
+
+// ScoreRateLimit is how often changes of scores alone may be written
+// (spec.scoreRateLimit).
+func (c *Compiled) ScoreRateLimit() time.Duration { return c.scoreRateLimit }
 
 // UsesCEL reports whether any predicate has CEL expressions (which may read
 // any field of a ManagedCluster and AddOnPlacementScores).
@@ -194,7 +205,40 @@ func (s *Scheduler) Compile(p *clusterv1beta1.Placement) (*Compiled, *Misconfigu
 	if _, mis := groupLength(c.perGroup, 1); mis != nil {
 		return nil, mis
 	}
+	switch p.Spec.SortBy {
+	case "", clusterv1beta1.PlacementSortByClusterName:
+	case clusterv1beta1.PlacementSortByScore:
+		c.sortByScore = true
+	default:
+		return nil, misconfigured("", "spec.sortBy is %q; use ClusterName or Score", p.Spec.SortBy)
+	}
+	limit, err := parseScoreRateLimit(p.Spec.ScoreRateLimit)
+	if err != nil {
+		return nil, misconfigured("", "spec.scoreRateLimit %q: %v", p.Spec.ScoreRateLimit, err)
+	}
+	c.scoreRateLimit = limit
 	return c, nil
+}
+
+// parseScoreRateLimit reads spec.scoreRateLimit: digits and one unit of h, m or s.
+func parseScoreRateLimit(v string) (time.Duration, error) {
+	if v == "" {
+		return DefaultScoreRateLimit, nil
+	}
+	n, unit := v[:len(v)-1], v[len(v)-1]
+	d, err := strconv.ParseUint(n, 10, 32)
+	if err != nil || n == "" || strings.ContainsAny(n, "+-") {
+		return 0, fmt.Errorf("write a whole number followed by h, m or s, like 1m or 30s")
+	}
+	switch unit {
+	case 'h':
+		return time.Duration(d) * time.Hour, nil
+	case 'm':
+		return time.Duration(d) * time.Minute, nil
+	case 's':
+		return time.Duration(d) * time.Second, nil
+	}
+	return 0, fmt.Errorf("the unit must be h, m or s, like 1m or 30s")
 }
 
 func (s *Scheduler) compileSelector(sel clusterv1beta1.ClusterSelector) (compiledPredicate, error) {
@@ -224,23 +268,30 @@ func claimSelector(cs clusterv1beta1.ClusterClaimSelector) (labels.Selector, err
 	return metav1.LabelSelectorAsSelector(&metav1.LabelSelector{MatchExpressions: cs.MatchExpressions})
 }
 
-// compilePrioritizers resolves the weights: in Additive mode (the default)
-// Balance and Steady weigh 1 unless configured; in Exact mode only the listed
-// prioritizers count. Weight 0 disables a prioritizer.
+// compilePrioritizers resolves the weights as OCM does: in Additive mode (the
+// default) Balance and Steady weigh 1 unless configured; in Exact mode only
+// the listed prioritizers count; a later entry overrides an earlier one for
+// the same prioritizer. Weight 0 disables a prioritizer, so (as in OCM) an
+// entry of weight 0 is not checked any further.
 func compilePrioritizers(pol clusterv1beta1.PrioritizerPolicy) ([]prioritizer, *Misconfiguration) {
 	type key struct{ builtIn, resource, score string }
-	weights := map[key]int32{}
+	type entry struct {
+		weight int32
+		index  int // configuration index, -1 for a default
+		sc     *clusterv1beta1.ScoreCoordinate
+	}
+	entries := map[key]entry{}
 	var order []key
-	set := func(k key, w int32) {
-		if _, ok := weights[k]; !ok {
+	set := func(k key, e entry) {
+		if _, ok := entries[k]; !ok {
 			order = append(order, k)
 		}
-		weights[k] = w
+		entries[k] = e
 	}
 	switch pol.Mode {
 	case "", clusterv1beta1.PrioritizerPolicyModeAdditive:
-		set(key{builtIn: PrioritizerBalance}, 1)
-		set(key{builtIn: PrioritizerSteady}, 1)
+		set(key{builtIn: PrioritizerBalance}, entry{weight: 1, index: -1})
+		set(key{builtIn: PrioritizerSteady}, entry{weight: 1, index: -1})
 	case clusterv1beta1.PrioritizerPolicyModeExact:
 	default:
 		return nil, misconfigured("", "spec.prioritizerPolicy.mode is %q; use Additive or Exact", pol.Mode)
@@ -250,45 +301,63 @@ func compilePrioritizers(pol clusterv1beta1.PrioritizerPolicy) ([]prioritizer, *
 		if sc == nil {
 			return nil, misconfigured("", "spec.prioritizerPolicy.configurations[%d].scoreCoordinate is required", i)
 		}
-		switch sc.Type {
-		case "", clusterv1beta1.ScoreCoordinateTypeBuiltIn:
-			switch sc.BuiltIn {
-			case PrioritizerBalance, PrioritizerSteady, PrioritizerResourceAllocatableCPU, PrioritizerResourceAllocatableMemory, PrioritizerSpread:
-			default:
-				return nil, misconfigured("", "spec.prioritizerPolicy.configurations[%d].scoreCoordinate.builtIn %q is not a built-in prioritizer; use Balance, Steady, ResourceAllocatableCPU or ResourceAllocatableMemory", i, sc.BuiltIn)
+		k := key{builtIn: sc.BuiltIn}
+		if sc.Type == clusterv1beta1.ScoreCoordinateTypeAddOn {
+			k = key{resource: "?"}
+			if sc.AddOn != nil {
+				k = key{resource: sc.AddOn.ResourceName, score: sc.AddOn.ScoreName}
 			}
-			set(key{builtIn: sc.BuiltIn}, cfg.Weight)
-		case clusterv1beta1.ScoreCoordinateTypeAddOn:
-			if sc.AddOn == nil || sc.AddOn.ResourceName == "" || sc.AddOn.ScoreName == "" {
-				return nil, misconfigured("", "spec.prioritizerPolicy.configurations[%d].scoreCoordinate.addOn needs resourceName and scoreName", i)
-			}
-			set(key{resource: sc.AddOn.ResourceName, score: sc.AddOn.ScoreName}, cfg.Weight)
-		default:
-			return nil, misconfigured("", "spec.prioritizerPolicy.configurations[%d].scoreCoordinate.type is %q; use BuiltIn or AddOn", i, sc.Type)
 		}
+		set(k, entry{weight: cfg.Weight, index: i, sc: sc})
 	}
 	var out []prioritizer
 	for _, k := range order {
-		w := weights[k]
-		if w == 0 || k.builtIn == PrioritizerSpread {
+		e := entries[k]
+		if e.weight == 0 {
 			continue
 		}
-		p := prioritizer{weight: int64(w)}
-		switch k.builtIn {
-		case PrioritizerBalance:
-			p.kind = prioBalance
-		case PrioritizerSteady:
-			p.kind = prioSteady
-		case PrioritizerResourceAllocatableCPU:
-			p.kind = prioResourceCPU
-		case PrioritizerResourceAllocatableMemory:
-			p.kind = prioResourceMemory
-		default:
-			p.kind, p.resource, p.score = prioAddOn, k.resource, k.score
+		p, mis := prioritizerOf(e.index, e.sc, k.builtIn)
+		if mis != nil {
+			return nil, mis
 		}
-		out = append(out, p)
+		if p == nil {
+			continue // Spread: done by spec.spreadPolicy
+		}
+		p.weight = int64(e.weight)
+		out = append(out, *p)
 	}
 	return out, nil
+}
+
+// prioritizerOf checks one configured (or default, i < 0) prioritizer.
+func prioritizerOf(i int, sc *clusterv1beta1.ScoreCoordinate, builtIn string) (*prioritizer, *Misconfiguration) {
+	field := fmt.Sprintf("spec.prioritizerPolicy.configurations[%d].scoreCoordinate", i)
+	typ := clusterv1beta1.ScoreCoordinateTypeBuiltIn
+	if sc != nil && sc.Type != "" {
+		typ = sc.Type
+	}
+	switch typ {
+	case clusterv1beta1.ScoreCoordinateTypeBuiltIn:
+		switch builtIn {
+		case PrioritizerBalance:
+			return &prioritizer{kind: prioBalance}, nil
+		case PrioritizerSteady:
+			return &prioritizer{kind: prioSteady}, nil
+		case PrioritizerResourceAllocatableCPU:
+			return &prioritizer{kind: prioResourceCPU}, nil
+		case PrioritizerResourceAllocatableMemory:
+			return &prioritizer{kind: prioResourceMemory}, nil
+		case PrioritizerSpread:
+			return nil, nil
+		}
+		return nil, misconfigured("", "%s.builtIn %q is not a built-in prioritizer; use Balance, Steady, ResourceAllocatableCPU or ResourceAllocatableMemory, or set weight 0", field, builtIn)
+	case clusterv1beta1.ScoreCoordinateTypeAddOn:
+		if sc.AddOn == nil || sc.AddOn.ResourceName == "" || sc.AddOn.ScoreName == "" {
+			return nil, misconfigured("", "%s.addOn needs resourceName and scoreName", field)
+		}
+		return &prioritizer{kind: prioAddOn, resource: sc.AddOn.ResourceName, score: sc.AddOn.ScoreName}, nil
+	}
+	return nil, misconfigured("", "%s.type is %q; use BuiltIn or AddOn", field, typ)
 }
 
 // groupLength is the size of a decision group for total selected clusters:

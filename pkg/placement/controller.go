@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
@@ -132,6 +135,7 @@ type reconciler struct {
 
 	decisions  records // PlacementDecisions we wrote
 	placements records // Placement statuses we wrote
+	counts     decisionCounts
 }
 
 type compiledEntry struct {
@@ -199,33 +203,47 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 
-	var res Result
+	in, err := r.input(ctx, &p, existing, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	latest := &p
+	if n := r.placements.newest(objKey(&p), &p, now); n != nil {
+		latest = n.(*clusterv1beta1.Placement)
+	}
+
+	var (
+		res           Result
+		desired       []*clusterv1beta1.PlacementDecision
+		groups        []clusterv1beta1.DecisionGroupStatus
+		scoresChanged bool
+	)
 	c, mis := r.compile(&p)
 	if mis != nil {
 		// Bad input never removes clusters that were chosen: keep the
 		// decisions, and only give a new Placement its empty decision.
-		res.Misconfigured = mis
+		res = r.sched.Misconfigured(&p, mis, in)
 		if len(current) == 0 {
-			res.Groups = []Group{{}}
+			desired, groups = Layout(&p, []Group{{}})
+		} else {
+			groups, res.Selected = GroupStatus(slices.Collect(maps.Values(current)))
 		}
 		log.Info("placement misconfigured", "placement", req.NamespacedName, "reason", mis.Error())
 	} else {
-		in, err := r.input(ctx, &p, existing, now)
-		if err != nil {
-			return ctrl.Result{}, err
-		}
 		res = r.sched.Schedule(c, in)
+		desired, groups, scoresChanged = r.decide(latest, c, &res, in, current, now)
 	}
 
-	var groupStatus []clusterv1beta1.DecisionGroupStatus
-	if res.Groups != nil {
-		var desired []*clusterv1beta1.PlacementDecision
-		desired, groupStatus = Layout(&p, res.Groups)
+	if desired != nil {
 		if err := r.apply(ctx, &p, desired, current, now); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	if err := r.writeStatus(ctx, &p, res, groupStatus, now); err != nil {
+	st := Status(latest.Status, res, groups, now)
+	if scoresChanged {
+		st.LastScoreUpdateTime = &metav1.Time{Time: now.Truncate(time.Second)}
+	}
+	if err := r.writeStatus(ctx, latest, st, now); err != nil {
 		return ctrl.Result{}, err
 	}
 	if !res.RequeueAt.IsZero() {
@@ -234,6 +252,48 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{RequeueAfter: max(res.RequeueAt.Sub(now), 0) + 100*time.Millisecond}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// decide lays out the scheduled decisions with their scores. Scores are
+// computed when the selection changes or spec.scoreRateLimit has passed
+// since status.lastScoreUpdateTime; otherwise the scores already written
+// stay, and a pending change of scores alone waits for the limit (a requeue).
+// It reports whether the written scores change.
+func (r *reconciler) decide(p *clusterv1beta1.Placement, c *Compiled, res *Result, in Input,
+	current map[string]*clusterv1beta1.PlacementDecision, now time.Time) ([]*clusterv1beta1.PlacementDecision, []clusterv1beta1.DecisionGroupStatus, bool) {
+	recorded := map[string]int64{}
+	for _, d := range current {
+		for _, cd := range d.Status.Decisions {
+			recorded[cd.ClusterName] = cd.Score
+		}
+	}
+	sameSet := maps.Equal(res.SelectedClusters(), in.Existing)
+	var next time.Time
+	if last := p.Status.LastScoreUpdateTime; last != nil {
+		next = last.Add(c.ScoreRateLimit())
+	}
+	switch {
+	case !sameSet || !now.Before(next):
+		r.sched.Score(res, in)
+	default:
+		for name := range in.Existing {
+			if v, ok := res.Scores[name]; ok && v != recorded[name] {
+				res.RequeueAt = earliest(res.RequeueAt, next)
+				break
+			}
+		}
+		res.UseScores(recorded)
+	}
+	desired, groups := Layout(p, res.Groups)
+	changed := false
+	for _, d := range desired {
+		for _, cd := range d.Status.Decisions {
+			if v, ok := recorded[cd.ClusterName]; !ok || v != cd.Score {
+				changed = true
+			}
+		}
+	}
+	return desired, groups, changed
 }
 
 // currentDecisions returns the Placement's PlacementDecisions by name, as
@@ -292,23 +352,7 @@ func (r *reconciler) input(ctx context.Context, p *clusterv1beta1.Placement, exi
 	for i := range clusters.Items {
 		in.Clusters[i] = &clusters.Items[i]
 	}
-	in.OtherDecisions = func() map[string]int {
-		var all clusterv1beta1.PlacementDecisionList
-		counts := map[string]int{}
-		if err := r.cache.List(ctx, &all, client.UnsafeDisableDeepCopy); err != nil {
-			return counts
-		}
-		for i := range all.Items {
-			d := &all.Items[i]
-			if d.Namespace == p.Namespace && d.Labels[clusterv1beta1.PlacementLabel] == p.Name {
-				continue
-			}
-			for _, cd := range d.Status.Decisions {
-				counts[cd.ClusterName]++
-			}
-		}
-		return counts
-	}
+	in.OtherDecisions = func() map[string]int { return r.counts.others(p.Namespace, p.Name) }
 	return in, nil
 }
 
@@ -394,19 +438,14 @@ func (r *reconciler) update(ctx context.Context, have, d *clusterv1beta1.Placeme
 	return nil
 }
 
-// writeStatus patches the Placement's status when it changed.
-func (r *reconciler) writeStatus(ctx context.Context, p *clusterv1beta1.Placement, res Result,
-	groups []clusterv1beta1.DecisionGroupStatus, now time.Time) error {
-	latest := p
-	if n := r.placements.newest(objKey(p), p, now); n != nil {
-		latest = n.(*clusterv1beta1.Placement)
-	}
-	st := Status(latest.Status, res, groups, now)
+// writeStatus patches the Placement's status (latest is the freshest known
+// Placement) when it changed.
+func (r *reconciler) writeStatus(ctx context.Context, latest *clusterv1beta1.Placement, st clusterv1beta1.PlacementStatus, now time.Time) error {
 	if equality.Semantic.DeepEqual(st, latest.Status) {
 		return nil
 	}
 	upd := &clusterv1beta1.Placement{}
-	upd.Namespace, upd.Name = p.Namespace, p.Name
+	upd.Namespace, upd.Name = latest.Namespace, latest.Name
 	patch, err := json.Marshal(map[string]any{"status": st})
 	if err != nil {
 		return err
@@ -415,7 +454,7 @@ func (r *reconciler) writeStatus(ctx context.Context, p *clusterv1beta1.Placemen
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("write status of Placement %s/%s: %w", p.Namespace, p.Name, err)
+		return fmt.Errorf("write status of Placement %s/%s: %w", latest.Namespace, latest.Name, err)
 	}
 	r.placements.wrote(upd, now)
 	return nil

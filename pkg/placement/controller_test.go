@@ -65,6 +65,9 @@ func TestMain(m *testing.M) {
 
 func needHub(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a control plane; skipped in -short")
+	}
 	hubOnce.Do(func() {
 		var ctx context.Context
 		ctx, hubCancel = context.WithCancel(context.Background())
@@ -249,6 +252,22 @@ func updatePlacement(t testing.TB, ns, name string, mutate func(*clusterv1beta1.
 	})
 }
 
+// setScore creates or updates the AddOnPlacementScore name in the cluster's
+// namespace to hold one item.
+func setScore(t testing.TB, cluster, name, item string, v int32) {
+	t.Helper()
+	ctx := context.Background()
+	s := &clusterv1alpha1.AddOnPlacementScore{ObjectMeta: metav1.ObjectMeta{Namespace: cluster, Name: name}}
+	err := testHub.c.Get(ctx, client.ObjectKeyFromObject(s), s)
+	if apierrors.IsNotFound(err) {
+		must(t, testHub.c.Create(ctx, s))
+	} else {
+		must(t, err)
+	}
+	s.Status.Scores = []clusterv1alpha1.AddOnPlacementScoreItem{{Name: item, Value: v}}
+	must(t, testHub.c.Status().Update(ctx, s))
+}
+
 // resourceVersions snapshots the placement's and its decisions' versions.
 func resourceVersions(t testing.TB, ns, name string) map[string]string {
 	t.Helper()
@@ -421,17 +440,7 @@ func TestControllerPrioritizersSteadyAndNoChurn(t *testing.T) {
 	expectDecisions(t, "prio", "two", "prio-0", "prio-1")
 
 	// Exact AddOn prioritizer: scores decide, and score changes re-schedule.
-	score := func(cluster string, v int32) {
-		s := &clusterv1alpha1.AddOnPlacementScore{ObjectMeta: metav1.ObjectMeta{Namespace: cluster, Name: "perf"}}
-		err := testHub.c.Get(ctx, client.ObjectKeyFromObject(s), s)
-		if apierrors.IsNotFound(err) {
-			must(t, testHub.c.Create(ctx, s))
-		} else {
-			must(t, err)
-		}
-		s.Status.Scores = []clusterv1alpha1.AddOnPlacementScoreItem{{Name: "cpu", Value: v}}
-		must(t, testHub.c.Status().Update(ctx, s))
-	}
+	score := func(cluster string, v int32) { setScore(t, cluster, "perf", "cpu", v) }
 	for _, n := range []string{"prio-0", "prio-1", "prio-2", "prio-3", "prio-4"} {
 		createNS(t, n)
 	}

@@ -25,17 +25,26 @@
 //     is re-scheduled when a toleration runs out.
 //   - With numberOfClusters, prioritizers score in [-100, 100] and the sum of
 //     weight × score ranks clusters, ties by name. Additive mode (the
-//     default) weighs Balance and Steady 1; Exact mode only what is listed.
-//     Balance, Steady, ResourceAllocatableCPU/Memory and AddOn scores use
-//     OCM's formulas. Without numberOfClusters (or when every feasible cluster
-//     fits) scoring is skipped: it cannot change the outcome.
-//   - spec.spreadPolicy (which OCM v1.0.0 accepts but ignores) spreads the
-//     selection over topology domains: see spreadSelect.
+//     default) weighs Balance and Steady 1; Exact mode only what is listed;
+//     an entry of weight 0 is skipped unchecked, as in OCM. Balance, Steady,
+//     ResourceAllocatableCPU/Memory and AddOn scores use OCM's formulas.
+//   - Scores are recorded in PlacementDecisions (decisions[].score) and,
+//     with spec.sortBy Score, order each decision group (highest first, then
+//     by name); status.lastScoreUpdateTime says when they last changed. A
+//     change of scores alone is written at most once per spec.scoreRateLimit
+//     (default 1m); a change of the selection is written at once. This is
+//     OCM API v1.3.0's placement-score-visibility design, which OCM's own
+//     controller (up to v1.3.1) does not implement yet. Scores that cannot
+//     change the selection are computed only when they would be written.
+//   - spec.spreadPolicy (which OCM's controller accepts but ignores)
+//     spreads the selection over topology domains: see spreadSelect. The
+//     builtIn prioritizer Spread, listed by the API and refused by OCM, is
+//     accepted and has no weight of its own.
 //   - Decision groups: spec.decisionStrategy.groupStrategy.decisionGroups in
 //     order, then the rest, each split by clustersPerDecisionGroup (number or
 //     percentage, rounded up); PlacementDecisions are named
 //     <placement>-decision-<n> (n from 1 across groups), hold at most 100
-//     clusters sorted by name, carry the placement, decision-group-index and
+//     clusters, carry the placement, decision-group-index and
 //     decision-group-name labels, and a Placement that selects nothing gets
 //     one empty PlacementDecision.
 //   - Conditions and reasons are OCM's: PlacementSatisfied
@@ -43,26 +52,36 @@
 //     NoManagedClusterMatched, NoManagedClusterSetBindings, NoIntersection,
 //     AllManagedClusterSetsEmpty) and PlacementMisconfigured (Misconfigured,
 //     Succeedconfigured). Unlike OCM, a misconfigured Placement keeps its
-//     decisions: bad input never removes a cluster that was chosen.
+//     decisions: bad input never removes a cluster that was chosen. Its
+//     status has OCM's shape (PlacementSatisfied False with OCM's reason,
+//     numberOfSelectedClusters and decisionGroups of what is kept) and the
+//     message says the decisions were kept. The spec is checked whether or
+//     not clusters are available (OCM checks predicates and tolerations only
+//     against available clusters).
 //
 // CEL selectors see the variable managedCluster (the ManagedCluster as JSON)
-// and support: cel-go's standard library and string extensions; the
-// Kubernetes libraries for lists, regex, URLs, quantities, IPs, CIDRs,
-// formats and semver; and OCM's functions managedCluster.scores("name")
-// (the AddOnPlacementScore items as {name, value}), versionIsGreaterThan,
-// versionIsLessThan, quantityIsGreaterThan and quantityIsLessThan (called
-// "a".f("b") or f("a", "b")). An expression that fails on a cluster (a
-// missing field, the cost limit) does not match it. The scores items carry
-// no quantity field.
+// and support what OCM's do: cel-go's standard library and string
+// extensions; the Kubernetes libraries for lists, regex, URLs, quantities,
+// IPs, CIDRs, formats and semver; managedCluster.scores("name") (the
+// AddOnPlacementScore items as {name, value}; an error, so no match, when the
+// cluster has no such score) and "...".parseJSON(). Our extensions:
+// versionIsGreaterThan, versionIsLessThan, quantityIsGreaterThan and
+// quantityIsLessThan on strings (called "a".f("b") or f("a", "b")). An
+// expression that fails on a cluster (a missing field, the cost limit) or
+// yields something other than a bool does not match it.
 //
 // # Controller
 //
 // SetupWithManager registers the "placement" hub controller. It reads only
-// informer caches (without copying), maps each ManagedCluster, set, binding
-// and AddOnPlacementScore event to the Placements it can affect, compiles a
-// Placement once per generation, writes only the PlacementDecisions and
-// status that changed, in parallel, and remembers its own writes so that it
-// neither repeats them nor reacts to their echoes.
+// informer caches (without copying) and re-schedules what OCM re-schedules:
+// a Placement when it, its PlacementDecisions or a binding in its namespace
+// change; every Placement bound to a set of a ManagedCluster that changed
+// in any way (before or after the change); every Placement bound to a
+// changed ManagedClusterSet; and the Placements that read a changed
+// AddOnPlacementScore. It compiles a Placement once per generation, keeps
+// the per-cluster decision counts for Balance from watch events, writes only
+// the PlacementDecisions and status that changed, in parallel, and remembers
+// its own writes so that it neither repeats them nor reacts to their echoes.
 //
 // # Subscriptions
 //

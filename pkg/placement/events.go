@@ -37,33 +37,57 @@ func funcs(onChange func(ctx context.Context, old, new client.Object, q queue)) 
 	}
 }
 
-// decisionHandler re-schedules a Placement when one of its PlacementDecisions
-// is changed or deleted by someone else; echoes of our writes are ignored.
+// decisionHandler keeps the Balance counts and re-schedules a Placement when
+// one of its PlacementDecisions is changed or deleted by someone else;
+// echoes of our writes are ignored.
 func (r *reconciler) decisionHandler() handler.Funcs {
-	return funcs(func(_ context.Context, old, new client.Object, q queue) {
-		obj := new
-		if new == nil {
-			obj = old
-			if r.decisions.seenDeleted(old) {
-				return
-			}
-		} else if r.decisions.echo(new) {
+	count := func(obj client.Object, deleted bool) {
+		d, ok := obj.(*clusterv1beta1.PlacementDecision)
+		if !ok {
 			return
 		}
+		if deleted {
+			d = nil
+		}
+		r.counts.observe(objKey(obj), d)
+	}
+	enqueue := func(obj client.Object, q queue) {
 		if name, ok := obj.GetLabels()[clusterv1beta1.PlacementLabel]; ok {
 			q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}})
 		}
-	})
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) {
+			count(e.Object, false)
+			if !e.IsInInitialList && !r.decisions.echo(e.Object) {
+				enqueue(e.Object, q)
+			}
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
+			count(e.ObjectNew, false)
+			if !r.decisions.echo(e.ObjectNew) {
+				enqueue(e.ObjectNew, q)
+			}
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) {
+			count(e.Object, true)
+			if !r.decisions.seenDeleted(e.Object) {
+				enqueue(e.Object, q)
+			}
+		},
+	}
 }
 
-// clusterHandler re-schedules the Placements that can see the cluster (its
-// sets are bound to their namespace and allowed by spec.clusterSets) and
-// whose predicates matched it before or after the change.
+// clusterHandler re-schedules, as OCM does, every Placement that can see the
+// cluster before or after the change: its namespace binds one of the
+// cluster's sets and spec.clusterSets allows it. Any change counts (CEL may
+// read any field, and Balance, Steady and the resource prioritizers score
+// clusters against each other); only resyncs are skipped.
 func (r *reconciler) clusterHandler() handler.Funcs {
 	return funcs(func(ctx context.Context, oldObj, newObj client.Object, q queue) {
 		old, _ := oldObj.(*clusterv1.ManagedCluster)
 		cur, _ := newObj.(*clusterv1.ManagedCluster)
-		if old != nil && cur != nil && clusterUnchanged(old, cur) {
+		if old != nil && cur != nil && old.ResourceVersion == cur.ResourceVersion {
 			return
 		}
 		if cur == nil && old != nil {
@@ -88,55 +112,43 @@ func (r *reconciler) clusterHandler() handler.Funcs {
 		if len(member) == 0 {
 			return
 		}
-		r.enqueueBound(ctx, q, func(set string) bool { return member[set] }, func(p *clusterv1beta1.Placement) bool {
-			c, mis := r.compile(p)
-			if mis != nil || c.UsesCEL() {
-				return true
-			}
-			return (old != nil && r.sched.matchesPredicates(c, &candidate{mc: old})) ||
-				(cur != nil && r.sched.matchesPredicates(c, &candidate{mc: cur}))
-		})
+		r.enqueueBound(ctx, q, func(set string) bool { return member[set] })
 	})
-}
-
-// clusterUnchanged ignores updates that touch nothing scheduling reads.
-func clusterUnchanged(old, cur *clusterv1.ManagedCluster) bool {
-	return (old.DeletionTimestamp == nil) == (cur.DeletionTimestamp == nil) &&
-		equality.Semantic.DeepEqual(old.Labels, cur.Labels) &&
-		equality.Semantic.DeepEqual(old.Spec, cur.Spec) &&
-		equality.Semantic.DeepEqual(old.Status, cur.Status)
 }
 
 // setHandler re-schedules the Placements in namespaces the set is bound to.
 func (r *reconciler) setHandler() handler.Funcs {
 	return funcs(func(ctx context.Context, old, new client.Object, q queue) {
-		if old != nil && new != nil {
-			o, n := old.(*clusterv1beta2.ManagedClusterSet), new.(*clusterv1beta2.ManagedClusterSet)
-			if equality.Semantic.DeepEqual(o.Spec.ClusterSelector, n.Spec.ClusterSelector) {
-				return
+		if old != nil && new != nil && old.GetResourceVersion() == new.GetResourceVersion() {
+			return
+		}
+		obj := new
+		if obj == nil {
+			obj = old
+		}
+		r.enqueueBound(ctx, q, func(set string) bool { return set == obj.GetName() })
+	})
+}
+
+// bindingHandler re-schedules the Placements in the binding's namespace that
+// may use its set.
+func (r *reconciler) bindingHandler() handler.Funcs {
+	return funcs(func(ctx context.Context, old, new client.Object, q queue) {
+		if old != nil && new != nil && old.GetResourceVersion() == new.GetResourceVersion() {
+			return
+		}
+		sets := map[string]bool{}
+		for _, obj := range []client.Object{old, new} {
+			if b, ok := obj.(*clusterv1beta2.ManagedClusterSetBinding); ok {
+				sets[b.Name], sets[b.Spec.ClusterSet] = true, true
 			}
 		}
 		obj := new
 		if obj == nil {
 			obj = old
 		}
-		r.enqueueBound(ctx, q, func(set string) bool { return set == obj.GetName() }, nil)
-	})
-}
-
-// bindingHandler re-schedules the Placements in the binding's namespace.
-func (r *reconciler) bindingHandler() handler.Funcs {
-	return funcs(func(ctx context.Context, old, new client.Object, q queue) {
-		if old != nil && new != nil {
-			return // a binding's set is its name: updates change nothing
-		}
-		obj := new
-		if obj == nil {
-			obj = old
-		}
-		set := obj.GetName()
 		r.enqueuePlacements(ctx, q, obj.GetNamespace(), func(p *clusterv1beta1.Placement) bool {
-			return len(p.Spec.ClusterSets) == 0 || slices.Contains(p.Spec.ClusterSets, set)
+			return len(p.Spec.ClusterSets) == 0 || slices.ContainsFunc(p.Spec.ClusterSets, func(s string) bool { return sets[s] })
 		})
 	})
 }
@@ -162,8 +174,9 @@ func (r *reconciler) scoreHandler() handler.Funcs {
 }
 
 // enqueueBound enqueues the Placements whose namespace binds a set that
-// wanted accepts, which spec.clusterSets allows, and that also pass keep.
-func (r *reconciler) enqueueBound(ctx context.Context, q queue, wanted func(set string) bool, keep func(*clusterv1beta1.Placement) bool) {
+// wanted accepts (by the binding's name or spec.clusterSet) and which
+// spec.clusterSets allows.
+func (r *reconciler) enqueueBound(ctx context.Context, q queue, wanted func(set string) bool) {
 	var bindings clusterv1beta2.ManagedClusterSetBindingList
 	if err := r.cache.List(ctx, &bindings, client.UnsafeDisableDeepCopy); err != nil {
 		return
@@ -171,16 +184,15 @@ func (r *reconciler) enqueueBound(ctx context.Context, q queue, wanted func(set 
 	bound := map[string][]string{} // namespace → wanted sets bound there
 	for i := range bindings.Items {
 		b := &bindings.Items[i]
-		if wanted(b.Name) {
-			bound[b.Namespace] = append(bound[b.Namespace], b.Name)
+		for _, set := range []string{b.Name, b.Spec.ClusterSet} {
+			if wanted(set) {
+				bound[b.Namespace] = append(bound[b.Namespace], set)
+			}
 		}
 	}
 	for ns, sets := range bound {
 		r.enqueuePlacements(ctx, q, ns, func(p *clusterv1beta1.Placement) bool {
-			if len(p.Spec.ClusterSets) > 0 && !slices.ContainsFunc(sets, func(s string) bool { return slices.Contains(p.Spec.ClusterSets, s) }) {
-				return false
-			}
-			return keep == nil || keep(p)
+			return len(p.Spec.ClusterSets) == 0 || slices.ContainsFunc(sets, func(s string) bool { return slices.Contains(p.Spec.ClusterSets, s) })
 		})
 	}
 }

@@ -57,11 +57,15 @@ type Input struct {
 	Now time.Time
 }
 
-// Group is one decision group: clusters sorted by name.
+// Group is one decision group: clusters sorted by name, or by score (highest
+// first, then by name) when the Placement's spec.sortBy is Score.
 type Group struct {
 	Index    int
 	Name     string
 	Clusters []string
+	// Scores are the clusters' prioritizer sums, by position; nil when the
+	// scores were not computed.
+	Scores []int64
 }
 
 // Result is the outcome of scheduling one Placement.
@@ -75,11 +79,50 @@ type Result struct {
 	Satisfied metav1.Condition
 	// Misconfigured is set when the spec is unusable; Groups are then empty.
 	Misconfigured *Misconfiguration
-	// Scores are the prioritizer sums when scores decided the outcome.
+	// Scores are the prioritizer sums of the feasible clusters, computed
+	// when they decide the outcome (numberOfClusters, spread, sortBy Score)
+	// or when Scheduler.Score asks for them; nil otherwise.
 	Scores map[string]int64
 	// RequeueAt is when the outcome may change by time alone (a toleration
 	// or an AddOnPlacementScore expiring); zero for never.
 	RequeueAt time.Time
+
+	compiled *Compiled
+	feasible []*candidate
+	selected []*candidate
+}
+
+// SelectedClusters returns the names of the selected clusters.
+func (r *Result) SelectedClusters() map[string]bool {
+	out := make(map[string]bool, len(r.selected))
+	for _, cand := range r.selected {
+		out[cand.mc.Name] = true
+	}
+	return out
+}
+
+// Score computes the scores of the feasible clusters if Schedule did not,
+// and puts them in the groups.
+func (s *Scheduler) Score(res *Result, in Input) {
+	if res.Scores != nil || res.compiled == nil {
+		return
+	}
+	res.Scores = s.score(res.compiled, res.feasible, in, &res.RequeueAt)
+	res.Groups = groupClusters(res.compiled, res.selected, true)
+}
+
+// UseScores records the given scores (e.g. those already written, while
+// spec.scoreRateLimit holds fresh ones back) in the groups instead of the
+// computed ones, and orders the groups by them under sortBy Score. Clusters
+// missing from scores count 0. The selection itself does not change.
+func (r *Result) UseScores(scores map[string]int64) {
+	if r.compiled == nil {
+		return
+	}
+	for _, cand := range r.selected {
+		cand.score = scores[cand.mc.Name]
+	}
+	r.Groups = groupClusters(r.compiled, r.selected, true)
 }
 
 // Condition reasons, as OCM writes them.
@@ -114,25 +157,13 @@ func (c *candidate) claimMap() map[string]string {
 // Schedule runs the filters (cluster sets, predicates, taints), the
 // prioritizers and the spread policy, and groups the result.
 func (s *Scheduler) Schedule(c *Compiled, in Input) Result {
-	var res Result
+	res := Result{compiled: c}
 	// 1. Cluster sets bound to the namespace and named by spec.clusterSets.
-	setByName := make(map[string]*clusterv1beta2.ManagedClusterSet, len(in.ClusterSets))
-	for _, cs := range in.ClusterSets {
-		setByName[cs.Name] = cs
-	}
-	bound := map[string]bool{}
-	for _, b := range in.Bindings {
-		// OCM keys bindings by name (which must equal spec.clusterSet).
-		if _, ok := setByName[b.Name]; ok && b.Namespace == c.Namespace {
-			bound[b.Name] = true
-		}
-	}
-	eligible := eligibleSets(bound, c.ClusterSets)
-	available := availableClusters(eligible, setByName, in.Clusters)
+	sc := scopeOf(c.Namespace, c.ClusterSets, in)
 
 	// 2. Predicates (ORed), 3. taints and tolerations.
-	feasible := make([]*candidate, 0, len(available))
-	for _, mc := range available {
+	feasible := make([]*candidate, 0, len(sc.available))
+	for _, mc := range sc.available {
 		cand := &candidate{mc: mc}
 		if !s.matchesPredicates(c, cand) {
 			continue
@@ -144,6 +175,7 @@ func (s *Scheduler) Schedule(c *Compiled, in Input) Result {
 		cand.expiry = expiry
 		feasible = append(feasible, cand)
 	}
+	res.feasible = feasible
 
 	// 4. Prioritize and select.
 	want := len(feasible)
@@ -152,7 +184,7 @@ func (s *Scheduler) Schedule(c *Compiled, in Input) Result {
 	}
 	var selected []*candidate
 	switch {
-	case want >= len(feasible) && len(c.spread) == 0:
+	case want >= len(feasible) && len(c.spread) == 0 && !c.sortByScore:
 		// Everything is selected; scores cannot change the outcome.
 		selected = feasible
 	default:
@@ -161,22 +193,54 @@ func (s *Scheduler) Schedule(c *Compiled, in Input) Result {
 		if len(c.spread) > 0 {
 			selected = spreadSelect(c.spread, feasible, want)
 		} else {
-			selected = feasible[:want]
+			selected = feasible[:min(want, len(feasible))]
 		}
 	}
 	for _, cand := range selected {
 		res.RequeueAt = earliest(res.RequeueAt, cand.expiry)
 	}
+	res.selected = selected
 	res.Selected = len(selected)
 	if c.NumberOfClusters != nil {
 		res.Unscheduled = *c.NumberOfClusters - len(selected)
 	}
 
 	// 5. Decision groups.
-	res.Groups = groupClusters(c, selected)
+	res.Groups = groupClusters(c, selected, res.Scores != nil)
 
-	res.Satisfied = satisfied(c, len(bound), eligible, len(available), res.Selected, res.Unscheduled)
+	res.Satisfied = satisfied(c.ClusterSets, sc, res.Selected, res.Unscheduled)
 	return res
+}
+
+// Misconfigured is the Result of a Placement whose spec cannot be used: no
+// groups, and the PlacementSatisfied condition OCM gives it (False, for the
+// first of: no bindings, no eligible set, no cluster in them, no match).
+func (s *Scheduler) Misconfigured(p *clusterv1beta1.Placement, mis *Misconfiguration, in Input) Result {
+	sc := scopeOf(p.Namespace, p.Spec.ClusterSets, in)
+	return Result{Misconfigured: mis, Satisfied: satisfied(p.Spec.ClusterSets, sc, 0, 0)}
+}
+
+// scope is what a Placement's namespace and spec.clusterSets give it.
+type scope struct {
+	bindings  int      // bindings to sets that exist
+	eligible  []string // bound sets, intersected with spec.clusterSets
+	available []*clusterv1.ManagedCluster
+}
+
+func scopeOf(namespace string, clusterSets []string, in Input) scope {
+	setByName := make(map[string]*clusterv1beta2.ManagedClusterSet, len(in.ClusterSets))
+	for _, cs := range in.ClusterSets {
+		setByName[cs.Name] = cs
+	}
+	bound := map[string]bool{}
+	for _, b := range in.Bindings {
+		// OCM keys bindings by name (which must equal spec.clusterSet).
+		if _, ok := setByName[b.Name]; ok && b.Namespace == namespace {
+			bound[b.Name] = true
+		}
+	}
+	eligible := eligibleSets(bound, clusterSets)
+	return scope{bindings: len(bound), eligible: eligible, available: availableClusters(eligible, setByName, in.Clusters)}
 }
 
 // eligibleSets is the bound sets, intersected with spec.clusterSets when given.
@@ -330,24 +394,41 @@ func sortByScore(cs []*candidate) {
 // groupClusters splits the selected clusters into decision groups: first the
 // spec's decisionGroups in order (a cluster joins the first that matches),
 // then the rest under no name; groups longer than clustersPerDecisionGroup
-// are split. There is always at least one (possibly empty) group.
-func groupClusters(c *Compiled, selected []*candidate) []Group {
+// are split. Each group is sorted by name, or by score under sortBy Score;
+// withScores puts the candidates' scores in the groups. There is always at
+// least one (possibly empty) group.
+func groupClusters(c *Compiled, selected []*candidate, withScores bool) []Group {
 	length, _ := groupLength(c.perGroup, len(selected))
 	taken := make([]bool, len(selected))
 	var groups []Group
-	add := func(name string, names []string) {
-		sort.Strings(names)
-		for len(names) > 0 {
-			n := length
-			if n <= 0 || n > len(names) {
-				n = len(names)
+	add := func(name string, cands []*candidate) {
+		sort.Slice(cands, func(i, j int) bool {
+			if c.sortByScore && cands[i].score != cands[j].score {
+				return cands[i].score > cands[j].score
 			}
-			groups = append(groups, Group{Index: len(groups), Name: name, Clusters: names[:n:n]})
-			names = names[n:]
+			return cands[i].mc.Name < cands[j].mc.Name
+		})
+		for len(cands) > 0 {
+			n := length
+			if n <= 0 || n > len(cands) {
+				n = len(cands)
+			}
+			g := Group{Index: len(groups), Name: name, Clusters: make([]string, n)}
+			if withScores {
+				g.Scores = make([]int64, n)
+			}
+			for i, cand := range cands[:n] {
+				g.Clusters[i] = cand.mc.Name
+				if withScores {
+					g.Scores[i] = cand.score
+				}
+			}
+			groups = append(groups, g)
+			cands = cands[n:]
 		}
 	}
 	for _, g := range c.groups {
-		var names []string
+		var members []*candidate
 		for i, cand := range selected {
 			if taken[i] || !g.labels.Matches(labelSet(cand.mc.Labels)) {
 				continue
@@ -356,14 +437,14 @@ func groupClusters(c *Compiled, selected []*candidate) []Group {
 				continue
 			}
 			taken[i] = true
-			names = append(names, cand.mc.Name)
+			members = append(members, cand)
 		}
-		add(g.name, names)
+		add(g.name, members)
 	}
-	rest := make([]string, 0, len(selected))
+	rest := make([]*candidate, 0, len(selected))
 	for i, cand := range selected {
 		if !taken[i] {
-			rest = append(rest, cand.mc.Name)
+			rest = append(rest, cand)
 		}
 	}
 	add("", rest)
@@ -374,18 +455,18 @@ func groupClusters(c *Compiled, selected []*candidate) []Group {
 }
 
 // satisfied builds the PlacementSatisfied condition with OCM's reasons.
-func satisfied(c *Compiled, bindings int, eligible []string, available, selected, unscheduled int) metav1.Condition {
+func satisfied(clusterSets []string, sc scope, selected, unscheduled int) metav1.Condition {
 	cond := metav1.Condition{Type: clusterv1beta1.PlacementConditionSatisfied, Status: metav1.ConditionFalse}
 	switch {
-	case bindings == 0:
+	case sc.bindings == 0:
 		cond.Reason = ReasonNoBindings
 		cond.Message = "No valid ManagedClusterSetBindings found in placement namespace"
-	case len(eligible) == 0:
+	case len(sc.eligible) == 0:
 		cond.Reason = ReasonNoIntersection
-		cond.Message = fmt.Sprintf("None of ManagedClusterSets [%s] is bound to placement namespace", joinNames(c.ClusterSets))
-	case available == 0:
+		cond.Message = fmt.Sprintf("None of ManagedClusterSets [%s] is bound to placement namespace", joinNames(clusterSets))
+	case len(sc.available) == 0:
 		cond.Reason = ReasonAllSetsEmpty
-		cond.Message = fmt.Sprintf("All ManagedClusterSets [%s] have no member ManagedCluster", joinNames(eligible))
+		cond.Message = fmt.Sprintf("All ManagedClusterSets [%s] have no member ManagedCluster", joinNames(sc.eligible))
 	case selected == 0:
 		cond.Reason = ReasonNoClusterMatched
 		cond.Message = "No ManagedCluster matches any of the cluster predicate"

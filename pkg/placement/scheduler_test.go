@@ -599,10 +599,27 @@ func TestStatusConditions(t *testing.T) {
 	if !find(later, clusterv1beta1.PlacementConditionSatisfied).LastTransitionTime.Time.Equal(t0) {
 		t.Errorf("transition time moved without a transition")
 	}
-	// A misconfiguration keeps decisions and counts, flips only Misconfigured.
-	bad := Status(st, Result{Misconfigured: misconfigured("TaintToleration", "spec.tolerations[0]: bad")}, nil, t0.Add(time.Hour))
-	if bad.NumberOfSelectedClusters != 1 || find(bad, clusterv1beta1.PlacementConditionMisconfigured).Status != metav1.ConditionTrue ||
-		find(bad, clusterv1beta1.PlacementConditionMisconfigured).Message != "TaintToleration:spec.tolerations[0]: bad" {
+	// A misconfiguration of a scheduled Placement keeps its decisions: the
+	// status has OCM's shape (Satisfied False, the count and groups of what
+	// is kept) and says that the decisions were kept.
+	kept := Result{Misconfigured: misconfigured("TaintToleration", "spec.tolerations[0]: bad"), Selected: 1,
+		Satisfied: metav1.Condition{Type: clusterv1beta1.PlacementConditionSatisfied, Status: metav1.ConditionFalse,
+			Reason: ReasonNoClusterMatched, Message: "No ManagedCluster matches any of the cluster predicate"}}
+	bad := Status(st, kept, groups, t0.Add(time.Hour))
+	if bad.NumberOfSelectedClusters != 1 || len(bad.DecisionGroups) != 1 {
 		t.Errorf("misconfigured status = %+v", bad)
+	}
+	if c := find(bad, clusterv1beta1.PlacementConditionMisconfigured); c.Status != metav1.ConditionTrue || c.Message != "TaintToleration:spec.tolerations[0]: bad" {
+		t.Errorf("misconfigured = %+v", c)
+	}
+	if c := find(bad, clusterv1beta1.PlacementConditionSatisfied); c.Status != metav1.ConditionFalse || c.Reason != ReasonNoClusterMatched ||
+		!strings.Contains(c.Message, "the 1 clusters decided before were kept") || !c.LastTransitionTime.Time.Equal(t0.Add(time.Hour)) {
+		t.Errorf("satisfied of a misconfigured placement = %+v", c)
+	}
+	// A new misconfigured Placement: exactly OCM's status.
+	fresh := Status(clusterv1beta1.PlacementStatus{}, Result{Misconfigured: kept.Misconfigured, Satisfied: kept.Satisfied}, groups[:0], t0)
+	if c := find(fresh, clusterv1beta1.PlacementConditionSatisfied); c.Message != "No ManagedCluster matches any of the cluster predicate" ||
+		fresh.NumberOfSelectedClusters != 0 || fresh.DecisionGroups == nil {
+		t.Errorf("status of a new misconfigured placement = %+v", fresh)
 	}
 }
