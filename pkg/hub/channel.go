@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	ctrlsource "sigs.k8s.io/controller-runtime/pkg/source"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/patch"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
@@ -29,8 +31,8 @@ type ChannelReconciler struct {
 	Store  *source.Store
 }
 
-// Reconcile updates one Channel's status.
-func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+// Reconcile updates one Channel's status; one deferred patch writes it.
+func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ ctrl.Result, retErr error) {
 	ch := &appsv1.Channel{}
 	if err := r.Client.Get(ctx, req.NamespacedName, ch); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -38,7 +40,12 @@ func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	before := ch.DeepCopy()
+	patcher := patch.NewHelper(ch, r.Client)
+	defer func() {
+		if err := patcher.Patch(ctx, ch); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
 	ch.Status.ObservedGeneration = ch.Generation
 	ready := metav1.Condition{Type: appsv1.ConditionReady, Status: metav1.ConditionTrue, Reason: appsv1.ReasonSucceeded, ObservedGeneration: ch.Generation}
 	if err := validateChannel(ch); err != nil {
@@ -69,12 +76,6 @@ func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		ready.Message = fmt.Sprintf("%d refs fetched", len(ch.Status.Artifacts))
 	}
 	meta.SetStatusCondition(&ch.Status.Conditions, ready)
-	if equalJSON(before.Status, ch.Status) {
-		return ctrl.Result{}, nil
-	}
-	if err := r.Client.Status().Patch(ctx, ch, client.MergeFrom(before)); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, fmt.Errorf("update Channel status: %w", err)
-	}
 	return ctrl.Result{}, nil
 }
 

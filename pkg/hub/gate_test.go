@@ -356,20 +356,6 @@ func TestSetReady(t *testing.T) {
 	}
 }
 
-func TestStatusPatchClearsEmptiedFields(t *testing.T) {
-	st := &appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 2}, LastAppliedRevision: "main@sha1:1"}
-	data, err := statusPatch(st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := string(data)
-	for _, want := range []string{`"nextWindow":null`, `"rollout":null`, `"clusters":null`, `"lastAppliedRevision":"main@sha1:1"`, `"selected":2`, `"applied":0`} {
-		if !strings.Contains(got, want) {
-			t.Errorf("patch lacks %s: %s", want, got)
-		}
-	}
-}
-
 // BenchmarkGate measures the per-reconcile cost of reading every cluster's
 // standing, planning the rollout and composing the gates, at fleet sizes.
 func BenchmarkGate(b *testing.B) {

@@ -11,6 +11,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
@@ -287,16 +288,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		return nil
 	})
 	poll.Eventually(t, 10*time.Second, "events for the broken commit and the drift", func() error {
-		var events corev1.EventList
-		if err := e.C.List(e.Ctx, &events, client.InNamespace("fleet")); err != nil {
-			return err
-		}
-		seen := map[string]int{}
-		for _, ev := range events.Items {
-			if ev.InvolvedObject.Name == "settings" {
-				seen[ev.Reason] += int(ev.Count)
-			}
-		}
+		seen := e.eventCounts(t, "settings")
 		if seen[appsv1.ReasonRenderFailed] != 1 || seen[appsv1.ReasonDriftDetected] != 1 {
 			return fmt.Errorf("events by reason: %v", seen)
 		}
@@ -360,6 +352,28 @@ func TestMissingChannelIsReported(t *testing.T) {
 	if ws := e.Works(t, "orphan"); len(ws) != 0 {
 		t.Fatalf("works written without a source: %v", keys(ws))
 	}
+}
+
+// eventCounts counts the events about fleet/<name> by reason, a series as
+// the times it happened.
+func (e *env) eventCounts(t *testing.T, name string) map[string]int {
+	t.Helper()
+	var events eventsv1.EventList
+	if err := e.C.List(e.Ctx, &events, client.InNamespace("fleet")); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, ev := range events.Items {
+		if ev.Regarding.Name != name {
+			continue
+		}
+		n := 1
+		if ev.Series != nil {
+			n = int(ev.Series.Count)
+		}
+		seen[ev.Reason] += n
+	}
+	return seen
 }
 
 func requestReconcile(t *testing.T, e *env, ch *appsv1.Channel) {

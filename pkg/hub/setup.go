@@ -70,7 +70,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		Client:   mgr.GetClient(),
 		Store:    deps.Store,
 		Renderer: deps.Renderer,
-		Recorder: mgr.GetEventRecorderFor("ocm-gitops-subscription"),
+		Recorder: mgr.GetEventRecorder("ocm-gitops-subscription"),
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
 		written:  newWriteRecords(),

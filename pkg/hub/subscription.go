@@ -5,26 +5,25 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strings"
 	"time"
 
-	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/patch"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/reconcileopt"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
@@ -47,7 +46,7 @@ type SubscriptionReconciler struct {
 	Client   client.Client
 	Store    *source.Store
 	Renderer *render.Renderer
-	Recorder record.EventRecorder
+	Recorder recorder.EventRecorder
 	// WriteConcurrency bounds parallel ManifestWork writes.
 	WriteConcurrency int
 	// Clock tells the time for windows and rollout timers; the real clock
@@ -81,39 +80,47 @@ func (r *SubscriptionReconciler) deletionBudget() int32 {
 }
 
 // Reconcile brings one Subscription's ManifestWorks and status up to date.
-func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	log := logr.FromContextOrDiscard(ctx)
+// Whatever way it ends, the deferred finish sums the conditions up and one
+// patch writes the status and the hub's own annotations.
+func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	sub := &appsv1.Subscription{}
 	if err := r.Client.Get(ctx, req.NamespacedName, sub); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	patcher := patch.NewHelper(sub, r.Client)
+	before := sub.DeepCopy()
+	defer func() {
+		r.finish(before, sub)
+		if err := patcher.Patch(ctx, sub); err != nil {
+			retErr = errors.Join(retErr, err)
+		}
+	}()
 	if !sub.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, sub)
 	}
 	if !controllerutil.ContainsFinalizer(sub, Finalizer) {
-		patch := client.MergeFrom(sub.DeepCopy())
+		// Written before any work exists, so that no work outlives its
+		// Subscription.
 		controllerutil.AddFinalizer(sub, Finalizer)
-		if err := r.Client.Patch(ctx, sub, patch); err != nil {
-			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		if err := patcher.Patch(ctx, sub); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
+	return r.reconcile(ctx, sub)
+}
 
-	before := sub.DeepCopy()
-	result, err := r.reconcile(ctx, sub)
+// finish completes the status a reconcile leaves in sub: the observed
+// generation, Ready, the events of transitions since before, the update
+// time when something changed, and the deployed-commit annotation.
+func (r *SubscriptionReconciler) finish(before, sub *appsv1.Subscription) {
 	sub.Status.ObservedGeneration = sub.Generation
 	setReady(sub)
 	r.recordTransitions(before, sub)
 	if statusChanged(&before.Status, &sub.Status) {
 		now := metav1.Now()
 		sub.Status.LastUpdateTime = &now
-		if perr := r.patchStatus(ctx, sub); perr != nil {
-			return ctrl.Result{}, errors.Join(err, fmt.Errorf("update status: %w", perr))
-		}
 	}
-	if err := r.recordCommit(ctx, sub); err != nil {
-		log.Error(err, "record deployed commit")
-	}
-	return result, err
+	recordCommit(sub)
 }
 
 // reconcile does the work and records the outcome in sub.Status; the error is
@@ -241,7 +248,7 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 		}
 		condition(sub, appsv1.ConditionSourceReady, false, source.Reason(err), msg)
 		if wasReady {
-			r.Recorder.Event(sub, corev1.EventTypeWarning, source.Reason(err), msg)
+			r.event(sub, corev1.EventTypeWarning, source.Reason(err), actionFetch, msg)
 		}
 		retry := source.RetryAfter(err)
 		if retry <= 0 {
@@ -250,7 +257,7 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 		return last, retry, nil
 	}
 	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionSourceReady); c != nil && c.Status == metav1.ConditionFalse {
-		r.Recorder.Eventf(sub, corev1.EventTypeNormal, "SourceRecovered", "fetched revision %s", art.Revision)
+		r.event(sub, corev1.EventTypeNormal, "SourceRecovered", actionFetch, "fetched revision "+art.Revision)
 	}
 	condition(sub, appsv1.ConditionSourceReady, true, appsv1.ReasonSucceeded, "fetched revision "+art.Revision)
 	return art, interval, nil
@@ -446,17 +453,15 @@ func firstMessage(clusters []appsv1.ClusterStatus, state appsv1.ClusterState) st
 }
 
 // recordCommit keeps OCM's git-current-commit annotation on the deployed commit.
-func (r *SubscriptionReconciler) recordCommit(ctx context.Context, sub *appsv1.Subscription) error {
+func recordCommit(sub *appsv1.Subscription) {
 	_, commit, ok := strings.Cut(sub.Status.LastAppliedRevision, "@sha1:")
 	if !ok || sub.Annotations[appsv1.AnnotationGitCurrentCommit] == commit {
-		return nil
+		return
 	}
-	patch := client.MergeFrom(sub.DeepCopy())
 	if sub.Annotations == nil {
 		sub.Annotations = map[string]string{}
 	}
 	sub.Annotations[appsv1.AnnotationGitCurrentCommit] = commit
-	return r.Client.Patch(ctx, sub, patch)
 }
 
 // finalize deletes every ManifestWork of a deleted Subscription; the agents then
@@ -482,7 +487,6 @@ func (r *SubscriptionReconciler) finalize(ctx context.Context, sub *appsv1.Subsc
 			return err
 		}
 	} else {
-		before := sub.DeepCopy()
 		deployed := deployedClusters(existing)
 		d := rollout.CheckBudget(rollout.Removal{
 			Deployed: len(deployed), Clusters: destructive(deployed, existing), Revision: removalByDeletion,
@@ -490,24 +494,14 @@ func (r *SubscriptionReconciler) finalize(ctx context.Context, sub *appsv1.Subsc
 		})
 		if d.Hold {
 			condition(sub, appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, "the Subscription is being deleted: "+d.Message)
-			setReady(sub)
-			r.recordTransitions(before, sub)
-			if statusChanged(&before.Status, &sub.Status) {
-				now := metav1.Now()
-				sub.Status.LastUpdateTime = &now
-				if err := r.patchStatus(ctx, sub); err != nil {
-					return fmt.Errorf("update status: %w", err)
-				}
-			}
 			return nil
 		}
 	}
 	if err := r.deleteWorks(ctx, works); err != nil {
 		return err
 	}
-	patch := client.MergeFrom(sub.DeepCopy())
 	controllerutil.RemoveFinalizer(sub, Finalizer)
-	return r.Client.Patch(ctx, sub, patch)
+	return nil
 }
 
 // orphans reports a delete option that leaves every object in place.
@@ -539,25 +533,44 @@ func (r *SubscriptionReconciler) orphanWorks(ctx context.Context, works []*workv
 func (r *SubscriptionReconciler) recordTransitions(before, after *appsv1.Subscription) {
 	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionRendered); c != nil && c.Status == metav1.ConditionFalse {
 		if old := meta.FindStatusCondition(before.Status.Conditions, appsv1.ConditionRendered); old == nil || old.Status != c.Status || old.Message != c.Message {
-			r.Recorder.Event(after, corev1.EventTypeWarning, c.Reason, "revision "+after.Status.LastAttemptedRevision+": "+c.Message)
+			r.event(after, corev1.EventTypeWarning, c.Reason, actionRender, "revision "+after.Status.LastAttemptedRevision+": "+c.Message)
 		}
 	}
 	wasDrifted := meta.IsStatusConditionTrue(before.Status.Conditions, appsv1.ConditionDrifted)
 	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionDrifted); c != nil {
 		switch {
 		case c.Status == metav1.ConditionTrue && !wasDrifted:
-			r.Recorder.Event(after, corev1.EventTypeWarning, appsv1.ReasonDriftDetected, c.Message)
+			r.event(after, corev1.EventTypeWarning, appsv1.ReasonDriftDetected, actionApply, c.Message)
 		case c.Status == metav1.ConditionFalse && wasDrifted:
-			r.Recorder.Event(after, corev1.EventTypeNormal, "DriftCorrected", "no cluster reports drift any more")
+			r.event(after, corev1.EventTypeNormal, "DriftCorrected", actionApply, "no cluster reports drift any more")
 		}
 	}
 	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue &&
 		!meta.IsStatusConditionTrue(before.Status.Conditions, appsv1.ConditionDeletionHeld) {
-		r.Recorder.Event(after, corev1.EventTypeWarning, appsv1.ReasonDeletionHeld, c.Message)
+		r.event(after, corev1.EventTypeWarning, appsv1.ReasonDeletionHeld, actionRemove, c.Message)
 	}
 	if ro := after.Status.Rollout; ro != nil && ro.Phase == appsv1.RolloutFailed &&
 		(before.Status.Rollout == nil || before.Status.Rollout.Phase != appsv1.RolloutFailed || before.Status.Rollout.Revision != ro.Revision) {
-		r.Recorder.Event(after, corev1.EventTypeWarning, appsv1.ReasonRolloutFailed, ro.Message)
+		r.event(after, corev1.EventTypeWarning, appsv1.ReasonRolloutFailed, actionRollout, ro.Message)
+	}
+}
+
+// Actions of the hub's events (events.k8s.io asks what the controller was doing).
+const (
+	actionFetch   = "Fetch"
+	actionRender  = "Render"
+	actionApply   = "Apply"
+	actionRemove  = "Remove"
+	actionRollout = "Rollout"
+)
+
+// maxEventNote is the events.k8s.io limit on an event's note.
+const maxEventNote = 1024
+
+// event records an event about sub; the note is msg, cut to what the API takes.
+func (r *SubscriptionReconciler) event(sub *appsv1.Subscription, typ, reason, action, msg string) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(sub, nil, typ, reason, action, "%s", truncate(msg, maxEventNote))
 	}
 }
 
@@ -623,38 +636,6 @@ func setReady(sub *appsv1.Subscription) {
 		msg = fmt.Sprintf("revision %s %s", sub.Status.LastAppliedRevision, msg)
 	}
 	condition(sub, appsv1.ConditionReady, true, appsv1.ReasonSucceeded, msg)
-}
-
-// patchStatus replaces the whole status in one merge patch, so zero counts and
-// emptied lists are written too.
-func (r *SubscriptionReconciler) patchStatus(ctx context.Context, sub *appsv1.Subscription) error {
-	data, err := statusPatch(&sub.Status)
-	if err != nil {
-		return err
-	}
-	return r.Client.Status().Patch(ctx, sub, client.RawPatch(types.MergePatchType, data))
-}
-
-// statusPatch is a merge patch setting the whole status: the fields that
-// encode to nothing (a cleared nextWindow, an emptied list) are sent as null,
-// which removes them.
-func statusPatch(st *appsv1.SubscriptionStatus) ([]byte, error) {
-	raw, err := json.Marshal(st)
-	if err != nil {
-		return nil, err
-	}
-	fields := map[string]json.RawMessage{}
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return nil, err
-	}
-	t := reflect.TypeFor[appsv1.SubscriptionStatus]()
-	for i := range t.NumField() {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if _, ok := fields[name]; !ok && name != "" && name != "-" {
-			fields[name] = json.RawMessage("null")
-		}
-	}
-	return json.Marshal(map[string]any{"status": fields})
 }
 
 // statusChanged ignores the timestamps that change on every reconcile.
