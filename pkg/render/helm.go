@@ -167,6 +167,9 @@ func (r *Renderer) addDependencies(ctx context.Context, j *jail, dir string, ch 
 			return err
 		}
 		field := fmt.Sprintf("dependencies[%d] %q", i, dep.Name)
+		if err := checkDependencyName(dep.Name); err != nil {
+			return &Error{File: chartFile, Err: fmt.Errorf("%s: %w", field, err)}
+		}
 		var sub *chart.Chart
 		var err error
 		switch repoURL := dep.Repository; {
@@ -232,21 +235,14 @@ func (r *Renderer) localDependency(j *jail, chartDir, path string) (*chart.Chart
 }
 
 // remoteDependency fetches a chart from a chart repository, keeping the
-// archive in Options.CacheDir when set. Archives are checked against the
-// digest the repository index gives.
+// archive in the download cache. Archives are checked against the digest the
+// repository index gives.
 func (r *Renderer) remoteDependency(ctx context.Context, repoURL, name, version string) (*chart.Chart, error) {
 	// An exact version (pinned by Chart.lock) is served from the download
 	// cache without asking the repository.
-	cached := ""
-	if r.opts.CacheDir != "" {
-		if v, err := semver.StrictNewVersion(strings.TrimPrefix(version, "v")); err == nil {
-			sum := sha256.Sum256([]byte(repoURL + "\x00" + name + "\x00" + v.String()))
-			cached = filepath.Join(r.opts.CacheDir, "charts", name+"-"+v.String()+"-"+hex.EncodeToString(sum[:8])+".tgz")
-			if data, err := os.ReadFile(cached); err == nil && source.CheckChartArchive(bytes.NewReader(data)) == nil {
-				if ch, err := loader.LoadArchive(bytes.NewReader(data)); err == nil {
-					return ch, nil
-				}
-			}
+	if v, err := semver.StrictNewVersion(strings.TrimPrefix(version, "v")); err == nil {
+		if ch := r.downloads.chart(ctx, "", repoURL, name, v.String()); ch != nil {
+			return ch, nil
 		}
 	}
 	idx, err := r.repoIndex(ctx, repoURL)
@@ -264,12 +260,8 @@ func (r *Renderer) remoteDependency(ctx context.Context, repoURL, name, version 
 	if err != nil {
 		return nil, err
 	}
-	if r.opts.CacheDir != "" {
-		sum := sha256.Sum256([]byte(repoURL + "\x00" + name + "\x00" + cv.Version))
-		cached = filepath.Join(r.opts.CacheDir, "charts", name+"-"+cv.Version+"-"+hex.EncodeToString(sum[:8])+".tgz")
-		if data, err := os.ReadFile(cached); err == nil && digestOK(data, cv.Digest) && source.CheckChartArchive(bytes.NewReader(data)) == nil {
-			return loader.LoadArchive(bytes.NewReader(data))
-		}
+	if ch := r.downloads.chart(ctx, cv.Digest, repoURL, name, cv.Version); ch != nil {
+		return ch, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -284,10 +276,8 @@ func (r *Renderer) remoteDependency(ctx context.Context, repoURL, name, version 
 	if err := source.CheckChartArchive(bytes.NewReader(data)); err != nil {
 		return nil, fmt.Errorf("%s: %w", u, err)
 	}
-	if cached != "" {
-		if err := writeAtomic(cached, data); err != nil {
-			r.opts.Logger.Error(err, "keep chart archive", "url", u)
-		}
+	if err := r.downloads.put(data, repoURL, name, cv.Version); err != nil {
+		r.opts.Logger.Error(err, "keep chart archive", "url", u)
 	}
 	ch, err := loader.LoadArchive(bytes.NewReader(data))
 	if err != nil {
@@ -346,26 +336,6 @@ func digestOK(data []byte, digest string) bool {
 	}
 	sum := sha256.Sum256(data)
 	return strings.EqualFold(strings.TrimPrefix(digest, "sha256:"), hex.EncodeToString(sum[:]))
-}
-
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".download-*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // maxReleaseName is Helm's limit on release names.

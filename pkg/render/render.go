@@ -85,7 +85,8 @@ func (e *Error) Unwrap() error { return e.Err }
 // Options tune a Renderer. Zero fields take the defaults below.
 type Options struct {
 	// CacheDir keeps Helm chart dependencies downloaded from chart
-	// repositories. Empty: downloads are not kept on disk.
+	// repositories, each file named by a hash of its repository, name and
+	// version. Empty: downloads are not kept on disk.
 	CacheDir string
 	// CacheBytes bounds the memory held by cached renders (default 256 MiB).
 	CacheBytes int64
@@ -166,6 +167,9 @@ type Renderer struct {
 	templates *lru[*template.Template]
 	funcs     template.FuncMap
 
+	// downloads keeps chart archives fetched for dependencies.
+	downloads downloads
+
 	flight      singleflight.Group
 	kustomizeMu sync.Mutex
 }
@@ -185,6 +189,7 @@ func NewRenderer(opts ...Options) *Renderer {
 		routes:    newLRU[string](o.CacheBytes/16, o.CacheEntries*16),
 		templates: newLRU[*template.Template](16<<20, 1024),
 		funcs:     templateFuncs(),
+		downloads: downloads{dir: o.CacheDir},
 	}
 }
 
