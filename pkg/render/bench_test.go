@@ -66,3 +66,32 @@ func benchRender(b *testing.B, clusters int) {
 func BenchmarkRender1Cluster(b *testing.B) { benchRender(b, 1) }
 
 func BenchmarkRender1000ClustersSharedRevision(b *testing.B) { benchRender(b, 1000) }
+
+// BenchmarkClusterValuesTemplate renders for 1,000 clusters whose values come
+// from spec.clusterValuesTemplate (three distinct results): the template runs
+// once per cluster.
+func BenchmarkClusterValuesTemplate(b *testing.B) {
+	art := fleet(b)
+	sub := subscription("web", "shop", "apps/helm/webapp")
+	sub.Spec.ClusterValuesTemplate = `
+replicaCount: {{ if eq .Cluster.Labels.region "us" }}5{{ else }}2{{ end }}
+config:
+  settings:
+    region: {{ .Cluster.Labels.region | default "none" | quote }}
+    zones: {{ range $i, $z := splitList "," "a,b,c" }}{{ if $i }},{{ end }}{{ $z | upper }}{{ end }}
+`
+	targets := make([]Cluster, 1000)
+	for i := range targets {
+		targets[i] = Cluster{Name: fmt.Sprintf("cluster-%04d", i), Labels: map[string]string{"region": []string{"eu", "us", "ap"}[i%3]}}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		r := NewRenderer()
+		for _, c := range targets {
+			if _, err := r.Render(ctx, art, sub, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -11,11 +11,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/hostile"
 )
 
 // TestDependencyNamesCannotEscapeTheCache is issue 16 item 1. The hub keeps
@@ -98,5 +100,58 @@ func TestDependencyNames(t *testing.T) {
 		if err := checkDependencyName(name); (err == nil) != ok {
 			t.Errorf("checkDependencyName(%q) = %v, want ok=%v", name, err, ok)
 		}
+	}
+}
+
+// TestClusterValuesTemplateIsBounded is issue 16 item 10: a
+// clusterValuesTemplate runs on the hub for every cluster, so loops,
+// recursion, huge arguments and growing values must stop at a limit with an
+// error that names the field and the limit, having cost little.
+func TestClusterValuesTemplateIsBounded(t *testing.T) {
+	art := tempArtifact(t, map[string]string{"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"})
+	for _, c := range []struct{ name, template, message string }{
+		{"a long loop", `{{range 100000000}}{{end}}a: 1`, "more than 100000 loop iterations"},
+		{"nested loops", `{{range 100000}}{{range 100000}}{{end}}{{end}}a: 1`, "more than 100000 loop iterations"},
+		{"exponential recursion", `{{define "t"}}{{template "t" .}}{{template "t" .}}{{end}}{{template "t" .}}a: 1`, "more than 1000 times"},
+		{"a huge indent", `a: {{indent 300000000 "x"}}`, "width 300000000 is over the limit of 4096"},
+		{"a huge printf width", `a: {{printf "%0300000000d" 1}}`, "over the limit of 4096"},
+		{"a printf width from the arguments", `a: {{printf "%*d" 300000000 1}}`, "'*' widths are not allowed"},
+		{"random strings", `a: {{randAlphaNum 30000000}}`, `function "randAlphaNum" is not allowed`},
+		{"the hub's environment", `a: {{env "HOME"}}`, `function "env" is not allowed`},
+		{"key generation", `a: {{genPrivateKey "rsa"}}`, `function "genPrivateKey" is not allowed`},
+		{"a doubling string", `{{$s := "xxxxxxxxxxxxxxxx"}}{{range 40}}{{$s = cat $s $s}}{{end}}a: 1`, "over the limit of 1048576 bytes"},
+		{"a doubling list", `{{$l := list 1 2 3 4}}{{range 40}}{{$l = concat $l $l}}{{end}}a: 1`, "over the limit of"},
+		{"many large values", `{{$s := "xxxxxxxxxxxxxxxx"}}{{range 15}}{{$s = cat $s $s}}{{end}}{{range 100}}{{$t := cat $s "y"}}{{end}}a: 1`, "produced more than 16777216 bytes"},
+		{"endless output", `{{range 90000}}aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa{{end}}`, "output is over the limit of 1048576 bytes"},
+		{"a huge template", "a: 1\n" + strings.Repeat("#", 70000), "over the limit of 65536"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sub := subscription("app", "apps", "app")
+			sub.Spec.ClusterValuesTemplate = c.template
+			var err error
+			n := hostile.Allocated(func() {
+				_, err = NewRenderer().Render(t.Context(), art, sub, Cluster{Name: "c1"})
+			})
+			var re *Error
+			if !errors.As(err, &re) || re.Field != "spec.clusterValuesTemplate" || !strings.Contains(err.Error(), c.message) {
+				t.Errorf("error %v, want %q about spec.clusterValuesTemplate", err, c.message)
+			}
+			if n > 64<<20 {
+				t.Errorf("the template allocated %d MiB", n>>20)
+			}
+		})
+	}
+}
+
+// TestClusterValuesTemplateTimeLimit: an execution stops at its time limit.
+func TestClusterValuesTemplateTimeLimit(t *testing.T) {
+	art := tempArtifact(t, map[string]string{"app/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n"})
+	sub := subscription("app", "apps", "app")
+	sub.Spec.ClusterValuesTemplate = `{{range 10}}{{end}}a: 1`
+	r := NewRenderer()
+	r.tlimits.timeout = time.Nanosecond
+	_, err := r.Render(t.Context(), art, sub, Cluster{Name: "c1"})
+	if err == nil || !strings.Contains(err.Error(), "spec.clusterValuesTemplate: cluster c1:") || !strings.Contains(err.Error(), "ran longer than 1ns, the limit") {
+		t.Errorf("error %v, want the time limit", err)
 	}
 }

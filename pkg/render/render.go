@@ -164,8 +164,9 @@ type Renderer struct {
 	routes *lru[string]
 
 	// templates caches parsed spec.clusterValuesTemplate texts.
-	templates *lru[*template.Template]
+	templates *lru[*valuesTemplate]
 	funcs     template.FuncMap
+	tlimits   templateLimits
 
 	// downloads keeps chart archives fetched for dependencies.
 	downloads downloads
@@ -187,8 +188,9 @@ func NewRenderer(opts ...Options) *Renderer {
 		bases:     newLRU[*base](o.CacheBytes/2, o.CacheEntries),
 		outputs:   newLRU[*Output](o.CacheBytes/2, o.CacheEntries),
 		routes:    newLRU[string](o.CacheBytes/16, o.CacheEntries*16),
-		templates: newLRU[*template.Template](16<<20, 1024),
+		templates: newLRU[*valuesTemplate](16<<20, 1024),
 		funcs:     templateFuncs(),
+		tlimits:   defaultTemplateLimits,
 		downloads: downloads{dir: o.CacheDir},
 	}
 }
@@ -211,7 +213,7 @@ func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1
 	if err != nil {
 		return nil, err
 	}
-	vals, err := clusterValues(tmpl, cluster)
+	vals, err := clusterValues(tmpl, cluster, r.tlimits)
 	if err != nil {
 		return nil, err
 	}
@@ -266,14 +268,14 @@ func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1
 }
 
 // valuesTemplate parses spec.clusterValuesTemplate once per distinct text.
-func (r *Renderer) valuesTemplate(text string) (*template.Template, error) {
+func (r *Renderer) valuesTemplate(text string) (*valuesTemplate, error) {
 	if strings.TrimSpace(text) == "" {
 		return nil, nil
 	}
 	if t, ok := r.templates.get(text); ok {
 		return t, nil
 	}
-	t, err := parseValuesTemplate(text, r.funcs)
+	t, err := parseValuesTemplate(text, r.funcs, r.tlimits)
 	if err != nil {
 		return nil, err
 	}

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"text/template"
 
-	"github.com/Masterminds/sprig/v3"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/yaml"
 
@@ -167,68 +164,6 @@ func kustomizeOverrides(sub *appsv1.Subscription, relDir string) ([]map[string]a
 		out = append(out, m)
 	}
 	return out, nil
-}
-
-// templateFuncs are sprig's functions minus those that read the hub's
-// environment, query DNS or build unbounded data.
-func templateFuncs() template.FuncMap {
-	f := sprig.TxtFuncMap()
-	for _, name := range []string{"env", "expandenv", "getHostByName", "repeat", "until", "untilStep", "seq"} {
-		delete(f, name)
-	}
-	f["toYaml"] = func(v any) (string, error) {
-		b, err := yaml.Marshal(v)
-		return strings.TrimSuffix(string(b), "\n"), err
-	}
-	return f
-}
-
-// maxTemplateOutput bounds what spec.clusterValuesTemplate may produce.
-const maxTemplateOutput = 1 << 20
-
-// clusterValues runs spec.clusterValuesTemplate for one cluster.
-func clusterValues(tmpl *template.Template, c Cluster) (map[string]any, error) {
-	if tmpl == nil {
-		return nil, nil
-	}
-	labels, claims := c.Labels, c.Claims
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	if claims == nil {
-		claims = map[string]string{}
-	}
-	data := map[string]any{"Cluster": map[string]any{"Name": c.Name, "Labels": labels, "Claims": claims}}
-	var buf bytes.Buffer
-	if err := tmpl.Execute(&limitWriter{w: &buf, n: maxTemplateOutput}, data); err != nil {
-		return nil, &Error{Field: "spec.clusterValuesTemplate", Err: fmt.Errorf("cluster %s: %w", c.Name, err)}
-	}
-	vals := map[string]any{}
-	if err := yaml.Unmarshal(buf.Bytes(), &vals); err != nil {
-		return nil, &Error{Field: "spec.clusterValuesTemplate", Err: fmt.Errorf("cluster %s: the template must produce a YAML mapping of Helm values: %w", c.Name, err)}
-	}
-	return vals, nil
-}
-
-func parseValuesTemplate(text string, funcs template.FuncMap) (*template.Template, error) {
-	t, err := template.New("clusterValuesTemplate").Option("missingkey=zero").Funcs(funcs).Parse(text)
-	if err != nil {
-		return nil, &Error{Field: "spec.clusterValuesTemplate", Err: err}
-	}
-	return t, nil
-}
-
-type limitWriter struct {
-	w io.Writer
-	n int
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	if len(p) > l.n {
-		return 0, fmt.Errorf("output exceeds %d bytes", maxTemplateOutput)
-	}
-	l.n -= len(p)
-	return l.w.Write(p)
 }
 
 // mergeValues deep-merges src over dst (maps merge key by key, anything else
