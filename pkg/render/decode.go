@@ -24,6 +24,11 @@ import (
 // The YAML parser refuses documents whose aliases expand excessively, which
 // bounds "billion laughs" inputs.
 func DecodeYAML(data []byte) ([]*unstructured.Unstructured, error) {
+	return decodeYAML(data, nil)
+}
+
+// decodeYAML is DecodeYAML charging each object's JSON size to budget.
+func decodeYAML(data []byte, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(bytes.NewReader(data), 4096))
 	var out []*unstructured.Unstructured
 	line := 1
@@ -40,7 +45,7 @@ func DecodeYAML(data []byte) ([]*unstructured.Unstructured, error) {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
-		objs, err := decodeDocument(doc)
+		objs, err := decodeDocument(doc, budget)
 		if err != nil {
 			return nil, fmt.Errorf("document %d (from line %d): %w", i, start, err)
 		}
@@ -48,9 +53,12 @@ func DecodeYAML(data []byte) ([]*unstructured.Unstructured, error) {
 	}
 }
 
-func decodeDocument(doc []byte) ([]*unstructured.Unstructured, error) {
+func decodeDocument(doc []byte, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	j, err := yaml.YAMLToJSON(doc)
 	if err != nil {
+		return nil, err
+	}
+	if err := budget.charge(int64(len(j))); err != nil {
 		return nil, err
 	}
 	if bytes.Equal(bytes.TrimSpace(j), []byte("null")) {

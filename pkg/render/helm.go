@@ -40,7 +40,7 @@ type helmRelease struct {
 // CRDs from crds/ first, no cluster access (lookup returns nothing), and the
 // Capabilities fixed by Options.KubeVersion and Helm's built-in API versions.
 // Missing dependencies are fetched from the repositories Chart.yaml names.
-func (r *Renderer) helmTemplate(ctx context.Context, j *jail, dir string, ch *chart.Chart, rel helmRelease) ([]*unstructured.Unstructured, error) {
+func (r *Renderer) helmTemplate(ctx context.Context, j *jail, dir string, ch *chart.Chart, rel helmRelease, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	relDir := j.rel(dir)
 	if err := r.addDependencies(ctx, j, dir, ch); err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ func (r *Renderer) helmTemplate(ctx context.Context, j *jail, dir string, ch *ch
 		}
 		fmt.Fprintf(&manifest, "\n---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
-	objs, err := DecodeYAML(manifest.Bytes())
+	objs, err := decodeYAML(manifest.Bytes(), budget)
 	if err != nil {
 		return nil, &Error{File: relDir, Err: fmt.Errorf("the chart rendered invalid YAML: %w", err)}
 	}

@@ -20,7 +20,7 @@ import (
 // to each kustomization's root, builtin plugins only, no Helm inflation).
 // overlay replaces the content of kustomization files (OCM packageOverrides).
 // Remote bases and files are refused: a render uses the revision's files only.
-func (r *Renderer) kustomizeBuild(j *jail, dir string, overlay map[string][]byte) ([]*unstructured.Unstructured, error) {
+func (r *Renderer) kustomizeBuild(j *jail, dir string, overlay map[string][]byte, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	kfile := findKustomization(dir)
 	if err := checkKustomizationTree(j, dir, overlay, map[string]bool{}); err != nil {
 		return nil, err
@@ -47,6 +47,9 @@ func (r *Renderer) kustomizeBuild(j *jail, dir string, overlay map[string][]byte
 		b, err := res.MarshalJSON()
 		if err != nil {
 			return nil, &Error{File: j.rel(kfile), Err: fmt.Errorf("encode %s: %w", res.CurId(), err)}
+		}
+		if err := budget.charge(int64(len(b))); err != nil {
+			return nil, err
 		}
 		u := &unstructured.Unstructured{}
 		if err := u.UnmarshalJSON(b); err != nil {

@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/template"
 	"time"
 
@@ -94,8 +95,13 @@ type Options struct {
 	CacheEntries int
 	// MaxFileBytes is the largest file a render reads (default 8 MiB).
 	MaxFileBytes int64
-	// MaxOutputBytes bounds the JSON size of one render's objects (default 64 MiB).
+	// MaxOutputBytes bounds the JSON size of one render's objects (default
+	// 64 MiB), counted as they are decoded.
 	MaxOutputBytes int64
+	// MaxRenderBytes bounds the JSON size of the objects of all renders in
+	// progress together (default 4 × MaxOutputBytes). A render that would
+	// go over fails with a transient error and is tried again later.
+	MaxRenderBytes int64
 	// MaxDownloadBytes bounds a chart repository download (default 64 MiB).
 	MaxDownloadBytes int64
 	// KubeVersion is the Kubernetes version Helm charts see in
@@ -137,6 +143,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxOutputBytes <= 0 {
 		o.MaxOutputBytes = 64 << 20
 	}
+	if o.MaxRenderBytes <= 0 {
+		o.MaxRenderBytes = 4 * o.MaxOutputBytes
+	}
 	if o.MaxDownloadBytes <= 0 {
 		o.MaxDownloadBytes = 64 << 20
 	}
@@ -173,6 +182,9 @@ type Renderer struct {
 
 	flight      singleflight.Group
 	kustomizeMu sync.Mutex
+
+	// inflight is the JSON size of the renders in progress (MaxRenderBytes).
+	inflight atomic.Int64
 }
 
 // NewRenderer returns a Renderer. NewRenderer() uses the defaults; pass one
@@ -340,20 +352,12 @@ func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, s
 			return b, nil
 		}
 		rendered = true
-		objs, err := r.renderBase(ctx, art, sub, vals)
+		objs, size, err := r.renderBase(ctx, art, sub, vals)
 		var inputErr *Error
 		if err != nil && !errors.As(err, &inputErr) {
-			return nil, err // transient (network, cancellation): not cached
+			return nil, err // transient (network, cancellation, busy): not cached
 		}
-		b := &base{objs: objs, err: err}
-		if err == nil {
-			if b.size, err = jsonSize(objs); err != nil {
-				return nil, err
-			}
-			if b.size > r.opts.MaxOutputBytes {
-				b = &base{err: &Error{File: source.SubscriptionPath(sub), Err: fmt.Errorf("the render is %d bytes of JSON, over the %d-byte limit", b.size, r.opts.MaxOutputBytes)}}
-			}
-		}
+		b := &base{objs: objs, size: size, err: err}
 		return r.bases.add(key, b, b.size+1024), nil
 	})
 	r.observeCache(!rendered)
@@ -371,20 +375,35 @@ func (r *Renderer) observeCache(hit bool) {
 }
 
 // renderBase renders every unit under the Subscription's path and orders the
-// result for apply.
-func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *appsv1.Subscription, clusterVals map[string]any) ([]*unstructured.Unstructured, error) {
+// result for apply. It returns the objects' JSON size too.
+func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *appsv1.Subscription, clusterVals map[string]any) ([]*unstructured.Unstructured, int64, error) {
 	j, err := newJail(art.Dir, r.opts.MaxFileBytes)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	root, err := resolvePath(j, source.SubscriptionPath(sub))
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	units, err := detect(j, root)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	budget := &outputBudget{limit: r.opts.MaxOutputBytes, global: &r.inflight, globalMax: r.opts.MaxRenderBytes}
+	defer budget.release()
+	objs, err := r.renderUnits(ctx, j, units, sub, clusterVals, budget)
+	if err != nil {
+		return nil, 0, err
+	}
+	r.kustomizeMu.Lock() // kyaml's schema answers which kinds are namespaced
+	objs = defaultNamespace(objs, sub.Namespace)
+	r.kustomizeMu.Unlock()
+	sortForApply(objs)
+	return objs, budget.used, nil
+}
+
+// renderUnits renders units in order, charging their objects to budget.
+func (r *Renderer) renderUnits(ctx context.Context, j *jail, units []unit, sub *appsv1.Subscription, clusterVals map[string]any, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	charts := 0
 	for _, u := range units {
 		if u.kind == unitHelm {
@@ -398,9 +417,15 @@ func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *ap
 			return nil, err
 		}
 		start := time.Now()
-		got, err := r.renderUnit(ctx, j, u, sub, clusterVals, charts)
+		got, err := r.renderUnit(ctx, j, u, sub, clusterVals, charts, budget)
 		if r.opts.Observer != nil {
 			r.opts.Observer.ObserveRender(u.kind.String(), time.Since(start), err)
+		}
+		if over := (*overLimitError)(nil); errors.As(err, &over) {
+			return nil, &Error{File: j.rel(u.path), Err: over}
+		}
+		if busy := (*busyError)(nil); errors.As(err, &busy) {
+			return nil, busy
 		}
 		if err != nil {
 			return nil, err
@@ -413,14 +438,10 @@ func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *ap
 	if err := checkDuplicates(objs, origins); err != nil {
 		return nil, err
 	}
-	r.kustomizeMu.Lock() // kyaml's schema answers which kinds are namespaced
-	objs = defaultNamespace(objs, sub.Namespace)
-	r.kustomizeMu.Unlock()
-	sortForApply(objs)
 	return objs, nil
 }
 
-func (r *Renderer) renderUnit(ctx context.Context, j *jail, u unit, sub *appsv1.Subscription, clusterVals map[string]any, charts int) ([]*unstructured.Unstructured, error) {
+func (r *Renderer) renderUnit(ctx context.Context, j *jail, u unit, sub *appsv1.Subscription, clusterVals map[string]any, charts int, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	switch u.kind {
 	case unitKustomize:
 		ovs, err := kustomizeOverrides(sub, j.rel(u.path))
@@ -435,7 +456,7 @@ func (r *Renderer) renderUnit(ctx context.Context, j *jail, u unit, sub *appsv1.
 			}
 			overlay[path] = data
 		}
-		return r.kustomizeBuild(j, u.path, overlay)
+		return r.kustomizeBuild(j, u.path, overlay, budget)
 	case unitHelm:
 		ch, err := loadChart(j, u.path)
 		if err != nil {
@@ -455,13 +476,13 @@ func (r *Renderer) renderUnit(ctx context.Context, j *jail, u unit, sub *appsv1.
 			name:      releaseName(sub.Name, alias, ch.Name(), charts),
 			namespace: sub.Namespace,
 			values:    vals,
-		})
+		}, budget)
 	default:
 		data, err := j.readFile(u.path)
 		if err != nil {
 			return nil, err
 		}
-		objs, err := DecodeYAML(data)
+		objs, err := decodeYAML(data, budget)
 		if err != nil {
 			return nil, &Error{File: j.rel(u.path), Err: err}
 		}
@@ -525,16 +546,4 @@ func newOutput(objs []*unstructured.Unstructured) (*Output, int64, error) {
 		h.Write([]byte{0})
 	}
 	return &Output{Key: hex.EncodeToString(h.Sum(nil)), Objects: objs}, size, nil
-}
-
-func jsonSize(objs []*unstructured.Unstructured) (int64, error) {
-	var n int64
-	for _, o := range objs {
-		b, err := json.Marshal(o.Object)
-		if err != nil {
-			return 0, fmt.Errorf("encode %s: %w", describe(o), err)
-		}
-		n += int64(len(b))
-	}
-	return n, nil
 }
