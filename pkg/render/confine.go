@@ -11,14 +11,20 @@ import (
 )
 
 // jail keeps every read inside one artifact: paths are resolved through
-// symlinks and must stay under root, and files are size-limited.
+// symlinks and must stay under root (which names the file in messages), and
+// files are size-limited. Files are opened through an os.Root on the
+// artifact, so a path checked here cannot be turned into an escape between
+// the check and the open.
 type jail struct {
 	// root is the artifact directory with symlinks resolved.
 	root string
+	// fs opens files beneath root only.
+	fs *os.Root
 	// maxFile is the largest file that may be read, in bytes.
 	maxFile int64
 }
 
+// newJail opens the artifact at dir; close it when done.
 func newJail(dir string, maxFile int64) (*jail, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -28,7 +34,39 @@ func newJail(dir string, maxFile int64) (*jail, error) {
 	if err != nil {
 		return nil, fmt.Errorf("artifact directory %q: %w", dir, err)
 	}
-	return &jail{root: real, maxFile: maxFile}, nil
+	fs, err := os.OpenRoot(real)
+	if err != nil {
+		return nil, fmt.Errorf("artifact directory %q: %w", dir, err)
+	}
+	return &jail{root: real, fs: fs, maxFile: maxFile}, nil
+}
+
+func (j *jail) close() { j.fs.Close() }
+
+// inRoot is the name of real (a resolved path inside the artifact) for j.fs.
+func (j *jail) inRoot(real string) string {
+	if real == j.root {
+		return "."
+	}
+	return strings.TrimPrefix(real, j.root+string(filepath.Separator))
+}
+
+// open opens a resolved path through the artifact's os.Root.
+func (j *jail) open(real string) (*os.File, error) {
+	f, err := j.fs.Open(j.inRoot(real))
+	if err != nil {
+		return nil, j.openErr(real, err)
+	}
+	return f, nil
+}
+
+// openErr names the file of a failed open; os.Root's refusal to follow a
+// path out of the artifact reads like resolve's.
+func (j *jail) openErr(p string, err error) error {
+	if strings.Contains(err.Error(), "path escapes") { // os.Root's unexported errPathEscapes
+		return &Error{File: j.rel(p), Err: errors.New("leads outside the repository: symlinks and paths must stay inside it")}
+	}
+	return j.fsErr(p, err)
 }
 
 // rel is p relative to the artifact root, with forward slashes, for
@@ -100,9 +138,14 @@ func (j *jail) readFile(p string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(real)
+	return j.readResolved(real)
+}
+
+// readResolved reads a path resolve returned.
+func (j *jail) readResolved(p string) ([]byte, error) {
+	f, err := j.open(p)
 	if err != nil {
-		return nil, j.fsErr(p, err)
+		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
@@ -127,52 +170,6 @@ func (j *jail) readFile(p string) ([]byte, error) {
 
 func (j *jail) tooBig(p string, size int64) error {
 	return &Error{File: j.rel(p), Err: fmt.Errorf("file is %d bytes, over the %d-byte limit per file; split it or keep large data out of the repository", size, j.maxFile)}
-}
-
-// checkTree verifies that every file under dir is within the size limit and
-// that every symlink under dir stays inside the artifact, before a library
-// that follows symlinks on its own (Helm's chart loader) reads the tree.
-func (j *jail) checkTree(dir string) error {
-	return j.checkTreeSeen(dir, map[string]bool{})
-}
-
-func (j *jail) checkTreeSeen(dir string, seen map[string]bool) error {
-	seen[dir] = true
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return j.fsErr(p, err)
-		}
-		if d.Type()&fs.ModeSymlink != 0 {
-			real, err := j.resolve(p)
-			if err != nil {
-				return err
-			}
-			st, err := os.Stat(real)
-			if err != nil {
-				return j.fsErr(p, err)
-			}
-			if st.IsDir() {
-				if seen[real] {
-					return &Error{File: j.rel(p), Err: errors.New("symlink cycle: this directory link leads to a directory already visited")}
-				}
-				return j.checkTreeSeen(real, seen)
-			}
-			if st.Size() > j.maxFile {
-				return j.tooBig(p, st.Size())
-			}
-			return nil
-		}
-		if d.Type().IsRegular() {
-			info, err := d.Info()
-			if err != nil {
-				return j.fsErr(p, err)
-			}
-			if info.Size() > j.maxFile {
-				return j.tooBig(p, info.Size())
-			}
-		}
-		return nil
-	})
 }
 
 // scrub removes the artifact's absolute location from a library's error

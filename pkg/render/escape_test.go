@@ -155,3 +155,49 @@ func TestClusterValuesTemplateTimeLimit(t *testing.T) {
 		t.Errorf("error %v, want the time limit", err)
 	}
 }
+
+// TestJailOpensOnlyInsideTheArtifact: a path checked by the jail and then
+// turned into an escape (a folder swapped for a symlink out of the artifact)
+// is still not read: files are opened through an os.Root on the artifact.
+func TestJailOpensOnlyInsideTheArtifact(t *testing.T) {
+	outside := t.TempDir()
+	writeFiles(t, outside, map[string]string{"x.yaml": "apiVersion: v1\nkind: Secret\nmetadata:\n  name: stolen\n"})
+	art := tempArtifact(t, map[string]string{"app/data/x.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n"})
+	j, err := newJail(art.Dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	real, err := j.resolve(filepath.Join(art.Dir, "app/data/x.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The swap, between the check and the open.
+	if err := os.RemoveAll(filepath.Join(art.Dir, "app/data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(art.Dir, "app/data")); err != nil {
+		t.Fatal(err)
+	}
+	data, err := j.readResolved(real)
+	if err == nil || strings.Contains(string(data), "stolen") {
+		t.Fatalf("read %q (error %v) from outside the artifact", data, err)
+	}
+	if !strings.Contains(err.Error(), "app/data/x.yaml: leads outside the repository") {
+		t.Errorf("error %v, want it to name app/data/x.yaml as leading outside", err)
+	}
+}
+
+// TestChartSymlinkCycle: a chart folder linking back to a folder above it
+// is refused, where Helm's own loader would walk it until the path is too
+// long.
+func TestChartSymlinkCycle(t *testing.T) {
+	art := tempArtifact(t, map[string]string{"chart/Chart.yaml": "apiVersion: v2\nname: c\nversion: 1.0.0\n"})
+	if err := os.Symlink("..", filepath.Join(art.Dir, "chart/loop")); err != nil {
+		t.Fatal(err)
+	}
+	re := renderErr(t, NewRenderer(), art, subscription("c", "apps", "chart"), Cluster{Name: "c1"})
+	if re.File != "chart/loop/chart" || !strings.Contains(re.Error(), "symlink cycle") {
+		t.Errorf("error %v (file %q), want a symlink cycle", re, re.File)
+	}
+}

@@ -8,9 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
-	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -102,45 +101,37 @@ func helmError(j *jail, relDir string, err error) error {
 	return &Error{File: file, Err: errors.New(msg)}
 }
 
-// loadChart reads the chart in dir after checking that none of its files
-// leaves the artifact or exceeds the size limit (Helm's loader follows
-// symlinks on its own).
+// loadChart reads the chart in dir through the jail (Helm's own loader
+// would follow symlinks anywhere) and checks its vendored archives before
+// Helm unpacks them.
 func loadChart(j *jail, dir string) (*chart.Chart, error) {
-	if err := j.checkTree(dir); err != nil {
+	files, err := j.chartFiles(dir)
+	if err != nil {
 		return nil, err
 	}
-	if err := checkVendoredArchives(j, dir); err != nil {
+	if err := checkVendoredArchives(j, dir, files); err != nil {
 		return nil, err
 	}
-	ch, err := loader.LoadDir(dir)
+	ch, err := loader.LoadFiles(files)
 	if err != nil {
 		return nil, &Error{File: j.rel(filepath.Join(dir, "Chart.yaml")), Err: errors.New(j.scrub(err.Error()))}
 	}
 	return ch, nil
 }
 
-// checkVendoredArchives checks the chart archives under a chart's charts/
+// checkVendoredArchives checks the chart archives in a chart's charts/
 // folders (which Helm's loader unpacks in memory) with
-// source.CheckChartArchive before the loader reads them.
-func checkVendoredArchives(j *jail, dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tgz") || filepath.Base(filepath.Dir(p)) != "charts" {
-			return err
+// source.CheckChartArchive.
+func checkVendoredArchives(j *jail, dir string, files []*loader.BufferedFile) error {
+	for _, f := range files {
+		if !strings.HasSuffix(f.Name, ".tgz") || path.Base(path.Dir(f.Name)) != "charts" {
+			continue
 		}
-		real, err := j.resolve(p)
-		if err != nil {
-			return err
+		if err := source.CheckChartArchive(bytes.NewReader(f.Data)); err != nil {
+			return &Error{File: j.rel(filepath.Join(dir, filepath.FromSlash(f.Name))), Err: err}
 		}
-		f, err := os.Open(real)
-		if err != nil {
-			return &Error{File: j.rel(p), Err: err}
-		}
-		defer f.Close()
-		if err := source.CheckChartArchive(f); err != nil {
-			return &Error{File: j.rel(p), Err: err}
-		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // addDependencies loads the dependencies Chart.yaml lists that charts/ does

@@ -244,7 +244,7 @@ func (f *jailFS) Open(p string) (filesys.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return f.FileSystem.Open(real)
+	return f.jail.open(real)
 }
 
 func (f *jailFS) ReadFile(p string) ([]byte, error) {
@@ -255,7 +255,7 @@ func (f *jailFS) ReadFile(p string) ([]byte, error) {
 	if data, ok := f.overlay[real]; ok {
 		return data, nil
 	}
-	return f.jail.readFile(real)
+	return f.jail.readResolved(real)
 }
 
 func (f *jailFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {

@@ -381,6 +381,7 @@ func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *ap
 	if err != nil {
 		return nil, 0, err
 	}
+	defer j.close()
 	root, err := resolvePath(j, source.SubscriptionPath(sub))
 	if err != nil {
 		return nil, 0, err

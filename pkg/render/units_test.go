@@ -160,6 +160,7 @@ func TestDetectIgnoresAndHooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer j.close()
 	units, err := detect(j, j.root+"/app")
 	if err != nil {
 		t.Fatal(err)
