@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -299,4 +300,21 @@ func listed(items []string) string {
 		return strings.Join(items, "; ")
 	}
 	return strings.Join(items[:maxListed], "; ") + fmt.Sprintf("; and %d more", len(items)-maxListed)
+}
+
+// ExpiresAt says when a Complete work is due for deletion by its
+// deleteOption.ttlSecondsAfterFinished, counted from the transition of its
+// Complete condition to True (OCM's hub deletes it then; a work without the
+// option, or not Complete, never expires). Works a ManifestWorkReplicaSet
+// manages are OCM's to leave alone; the caller decides which works it owns.
+func ExpiresAt(work *workv1.ManifestWork) (time.Time, bool) {
+	if work.DeletionTimestamp != nil || work.Spec.DeleteOption == nil || work.Spec.DeleteOption.TTLSecondsAfterFinished == nil {
+		return time.Time{}, false
+	}
+	c := meta.FindStatusCondition(work.Status.Conditions, workv1.WorkComplete)
+	if c == nil || c.Status != metav1.ConditionTrue {
+		return time.Time{}, false
+	}
+	ttl := max(*work.Spec.DeleteOption.TTLSecondsAfterFinished, 0)
+	return c.LastTransitionTime.Add(time.Duration(ttl) * time.Second), true
 }

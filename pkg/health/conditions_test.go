@@ -325,3 +325,39 @@ func TestJobCompleteLikeOCM(t *testing.T) {
 		t.Errorf("after the Job is gone: work Progressing = %+v, want False", p)
 	}
 }
+
+func TestExpiresAt(t *testing.T) {
+	done := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ttl := func(s int64) *workv1.DeleteOption {
+		return &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeForeground, TTLSecondsAfterFinished: &s}
+	}
+	complete := []metav1.Condition{{Type: workv1.WorkComplete, Status: metav1.ConditionTrue, LastTransitionTime: done}}
+	tests := []struct {
+		name   string
+		opt    *workv1.DeleteOption
+		conds  []metav1.Condition
+		del    bool
+		at     time.Time
+		expire bool
+	}{
+		{"complete with a ttl", ttl(60), complete, false, done.Add(time.Minute), true},
+		{"zero ttl: at once", ttl(0), complete, false, done.Time, true},
+		{"no ttl", &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeForeground}, complete, false, time.Time{}, false},
+		{"no delete option", nil, complete, false, time.Time{}, false},
+		{"not complete", ttl(60), []metav1.Condition{{Type: workv1.WorkComplete, Status: metav1.ConditionFalse, LastTransitionTime: done}}, false, time.Time{}, false},
+		{"no Complete condition", ttl(60), nil, false, time.Time{}, false},
+		{"being deleted", ttl(60), complete, true, time.Time{}, false},
+	}
+	for _, tc := range tests {
+		w := &workv1.ManifestWork{}
+		w.Spec.DeleteOption = tc.opt
+		w.Status.Conditions = tc.conds
+		if tc.del {
+			w.DeletionTimestamp = &done
+		}
+		at, ok := ExpiresAt(w)
+		if ok != tc.expire || !at.Equal(tc.at) {
+			t.Errorf("%s: ExpiresAt = %s, %t; want %s, %t", tc.name, at, ok, tc.at, tc.expire)
+		}
+	}
+}
