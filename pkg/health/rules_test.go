@@ -5,8 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	workv1 "open-cluster-management.io/api/work/v1"
 )
 
@@ -364,5 +367,34 @@ func BenchmarkConditionRuleJobComplete(b *testing.B) {
 		if got := rules.Evaluate(context.Background(), deployMeta, o, r); len(got) != 1 {
 			b.Fatal(got)
 		}
+	}
+}
+
+func TestMonitorCompilesOncePerGeneration(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The pods watch never starts: no workload is judged.
+	m, err := NewMonitor(ctx, kubernetes.NewForConfigOrDie(&rest.Config{Host: "http://127.0.0.1:1"}), logr.Discard(), func(string) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := workWith(complete())
+	first := m.rulesFor(w)
+	if again := m.rulesFor(w.DeepCopy()); again != first {
+		t.Error("rules compiled again for the same generation")
+	}
+	w.Generation++
+	if next := m.rulesFor(w); next == first || next.Generation() != w.Generation {
+		t.Error("rules not compiled again for a new generation")
+	}
+	var conds []metav1.Condition
+	jobMeta := workv1.ManifestResourceMeta{Group: "batch", Version: "v1", Kind: "Job", Resource: "jobs", Namespace: "hello", Name: "migrate"}
+	m.Manifest(ctx, w, jobMeta, []workv1.ConditionRule{complete()}, obj(t, job+"status: {conditions: [{type: Complete, status: \"True\"}]}\n"), &conds)
+	if !ManifestComplete(conds) {
+		t.Errorf("conditions %+v, want Complete", conds)
+	}
+	m.Forget(w.Name)
+	if len(m.rules) != 0 {
+		t.Error("Forget kept the rules")
 	}
 }
