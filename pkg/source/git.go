@@ -108,6 +108,7 @@ func (g *gitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) 
 			req.Channel.Namespace, req.Channel.Name, strings.TrimSpace(req.Channel.Spec.Pathname))
 	}
 	ref := normalizeGitRef(req.Ref)
+	ref.Depth = depthBucket(ref.Depth)
 	if ref.Commit != "" && !fullSHA.MatchString(ref.Commit) {
 		return nil, fail(KindInvalid, nil, "annotation %s: %q is not a full 40-character commit SHA; use the full hash",
 			"apps.open-cluster-management.io/git-desired-commit", req.Ref.Commit)
@@ -188,6 +189,22 @@ func (g *gitFetcher) gc(cutoff time.Time) {
 	}
 	// Clones left by an earlier process and not used since.
 	sweepDir(g.dir, cutoff, known)
+}
+
+// depthBucket rounds a git-clone-depth up to a power of four (1, 4, 16, …,
+// 4096), beyond which the whole history is fetched. Each depth is a clone
+// of its own; rounding up keeps every commit the asked depth reaches while
+// bounding the clones of one repository at eight, whatever depths
+// Subscriptions ask for.
+func depthBucket(d int) int {
+	if d <= 0 || d > 4096 {
+		return 0
+	}
+	b := 1
+	for b < d {
+		b *= 4
+	}
+	return b
 }
 
 // normalizeGitRef strips the refs/heads/ and refs/tags/ prefixes users copy

@@ -42,16 +42,20 @@ type helmFetcher struct {
 	artifacts string
 	log       logr.Logger
 	clients   *httpClients
+	// budget bounds the bytes of all parsed indexes kept, across tenants.
+	budget int64
 
 	mu    sync.Mutex
 	repos map[string]*helmRepo
+	held  int64 // bytes of the indexes kept
 }
 
 type helmRepo struct {
 	lock chan struct{}
 
 	// guarded by helmFetcher.mu
-	lastUsed time.Time
+	lastUsed   time.Time
+	indexBytes int64
 
 	// guarded by lock
 	checkedAt    time.Time
@@ -61,12 +65,13 @@ type helmRepo struct {
 	index        *repo.IndexFile
 }
 
-func newHelmFetcher(root string, log logr.Logger, clients *httpClients) *helmFetcher {
+func newHelmFetcher(root string, log logr.Logger, clients *httpClients, budget int64) *helmFetcher {
 	return &helmFetcher{
 		dir:       filepath.Join(root, "helm"),
 		artifacts: filepath.Join(root, "artifacts"),
 		log:       log,
 		clients:   clients,
+		budget:    budget,
 		repos:     map[string]*helmRepo{},
 	}
 }
@@ -133,6 +138,7 @@ func (h *helmFetcher) gc(cutoff time.Time) {
 	for k, r := range h.repos {
 		if r.lastUsed.Before(cutoff) {
 			delete(h.repos, k)
+			h.held -= r.indexBytes
 		}
 	}
 	h.mu.Unlock()
@@ -250,8 +256,43 @@ func (h *helmFetcher) refreshIndex(ctx context.Context, r *helmRepo, req Request
 		return fail(KindUnavailable, nil, "%s is not a valid Helm repository index (YAML with apiVersion and entries); check spec.pathname", SanitizeURL(indexURL))
 	}
 	r.index, r.indexDigest = idx, digest
+	h.remember(r, int64(len(body)))
 	h.log.V(1).Info("loaded index", "url", SanitizeURL(indexURL), "digest", digest, "charts", len(idx.Entries))
 	return nil
+}
+
+// remember records that r, whose lock the caller holds, keeps an index of
+// size bytes, and drops the least recently used other indexes until all
+// fit the budget. An index in use is skipped; the next remember drops it.
+// A dropped index is downloaded whole at its repository's next poll.
+func (h *helmFetcher) remember(r *helmRepo, size int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.held += size - r.indexBytes
+	r.indexBytes = size
+	if h.held <= h.budget {
+		return
+	}
+	var lru []*helmRepo
+	for _, o := range h.repos {
+		if o != r && o.indexBytes > 0 {
+			lru = append(lru, o)
+		}
+	}
+	sort.Slice(lru, func(i, j int) bool { return lru[i].lastUsed.Before(lru[j].lastUsed) })
+	for _, o := range lru {
+		if h.held <= h.budget {
+			return
+		}
+		select {
+		case o.lock <- struct{}{}:
+			o.index, o.indexDigest, o.etag, o.lastModified = nil, "", "", ""
+			h.held -= o.indexBytes
+			o.indexBytes = 0
+			<-o.lock
+		default:
+		}
+	}
 }
 
 // safeLastModified returns Last-Modified only when the server's own clock

@@ -107,6 +107,7 @@ type options struct {
 	allowLocal     bool
 	egress         *egress.Policy
 	export         exportLimits
+	indexBudget    int64
 	observer       Observer
 }
 
@@ -175,6 +176,17 @@ func WithExportLimits(files int, bytes int64) Option {
 	return func(o *options) { o.export = exportLimits{files: files, bytes: bytes} }
 }
 
+// DefaultIndexBudget bounds the Helm repository indexes kept parsed, in
+// bytes of index.yaml, across all Channels.
+const DefaultIndexBudget = 256 << 20
+
+// WithIndexBudget bounds the Helm repository indexes kept parsed between
+// polls, in bytes of index.yaml summed over every repository (default
+// DefaultIndexBudget); the least recently used are dropped first.
+func WithIndexBudget(bytes int64) Option {
+	return func(o *options) { o.indexBudget = bytes }
+}
+
 // NewStore returns a Store that keeps its clones, caches and snapshots under dir.
 func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
 	o := options{
@@ -187,6 +199,7 @@ func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
 		cacheTTL:       24 * time.Hour,
 		gcEvery:        time.Minute,
 		export:         exportLimits{files: DefaultMaxExportFiles, bytes: DefaultMaxExportBytes},
+		indexBudget:    DefaultIndexBudget,
 	}
 	for _, opt := range opts {
 		opt(&o)
@@ -202,7 +215,7 @@ func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
 		clients: clients,
 		fetchers: map[appsv1.ChannelType]Fetcher{
 			appsv1.ChannelTypeGit:          newGitFetcher(dir, log.WithName("git"), clients, o),
-			appsv1.ChannelTypeHelmRepo:     newHelmFetcher(dir, log.WithName("helm"), clients),
+			appsv1.ChannelTypeHelmRepo:     newHelmFetcher(dir, log.WithName("helm"), clients, o.indexBudget),
 			appsv1.ChannelTypeObjectBucket: newBucketFetcher(dir, log.WithName("bucket"), clients),
 		},
 		entries:   map[string]*entry{},
