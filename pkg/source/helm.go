@@ -465,19 +465,9 @@ func checkChartFile(tgz string) error {
 // range, resolves it to a manifest digest and pulls only digests not seen.
 func (h *helmFetcher) fetchOCI(ctx context.Context, req Request, hc *http.Client, base *url.URL, chart, version string) (*Artifact, error) {
 	ref := strings.TrimSuffix(base.Host+base.Path, "/") + "/" + chart
-	user, pass := basicAuth(req.Credentials)
-	authorizer := auth.Client{Client: hc, Cache: auth.NewCache()}
-	if user != "" || pass != "" {
-		authorizer.Credential = auth.StaticCredential(base.Host, auth.Credential{Username: user, Password: pass})
-	}
-	client, err := registry.NewClient(
-		registry.ClientOptHTTPClient(hc),
-		registry.ClientOptAuthorizer(authorizer),
-		// Never read the hub's own registry logins: a Channel gets only its own credentials.
-		registry.ClientOptCredentialsFile(filepath.Join(h.dir, "no-registry-credentials.json")),
-	)
+	client, err := h.registryClient(req, hc, base.Host)
 	if err != nil {
-		return nil, fmt.Errorf("create registry client: %w", err)
+		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -497,10 +487,9 @@ func (h *helmFetcher) fetchOCI(ctx context.Context, req Request, hc *http.Client
 	if err != nil {
 		return nil, classifyOCI(err, "oci://"+ref+":"+tag)
 	}
-	digest := desc.Digest.Encoded()
-	revision := fmt.Sprintf("%s-%s@sha256:%s", chart, tag, digest)
+	revision := fmt.Sprintf("%s-%s@sha256:%s", chart, tag, desc.Digest.Encoded())
 	scope := scopeKey("oci://"+ref, req.Credentials, req.Channel.Spec.InsecureSkipVerify)
-	snap := "helm-oci-" + scope + "-" + digest
+	snap := "helm-oci-" + scope + "-" + desc.Digest.Encoded()
 	if fileExists(filepath.Join(h.artifacts, snap)) {
 		if a, err := h.unpack("", snap, revision); err == nil {
 			return a, nil
@@ -509,31 +498,58 @@ func (h *helmFetcher) fetchOCI(ctx context.Context, req Request, hc *http.Client
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res, err := client.Pull(ref+"@"+desc.Digest.String(), registry.PullOptWithChart(true))
+	tgz, err := h.pullChart(client, ref+"@"+desc.Digest.String(), "oci://"+ref+":"+tag, scope)
 	if err != nil {
-		return nil, classifyOCI(err, "oci://"+ref+":"+tag)
+		return nil, err
+	}
+	return h.unpack(tgz, snap, revision)
+}
+
+// registryClient is Helm's registry client with the Channel's credentials
+// for host only, and none of the hub's own registry logins.
+func (h *helmFetcher) registryClient(req Request, hc *http.Client, host string) (*registry.Client, error) {
+	user, pass := basicAuth(req.Credentials)
+	authorizer := auth.Client{Client: hc, Cache: auth.NewCache()}
+	if user != "" || pass != "" {
+		authorizer.Credential = auth.StaticCredential(host, auth.Credential{Username: user, Password: pass})
+	}
+	client, err := registry.NewClient(
+		registry.ClientOptHTTPClient(hc),
+		registry.ClientOptAuthorizer(authorizer),
+		registry.ClientOptCredentialsFile(filepath.Join(h.dir, "no-registry-credentials.json")),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create registry client: %w", err)
+	}
+	return client, nil
+}
+
+// pullChart pulls the chart layer of a manifest, checks it against its
+// digest and keeps it in the scope's chart cache; it returns the archive.
+func (h *helmFetcher) pullChart(client *registry.Client, ref, display, scope string) (string, error) {
+	res, err := client.Pull(ref, registry.PullOptWithChart(true))
+	if err != nil {
+		return "", classifyOCI(err, display)
 	}
 	if res.Chart == nil || len(res.Chart.Data) == 0 {
-		return nil, fail(KindNotFound, nil, "oci://%s:%s holds no Helm chart layer", ref, tag)
+		return "", fail(KindNotFound, nil, "%s holds no Helm chart layer", display)
 	}
 	sum := sha256.Sum256(res.Chart.Data)
 	if res.Chart.Digest != "" && "sha256:"+hex.EncodeToString(sum[:]) != res.Chart.Digest {
-		return nil, fail(KindUnavailable, nil, "oci://%s:%s chart layer does not match its digest", ref, tag)
+		return "", fail(KindUnavailable, nil, "%s chart layer does not match its digest", display)
 	}
 	dir := filepath.Join(h.dir, "charts")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+		return "", err
 	}
 	tgz := filepath.Join(dir, scope+"-"+hex.EncodeToString(sum[:])+".tgz")
-	if !fileExists(tgz) {
-		if err := os.WriteFile(tgz+".tmp", res.Chart.Data, 0o644); err != nil {
-			return nil, err
-		}
-		if err := os.Rename(tgz+".tmp", tgz); err != nil {
-			return nil, err
-		}
+	if fileExists(tgz) {
+		return tgz, nil
 	}
-	return h.unpack(tgz, snap, revision)
+	if err := os.WriteFile(tgz+".tmp", res.Chart.Data, 0o644); err != nil {
+		return "", err
+	}
+	return tgz, os.Rename(tgz+".tmp", tgz)
 }
 
 // pickTag is the newest semver tag in range (tags come sorted newest first);

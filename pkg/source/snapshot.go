@@ -81,65 +81,87 @@ func exportCommit(repo *git.Repository, hash plumbing.Hash, dir string, base plu
 	if err := checkTree(repo, tree, limits); err != nil {
 		return err
 	}
+	x := &exporter{repo: repo, reuse: baseFiles(repo, base, baseDir), baseDir: baseDir, made: map[string]bool{}}
+	return writeSnapshot(dir, func(tmp string) error {
+		x.root = tmp
+		defer func() { dropEscapingLinks(tmp, x.links) }()
+		return walkFiles(tree, x.write)
+	})
+}
+
+// baseFiles maps the regular files of the base commit to their blobs, when
+// its snapshot can seed the export; nil otherwise.
+func baseFiles(repo *git.Repository, base plumbing.Hash, baseDir string) map[string]plumbing.Hash {
+	if base.IsZero() || baseDir == "" {
+		return nil
+	}
+	bc, err := repo.CommitObject(base)
+	if err != nil {
+		return nil
+	}
+	bt, err := bc.Tree()
+	if err != nil {
+		return nil
+	}
 	reuse := map[string]plumbing.Hash{}
-	if !base.IsZero() && baseDir != "" {
-		if bc, err := repo.CommitObject(base); err == nil {
-			if bt, err := bc.Tree(); err == nil {
-				_ = walkFiles(bt, func(name string, e object.TreeEntry) error {
-					if e.Mode == filemode.Regular || e.Mode == filemode.Executable {
-						reuse[name] = e.Hash
-					}
-					return nil
-				})
-			}
+	_ = walkFiles(bt, func(name string, e object.TreeEntry) error {
+		if e.Mode == filemode.Regular || e.Mode == filemode.Executable {
+			reuse[name] = e.Hash
+		}
+		return nil
+	})
+	return reuse
+}
+
+// exporter writes one commit's files under root.
+type exporter struct {
+	repo    *git.Repository
+	root    string
+	reuse   map[string]plumbing.Hash // files of the base snapshot
+	baseDir string
+	made    map[string]bool // folders created
+	links   []string        // symbolic links written
+}
+
+// write writes one tree entry: a hard link to the base snapshot's file when
+// unchanged, else the blob; symbolic links only when they stay inside.
+func (x *exporter) write(name string, e object.TreeEntry) error {
+	if e.Mode == filemode.Submodule || e.Mode == filemode.Dir {
+		return nil
+	}
+	target, err := safeJoin(x.root, name)
+	if err != nil {
+		return err
+	}
+	if parent := filepath.Dir(target); !x.made[parent] {
+		if err := os.MkdirAll(parent, 0o755); err != nil {
+			return err
+		}
+		x.made[parent] = true
+	}
+	if h, ok := x.reuse[name]; ok && h == e.Hash && e.Mode != filemode.Symlink {
+		if src, err := safeJoin(x.baseDir, name); err == nil && os.Link(src, target) == nil {
+			return nil
 		}
 	}
-	return writeSnapshot(dir, func(tmp string) error {
-		var links []string
-		defer func() { dropEscapingLinks(tmp, links) }()
-		made := map[string]bool{}
-		return walkFiles(tree, func(name string, e object.TreeEntry) error {
-			if e.Mode == filemode.Submodule || e.Mode == filemode.Dir {
-				return nil
-			}
-			target, err := safeJoin(tmp, name)
-			if err != nil {
-				return err
-			}
-			if parent := filepath.Dir(target); !made[parent] {
-				if err := os.MkdirAll(parent, 0o755); err != nil {
-					return err
-				}
-				made[parent] = true
-			}
-			if h, ok := reuse[name]; ok && h == e.Hash && e.Mode != filemode.Symlink {
-				if src, err := safeJoin(baseDir, name); err == nil && os.Link(src, target) == nil {
-					return nil
-				}
-			}
-			blob, err := repo.BlobObject(e.Hash)
-			if err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			r, err := blob.Reader()
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			if e.Mode == filemode.Symlink {
-				link, err := io.ReadAll(io.LimitReader(r, 4096))
-				if err != nil {
-					return err
-				}
-				if !symlinkInside(name, string(link)) {
-					return nil
-				}
-				links = append(links, target)
-				return os.Symlink(string(link), target)
-			}
-			return writeFileFrom(target, r)
-		})
-	})
+	blob, err := x.repo.BlobObject(e.Hash)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	r, err := blob.Reader()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if e.Mode != filemode.Symlink {
+		return writeFileFrom(target, r)
+	}
+	link, err := io.ReadAll(io.LimitReader(r, 4096))
+	if err != nil || !symlinkInside(name, string(link)) {
+		return err
+	}
+	x.links = append(x.links, target)
+	return os.Symlink(string(link), target)
 }
 
 // walkFiles calls fn for every non-tree entry under tree, with its

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,15 +231,9 @@ func NewStore(dir string, log logr.Logger, opts ...Option) *Store {
 // the last good artifact. Returned artifacts are copies; their Dir never
 // changes while it may still be in use.
 func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
-	if req.Channel == nil {
-		return nil, fmt.Errorf("fetch: no channel given")
-	}
-	typ := req.Channel.Spec.Type.Normalized()
-	f, ok := s.fetchers[typ]
-	if !ok {
-		return nil, &Error{Kind: KindInvalid, Channel: req.Channel.Namespace + "/" + req.Channel.Name, Ref: req.Ref.String(),
-			msg: fmt.Sprintf("Channel %s/%s: spec.type %q is not supported; use Git, HelmRepo or ObjectBucket",
-				req.Channel.Namespace, req.Channel.Name, req.Channel.Spec.Type)}
+	f, err := s.fetcherFor(req)
+	if err != nil {
+		return nil, err
 	}
 	san := newSanitizer(req.Credentials)
 	credID := req.Credentials.identity(req.Channel.Spec.InsecureSkipVerify)
@@ -251,53 +246,91 @@ func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 	defer func() { <-e.lock }()
 
 	now := time.Now()
-	s.mu.Lock()
-	if e.lastErr == nil && e.artifact != nil && !e.artifact.CheckedAt.Before(req.NotBefore) {
-		a := s.handOut(e)
-		s.mu.Unlock()
-		return a, nil
+	if a, err, done := s.answerFromCache(e, req, credID, now); done {
+		return a, err
 	}
-	if e.lastErr != nil && e.credID == credID && now.Before(e.nextRetry) && !req.NotBefore.After(e.lastAttempt) {
-		err := *e.lastErr
-		err.RetryAfter = e.nextRetry.Sub(now)
-		s.mu.Unlock()
-		return nil, &err
-	}
-	s.mu.Unlock()
-
 	fctx, cancel := context.WithTimeout(ctx, s.opts.fetchTimeout)
 	defer cancel()
 	a, err := s.fetchAndPin(fctx, f, req)
-
+	s.observe(req, now, err, san)
 	if err != nil {
 		fe := toError(err, req, san)
-		if s.opts.observer != nil {
-			s.opts.observer.ObserveFetch(typ, time.Since(now), fe)
-		}
 		if ctx.Err() != nil {
 			// The caller gave up; that says nothing about the source.
 			return nil, fe
 		}
-		s.mu.Lock()
-		e.failures++
-		wait := s.backoff(e.failures, fe.Kind)
-		e.lastAttempt, e.nextRetry, e.credID = now, now.Add(wait), credID
-		fe.RetryAfter = wait
-		changed := e.lastErr == nil || e.lastErr.msg != fe.msg
-		e.lastErr = fe
-		failures := e.failures
-		s.mu.Unlock()
-		s.log.Info("fetch failed", "channel", e.channel.String(), "ref", e.ref, "error", fe.Error(), "retryAfter", wait, "failures", failures)
-		if changed {
-			s.notify(e.channel)
-		}
-		out := *fe
-		return nil, &out
+		return nil, s.recordFailure(e, fe, credID, now)
 	}
+	return s.recordSuccess(e, a, credID, now), nil
+}
 
-	if s.opts.observer != nil {
-		s.opts.observer.ObserveFetch(typ, time.Since(now), nil)
+// fetcherFor is the Fetcher of the request's Channel type.
+func (s *Store) fetcherFor(req Request) (Fetcher, error) {
+	if req.Channel == nil {
+		return nil, fmt.Errorf("fetch: no channel given")
 	}
+	if f, ok := s.fetchers[req.Channel.Spec.Type.Normalized()]; ok {
+		return f, nil
+	}
+	return nil, &Error{Kind: KindInvalid, Channel: req.Channel.Namespace + "/" + req.Channel.Name, Ref: req.Ref.String(),
+		msg: fmt.Sprintf("Channel %s/%s: spec.type %q is not supported; use Git, HelmRepo or ObjectBucket",
+			req.Channel.Namespace, req.Channel.Name, req.Channel.Spec.Type)}
+}
+
+// answerFromCache serves the request without the source when it can: an
+// artifact checked at or after NotBefore, or, while backing off from a
+// failure with the same credentials and no newer NotBefore, that failure.
+// done says whether the answer is final. The caller holds e.lock.
+func (s *Store) answerFromCache(e *entry, req Request, credID string, now time.Time) (*Artifact, error, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.lastErr == nil && e.artifact != nil && !e.artifact.CheckedAt.Before(req.NotBefore) {
+		return s.handOut(e), nil, true
+	}
+	if e.lastErr != nil && e.credID == credID && now.Before(e.nextRetry) && !req.NotBefore.After(e.lastAttempt) {
+		err := *e.lastErr
+		err.RetryAfter = e.nextRetry.Sub(now)
+		return nil, &err, true
+	}
+	return nil, nil, false
+}
+
+// observe reports a fetch that reached the source.
+func (s *Store) observe(req Request, start time.Time, err error, san sanitizer) {
+	if s.opts.observer == nil {
+		return
+	}
+	var fe error
+	if err != nil {
+		fe = toError(err, req, san)
+	}
+	s.opts.observer.ObserveFetch(req.Channel.Spec.Type.Normalized(), time.Since(start), fe)
+}
+
+// recordFailure backs the entry off, keeps its last good artifact, and
+// tells subscribers when the error is new. It returns the caller's copy.
+func (s *Store) recordFailure(e *entry, fe *Error, credID string, now time.Time) *Error {
+	s.mu.Lock()
+	e.failures++
+	wait := s.backoff(e.failures, fe.Kind)
+	e.lastAttempt, e.nextRetry, e.credID = now, now.Add(wait), credID
+	fe.RetryAfter = wait
+	changed := e.lastErr == nil || e.lastErr.msg != fe.msg
+	e.lastErr = fe
+	failures := e.failures
+	s.mu.Unlock()
+	s.log.Info("fetch failed", "channel", e.channel.String(), "ref", e.ref, "error", fe.Error(), "retryAfter", wait, "failures", failures)
+	if changed {
+		s.notify(e.channel)
+	}
+	out := *fe
+	return &out
+}
+
+// recordSuccess makes a the entry's artifact, keeps it in the entry's
+// history, tells subscribers when something changed, and collects garbage
+// when it is time. It returns the caller's copy.
+func (s *Store) recordSuccess(e *entry, a *Artifact, credID string, now time.Time) *Artifact {
 	a.CheckedAt = now
 	s.mu.Lock()
 	changed := e.artifact == nil || e.artifact.Revision != a.Revision || e.lastErr != nil
@@ -306,12 +339,7 @@ func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 	}
 	e.artifact = a
 	e.lastErr, e.failures, e.lastAttempt, e.credID, e.nextRetry = nil, 0, now, credID, time.Time{}
-	if n := len(e.history); n == 0 || e.history[n-1] != a.root {
-		e.history = append(removeString(e.history, a.root), a.root)
-		if len(e.history) > s.opts.keep {
-			e.history = e.history[len(e.history)-s.opts.keep:]
-		}
-	}
+	e.keep(a.root, s.opts.keep)
 	out := s.handOut(e)
 	runGC := time.Since(s.lastGC) >= s.opts.gcEvery
 	if runGC {
@@ -324,7 +352,19 @@ func (s *Store) Fetch(ctx context.Context, req Request) (*Artifact, error) {
 	if runGC {
 		s.collect()
 	}
-	return out, nil
+	return out
+}
+
+// keep appends root to the entry's history (once) and trims it to n. s.mu
+// is held.
+func (e *entry) keep(root string, n int) {
+	if l := len(e.history); l > 0 && e.history[l-1] == root {
+		return
+	}
+	e.history = append(removeString(e.history, root), root)
+	if len(e.history) > n {
+		e.history = e.history[len(e.history)-n:]
+	}
 }
 
 // fetchAndPin runs the fetcher and records the snapshot as handed out. The
@@ -512,21 +552,42 @@ func (s *Store) entry(req Request) *entry {
 // (fast) and deleted after it (slow); see fetchAndPin.
 func (s *Store) collect() {
 	now := time.Now()
-	artifacts := filepath.Join(s.dir, "artifacts")
-	trash := filepath.Join(s.dir, "trash")
-	var moved []string
 	s.mu.Lock()
+	s.forgetUnused(now)
+	moved := s.moveAside(s.doomed(now))
+	s.mu.Unlock()
+
+	if moved > 0 {
+		s.emptyTrash()
+		s.log.V(1).Info("garbage-collected snapshots", "count", moved)
+	}
+	for _, f := range s.fetchers {
+		if c, ok := f.(collector); ok {
+			c.gc(now.Add(-s.opts.cacheTTL))
+		}
+	}
+	s.clients.gc(now.Add(-s.opts.cacheTTL))
+}
+
+// forgetUnused drops entries nobody asked for within entryTTL. s.mu is held.
+func (s *Store) forgetUnused(now time.Time) {
 	for key, e := range s.entries {
-		if now.Sub(e.lastUsed) > s.opts.entryTTL {
-			delete(s.entries, key)
-			if refs := s.byChannel[e.channel]; refs != nil {
-				delete(refs, key)
-				if len(refs) == 0 {
-					delete(s.byChannel, e.channel)
-				}
+		if now.Sub(e.lastUsed) <= s.opts.entryTTL {
+			continue
+		}
+		delete(s.entries, key)
+		if refs := s.byChannel[e.channel]; refs != nil {
+			delete(refs, key)
+			if len(refs) == 0 {
+				delete(s.byChannel, e.channel)
 			}
 		}
 	}
+}
+
+// doomed lists snapshots no entry keeps and nobody was handed within the
+// grace period, and untracked leftovers on disk. s.mu is held.
+func (s *Store) doomed(now time.Time) []string {
 	kept := map[string]bool{}
 	for _, e := range s.entries {
 		for _, root := range e.history {
@@ -540,56 +601,64 @@ func (s *Store) collect() {
 			delete(s.snapshots, root)
 		}
 	}
-	// Snapshots on disk that this Store never handed out: from an earlier
-	// process, or half-written by a crash. Fresh ones may be in the making.
-	if list, err := os.ReadDir(artifacts); err == nil {
-		for _, d := range list {
-			root := filepath.Join(artifacts, d.Name())
-			if _, tracked := s.snapshots[root]; tracked || kept[root] {
-				continue
-			}
-			age := s.opts.grace
-			if len(d.Name()) > 0 && d.Name()[0] == '.' {
-				age = 2 * s.opts.fetchTimeout
-			}
-			if info, err := d.Info(); err == nil && now.Sub(info.ModTime()) > age {
-				drop = append(drop, root)
-			}
-		}
-	}
-	if len(drop) > 0 {
-		if err := os.MkdirAll(trash, 0o755); err == nil {
-			for _, root := range drop {
-				dst := filepath.Join(trash, filepath.Base(root)+"-"+randomSuffix())
-				// Moving a folder to another parent rewrites its "..".
-				_ = os.Chmod(root, 0o755)
-				if err := os.Rename(root, dst); err == nil {
-					moved = append(moved, dst)
-				}
-			}
-		}
-	}
-	s.mu.Unlock()
+	return append(drop, s.leftovers(now, kept)...)
+}
 
-	for _, m := range moved {
-		removeTree(m)
+// leftovers are snapshots on disk this Store never handed out: from an
+// earlier process, or half-written by a crash (fresh ones, whose names
+// start with a dot, may still be in the making). s.mu is held.
+func (s *Store) leftovers(now time.Time, kept map[string]bool) []string {
+	artifacts := filepath.Join(s.dir, "artifacts")
+	list, err := os.ReadDir(artifacts)
+	if err != nil {
+		return nil
 	}
-	if len(moved) > 0 {
-		// Leftovers of a process that stopped while deleting.
-		if list, err := os.ReadDir(trash); err == nil {
-			for _, d := range list {
-				removeTree(filepath.Join(trash, d.Name()))
-			}
+	var out []string
+	for _, d := range list {
+		root := filepath.Join(artifacts, d.Name())
+		if _, tracked := s.snapshots[root]; tracked || kept[root] {
+			continue
+		}
+		age := s.opts.grace
+		if strings.HasPrefix(d.Name(), ".") {
+			age = 2 * s.opts.fetchTimeout
+		}
+		if info, err := d.Info(); err == nil && now.Sub(info.ModTime()) > age {
+			out = append(out, root)
 		}
 	}
-	for _, f := range s.fetchers {
-		if c, ok := f.(collector); ok {
-			c.gc(now.Add(-s.opts.cacheTTL))
+	return out
+}
+
+// moveAside renames snapshots into the trash folder, fast and under s.mu,
+// so no fetch pins one half-deleted (see fetchAndPin). It returns how many
+// moved.
+func (s *Store) moveAside(roots []string) int {
+	trash := filepath.Join(s.dir, "trash")
+	if len(roots) == 0 || os.MkdirAll(trash, 0o755) != nil {
+		return 0
+	}
+	moved := 0
+	for _, root := range roots {
+		// Moving a read-only folder to another parent rewrites its "..".
+		_ = os.Chmod(root, 0o755)
+		if os.Rename(root, filepath.Join(trash, filepath.Base(root)+"-"+randomSuffix())) == nil {
+			moved++
 		}
 	}
-	s.clients.gc(now.Add(-s.opts.cacheTTL))
-	if len(moved) > 0 {
-		s.log.V(1).Info("garbage-collected snapshots", "count", len(moved))
+	return moved
+}
+
+// emptyTrash deletes what was moved aside, and leftovers of a process that
+// stopped while deleting.
+func (s *Store) emptyTrash() {
+	trash := filepath.Join(s.dir, "trash")
+	list, err := os.ReadDir(trash)
+	if err != nil {
+		return
+	}
+	for _, d := range list {
+		removeTree(filepath.Join(trash, d.Name()))
 	}
 }
 
