@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
 // Fleet is a snapshot of a hub.
@@ -241,7 +242,7 @@ func (f *Fleet) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintln(tw)
 	for _, s := range f.Subscriptions {
-		fmt.Fprintf(tw, "%s/%s\t%s\t%d/%d\t%d", s.Namespace, s.Name, ShortRevision(s.Revision), s.Summary.Applied, s.Summary.Selected, s.Summary.Drifted)
+		fmt.Fprintf(tw, "%s/%s\t%s\t%d/%d\t%d", s.Namespace, s.Name, source.ShortRevision(s.Revision), s.Summary.Applied, s.Summary.Selected, s.Summary.Drifted)
 		for _, c := range clusters {
 			state := string(s.Clusters[c])
 			if state == "" {
@@ -307,7 +308,7 @@ func (f *Fleet) writeOverview(w io.Writer, opts OverviewOptions) error {
 		for _, c := range f.Channels {
 			revs := make([]string, 0, len(c.Revisions))
 			for _, r := range c.Revisions {
-				revs = append(revs, ShortRevision(r.Revision))
+				revs = append(revs, source.ShortRevision(r.Revision))
 			}
 			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", c.Namespace, c.Name, dash(c.Type), c.Ready, dash(strings.Join(revs, ",")), msg(c.Message))
 		}
@@ -323,9 +324,9 @@ func (f *Fleet) writeOverview(w io.Writer, opts OverviewOptions) error {
 	} else {
 		fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tMESSAGE")
 		for _, s := range f.Subscriptions {
-			rev := ShortRevision(s.Revision)
+			rev := source.ShortRevision(s.Revision)
 			if s.Attempted != "" {
-				rev += " (trying " + ShortRevision(s.Attempted) + ")"
+				rev += " (trying " + source.ShortRevision(s.Attempted) + ")"
 			}
 			ready := "True"
 			switch {
@@ -388,17 +389,6 @@ func (f *Fleet) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(f)
-}
-
-// ShortRevision abbreviates "main@sha1:0123456789abcdef…" to "main@0123456".
-func ShortRevision(rev string) string {
-	if name, sum, ok := strings.Cut(rev, "@sha1:"); ok && len(sum) > 7 {
-		return name + "@" + sum[:7]
-	}
-	if rev == "" {
-		return "-"
-	}
-	return rev
 }
 
 func dash(s string) string {

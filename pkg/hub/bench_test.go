@@ -16,6 +16,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
 // benchFleet is what one Subscription reconcile at 5,000 clusters works on:
@@ -47,7 +48,7 @@ func newBenchFleet(b *testing.B, clusters int) *benchFleet {
 		r: &SubscriptionReconciler{
 			Renderer: render.NewRenderer(render.Options{CacheDir: filepath.Join(dir, "charts")}),
 			bundles:  newBundleCache(512),
-			written:  newWriteRecords(),
+			written:  &writes.Records{TTL: writeRecordTTL},
 		},
 		sub: &appsv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "web", Annotations: map[string]string{
 			appsv1.AnnotationGitPath: "apps/web",

@@ -35,6 +35,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/webhook"
 	"github.com/ocm-gitops/ocm-gitops/pkg/metrics"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
@@ -92,20 +93,22 @@ type Deps struct {
 
 // hubController is one named hub controller.
 type hubController struct {
-	name  string
-	setup func(mgr ctrl.Manager, deps *Deps) error
+	name string
+	// indexes are the shared field indexes (package index) it lists by.
+	indexes []string
+	setup   func(mgr ctrl.Manager, deps *Deps) error
 }
 
 // controllers lists every hub controller, in start order.
 func controllers() []hubController {
 	return []hubController{
-		{"placement", func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupWithManager(mgr) }},
-		{"channel", setupChannel},
-		{"subscription", setupSubscription},
-		{"registration", func(mgr ctrl.Manager, deps *Deps) error {
+		{name: "placement", setup: func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupWithManager(mgr) }},
+		{name: "channel", setup: setupChannel},
+		{name: "subscription", indexes: []string{index.SubscriptionChannel}, setup: setupSubscription},
+		{name: "registration", setup: func(mgr ctrl.Manager, deps *Deps) error {
 			return reghub.SetupHubWithManager(mgr, deps.Options.Registration)
 		}},
-		{"commitstatus", func(mgr ctrl.Manager, deps *Deps) error {
+		{name: "commitstatus", indexes: []string{index.SubscriptionChannel}, setup: func(mgr ctrl.Manager, deps *Deps) error {
 			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID,
 				HTTPClient: gitprovider.NewHTTPClient(egress.Allow(deps.Options.AllowNetworks...))})
 		}},
@@ -183,6 +186,17 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 		if err := metrics.AddFleetCollector(mgr, nil); err != nil {
 			return fmt.Errorf("fleet metrics: %w", err)
 		}
+	}
+	// Shared indexes are registered once, for whichever controllers list by them.
+	var indexes []string
+	for _, c := range selected {
+		indexes = append(indexes, c.indexes...)
+	}
+	if opts.WebhookAddr != "" {
+		indexes = append(indexes, index.SubscriptionChannel)
+	}
+	if err := index.Add(ctx, mgr.GetFieldIndexer(), indexes...); err != nil {
+		return err
 	}
 	for _, c := range selected {
 		if err := c.setup(mgr, deps); err != nil {

@@ -329,6 +329,35 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	})
 }
 
+// TestPinnedCommitIsRecorded: a Subscription pinned with git-desired-commit
+// deploys that commit, not the branch head, and gets OCM's
+// git-current-commit annotation like any other.
+func TestPinnedCommitIsRecorded(t *testing.T) {
+	e := startHub(t, "east")
+	repo := harness.NewFleet(t, map[string]string{"apps/settings/cm.yaml": harness.ConfigMapYAML("settings", "one")})
+	pinned := repo.Head(t)
+	repo.Commit(t, "later", map[string]string{"apps/settings/cm.yaml": harness.ConfigMapYAML("settings", "two")})
+	e.Create(t, &appsv1.Channel{ObjectMeta: harness.Meta("fleet", "repo"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL}})
+	sub := harness.GitSubscription("settings", "repo", "east")
+	delete(sub.Annotations, appsv1.AnnotationGitBranch)
+	sub.Annotations[appsv1.AnnotationGitDesiredCommit] = pinned
+	e.Create(t, sub)
+	poll.Eventually(t, 20*time.Second, "the pinned commit deployed and recorded", func() error {
+		w := e.Works(t, "settings")["east"]
+		if w == nil || !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"one"`) {
+			return fmt.Errorf("work %v", w)
+		}
+		s := e.Subscription(t, "settings")
+		if s.Status.LastAppliedRevision != "sha1:"+pinned {
+			return fmt.Errorf("lastAppliedRevision %q", s.Status.LastAppliedRevision)
+		}
+		if got := s.Annotations[appsv1.AnnotationGitCurrentCommit]; got != pinned {
+			return fmt.Errorf("git-current-commit %q, want %s", got, pinned)
+		}
+		return nil
+	})
+}
+
 // TestMissingChannelIsReported checks a Subscription naming no Channel gets a
 // condition that says what to fix.
 func TestMissingChannelIsReported(t *testing.T) {

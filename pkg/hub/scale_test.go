@@ -11,6 +11,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
 func TestTroubledManifests(t *testing.T) {
@@ -90,41 +91,36 @@ func TestStatusBatcher(t *testing.T) {
 	}
 }
 
-func TestWriteRecords(t *testing.T) {
-	now := time.Unix(1000, 0)
-	r := newWriteRecords()
-	r.now = func() time.Time { return now }
+// TestPendingWrite: a work we wrote stands for the desired content until the
+// cache shows our write, and only for the content we wrote.
+func TestPendingWrite(t *testing.T) {
+	r := &SubscriptionReconciler{written: &writes.Records{TTL: writeRecordTTL}}
 	work := func(rv, hash string) *workv1.ManifestWork {
 		return &workv1.ManifestWork{ObjectMeta: metav1.ObjectMeta{Namespace: "c1", Name: "w", ResourceVersion: rv,
 			Annotations: map[string]string{appsv1.AnnotationContentHash: hash}}}
 	}
 	r.wrote(work("10", "h2"), "h2")
-	if !r.echo(work("10", "h2")) {
+	if !r.written.Echo(work("10", "h2")) {
 		t.Error("the watch event of our own write is not known as ours")
 	}
-	if r.echo(work("11", "h3")) {
+	if r.written.Echo(work("11", "h3")) {
 		t.Error("someone else's change of a work we wrote passes for our own")
 	}
-	if !r.pending("c1", "w", "h2", nil) {
+	if !r.pendingWrite("c1", "w", "h2", nil) {
 		t.Error("a work we created is not pending while the cache lacks it")
 	}
-	if !r.pending("c1", "w", "h2", work("9", "h1")) {
+	if !r.pendingWrite("c1", "w", "h2", work("9", "h1")) {
 		t.Error("a work we rewrote is not pending while the cache shows an older version")
 	}
-	if r.pending("c1", "w", "h3", work("9", "h1")) {
+	if r.pendingWrite("c1", "w", "h3", work("9", "h1")) {
 		t.Error("a write of other content stands for the desired content")
 	}
-	if r.pending("c1", "w", "h2", work("10", "h2")) {
+	if r.pendingWrite("c1", "w", "h2", work("10", "h2")) {
 		t.Error("still pending once the cache shows the write")
 	}
-	r.wrote(work("12", "h2"), "h2")
-	now = now.Add(writeRecordTTL + time.Second)
-	if r.pending("c1", "w", "h2", nil) {
-		t.Error("a record outlives its TTL")
-	}
 	r.wrote(work("13", "h2"), "h2")
-	r.forget("c1", "w")
-	if r.pending("c1", "w", "h2", nil) {
+	r.written.Forget("c1/w")
+	if r.pendingWrite("c1", "w", "h2", nil) {
 		t.Error("a deleted work is still pending")
 	}
 }

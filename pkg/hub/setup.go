@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
@@ -24,13 +26,12 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
-// Field indexes on Subscriptions.
-const (
-	indexChannel   = "spec.channel"
-	indexPlacement = "spec.placement.placementRef"
-)
+// indexPlacement indexes Subscriptions by "namespace/name" of their Placement.
+const indexPlacement = "spec.placement.placementRef"
 
 // indexHostingSubscription indexes ManifestWorks by the Subscription that
 // owns them, so a reconcile reads its own works, not every work on the hub.
@@ -39,15 +40,6 @@ const indexHostingSubscription = "metadata.annotations.hosting-subscription"
 func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &appsv1.Subscription{}, indexChannel, func(o client.Object) []string {
-		key, err := channelKey(o.(*appsv1.Subscription))
-		if err != nil {
-			return nil
-		}
-		return []string{key.String()}
-	}); err != nil {
-		return err
-	}
 	if err := idx.IndexField(ctx, &appsv1.Subscription{}, indexPlacement, func(o client.Object) []string {
 		sub := o.(*appsv1.Subscription)
 		if sub.Spec.Placement == nil || sub.Spec.Placement.PlacementRef == nil {
@@ -73,7 +65,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		Recorder: mgr.GetEventRecorder("ocm-gitops-subscription"),
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
-		written:  newWriteRecords(),
+		written:  &writes.Records{TTL: writeRecordTTL},
 		// Status-driven reconciles are spaced by the batcher (workEvents).
 		statusBatch: newStatusBatcher(statusBatchWindow),
 	}
@@ -87,7 +79,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, userAnnotationsChanged()))).
 		Watches(&workv1.ManifestWork{}, workEvents(r.statusBatch, r.written)).
 		Watches(&appsv1.Channel{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			return listRequests(ctx, c, client.MatchingFields{indexChannel: o.GetNamespace() + "/" + o.GetName()})
+			return listRequests(ctx, c, client.MatchingFields{index.SubscriptionChannel: o.GetNamespace() + "/" + o.GetName()})
 		}), builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}))).
 		Watches(&clusterv1beta1.PlacementDecision{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			name := o.GetLabels()[clusterv1beta1.PlacementLabel]
@@ -130,7 +122,7 @@ const statusBatchWindow = time.Second
 // when only its status changed. A fan-out's own writes and a fleet's status
 // reports are so summed up in a few reconciles instead of one per event. A
 // deleted work's write record goes: the cache has seen past our write.
-func workEvents(b *statusBatcher, written *writeRecords) handler.Funcs {
+func workEvents(b *statusBatcher, written *writes.Records) handler.Funcs {
 	add := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 		for _, req := range workToSubscription(ctx, o) {
 			q.Add(req)
@@ -150,14 +142,14 @@ func workEvents(b *statusBatcher, written *writeRecords) handler.Funcs {
 			batched(ctx, e.Object, q)
 		},
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			written.forget(e.Object.GetNamespace(), e.Object.GetName())
+			written.Forget(writes.Key(e.Object))
 			add(ctx, e.Object, q)
 		},
 		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			add(ctx, e.Object, q)
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if statusOnly(e.ObjectOld, e.ObjectNew) || written.echo(e.ObjectNew) {
+			if statusOnly(e.ObjectOld, e.ObjectNew) || written.Echo(e.ObjectNew) {
 				batched(ctx, e.ObjectNew, q)
 				return
 			}
@@ -274,16 +266,14 @@ func clusterChanged() predicate.Predicate {
 			return !maps.Equal(a.Labels, b.Labels) ||
 				!equality.Semantic.DeepEqual(a.Status.ClusterClaims, b.Status.ClusterClaims) ||
 				availability(a) != availability(b) ||
-				!slices.Equal(a.Finalizers, b.Finalizers) || a.DeletionTimestamp != b.DeletionTimestamp
+				!slices.Equal(a.Finalizers, b.Finalizers) || !a.DeletionTimestamp.Equal(b.DeletionTimestamp)
 		},
 	}
 }
 
-func availability(mc *clusterv1.ManagedCluster) string {
-	for _, c := range mc.Status.Conditions {
-		if c.Type == clusterv1.ManagedClusterConditionAvailable {
-			return string(c.Status)
-		}
+func availability(mc *clusterv1.ManagedCluster) metav1.ConditionStatus {
+	if c := meta.FindStatusCondition(mc.Status.Conditions, clusterv1.ManagedClusterConditionAvailable); c != nil {
+		return c.Status
 	}
 	return ""
 }

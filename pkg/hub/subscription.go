@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,6 +29,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/rollout"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 	"github.com/ocm-gitops/ocm-gitops/pkg/timewindow"
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
 // Finalizer keeps a Subscription until its ManifestWorks are gone.
@@ -60,7 +60,7 @@ type SubscriptionReconciler struct {
 	resource resourceMapper
 	// written remembers the hub's ManifestWork writes until the cache
 	// shows them.
-	written *writeRecords
+	written *writes.Records
 	// statusBatch spaces the reconciles caused by works' status reports.
 	statusBatch *statusBatcher
 }
@@ -267,7 +267,7 @@ type accessDeniedError struct{ error }
 
 // channelFor finds the Subscription's Channel and checks the Subscription may use it.
 func (r *SubscriptionReconciler) channelFor(ctx context.Context, sub *appsv1.Subscription) (*appsv1.Channel, error) {
-	key, err := channelKey(sub)
+	key, err := sub.ChannelKey()
 	if err != nil {
 		return nil, err
 	}
@@ -278,36 +278,10 @@ func (r *SubscriptionReconciler) channelFor(ctx context.Context, sub *appsv1.Sub
 		}
 		return nil, fmt.Errorf("get Channel %s: %w", key, err)
 	}
-	if !channelAllows(ch, sub.Namespace) {
+	if !ch.Serves(sub.Namespace) {
 		return nil, accessDeniedError{fmt.Errorf("spec.channel: Channel %s does not allow Subscriptions from namespace %q; add it to the Channel's spec.allowedNamespaces", key, sub.Namespace)}
 	}
 	return ch, nil
-}
-
-// channelKey parses spec.channel ("namespace/name"; a bare name means the
-// Subscription's namespace).
-func channelKey(sub *appsv1.Subscription) (types.NamespacedName, error) {
-	ns, name, found := strings.Cut(sub.Spec.Channel, "/")
-	if !found {
-		ns, name = sub.Namespace, sub.Spec.Channel
-	}
-	if name == "" || ns == "" {
-		return types.NamespacedName{}, fmt.Errorf("spec.channel %q is not \"namespace/name\"", sub.Spec.Channel)
-	}
-	return types.NamespacedName{Namespace: ns, Name: name}, nil
-}
-
-// channelAllows: a Channel serves its own namespace and those it lists.
-func channelAllows(ch *appsv1.Channel, namespace string) bool {
-	if ch.Namespace == namespace {
-		return true
-	}
-	for _, ns := range ch.Spec.AllowedNamespaces {
-		if ns == "*" || ns == namespace {
-			return true
-		}
-	}
-	return false
 }
 
 // renderAll renders for every target and encodes each distinct output once.
@@ -454,7 +428,7 @@ func firstMessage(clusters []appsv1.ClusterStatus, state appsv1.ClusterState) st
 
 // recordCommit keeps OCM's git-current-commit annotation on the deployed commit.
 func recordCommit(sub *appsv1.Subscription) {
-	_, commit, ok := strings.Cut(sub.Status.LastAppliedRevision, "@sha1:")
+	commit, ok := source.CommitOf(sub.Status.LastAppliedRevision)
 	if !ok || sub.Annotations[appsv1.AnnotationGitCurrentCommit] == commit {
 		return
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
 // syncWorks writes the desired works of the clusters in send, deleting their
@@ -39,10 +39,9 @@ func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subs
 			old, ok := have[name]
 			delete(have, name)
 			if ok && upToDate(old, b.hash) {
-				r.written.caughtUp(old)
 				continue
 			}
-			if r.written.pending(cluster, name, b.hash, old) {
+			if r.pendingWrite(cluster, name, b.hash, old) {
 				continue // written by us; the cache has not shown it yet
 			}
 			writes = append(writes, workWrite{work: desiredWork(sub, cluster, revision, b, i), exists: ok})
@@ -98,7 +97,7 @@ func (r *SubscriptionReconciler) writeWork(ctx context.Context, w *workv1.Manife
 		created := w.DeepCopy()
 		err := r.Client.Create(ctx, created)
 		if err == nil {
-			r.written.wrote(created, hash)
+			r.wrote(created, hash)
 			return nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
@@ -114,7 +113,7 @@ func (r *SubscriptionReconciler) writeWork(ctx context.Context, w *workv1.Manife
 	if err := r.Client.Patch(ctx, patched, client.RawPatch(types.JSONPatchType, patch)); err != nil {
 		return fmt.Errorf("update ManifestWork %s/%s: %w", w.Namespace, w.Name, err)
 	}
-	r.written.wrote(patched, hash)
+	r.wrote(patched, hash)
 	return nil
 }
 
@@ -147,7 +146,7 @@ func (r *SubscriptionReconciler) deleteWorks(ctx context.Context, works []*workv
 				mu.Unlock()
 				return nil
 			}
-			r.written.forget(w.Namespace, w.Name)
+			r.written.Forget(writes.Key(w))
 			return nil
 		})
 	}
@@ -228,92 +227,24 @@ func equalJSON(a, b any) bool {
 // overloaded API server cuts the hub's watch and it streams every work again.
 const writeRecordTTL = 10 * time.Minute
 
-// writeRecords remembers the works this hub wrote until its cache shows them,
-// so a reconcile that runs before the cache catches up neither writes them
-// again nor trips over AlreadyExists. Entries go when the cache shows the
-// write or a later state of the work, when it shows the work deleted, or
-// after writeRecordTTL.
-type writeRecords struct {
-	mu        sync.Mutex
-	m         map[types.NamespacedName]writeRecord
-	lastSweep time.Time
-	now       func() time.Time
+// wrote remembers a work we wrote until the cache shows it: a stub with its
+// content hash, since the works' manifests are large and shared.
+func (r *SubscriptionReconciler) wrote(w *workv1.ManifestWork, hash string) {
+	r.written.Wrote(&metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{
+		Namespace: w.Namespace, Name: w.Name, ResourceVersion: w.ResourceVersion,
+		Annotations: map[string]string{appsv1.AnnotationContentHash: hash},
+	}}, time.Now())
 }
 
-type writeRecord struct {
-	hash string
-	rv   uint64
-	at   time.Time
-}
-
-func newWriteRecords() *writeRecords {
-	return &writeRecords{m: map[types.NamespacedName]writeRecord{}, now: time.Now}
-}
-
-// wrote records that we wrote w with content hash.
-func (r *writeRecords) wrote(w *workv1.ManifestWork, hash string) {
-	rv, err := strconv.ParseUint(w.ResourceVersion, 10, 64)
-	if err != nil {
-		return
-	}
-	now := r.now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.m[types.NamespacedName{Namespace: w.Namespace, Name: w.Name}] = writeRecord{hash: hash, rv: rv, at: now}
-	if now.Sub(r.lastSweep) > writeRecordTTL {
-		r.lastSweep = now
-		for k, rec := range r.m {
-			if now.Sub(rec.at) > writeRecordTTL {
-				delete(r.m, k)
-			}
-		}
-	}
-}
-
-// pending reports whether we wrote the work with this hash and the cached
-// copy (nil when the cache has none) predates that write.
-func (r *writeRecords) pending(namespace, name, hash string, cached *workv1.ManifestWork) bool {
-	key := types.NamespacedName{Namespace: namespace, Name: name}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec, ok := r.m[key]
-	if !ok {
-		return false
-	}
-	if r.now().Sub(rec.at) > writeRecordTTL {
-		delete(r.m, key)
-		return false
-	}
+// pendingWrite reports whether we wrote the work with this content hash and
+// the cache (cached is nil when it has none) does not show that write yet:
+// a reconcile running before the cache catches up neither writes it again
+// nor trips over AlreadyExists.
+func (r *SubscriptionReconciler) pendingWrite(cluster, name, hash string, cached *workv1.ManifestWork) bool {
+	var c client.Object
 	if cached != nil {
-		if rv, err := strconv.ParseUint(cached.ResourceVersion, 10, 64); err != nil || rv >= rec.rv {
-			delete(r.m, key) // the cache shows our write or a later one
-			return false
-		}
+		c = cached
 	}
-	return rec.hash == hash
-}
-
-// echo reports whether w, as a watch event shows it, is a write of ours: it
-// carries the content hash we last wrote to it, and we wrote it recently.
-func (r *writeRecords) echo(w client.Object) bool {
-	key := types.NamespacedName{Namespace: w.GetNamespace(), Name: w.GetName()}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rec, ok := r.m[key]
-	return ok && rec.hash == w.GetAnnotations()[appsv1.AnnotationContentHash] && r.now().Sub(rec.at) <= writeRecordTTL
-}
-
-// caughtUp drops the record of a work the cache shows up to date.
-func (r *writeRecords) caughtUp(cached *workv1.ManifestWork) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.m) > 0 {
-		delete(r.m, types.NamespacedName{Namespace: cached.Namespace, Name: cached.Name})
-	}
-}
-
-func (r *writeRecords) forget(namespace, name string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m, types.NamespacedName{Namespace: namespace, Name: name})
+	n := r.written.Newest(cluster+"/"+name, c, time.Now())
+	return n != nil && n != c && n.GetAnnotations()[appsv1.AnnotationContentHash] == hash
 }

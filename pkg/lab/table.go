@@ -8,6 +8,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/fleetstatus"
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
 // cellOf is how the lab's table shows a Subscription's state on a cluster:
@@ -42,9 +43,9 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 	}
 	fmt.Fprintln(tw)
 	for _, s := range f.Subscriptions {
-		rev := shortRevision(s.Revision)
+		rev := source.ShortRevision(s.Revision)
 		if s.Attempted != "" {
-			rev += " (trying " + shortRevision(s.Attempted) + ")"
+			rev += " (trying " + source.ShortRevision(s.Attempted) + ")"
 		}
 		fmt.Fprintf(tw, "%s/%s\t%s\t%d/%d\t%d", s.Namespace, s.Name, rev, s.Summary.Applied, s.Summary.Selected, s.Summary.Drifted)
 		for _, c := range clusters {
@@ -66,13 +67,4 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 	_, err := fmt.Fprintf(w, "%d/%d subscriptions ready, %d/%d clusters available, %d drifted, %d failed\n",
 		t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters, t.Deployments.Drifted, t.Deployments.Failed)
 	return err
-}
-
-// shortRevision abbreviates Git revisions to "main@0123456" and chart
-// revisions ("node-probe-1.3.1@sha256:…") to the chart and version.
-func shortRevision(rev string) string {
-	if name, _, ok := strings.Cut(rev, "@sha256:"); ok {
-		return name
-	}
-	return fleetstatus.ShortRevision(rev)
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,8 +134,8 @@ type reconciler struct {
 	mu       sync.Mutex
 	compiled map[types.NamespacedName]compiledEntry
 
-	decisions  records // PlacementDecisions we wrote
-	placements records // Placement statuses we wrote
+	decisions  writes.Records // PlacementDecisions we wrote
+	placements writes.Records // Placement statuses we wrote
 	counts     decisionCounts
 }
 
@@ -165,8 +166,8 @@ func (r *reconciler) forget(key types.NamespacedName) {
 	r.mu.Lock()
 	delete(r.compiled, key)
 	r.mu.Unlock()
-	r.decisions.forget(key.Namespace + "/" + key.Name + "-decision-")
-	r.placements.forget(key.Namespace + "/" + key.Name)
+	r.decisions.ForgetPrefix(key.Namespace + "/" + key.Name + "-decision-")
+	r.placements.ForgetPrefix(key.Namespace + "/" + key.Name)
 }
 
 func (r *reconciler) lookupScore(cluster, name string) *clusterv1alpha1.AddOnPlacementScore {
@@ -208,7 +209,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		return ctrl.Result{}, err
 	}
 	latest := &p
-	if n := r.placements.newest(objKey(&p), &p, now); n != nil {
+	if n := r.placements.Newest(writes.Key(&p), &p, now); n != nil {
 		latest = n.(*clusterv1beta1.Placement)
 	}
 
@@ -307,17 +308,17 @@ func (r *reconciler) currentDecisions(ctx context.Context, p *clusterv1beta1.Pla
 	out := make(map[string]*clusterv1beta1.PlacementDecision, len(list.Items))
 	for i := range list.Items {
 		d := &list.Items[i]
-		if n := r.decisions.newest(objKey(d), d, now); n != nil {
+		if n := r.decisions.Newest(writes.Key(d), d, now); n != nil {
 			out[d.Name] = n.(*clusterv1beta1.PlacementDecision)
 		}
 	}
 	// Ours, written but not in the cache yet.
-	for _, key := range r.decisions.keys(p.Namespace + "/" + p.Name + "-decision-") {
+	for _, key := range r.decisions.Keys(p.Namespace + "/" + p.Name + "-decision-") {
 		name := key[len(p.Namespace)+1:]
 		if _, ok := out[name]; ok {
 			continue
 		}
-		if n := r.decisions.newest(key, nil, now); n != nil && n.GetLabels()[clusterv1beta1.PlacementLabel] == p.Name {
+		if n := r.decisions.Newest(key, nil, now); n != nil && n.GetLabels()[clusterv1beta1.PlacementLabel] == p.Name {
 			out[name] = n.(*clusterv1beta1.PlacementDecision)
 		}
 	}
@@ -380,7 +381,7 @@ func (r *reconciler) apply(ctx context.Context, p *clusterv1beta1.Placement, des
 			if err := r.writer.Delete(ctx, have); err != nil && !apierrors.IsNotFound(err) {
 				return fmt.Errorf("delete PlacementDecision %s/%s: %w", have.Namespace, have.Name, err)
 			}
-			r.decisions.deleted(objKey(have), have.ResourceVersion, now)
+			r.decisions.Deleted(writes.Key(have), have.ResourceVersion, now)
 			return nil
 		})
 	}
@@ -403,7 +404,7 @@ func (r *reconciler) create(ctx context.Context, d *clusterv1beta1.PlacementDeci
 			return fmt.Errorf("get PlacementDecision %s/%s: %w", d.Namespace, d.Name, err)
 		}
 		if decisionsEqual(live, d) {
-			r.decisions.wrote(live, now)
+			r.decisions.Wrote(live, now)
 			return nil
 		}
 		return r.update(ctx, live, d, now)
@@ -413,7 +414,7 @@ func (r *reconciler) create(ctx context.Context, d *clusterv1beta1.PlacementDeci
 	if err := r.writer.Status().Update(ctx, obj); err != nil {
 		return fmt.Errorf("write decisions of PlacementDecision %s/%s: %w", d.Namespace, d.Name, err)
 	}
-	r.decisions.wrote(obj, now, createdRV)
+	r.decisions.Wrote(obj, now, createdRV)
 	return nil
 }
 
@@ -434,7 +435,7 @@ func (r *reconciler) update(ctx context.Context, have, d *clusterv1beta1.Placeme
 			return fmt.Errorf("write decisions of PlacementDecision %s/%s: %w", d.Namespace, d.Name, err)
 		}
 	}
-	r.decisions.wrote(obj, now, rvs...)
+	r.decisions.Wrote(obj, now, rvs...)
 	return nil
 }
 
@@ -456,7 +457,7 @@ func (r *reconciler) writeStatus(ctx context.Context, latest *clusterv1beta1.Pla
 		}
 		return fmt.Errorf("write status of Placement %s/%s: %w", latest.Namespace, latest.Name, err)
 	}
-	r.placements.wrote(upd, now)
+	r.placements.Wrote(upd, now)
 	return nil
 }
 

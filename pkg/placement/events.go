@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
@@ -49,7 +50,7 @@ func (r *reconciler) decisionHandler() handler.Funcs {
 		if deleted {
 			d = nil
 		}
-		r.counts.observe(objKey(obj), d)
+		r.counts.observe(writes.Key(obj), d)
 	}
 	enqueue := func(obj client.Object, q queue) {
 		if name, ok := obj.GetLabels()[clusterv1beta1.PlacementLabel]; ok {
@@ -59,19 +60,19 @@ func (r *reconciler) decisionHandler() handler.Funcs {
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, q queue) {
 			count(e.Object, false)
-			if !e.IsInInitialList && !r.decisions.echo(e.Object) {
+			if !e.IsInInitialList && !r.decisions.Echo(e.Object) {
 				enqueue(e.Object, q)
 			}
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q queue) {
 			count(e.ObjectNew, false)
-			if !r.decisions.echo(e.ObjectNew) {
+			if !r.decisions.Echo(e.ObjectNew) {
 				enqueue(e.ObjectNew, q)
 			}
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q queue) {
 			count(e.Object, true)
-			if !r.decisions.seenDeleted(e.Object) {
+			if !r.decisions.SeenDeleted(e.Object) {
 				enqueue(e.Object, q)
 			}
 		},

@@ -348,7 +348,8 @@ func (p *previewer) compare(ctx context.Context, k string, base, head *side) (Su
 		for _, n := range notes {
 			sc.Notes = appendUnique(sc.Notes, n)
 		}
-		sc.Channel = channelKey(sub)
+		ck, _ := sub.ChannelKey()
+		sc.Channel = ck.String()
 		sc.Path = source.SubscriptionPath(sub)
 	}
 	for i := range sc.Problems {
@@ -552,7 +553,8 @@ func (p *previewer) evaluate(ctx context.Context, s *side, sub *appsv1.Subscript
 // A Subscription pinned to a tag or commit (git-tag, git-desired-commit)
 // renders that commit, when the repository has it.
 func (p *previewer) artifact(ctx context.Context, s *side, sub *appsv1.Subscription) (*source.Artifact, string, error) {
-	ck := channelKey(sub)
+	key, _ := sub.ChannelKey()
+	ck := key.String()
 	if ok, why := p.ownChannel(ck, s.hub.channels[ck]); !ok {
 		return nil, why, nil
 	}
@@ -609,15 +611,6 @@ func (p *previewer) ownChannel(k string, ch *appsv1.Channel) (bool, string) {
 		}
 	}
 	return false, fmt.Sprintf("Channel %s follows %s, which is not a remote of this repository: compared by placement only", k, source.SanitizeURL(ch.Spec.Pathname))
-}
-
-// channelKey is spec.channel as namespace/name (a bare name is in the
-// Subscription's namespace).
-func channelKey(sub *appsv1.Subscription) string {
-	if strings.Contains(sub.Spec.Channel, "/") {
-		return sub.Spec.Channel
-	}
-	return sub.Namespace + "/" + sub.Spec.Channel
 }
 
 // normalizeGitURL reduces the spellings of one repository's address to one:

@@ -122,11 +122,12 @@ func (b *bucketFetcher) Fetch(ctx context.Context, req Request) (*Artifact, erro
 	if len(objects) == 0 {
 		return nil, fail(KindNotFound, nil, "%s holds no objects; upload the manifests or fix the bucket-path annotation", where)
 	}
-	revision := "sha256:" + listingDigest(objects)
+	digest := listingDigest(objects)
+	revision := Revision{Algorithm: SHA256, Digest: digest}.String()
 	// The listing is the endpoint's word: the snapshot belongs to this
 	// (address, credentials) only.
 	scope := scopeKey(endpoint+"/"+bucket+"/"+prefix, req.Credentials, req.Channel.Spec.InsecureSkipVerify)
-	snap := filepath.Join(b.artifacts, "s3-"+scope+"-"+strings.TrimPrefix(revision, "sha256:"))
+	snap := filepath.Join(b.artifacts, "s3-"+scope+"-"+digest)
 	if fileExists(snap) {
 		return &Artifact{Revision: revision, Dir: snap, root: snap}, nil
 	}

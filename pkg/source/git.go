@@ -146,10 +146,7 @@ func (g *gitFetcher) Fetch(ctx context.Context, req Request) (*Artifact, error) 
 		g.log.V(1).Info("exported commit", "url", SanitizeURL(url), "commit", hash.String(), "took", time.Since(start))
 	}
 	r.lastExport = hash
-	rev := "sha1:" + hash.String()
-	if name != "" {
-		rev = name + "@" + rev
-	}
+	rev := Revision{Ref: name, Algorithm: SHA1, Digest: hash.String()}.String()
 	return &Artifact{Revision: rev, Commit: hash.String(), Dir: snap, root: snap}, nil
 }
 

@@ -203,7 +203,7 @@ func (h *helmFetcher) fetchHTTP(ctx context.Context, req Request, hc *http.Clien
 			return nil, err
 		}
 	}
-	return h.unpack(tgz, "helm-"+scope+"-"+digest, fmt.Sprintf("%s-%s@sha256:%s", cv.Name, cv.Version, digest))
+	return h.unpack(tgz, "helm-"+scope+"-"+digest, Revision{Ref: cv.Name + "-" + cv.Version, Algorithm: SHA256, Digest: digest}.String())
 }
 
 // refreshIndex downloads index.yaml unless the server says it is unchanged
@@ -487,7 +487,7 @@ func (h *helmFetcher) fetchOCI(ctx context.Context, req Request, hc *http.Client
 	if err != nil {
 		return nil, classifyOCI(err, "oci://"+ref+":"+tag)
 	}
-	revision := fmt.Sprintf("%s-%s@sha256:%s", chart, tag, desc.Digest.Encoded())
+	revision := Revision{Ref: chart + "-" + tag, Algorithm: SHA256, Digest: desc.Digest.Encoded()}.String()
 	scope := scopeKey("oci://"+ref, req.Credentials, req.Channel.Spec.InsecureSkipVerify)
 	snap := "helm-oci-" + scope + "-" + desc.Digest.Encoded()
 	if fileExists(filepath.Join(h.artifacts, snap)) {

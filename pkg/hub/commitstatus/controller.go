@@ -39,6 +39,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
 )
 
 // AnnotationPosted on a Subscription is a digest of the statuses last posted
@@ -53,9 +54,6 @@ const (
 	ReasonPostFailed    = "CommitStatusFailed"
 	ReasonMisconfigured = "CommitStatusMisconfigured"
 )
-
-// indexChannel indexes Subscriptions by "namespace/name" of their Channel.
-const indexChannel = "commitstatus.spec.channel"
 
 // Defaults for Options.
 const (
@@ -133,21 +131,12 @@ type Reconciler struct {
 	records map[types.NamespacedName]*record
 }
 
-// SetupWithManager registers the controller. Secrets are read straight from
-// the API server when a status is to be posted, so the hub never caches
-// every Secret.
+// SetupWithManager registers the controller; the manager must have the
+// index.SubscriptionChannel index (hub.Run registers it). Secrets are read
+// straight from the API server when a status is to be posted, so the hub
+// never caches every Secret.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	opts.defaults()
-	ctx := context.Background()
-	if err := mgr.GetFieldIndexer().IndexField(ctx, &appsv1.Subscription{}, indexChannel, func(o client.Object) []string {
-		ns, name, ok := channelOf(o.(*appsv1.Subscription))
-		if !ok {
-			return nil
-		}
-		return []string{ns + "/" + name}
-	}); err != nil {
-		return fmt.Errorf("index Subscriptions by Channel: %w", err)
-	}
 	r := &Reconciler{
 		client:   mgr.GetClient(),
 		secrets:  mgr.GetAPIReader(),
@@ -161,7 +150,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		For(&appsv1.Subscription{}, builder.WithPredicates(statusChanged())).
 		Watches(&appsv1.Channel{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 			var subs appsv1.SubscriptionList
-			if err := c.List(ctx, &subs, client.MatchingFields{indexChannel: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+			if err := c.List(ctx, &subs, client.MatchingFields{index.SubscriptionChannel: o.GetNamespace() + "/" + o.GetName()}); err != nil {
 				return nil
 			}
 			out := make([]reconcile.Request, 0, len(subs.Items))
@@ -352,41 +341,19 @@ func (r *Reconciler) forgeClient(ctx context.Context, ch *appsv1.Channel) (gitpr
 // channel returns the Subscription's Channel when it asks for commit
 // statuses and the Subscription may use it; nil otherwise.
 func (r *Reconciler) channel(ctx context.Context, sub *appsv1.Subscription) (*appsv1.Channel, error) {
-	ns, name, ok := channelOf(sub)
-	if !ok {
+	key, err := sub.ChannelKey()
+	if err != nil {
 		return nil, nil
 	}
 	ch := &appsv1.Channel{}
-	if err := r.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, ch); err != nil {
+	if err := r.client.Get(ctx, key, ch); err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
-	if ch.Spec.CommitStatus == nil || ch.Spec.Type.Normalized() != appsv1.ChannelTypeGit || !allows(ch, sub.Namespace) {
+	// A Channel's token reports only for Subscriptions the Channel serves.
+	if ch.Spec.CommitStatus == nil || ch.Spec.Type.Normalized() != appsv1.ChannelTypeGit || !ch.Serves(sub.Namespace) {
 		return nil, nil
 	}
 	return ch, nil
-}
-
-// channelOf parses spec.channel ("namespace/name"; a bare name is in the
-// Subscription's namespace).
-func channelOf(sub *appsv1.Subscription) (string, string, bool) {
-	ns, name, found := strings.Cut(sub.Spec.Channel, "/")
-	if !found {
-		ns, name = sub.Namespace, sub.Spec.Channel
-	}
-	return ns, name, ns != "" && name != ""
-}
-
-// allows: a Channel's token reports only for Subscriptions the Channel serves.
-func allows(ch *appsv1.Channel, namespace string) bool {
-	if ch.Namespace == namespace {
-		return true
-	}
-	for _, ns := range ch.Spec.AllowedNamespaces {
-		if ns == "*" || ns == namespace {
-			return true
-		}
-	}
-	return false
 }
 
 // markPosted records the digest of a fully posted set on the Subscription.

@@ -26,6 +26,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -121,6 +122,9 @@ func startController(t *testing.T, cfg *rest.Config, opts commitstatus.Options) 
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := index.Add(context.Background(), mgr.GetFieldIndexer(), index.SubscriptionChannel); err != nil {
 		t.Fatal(err)
 	}
 	if err := commitstatus.SetupWithManager(mgr, opts); err != nil {

@@ -2,7 +2,6 @@ package commitstatus
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -10,6 +9,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
 // DefaultContextPrefix starts contexts when the Channel names no prefix.
@@ -41,31 +41,28 @@ type Target struct {
 	Final bool
 }
 
-// Revision splits a Git revision, "<ref>@sha1:<commit>" or "sha1:<commit>",
-// into the ref and the commit; ok is false for anything else (Helm and bucket
-// revisions carry sha256 digests, which are not commits).
-func Revision(rev string) (ref, sha string, ok bool) {
-	ref, digest, found := strings.Cut(rev, "@")
-	if !found {
-		ref, digest = "", rev
-	}
-	hex, found := strings.CutPrefix(digest, "sha1:")
-	if !found || !sha1Hex.MatchString(hex) {
+// gitCommit reads the ref and commit of a Git revision; ok is false for
+// anything else (chart and bucket revisions carry sha256 digests, which are
+// not commits).
+func gitCommit(revision string) (ref, sha string, ok bool) {
+	r, err := source.ParseRevision(revision)
+	if err != nil {
 		return "", "", false
 	}
-	return ref, hex, true
+	if sha, ok = r.Commit(); !ok {
+		return "", "", false
+	}
+	return r.Ref, sha, true
 }
-
-var sha1Hex = regexp.MustCompile(`^[0-9a-f]{40}$`)
 
 // DeployedCommit is the commit a Subscription deployed: from
 // status.lastAppliedRevision, else (no revision recorded) from OCM's
 // git-current-commit annotation.
 func DeployedCommit(sub *appsv1.Subscription) (ref, sha string, ok bool) {
 	if rev := sub.Status.LastAppliedRevision; rev != "" {
-		return Revision(rev)
+		return gitCommit(rev)
 	}
-	if c := sub.Annotations[appsv1.AnnotationGitCurrentCommit]; sha1Hex.MatchString(c) {
+	if c, ok := source.CommitOf(source.SHA1 + ":" + sub.Annotations[appsv1.AnnotationGitCurrentCommit]); ok {
 		return "", c, true
 	}
 	return "", "", false
@@ -95,7 +92,7 @@ func Desired(sub *appsv1.Subscription, s Settings, posted map[string]bool) []Tar
 	st := &sub.Status
 	base := Context(s, sub.Namespace, sub.Name)
 	ref, sha, ok := DeployedCommit(sub)
-	attemptRef, attemptSHA, attempted := Revision(st.LastAttemptedRevision)
+	attemptRef, attemptSHA, attempted := gitCommit(st.LastAttemptedRevision)
 	problem, hasProblem := attemptProblem(st)
 
 	var out []Target

@@ -2,7 +2,6 @@ package commitstatus
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -151,29 +150,6 @@ func TestAggregate(t *testing.T) {
 			assert.Equal(t, tc.state, state)
 			assert.Equal(t, tc.desc, desc)
 		})
-	}
-}
-
-func TestRevision(t *testing.T) {
-	cases := []struct {
-		in       string
-		ref, sha string
-		ok       bool
-	}{
-		{"main@sha1:" + shaA, "main", shaA, true},
-		{"sha1:" + shaA, "", shaA, true},
-		{"release/v2@sha1:" + shaA, "release/v2", shaA, true},
-		{"main@sha256:" + strings.Repeat("c", 64), "", "", false},
-		{"web-1.2.3@sha256:" + strings.Repeat("c", 64), "", "", false},
-		{"sha256:" + strings.Repeat("c", 64), "", "", false},
-		{"main@sha1:abc", "", "", false},
-		{"1.2.3@sha256:" + shaA, "", "", false},
-		{"web-1.2.3", "", "", false},
-		{"", "", "", false},
-	}
-	for _, tc := range cases {
-		ref, sha, ok := Revision(tc.in)
-		assert.Equal(t, []any{tc.ref, tc.sha, tc.ok}, []any{ref, sha, ok}, tc.in)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
@@ -30,9 +31,6 @@ const (
 	// IndexChannelRepo indexes webhook-enabled Git Channels by RepoKey of
 	// their pathname.
 	IndexChannelRepo = "ocm-gitops.webhook.repo"
-	// IndexSubscriptionChannel indexes Subscriptions by "namespace/name" of
-	// their Channel.
-	IndexSubscriptionChannel = "ocm-gitops.webhook.channel"
 
 	// SecretKey is the key of the webhook Secret holding the shared secret, as OCM names it.
 	SecretKey = "secret"
@@ -100,7 +98,9 @@ func SetupWithManager(mgr ctrl.Manager, addr string, opts ...Option) error {
 	return mgr.Add(&server{addr: addr, listener: s.listener, handler: mux, log: r.Log})
 }
 
-// AddIndexes registers the field indexes the receiver lists by.
+// AddIndexes registers the receiver's own field index; it also lists
+// Subscriptions by index.SubscriptionChannel, which the manager must have
+// (hub.Run registers it).
 func AddIndexes(ctx context.Context, idx client.FieldIndexer) error {
 	if err := idx.IndexField(ctx, &appsv1.Channel{}, IndexChannelRepo, func(o client.Object) []string {
 		ch := o.(*appsv1.Channel)
@@ -114,27 +114,12 @@ func AddIndexes(ctx context.Context, idx client.FieldIndexer) error {
 	}); err != nil {
 		return fmt.Errorf("index Channels by repository: %w", err)
 	}
-	if err := idx.IndexField(ctx, &appsv1.Subscription{}, IndexSubscriptionChannel, func(o client.Object) []string {
-		sub := o.(*appsv1.Subscription)
-		return []string{channelKey(sub)}
-	}); err != nil {
-		return fmt.Errorf("index Subscriptions by Channel: %w", err)
-	}
 	return nil
 }
 
 func webhookEnabled(ch *appsv1.Channel) bool {
 	a := ch.GetAnnotations()
 	return strings.EqualFold(strings.TrimSpace(firstNonEmpty(a[appsv1.AnnotationWebhookEnabled], a["webhookenabled"])), "true")
-}
-
-// channelKey is "namespace/name" of a Subscription's Channel (a bare name
-// means the Subscription's namespace).
-func channelKey(sub *appsv1.Subscription) string {
-	if strings.Contains(sub.Spec.Channel, "/") {
-		return sub.Spec.Channel
-	}
-	return sub.Namespace + "/" + sub.Spec.Channel
 }
 
 // result is the JSON answer to a push.
@@ -240,7 +225,7 @@ func (r *Receiver) handlePush(ctx context.Context, provider Provider, req *http.
 		}
 		out.Channels = append(out.Channels, ch.Namespace+"/"+ch.Name)
 		subs := &appsv1.SubscriptionList{}
-		if err := r.Client.List(ctx, subs, client.MatchingFields{IndexSubscriptionChannel: ch.Namespace + "/" + ch.Name}); err != nil {
+		if err := r.Client.List(ctx, subs, client.MatchingFields{index.SubscriptionChannel: ch.Namespace + "/" + ch.Name}); err != nil {
 			log.Error(err, "list Subscriptions")
 			return outcome{http.StatusInternalServerError, result{Message: "could not list Subscriptions; retry"}}
 		}

@@ -23,6 +23,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/webhook"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 )
@@ -128,6 +129,9 @@ func TestReceiverStampsExactlyTheMatchingObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := index.Add(ctx, mgr.GetFieldIndexer(), index.SubscriptionChannel); err != nil {
+		t.Fatal(err)
+	}
 	if err := webhook.SetupWithManager(mgr, "", webhook.WithListener(l), webhook.WithMaxBodyBytes(64<<10)); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +181,7 @@ func TestReceiverStampsExactlyTheMatchingObjects(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		subs := &appsv1.SubscriptionList{}
-		if err := mgr.GetClient().List(ctx, subs, client.MatchingFields{webhook.IndexSubscriptionChannel: "fleet/other"}); err == nil && len(subs.Items) == 1 {
+		if err := mgr.GetClient().List(ctx, subs, client.MatchingFields{index.SubscriptionChannel: "fleet/other"}); err == nil && len(subs.Items) == 1 {
 			break
 		}
 		if time.Now().After(deadline) {
