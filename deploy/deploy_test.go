@@ -426,20 +426,25 @@ func hubNeeds() map[string][]perm {
 		),
 		// pkg/registration/hub: CSRs cached, approved or denied
 		// (/approval, "approve" on the signer) and signed (/status, "sign");
-		// ManagedClusters cached, patched (finalizer, acceptance) and their
-		// status patched; Leases cached; namespaces, per-cluster ClusterRoles
-		// and ClusterRoleBindings and RoleBindings read through the API
-		// reader, created, updated and deleted; the shared roles bound by
-		// name. update on managedclusters and get/update on their status are
-		// there because each cluster's own role holds them (grant in
-		// registration/hub/cluster.go): RBAC lets the hub grant only what it holds, and
-		// holding them is what spares it "escalate".
+		// ManagedClusters cached, patched (finalizer, acceptance, which
+		// admission.yaml checks against managedclusters/accept) and their
+		// status patched; Leases cached; ManagedClusterSets and bindings
+		// cached, the bindings' status patched; namespaces, per-cluster
+		// ClusterRoles and ClusterRoleBindings and RoleBindings read through
+		// the API reader, created, updated and deleted; the shared roles
+		// bound by name. update on managedclusters/status is there because
+		// each cluster's own role holds it (ClusterRules in
+		// registration/hub/cluster.go): RBAC lets the hub grant only what it
+		// holds, and holding it is what spares it "escalate".
 		"ocm-gitops-hub-registration": slices.Concat(
 			perms("certificates.k8s.io", []string{"certificatesigningrequests"}, read...),
 			perms("certificates.k8s.io", []string{"certificatesigningrequests/approval", "certificatesigningrequests/status"}, "update"),
 			named("certificates.k8s.io", []string{"signers"}, []string{"kubernetes.io/kube-apiserver-client"}, "approve", "sign"),
-			perms(cluster, []string{"managedclusters"}, "get", "list", "watch", "update", "patch"),
-			perms(cluster, []string{"managedclusters/status"}, "get", "update", "patch"),
+			perms(cluster, []string{"managedclusters"}, "get", "list", "watch", "patch"),
+			perms(cluster, []string{"managedclusters/status"}, "update", "patch"),
+			perms("register.open-cluster-management.io", []string{"managedclusters/accept"}, "update"),
+			perms(cluster, []string{"managedclustersets", "managedclustersetbindings"}, read...),
+			perms(cluster, []string{"managedclustersetbindings/status"}, "patch"),
 			perms("coordination.k8s.io", []string{"leases"}, read...),
 			perms("", []string{"namespaces"}, "get", "create"),
 			perms("rbac.authorization.k8s.io", []string{"clusterroles", "clusterrolebindings", "rolebindings"}, "get", "create", "update", "delete"),

@@ -43,6 +43,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
@@ -431,7 +432,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	const hookSecret = "push-secret-123"
 	e := startDeployedHub(t, "hub", lab.RoleManaged, func(ctx context.Context, c client.Client) {
 		createAll(t, ctx, c,
-			namespace("fleet"), namespace("east"), namespace("west"),
+			namespace("fleet"), registration.ClusterNamespace("east"), registration.ClusterNamespace("west"),
 			managedCluster("east"), managedCluster("west"),
 			&clusterv1beta2.ManagedClusterSet{ObjectMeta: metav1.ObjectMeta{Name: "all"},
 				Spec: clusterv1beta2.ManagedClusterSetSpec{ClusterSelector: clusterv1beta2.ManagedClusterSelector{
@@ -562,7 +563,7 @@ func TestBesideOCMHubRunsWithItsRBAC(t *testing.T) {
 	repo := newFleetRepo(t, map[string]string{"apps/settings/cm.yaml": configMapYAML("one")})
 	e := startDeployedHub(t, "hub/beside-ocm", lab.RoleHub, func(ctx context.Context, c client.Client) {
 		createAll(t, ctx, c,
-			namespace("fleet"), namespace("east"), namespace("west"),
+			namespace("fleet"), registration.ClusterNamespace("east"), registration.ClusterNamespace("west"),
 			managedCluster("east"), managedCluster("west"),
 			&appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"},
 				Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.url}},

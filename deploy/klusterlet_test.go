@@ -26,6 +26,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
@@ -123,7 +124,7 @@ func TestKlusterletRunsWithItsRBAC(t *testing.T) {
 	if err := aggregateClusterRoles(ctx, managed); err != nil {
 		t.Fatal(err)
 	}
-	createAll(t, ctx, hubClient, namespace("east"), &clusterv1.ManagedCluster{
+	createAll(t, ctx, hubClient, registration.ClusterNamespace("east"), &clusterv1.ManagedCluster{
 		ObjectMeta: metav1.ObjectMeta{Name: "east"}, Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true}})
 
 	logs := &logCapture{}

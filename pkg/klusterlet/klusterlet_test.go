@@ -329,7 +329,8 @@ func TestRegistrationEndToEnd(t *testing.T) {
 	}
 }
 
-// Without auto-approval the request waits until the hub accepts the cluster;
+// Without auto-approval the request waits for an administrator, who
+// approves it and accepts the cluster (what OCM's clusteradm accept does);
 // a stopped agent turns the cluster Unknown; a restarted one reuses its
 // stored credentials (a Secret here) without a new request.
 func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
@@ -353,11 +354,31 @@ func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
 		t.Errorf("HubAccepted = %+v, want False", c)
 	}
 
-	// The hub administrator accepts the cluster, with a short lease.
+	// Accepting the cluster alone approves nothing: anyone who can create a
+	// ManagedCluster might have set spec.hubAcceptsClient.
 	mc := managedCluster(t, cluster)
 	patch := client.MergeFrom(mc.DeepCopy())
 	mc.Spec.HubAcceptsClient, mc.Spec.LeaseDurationSeconds = true, 1
 	if err := hubC.Patch(ctx, mc, patch); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "cluster accepted", func() (bool, string) {
+		c := clusterCondition(t, cluster, clusterv1.ManagedClusterConditionHubAccepted)
+		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
+	})
+	_ = hubC.List(ctx, &l, client.MatchingLabels{registration.LabelClusterName: cluster})
+	if len(l.Items) != 1 || len(l.Items[0].Status.Conditions) != 0 {
+		t.Fatalf("the request was decided because the cluster was accepted: %+v", l.Items[0].Status.Conditions)
+	}
+	// The hub administrator approves the request (kubectl certificate approve).
+	csr := l.Items[0].DeepCopy()
+	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "ApprovedByAdmin", Message: "test"})
+	kube, err := kubernetes.NewForConfig(hubCP.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "accepted cluster available", func() (bool, string) {

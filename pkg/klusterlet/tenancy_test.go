@@ -118,6 +118,9 @@ func TestClusterIdentityReachesItsOwnNamespaceOnly(t *testing.T) {
 	_, err = clusters.ClusterV1().ManagedClusters().Patch(ctx, "tenant-b", types.MergePatchType, []byte(`{"status":{"conditions":[]}}`), metav1.PatchOptions{}, "status")
 	forbidden(t, "patch another ManagedCluster's status", err)
 	forbidden(t, "delete its own ManagedCluster", clusters.ClusterV1().ManagedClusters().Delete(ctx, "tenant-a", metav1.DeleteOptions{}))
+	_, err = clusters.ClusterV1().ManagedClusters().Patch(ctx, "tenant-a", types.MergePatchType,
+		[]byte(`{"metadata":{"labels":{"cluster.open-cluster-management.io/clusterset":"other-team","env":"prod"}}}`), metav1.PatchOptions{})
+	forbidden(t, "relabel its own ManagedCluster (join another team's set)", err)
 	_, err = kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "tenant-a-more"}}, metav1.CreateOptions{})
 	forbidden(t, "create a namespace", err)
 

@@ -16,7 +16,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -470,7 +469,7 @@ func registerClusters(ctx context.Context, c client.Client, names []string) erro
 			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
 			Spec:       clusterv1.ManagedClusterSpec{HubAcceptsClient: true},
 		}
-		for _, o := range []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, mc} {
+		for _, o := range []client.Object{registration.ClusterNamespace(name), mc} {
 			if err := c.Create(ctx, o); err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("register %s on the hub: %w", name, err)
 			}

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
@@ -58,4 +59,13 @@ func SetsOf(mc *clusterv1.ManagedCluster, sets []*clusterv1beta2.ManagedClusterS
 		}
 	}
 	return out
+}
+
+// Bound says whether a ManagedClusterSetBinding counts. The hub's
+// registration marks a binding unbound (Bound=False) when its set is gone;
+// who may create a binding at all is checked at admission (the
+// managedclustersets/bind permission). A binding the registration has not
+// looked at yet counts, as in OCM's placement.
+func Bound(b *clusterv1beta2.ManagedClusterSetBinding) bool {
+	return !meta.IsStatusConditionFalse(b.Status.Conditions, clusterv1beta2.ClusterSetBindingBoundType)
 }

@@ -235,7 +235,7 @@ func scopeOf(namespace string, clusterSets []string, in Input) scope {
 	bound := map[string]bool{}
 	for _, b := range in.Bindings {
 		// OCM keys bindings by name (which must equal spec.clusterSet).
-		if _, ok := setByName[b.Name]; ok && b.Namespace == namespace {
+		if _, ok := setByName[b.Name]; ok && b.Namespace == namespace && Bound(b) {
 			bound[b.Name] = true
 		}
 	}

@@ -78,7 +78,7 @@ func NewHub(t *testing.T, clusters ...string) *Hub {
 	e := &Hub{CP: cp, C: c, Ctx: context.Background()}
 	e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})
 	for _, name := range clusters {
-		e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		e.Create(t, registration.ClusterNamespace(name),
 			&clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"env": "test"}},
 				Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true}})
 	}

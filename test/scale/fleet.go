@@ -99,7 +99,7 @@ func newFleet(ctx context.Context, cfg *rest.Config, spec fleetSpec, dir string)
 }
 
 func (f *fleet) createCluster(ctx context.Context, name string, i int) error {
-	if err := f.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	if err := f.c.Create(ctx, registration.ClusterNamespace(name)); err != nil {
 		return fmt.Errorf("create namespace %s: %w", name, err)
 	}
 	mc := &clusterv1.ManagedCluster{

@@ -26,6 +26,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -86,7 +87,7 @@ func TestSubscriptionReachesOnlyWhatItsNamespaceMay(t *testing.T) {
 		e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	}
 	for name, set := range map[string]string{"dev1": "dev", "prod1": "prod"} {
-		e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}},
+		e.Create(t, registration.ClusterNamespace(name),
 			&clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{clusterv1beta2.ClusterSetLabel: set}},
 				Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true}})
 	}

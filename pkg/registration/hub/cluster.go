@@ -7,7 +7,6 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,8 +27,11 @@ const (
 	ReasonHubClusterAdminAccepted = "HubClusterAdminAccepted"
 	ReasonHubClusterAdminDenied   = "HubClusterAdminDenied"
 	ReasonLeaseUpdateStopped      = "ManagedClusterLeaseUpdateStopped"
-	defaultLeaseDuration          = 60 * time.Second
-	clusterRolePrefix             = "ocm-gitops:managedcluster:"
+	// ReasonClusterNameRefused: the cluster's name is reserved or its
+	// namespace is not the cluster's (ours; OCM has no such check).
+	ReasonClusterNameRefused = "ClusterNameRefused"
+	defaultLeaseDuration     = 60 * time.Second
+	clusterRolePrefix        = "ocm-gitops:managedcluster:"
 )
 
 // clusterReconciler sets up accepted clusters and watches their leases.
@@ -106,13 +108,15 @@ func (r *clusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 
 	orig := mc.DeepCopy()
 	var requeue time.Duration
+	refused := ""
 	if mc.Spec.HubAcceptsClient {
-		if now := time.Now(); r.granted.due(mc.UID, now) {
-			if err := r.grant(ctx, mc); err != nil {
-				return ctrl.Result{}, err
-			}
-			r.granted.done(mc.UID, now)
+		var err error
+		if refused, err = r.setUp(ctx, mc); err != nil {
+			return ctrl.Result{}, err
 		}
+	}
+	switch {
+	case mc.Spec.HubAcceptsClient && refused == "":
 		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{
 			Type: clusterv1.ManagedClusterConditionHubAccepted, Status: metav1.ConditionTrue,
 			Reason: ReasonHubClusterAdminAccepted, Message: "Accepted by hub cluster admin",
@@ -121,17 +125,22 @@ func (r *clusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		if requeue, err = r.checkLease(ctx, mc); err != nil {
 			return ctrl.Result{}, err
 		}
-	} else {
-		// Not accepted (or no longer): the cluster's identity loses access.
-		// Its namespace and works stay; nothing running is removed.
+	default:
+		// Not accepted (or no longer, or under a name it may not have): the
+		// cluster's identity loses access. Its namespace and works stay;
+		// nothing running is removed.
 		r.granted.forget(mc.UID)
 		if err := r.revoke(ctx, mc.Name); err != nil {
 			return ctrl.Result{}, err
 		}
-		meta.SetStatusCondition(&mc.Status.Conditions, metav1.Condition{
+		cond := metav1.Condition{
 			Type: clusterv1.ManagedClusterConditionHubAccepted, Status: metav1.ConditionFalse,
 			Reason: ReasonHubClusterAdminDenied, Message: "Denied by hub cluster admin",
-		})
+		}
+		if refused != "" {
+			cond.Reason, cond.Message = ReasonClusterNameRefused, refused
+		}
+		meta.SetStatusCondition(&mc.Status.Conditions, cond)
 	}
 	if !equalConditions(orig.Status.Conditions, mc.Status.Conditions) {
 		patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
@@ -143,6 +152,24 @@ func (r *clusterReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ct
 		}
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
+}
+
+// setUp gives an accepted cluster its namespace and access when they are
+// due for a check, unless its name is refused, which it returns.
+func (r *clusterReconciler) setUp(ctx context.Context, mc *clusterv1.ManagedCluster) (string, error) {
+	now := time.Now()
+	if !r.granted.due(mc.UID, now) {
+		return "", nil
+	}
+	refused, err := nameRefusal(ctx, r.reader, mc.Name)
+	if err != nil || refused != "" {
+		return refused, err
+	}
+	if err := r.grant(ctx, mc); err != nil {
+		return "", err
+	}
+	r.granted.done(mc.UID, now)
+	return "", nil
 }
 
 // checkLease marks the cluster unknown once its agent stopped renewing the
@@ -195,21 +222,19 @@ func leaseVerdict(conds []metav1.Condition, renewed, now time.Time, grace time.D
 }
 
 // grant creates the cluster's namespace and gives its identity access to its
-// own ManagedCluster (a per-cluster ClusterRole limited to its name) and, in
-// its namespace only, to ManifestWorks, its Lease and Events (a RoleBinding
-// to the shared work ClusterRole of StaticRBAC).
+// own ManagedCluster (a per-cluster ClusterRole limited to its name: read
+// it, write its status, never its labels or spec) and, in its namespace
+// only, to ManifestWorks, its Lease and Events (a RoleBinding to the shared
+// work ClusterRole of StaticRBAC).
 func (r *clusterReconciler) grant(ctx context.Context, mc *clusterv1.ManagedCluster) error {
 	name := mc.Name
 	group := rbacv1.Subject{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: registration.ClusterGroup(name)}
 	owner := metav1.OwnerReference{APIVersion: clusterv1.GroupVersion.String(), Kind: "ManagedCluster", Name: name, UID: mc.UID}
 	objs := []client.Object{
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{registration.LabelClusterName: name}}},
+		registration.ClusterNamespace(name),
 		&rbacv1.ClusterRole{
 			ObjectMeta: metav1.ObjectMeta{Name: clusterRolePrefix + name, OwnerReferences: []metav1.OwnerReference{owner}},
-			Rules: []rbacv1.PolicyRule{
-				{APIGroups: []string{clusterv1.GroupName}, Resources: []string{"managedclusters"}, ResourceNames: []string{name}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
-				{APIGroups: []string{clusterv1.GroupName}, Resources: []string{"managedclusters/status"}, ResourceNames: []string{name}, Verbs: []string{"get", "update", "patch"}},
-			},
+			Rules:      ClusterRules(name),
 		},
 		&rbacv1.ClusterRoleBinding{
 			ObjectMeta: metav1.ObjectMeta{Name: clusterRolePrefix + name, OwnerReferences: []metav1.OwnerReference{owner}},
@@ -228,6 +253,18 @@ func (r *clusterReconciler) grant(ctx context.Context, mc *clusterv1.ManagedClus
 		}
 	}
 	return nil
+}
+
+// ClusterRules are what a cluster's identity may do with its own
+// ManagedCluster: read it and write its status. OCM's agent may also update
+// the ManagedCluster itself, labels included, which would let a cluster move
+// itself into any ManagedClusterSet or match any Placement's selector; ours
+// never writes more than the status.
+func ClusterRules(name string) []rbacv1.PolicyRule {
+	return []rbacv1.PolicyRule{
+		{APIGroups: []string{clusterv1.GroupName}, Resources: []string{"managedclusters"}, ResourceNames: []string{name}, Verbs: []string{"get", "list", "watch"}},
+		{APIGroups: []string{clusterv1.GroupName}, Resources: []string{"managedclusters/status"}, ResourceNames: []string{name}, Verbs: []string{"update", "patch"}},
+	}
 }
 
 // revoke removes the cluster identity's access (not its namespace).

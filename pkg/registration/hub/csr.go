@@ -38,10 +38,11 @@ func withWorkers(o controller.Options, n int) controller.Options {
 
 // csrReconciler approves and signs the certificate requests of clusters.
 type csrReconciler struct {
-	client          client.Client
-	signer          *signer
-	autoApprove     map[string]bool
-	bootstrapGroups map[string]bool
+	client client.Client
+	// reader reads namespaces from the API server (not cached).
+	reader      client.Reader
+	signer      *signer
+	autoApprove map[string]bool
 }
 
 // allowedUsages are what a cluster's client certificate may be used for.
@@ -68,7 +69,8 @@ func (r *csrReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 			return ctrl.Result{}, r.setCondition(ctx, csr, certificatesv1.CertificateDenied, "InvalidClusterRequest", reason)
 		}
 		if !ok {
-			return ctrl.Result{}, nil // waits for an administrator, or for the cluster to be accepted
+			log.V(1).Info("certificate request waits for an administrator to approve it", "cluster", cluster, "csr", csr.Name, "requester", csr.Spec.Username)
+			return ctrl.Result{}, nil
 		}
 		if err := r.setCondition(ctx, csr, certificatesv1.CertificateApproved, "AutoApprovedByHub", reason); err != nil {
 			return ctrl.Result{}, err
@@ -109,43 +111,101 @@ func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 			return false, fmt.Sprintf("usage %q is not allowed for a cluster client certificate", u), nil
 		}
 	}
+	facts := requestFacts{Requester: csr.Spec.Username, Identity: x.Subject.CommonName, AutoApprove: r.autoApprove[csr.Spec.Username]}
+	if facts.NameRefused, err = nameRefusal(ctx, r.reader, cluster); err != nil {
+		return false, "", err
+	}
 	mc := &clusterv1.ManagedCluster{}
 	err = r.client.Get(ctx, types.NamespacedName{Name: cluster}, mc)
 	switch {
 	case apierrors.IsNotFound(err):
-		return false, "", nil // the agent creates it first; watched
+		// The agent creates it first; watched.
 	case err != nil:
 		return false, "", err
+	default:
+		facts.Cluster = mc
 	}
-	switch {
-	case csr.Spec.Username == x.Subject.CommonName:
-		// Renewal by the cluster's own identity.
-		if mc.Spec.HubAcceptsClient {
-			return true, "renewal by the cluster's own identity", nil
-		}
-		return false, "", nil
-	case r.autoApprove[csr.Spec.Username]:
-		if !mc.Spec.HubAcceptsClient {
-			patch := client.MergeFrom(mc.DeepCopy())
-			mc.Spec.HubAcceptsClient = true
-			if err := r.client.Patch(ctx, mc, patch); err != nil {
-				return false, "", fmt.Errorf("accept ManagedCluster %s: %w", cluster, err)
-			}
-		}
-		return true, fmt.Sprintf("bootstrap user %s is on the auto-approve list", csr.Spec.Username), nil
-	case mc.Spec.HubAcceptsClient && r.isBootstrap(csr):
-		return true, "the hub accepts the cluster (spec.hubAcceptsClient)", nil
+	verdict, reason := judge(facts)
+	if verdict != approve {
+		return false, reason, nil
 	}
-	return false, "", nil
+	if facts.AutoApprove && !mc.Spec.HubAcceptsClient {
+		patch := client.MergeFrom(mc.DeepCopy())
+		mc.Spec.HubAcceptsClient = true
+		if err := r.client.Patch(ctx, mc, patch); err != nil {
+			return false, "", fmt.Errorf("accept ManagedCluster %s: %w", cluster, err)
+		}
+	}
+	return true, reason, nil
 }
 
-func (r *csrReconciler) isBootstrap(csr *certificatesv1.CertificateSigningRequest) bool {
-	for _, g := range csr.Spec.Groups {
-		if r.bootstrapGroups[g] {
-			return true
+// requestFacts are what a certificate request is judged on.
+type requestFacts struct {
+	// Requester is the user who sent the request, Identity the user name
+	// it asks a certificate for (a validated cluster agent identity).
+	Requester, Identity string
+	// AutoApprove says the requester is a bootstrap user on the hub's
+	// auto-approve list (--auto-approve-users).
+	AutoApprove bool
+	// Cluster is the requested cluster's ManagedCluster, nil while missing.
+	Cluster *clusterv1.ManagedCluster
+	// NameRefused says why the cluster's name may not be used, if so.
+	NameRefused string
+}
+
+// verdict is what the hub does with a certificate request.
+type verdict int
+
+const (
+	wait verdict = iota // for an administrator, or for the ManagedCluster
+	approve
+	deny
+)
+
+// judge decides a cluster's certificate request as OCM's hub does: it
+// approves a renewal by the cluster's own identity while the hub accepts the
+// cluster, and any request of a bootstrap user on the auto-approve list
+// (which accepts the cluster). Every other request waits for an
+// administrator (kubectl certificate approve), however the ManagedCluster is
+// set: spec.hubAcceptsClient is not an approval, since whoever creates a
+// ManagedCluster may set it, and an accepted cluster's name is no proof that
+// the requester is that cluster. Requests for names that would take over a
+// hub namespace are denied.
+func judge(f requestFacts) (verdict, string) {
+	switch {
+	case f.NameRefused != "":
+		return deny, f.NameRefused
+	case f.Cluster == nil:
+		return wait, ""
+	case f.Requester == f.Identity:
+		if f.Cluster.Spec.HubAcceptsClient {
+			return approve, "renewal by the cluster's own identity"
 		}
+		return wait, ""
+	case f.AutoApprove:
+		return approve, fmt.Sprintf("bootstrap user %s is on the auto-approve list", f.Requester)
 	}
-	return false
+	return wait, ""
+}
+
+// nameRefusal says why a cluster may not be named name ("" when it may): a
+// reserved or invalid name, or an existing namespace that is not the
+// cluster's.
+func nameRefusal(ctx context.Context, reader client.Reader, name string) (string, error) {
+	if err := registration.ValidateClusterName(name); err != nil {
+		return err.Error(), nil
+	}
+	ns := &corev1.Namespace{}
+	switch err := reader.Get(ctx, types.NamespacedName{Name: name}, ns); {
+	case apierrors.IsNotFound(err):
+		return "", nil
+	case err != nil:
+		return "", fmt.Errorf("read namespace %s: %w", name, err)
+	}
+	if err := registration.ValidateNamespace(ns, name); err != nil {
+		return err.Error(), nil
+	}
+	return "", nil
 }
 
 func (r *csrReconciler) setCondition(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, typ certificatesv1.RequestConditionType, reason, msg string) error {

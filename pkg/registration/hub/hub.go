@@ -1,9 +1,16 @@
-// Package hub is the hub's half of cluster registration: it approves the
-// certificate requests of clusters the hub accepts (spec.hubAcceptsClient,
-// or a bootstrap identity on the auto-approve list), signs them when the hub
-// has no kube-controller-manager to do it, gives each accepted cluster's
-// identity access to its own namespace only, and marks clusters whose agent
-// stopped renewing its Lease as unknown.
+// Package hub is the hub's half of cluster registration, as OCM's
+// registration hub does it: it approves the certificate requests of
+// bootstrap users on the auto-approve list (accepting their clusters) and
+// the renewals of accepted clusters' own identities, and leaves every other
+// request to an administrator; it signs approved requests when the hub has
+// no kube-controller-manager to do it, gives each accepted cluster's
+// identity access to its own namespace and the status of its own
+// ManagedCluster only, refuses cluster names that would take over a hub
+// namespace, marks ManagedClusterSetBindings bound while their set exists,
+// and marks clusters whose agent stopped renewing its Lease as unknown.
+//
+// Who may accept a cluster, move it into a ManagedClusterSet or bind a set
+// to a namespace is checked at admission (deploy/hub/admission.yaml).
 package hub
 
 import (
@@ -55,7 +62,8 @@ type Options struct {
 
 // SetupHubWithManager registers the registration controllers with mgr:
 // "registration-csr" (approve and sign), "registration-cluster" (namespace,
-// RBAC, acceptance and availability of ManagedClusters) and a start-up step
+// RBAC, acceptance and availability of ManagedClusters),
+// "registration-clustersetbinding" (the Bound condition) and a start-up step
 // that grants the bootstrap groups what joining needs.
 func SetupHubWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.CertValidity <= 0 {
@@ -80,10 +88,6 @@ func SetupHubWithManager(mgr ctrl.Manager, opts Options) error {
 	for _, u := range opts.AutoApproveUsers {
 		auto[u] = true
 	}
-	bootstrapGroups := map[string]bool{}
-	for _, g := range opts.BootstrapGroups {
-		bootstrapGroups[g] = true
-	}
 
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		if err := ensureStaticRBAC(ctx, c, mgr.GetAPIReader(), opts.BootstrapGroups, opts.AutoApproveUsers); err != nil {
@@ -94,7 +98,7 @@ func SetupHubWithManager(mgr ctrl.Manager, opts Options) error {
 		return err
 	}
 
-	csrs := &csrReconciler{client: c, signer: signer, autoApprove: auto, bootstrapGroups: bootstrapGroups}
+	csrs := &csrReconciler{client: c, reader: mgr.GetAPIReader(), signer: signer, autoApprove: auto}
 	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		csr, ok := o.(*certificatesv1.CertificateSigningRequest)
 		return ok && csr.Labels[registration.LabelClusterName] != "" && csr.Spec.SignerName == registration.SignerName
@@ -105,6 +109,10 @@ func SetupHubWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&clusterv1.ManagedCluster{}, handler.EnqueueRequestsFromMapFunc(csrs.pendingOf)).
 		WithOptions(controllerOptions()).
 		Complete(csrs); err != nil {
+		return err
+	}
+
+	if err := setupBindings(mgr); err != nil {
 		return err
 	}
 
