@@ -19,8 +19,11 @@ help: ## list the targets
 build: ## build bin/ocm-gitops
 	$(GO) build -o $(BIN)/ocm-gitops ./cmd/ocm-gitops
 
-tools: ## build kube-apiserver, etcd and kubectl into the tool cache (first run only)
-	hack/tools.sh kube etcd
+tools: ## build what tests run: kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok (first run only, then cached)
+	hack/tools.sh kube etcd kwok
+
+tools-kubectl: ## build kubectl, for people looking around the lab (no test uses it)
+	hack/tools.sh kubectl
 
 tools-cli: ## build the kustomize and helm CLIs used by golden tests
 	hack/tools.sh cli
@@ -66,9 +69,9 @@ SCALE_CLUSTERS ?= 1000
 scale: tools ## the hub against $(SCALE_CLUSTERS) simulated clusters x 10 Subscriptions (docs/performance.md)
 	$(GO) run ./test/scale fleet -clusters $(SCALE_CLUSTERS) -subscriptions 10
 
-lab: ## hub + $(CLUSTERS) managed clusters + the example fleet, until Ctrl-C
-	@echo ">> tools: kube-apiserver, etcd, kubectl (built on first use, then cached)"
-	@hack/tools.sh kube etcd
+lab: ## hub + $(CLUSTERS) managed clusters that run pods + the example fleet, until Ctrl-C
+	@echo ">> tools: kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, kubectl (built on first use, then cached)"
+	@hack/tools.sh kube etcd kwok kubectl
 	@echo ">> building bin/ocm-gitops"
 	@$(GO) build -o $(BIN)/ocm-gitops ./cmd/ocm-gitops
 	@$(BIN)/ocm-gitops lab up --clusters $(CLUSTERS) --dir $(LAB_DIR) --example
