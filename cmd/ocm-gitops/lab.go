@@ -42,6 +42,8 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&opts.GitAddr, "git-addr", lab.DefaultGitAddr, "address of the lab's Git server")
 	fs.StringVar(&opts.HelmAddr, "helm-addr", "", "address of the lab's Helm repository (default "+lab.DefaultHelmAddr+" with the default --git-addr, else a free port)")
 	fs.BoolVar(&opts.Example, "example", false, "serve fleet-repo-example (and its Helm charts) and apply channels/ and subscriptions/")
+	fs.BoolVar(&opts.Workloads, "workloads", true, "make each managed cluster run pods: kube-controller-manager, kube-scheduler and kwok with fake nodes (--workloads=false: API servers only)")
+	fs.IntVar(&opts.Nodes, "nodes", lab.DefaultNodes, "fake nodes per managed cluster with --workloads")
 	fs.StringVar(&root, "repo-root", ".", "checkout holding fleet-repo-example/, channels/ and subscriptions/")
 	fs.StringVar(&logFile, "log-file", "", "where the components log (default: lab.log in --dir; - for stderr)")
 	logs.register(fs, "info")
@@ -197,6 +199,9 @@ func printLabSummary(w io.Writer, l *lab.Lab, root, logFile string, took time.Du
 	fmt.Fprintf(w, "  %s --kubeconfig %s get manifestworks -A\n", kubectl, hubKC)
 	if len(l.Clusters) > 0 {
 		fmt.Fprintf(w, "  %s --kubeconfig %s get deployments -A\n", kubectl, relPath(l.Kubeconfigs[l.Clusters[0].Name]))
+		if l.Clusters[0].RunsWorkloads() {
+			fmt.Fprintf(w, "  %s --kubeconfig %s get pods -A -o wide\n", kubectl, relPath(l.Kubeconfigs[l.Clusters[0].Name]))
+		}
 	}
 	fmt.Fprintf(w, "  %s status --hub-kubeconfig %s\n", relPath(filepath.Join(root, "bin", "ocm-gitops")), hubKC)
 	if l.FleetURL != "" {

@@ -39,6 +39,8 @@ type ControlPlane struct {
 	// certificates; both are ours (not envtest's temporary folders), so they
 	// survive Restart and go in Stop.
 	dataDir, certDir string
+	// workloads run when StartWorkloads was called.
+	workloads *workloads
 }
 
 // Role says which CRDs a control plane gets.
@@ -114,7 +116,12 @@ func (c *ControlPlane) Stop() error {
 	if c == nil || c.env == nil {
 		return nil
 	}
-	err := c.env.Stop()
+	var werr error
+	if c.workloads != nil {
+		werr = c.workloads.stop()
+		c.workloads = nil
+	}
+	err := errors.Join(werr, c.env.Stop())
 	for _, dir := range []string{c.dataDir, c.certDir} {
 		if dir != "" {
 			_ = os.RemoveAll(dir)

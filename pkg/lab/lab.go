@@ -75,6 +75,12 @@ type Options struct {
 	// bootstrap registration, when nil. Start waits for the full
 	// klusterlets to join; a custom agent is not waited for.
 	Agent AgentFunc
+	// Workloads makes each managed cluster run pods: kube-controller-manager,
+	// kube-scheduler and kwok with Nodes fake nodes (DefaultNodes when 0);
+	// see ControlPlane.StartWorkloads. The hub (local-cluster) gets none: it
+	// runs only the hub's own objects.
+	Workloads bool
+	Nodes     int
 	// Progress receives one line per step; nil is quiet.
 	Progress io.Writer
 	Logger   logr.Logger
@@ -189,6 +195,11 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return nil, err
 	}
 	fmt.Fprintf(progress, "up in %s\n", time.Since(started).Round(100*time.Millisecond))
+	if opts.Workloads {
+		if err := l.startWorkloads(ctx, opts, progress); err != nil {
+			return nil, err
+		}
+	}
 	for _, cp := range append([]*ControlPlane{l.Hub}, l.Clusters...) {
 		path := filepath.Join(opts.Dir, cp.Name+".kubeconfig")
 		if err := cp.WriteKubeconfig(path); err != nil {
@@ -284,6 +295,34 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		}
 	}
 	return l, nil
+}
+
+// startWorkloads starts the processes that run pods on every managed
+// cluster, in parallel.
+func (l *Lab) startWorkloads(ctx context.Context, opts Options, progress io.Writer) error {
+	nodes := opts.Nodes
+	if nodes <= 0 {
+		nodes = DefaultNodes
+	}
+	started := time.Now()
+	hub := ""
+	if l.LocalCluster {
+		hub = "; " + LocalClusterName + " runs none"
+	}
+	fmt.Fprintf(progress, "starting workloads on %s (kube-controller-manager, kube-scheduler, kwok with %s each%s)... ",
+		plural(len(l.Clusters), "managed cluster"), plural(nodes, "fake node"), hub)
+	var g errgroup.Group
+	for _, cp := range l.Clusters {
+		g.Go(func() error {
+			return cp.StartWorkloads(ctx, WorkloadOptions{Nodes: nodes, Dir: filepath.Join(opts.Dir, "workloads", cp.Name)})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		fmt.Fprintln(progress, "failed")
+		return err
+	}
+	fmt.Fprintf(progress, "pods run, up in %s\n", time.Since(started).Round(100*time.Millisecond))
+	return nil
 }
 
 // installManagedCRDs installs the CRDs of a managed cluster (AppliedManifestWork,

@@ -29,6 +29,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestLabExample starts the lab as `make lab` does, with the repository's
@@ -53,6 +54,7 @@ func TestLabExample(t *testing.T) {
 	started := time.Now()
 	l, err := lab.Start(ctx, lab.Options{
 		Clusters: 3, Dir: dir, GitAddr: "127.0.0.1:0", Logger: logr.New(errs), Progress: &progress,
+		Workloads:  true,
 		Example:    true,
 		ExampleDir: filepath.Join(root, "fleet-repo-example"),
 		ApplyDirs:  []string{filepath.Join(root, "channels"), filepath.Join(root, "subscriptions")},
@@ -194,6 +196,16 @@ func TestLabExample(t *testing.T) {
 			t.Errorf("%s: node-probe chart %q, want %q", name, got, e.probe)
 		}
 	}
+	// The managed clusters run the example's pods: every Deployment is
+	// Available, node-probe runs on each fake node of the production clusters.
+	if !strings.Contains(progress.String(), "starting workloads on 3 managed clusters") {
+		t.Errorf("progress does not say the clusters run workloads:\n%s", progress.String())
+	}
+	for _, name := range []string{"cluster1", "cluster2", "cluster3"} {
+		c := clusters[name]
+		poll.Eventually(t, 60*time.Second, name+" runs the example's pods", func() error { return workloadsReady(ctx, c) })
+	}
+
 	// The hub runs only what the local Subscription gives it.
 	if v := configValue(ctx, hub, "hello", "hello-config", "color"); v != "" {
 		t.Errorf("the hub (local-cluster) got the hello app, which is for managed clusters")
@@ -270,8 +282,8 @@ func TestLabExample(t *testing.T) {
 		t.Errorf("the goroutine check sees only %d goroutines of the running lab", running)
 	}
 	children := childProcesses(t)
-	if len(children) != 8 {
-		t.Errorf("running lab: %d kube-apiserver/etcd child processes, want 8: %v", len(children), children)
+	if len(children) != 8+3*3 {
+		t.Errorf("running lab: %d child processes, want 8 kube-apiserver/etcd and 3 workload processes per managed cluster: %v", len(children), children)
 	}
 	stopped = true
 	stopStart := time.Now()
@@ -372,7 +384,35 @@ func edit(t *testing.T, path, from, to string) {
 	}
 }
 
-// childProcesses lists this process's kube-apiserver and etcd children.
+// workloadsReady says why a cluster's Deployments and DaemonSets are not
+// all Available, or nil when they are.
+func workloadsReady(ctx context.Context, c client.Client) error {
+	var deployments appsk8s.DeploymentList
+	if err := c.List(ctx, &deployments); err != nil {
+		return err
+	}
+	var daemonSets appsk8s.DaemonSetList
+	if err := c.List(ctx, &daemonSets); err != nil {
+		return err
+	}
+	if len(deployments.Items) == 0 {
+		return fmt.Errorf("no Deployments")
+	}
+	for _, d := range deployments.Items {
+		if d.Spec.Replicas == nil || d.Status.AvailableReplicas != *d.Spec.Replicas {
+			return fmt.Errorf("Deployment %s/%s: %d available", d.Namespace, d.Name, d.Status.AvailableReplicas)
+		}
+	}
+	for _, d := range daemonSets.Items {
+		if d.Status.DesiredNumberScheduled != lab.DefaultNodes || d.Status.NumberReady != d.Status.DesiredNumberScheduled {
+			return fmt.Errorf("DaemonSet %s/%s: %d of %d ready, want one per fake node", d.Namespace, d.Name, d.Status.NumberReady, d.Status.DesiredNumberScheduled)
+		}
+	}
+	return nil
+}
+
+// childProcesses lists this process's control plane children: kube-apiserver,
+// etcd and the workload processes.
 func childProcesses(t *testing.T) []string {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
@@ -396,7 +436,8 @@ func childProcesses(t *testing.T) []string {
 			continue
 		}
 		comm, fields := s[open+1:end], strings.Fields(s[end+1:])
-		if len(fields) > 1 && fields[1] == self && (comm == "kube-apiserver" || comm == "etcd") {
+		// comm is cut to 15 characters: "kube-controller".
+		if len(fields) > 1 && fields[1] == self && slices.Contains([]string{"kube-apiserver", "etcd", "kube-controller", "kube-scheduler", "kwok"}, comm) {
 			out = append(out, comm+"/"+e.Name())
 		}
 	}

@@ -407,6 +407,29 @@ func NewSpoke(t *testing.T, name string) *Spoke {
 	return &Spoke{CP: cp, C: c}
 }
 
+// NewWorkloadSpoke is NewSpoke on a cluster that runs pods: it adds
+// kube-controller-manager, kube-scheduler and kwok with fake nodes
+// (lab.ControlPlane.StartWorkloads), so Deployments become Available, Jobs
+// complete, and images starting with lab.UnpullableImagePrefix wait in
+// ImagePullBackOff. It costs a few seconds and about 250 MB more than
+// NewSpoke (docs/performance.md): use it only where pods must run, and share
+// one cluster between the subtests of a test where they can.
+func NewWorkloadSpoke(t *testing.T, name string) *Spoke {
+	t.Helper()
+	s := NewSpoke(t, name)
+	StartWorkloads(t, s.CP)
+	return s
+}
+
+// StartWorkloads makes a started control plane run pods (see
+// NewWorkloadSpoke); they stop with it.
+func StartWorkloads(t *testing.T, cp *lab.ControlPlane) {
+	t.Helper()
+	if err := cp.StartWorkloads(context.Background(), lab.WorkloadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Value reads the value of the ConfigMap apps/<name>.
 func (s *Spoke) Value(name string) (string, error) {
 	cm := &corev1.ConfigMap{}
@@ -476,10 +499,15 @@ func (e *Hub) ClusterAvailable(name string) (metav1.ConditionStatus, error) {
 }
 
 // StartLab starts a lab of n managed clusters (each a control plane with its
-// work agent) in dir, stopped when the test ends.
-func StartLab(t *testing.T, n int, dir string) *lab.Lab {
+// work agent) in dir, stopped when the test ends. configure may change the
+// options, e.g. WithWorkloads.
+func StartLab(t *testing.T, n int, dir string, configure ...func(*lab.Options)) *lab.Lab {
 	t.Helper()
-	l, err := lab.Start(context.Background(), lab.Options{Clusters: n, Dir: dir, GitAddr: "127.0.0.1:0", Logger: logr.Discard()})
+	opts := lab.Options{Clusters: n, Dir: dir, GitAddr: "127.0.0.1:0", Logger: logr.Discard()}
+	for _, f := range configure {
+		f(&opts)
+	}
+	l, err := lab.Start(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,6 +518,10 @@ func StartLab(t *testing.T, n int, dir string) *lab.Lab {
 	})
 	return l
 }
+
+// WithWorkloads makes StartLab's managed clusters run pods, as
+// NewWorkloadSpoke's does.
+func WithWorkloads(o *lab.Options) { o.Workloads = true }
 
 // ServeRepo serves the files in seed as a Git repository fleet.git from a
 // Git server on 127.0.0.1 keeping its data in dir, and returns its URL.
