@@ -6,10 +6,10 @@ export KUBEBUILDER_ASSETS := $(CURDIR)/bin/k8s
 GO        ?= go
 BIN       := $(CURDIR)/bin
 CLUSTERS  ?= 3
-LAB_DIR   ?= $(CURDIR)/.lab
+LAB_DIR   ?= .lab
 TEST_FLAGS ?= -timeout 20m
 
-.PHONY: all build tools tools-cli tools-ocm generate verify vet fmt test test-unit test-e2e bench scale lab clean help
+.PHONY: all build tools tools-kubectl tools-cli tools-ocm generate verify vet fmt test test-unit test-e2e bench scale lab clean help
 
 all: build
 

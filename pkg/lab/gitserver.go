@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +39,10 @@ func StartGitServer(root, addr string, onPush func(repo string, refs []string)) 
 	}
 	if addr == "" {
 		addr = "127.0.0.1:0"
+	}
+	// git http-backend runs in another folder: a relative root would not resolve.
+	if root, err = filepath.Abs(root); err != nil {
+		return nil, err
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -99,6 +104,11 @@ func (g *GitServer) Close() error {
 	return g.srv.Shutdown(ctx)
 }
 
+// seedDate is the date of the commit CreateRepo makes, so that the same
+// files always make the same commit: a repository recreated from an
+// unchanged folder has the history clones of the old one know.
+const seedDate = "2025-01-01T00:00:00Z"
+
 // CreateRepo creates the bare repository name (e.g. "fleet.git") holding one
 // commit on branch main with the files of dir, and returns its clone URL.
 func (g *GitServer) CreateRepo(ctx context.Context, name, dir string) (string, error) {
@@ -123,31 +133,90 @@ func (g *GitServer) CreateRepo(ctx context.Context, name, dir string) (string, e
 	for _, args := range [][]string{
 		{"init", "--quiet", "--initial-branch=main"},
 		{"add", "--all"},
-		{"commit", "--quiet", "-m", "Import " + filepath.Base(dir)},
+		{"commit", "--quiet", "--date=" + seedDate, "-m", "Import " + filepath.Base(dir)},
 		{"push", "--quiet", bare, "main"},
 	} {
-		if err := Git(ctx, work, args...); err != nil {
+		if err := gitWith(ctx, work, []string{"GIT_COMMITTER_DATE=" + seedDate}, args...); err != nil {
 			return "", err
 		}
 	}
 	return g.URL + "/" + name, nil
 }
 
+// Repo says what OpenOrCreateRepo found.
+type Repo struct {
+	URL string
+	// Head is the commit of branch main.
+	Head string
+	// Kept says the repository existed and is served as it was.
+	Kept bool
+	// Replaced, when set, says why an existing repository could not be
+	// used and was created anew.
+	Replaced error
+}
+
+// OpenOrCreateRepo serves the bare repository name as it is when it exists
+// and has a branch main, so what was pushed to it outlives the server;
+// otherwise it creates it from dir as CreateRepo does, replacing an
+// unusable one (Replaced says why).
+func (g *GitServer) OpenOrCreateRepo(ctx context.Context, name, dir string) (Repo, error) {
+	bare := filepath.Join(g.Root, name)
+	r := Repo{URL: g.URL + "/" + name}
+	if _, err := os.Stat(bare); err == nil {
+		head, err := gitOutput(ctx, bare, "rev-parse", "--verify", "--quiet", "refs/heads/main^{commit}")
+		if err == nil {
+			r.Head, r.Kept = head, true
+			return r, nil
+		}
+		r.Replaced = fmt.Errorf("%s has no usable branch main: %w", bare, err)
+		if err := os.RemoveAll(bare); err != nil {
+			return r, fmt.Errorf("remove the unusable %s: %w", bare, err)
+		}
+	}
+	if _, err := g.CreateRepo(ctx, name, dir); err != nil {
+		return r, err
+	}
+	head, err := gitOutput(ctx, bare, "rev-parse", "refs/heads/main")
+	r.Head = head
+	return r, err
+}
+
 // Git runs the git CLI in dir with a fixed identity and no user configuration.
 func Git(ctx context.Context, dir string, args ...string) error {
+	return gitWith(ctx, dir, nil, args...)
+}
+
+// gitWith is Git with more environment variables.
+func gitWith(ctx context.Context, dir string, env []string, args ...string) error {
+	_, err := runGit(ctx, dir, env, args...)
+	return err
+}
+
+// gitOutput runs git and returns its trimmed standard output.
+func gitOutput(ctx context.Context, dir string, args ...string) (string, error) {
+	return runGit(ctx, dir, nil, args...)
+}
+
+func runGit(ctx context.Context, dir string, env []string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		"GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1", "GIT_TERMINAL_PROMPT=0",
 		"GIT_AUTHOR_NAME=ocm-gitops lab", "GIT_AUTHOR_EMAIL=lab@ocm-gitops.invalid",
 		"GIT_COMMITTER_NAME=ocm-gitops lab", "GIT_COMMITTER_EMAIL=lab@ocm-gitops.invalid")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
+	cmd.Env = append(cmd.Env, env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
 		if errors.As(err, &exit) {
-			return fmt.Errorf("git %s (in %s): %s", strings.Join(args, " "), dir, strings.TrimSpace(string(out)))
+			msg := strings.TrimSpace(stderr.String() + stdout.String())
+			if msg == "" {
+				msg = err.Error()
+			}
+			return "", fmt.Errorf("git %s (in %s): %s", strings.Join(args, " "), dir, msg)
 		}
-		return fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
+		return "", fmt.Errorf("git %s: %w", strings.Join(args, " "), err)
 	}
-	return nil
+	return strings.TrimSpace(stdout.String()), nil
 }

@@ -97,6 +97,8 @@ type Lab struct {
 	Helm         *HelmRepo
 	// FleetURL is the clone URL of the example fleet repo ("" without Example).
 	FleetURL string
+	// FleetRepo says whether the fleet repo was kept from an earlier lab.
+	FleetRepo Repo
 	// WebhookURL is the hub's push-webhook receiver; the lab's Git server
 	// calls it on every push.
 	WebhookURL string
@@ -369,11 +371,14 @@ func (l *Lab) serveExample(ctx context.Context, opts Options, progress io.Writer
 	if err != nil {
 		return err
 	}
-	_ = os.RemoveAll(filepath.Join(opts.Dir, "git", "fleet.git"))
-	if l.FleetURL, err = l.Git.CreateRepo(ctx, "fleet.git", opts.ExampleDir); err != nil {
+	// The repository outlives the lab: clones made for the tour can go on
+	// pushing, and what was pushed is what the next lab deploys.
+	repo, err := l.Git.OpenOrCreateRepo(ctx, "fleet.git", opts.ExampleDir)
+	if err != nil {
 		return fmt.Errorf("serve the example fleet repo: %w", err)
 	}
-	fmt.Fprintf(progress, "fleet repo served at %s\n", l.FleetURL)
+	l.FleetURL, l.FleetRepo = repo.URL, repo
+	fmt.Fprint(progress, fleetRepoLine(repo, filepath.Join(opts.Dir, "git", "fleet.git")))
 	// channels/ names the default addresses; a lab started elsewhere points
 	// the Channels it applies at its own servers instead.
 	rewrite["http://"+DefaultGitAddr+"/"] = l.Git.URL + "/"
@@ -385,6 +390,25 @@ func (l *Lab) serveExample(ctx context.Context, opts Options, progress io.Writer
 		fmt.Fprintf(progress, "applied %s to the hub (%s)\n", filepath.Base(dir)+"/", plural(n, "object"))
 	}
 	return nil
+}
+
+// fleetRepoLine says where the fleet repo is served and whether it is the
+// one of the last lab, with how to start over, or why it was recreated, with
+// how clones made earlier get back in step.
+func fleetRepoLine(r Repo, path string) string {
+	short := r.Head
+	if len(short) > 7 {
+		short = short[:7]
+	}
+	switch {
+	case r.Kept:
+		return fmt.Sprintf("fleet repo served at %s (kept from the last lab, main@%s; to start over from the example: rm -rf %s)\n", r.URL, short, path)
+	case r.Replaced != nil:
+		return fmt.Sprintf("fleet repo served at %s, created anew from the example (main@%s): %v\n"+
+			"  a clone made before holds what was pushed: git -C <clone> push --force origin HEAD:main puts it back\n", r.URL, short, r.Replaced)
+	default:
+		return fmt.Sprintf("fleet repo served at %s (main@%s, kept in %s across restarts)\n", r.URL, short, path)
+	}
 }
 
 // clusterNames lists the managed clusters, local-cluster first when the hub
