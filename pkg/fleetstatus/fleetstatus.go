@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -291,77 +292,81 @@ func (f *Fleet) writeOverview(w io.Writer, opts OverviewOptions) error {
 	if opts.MessageWidth == 0 {
 		opts.MessageWidth = 80
 	}
-	msg := func(s string) string { return oneLine(s, opts.MessageWidth) }
 	t := f.Totals
 	d := t.Deployments
 	fmt.Fprintf(w, "FLEET  %d/%d channels ready, %d/%d subscriptions ready, %d/%d clusters available\n",
 		t.ChannelsReady, t.Channels, t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters)
 	fmt.Fprintf(w, "       deployments: %d applied, %d progressing, %d pending, %d drifted, %d failed, %d offline\n",
 		d.Applied, d.Progressing, d.Pending, d.Drifted, d.Failed, d.Offline)
+	for _, section := range []func(io.Writer, OverviewOptions) error{f.writeChannels, f.writeSubscriptions, f.writeClusters} {
+		if err := section(w, opts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+func (f *Fleet) writeChannels(w io.Writer, opts OverviewOptions) error {
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nCHANNELS")
 	if len(f.Channels) == 0 {
 		fmt.Fprintln(tw, "  (none)")
-	} else {
-		fmt.Fprintln(tw, "NAME\tTYPE\tREADY\tREVISIONS\tMESSAGE")
-		for _, c := range f.Channels {
-			revs := make([]string, 0, len(c.Revisions))
-			for _, r := range c.Revisions {
-				revs = append(revs, source.ShortRevision(r.Revision))
-			}
-			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", c.Namespace, c.Name, dash(c.Type), c.Ready, dash(strings.Join(revs, ",")), msg(c.Message))
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw, "NAME\tTYPE\tREADY\tREVISIONS\tMESSAGE")
+	for _, c := range f.Channels {
+		revs := make([]string, 0, len(c.Revisions))
+		for _, r := range c.Revisions {
+			revs = append(revs, source.ShortRevision(r.Revision))
 		}
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", c.Namespace, c.Name, dash(c.Type), c.Ready, dash(strings.Join(revs, ",")), oneLine(c.Message, opts.MessageWidth))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	return tw.Flush()
+}
 
-	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+func (f *Fleet) writeSubscriptions(w io.Writer, opts OverviewOptions) error {
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nSUBSCRIPTIONS")
 	if len(f.Subscriptions) == 0 {
 		fmt.Fprintln(tw, "  (none)")
-	} else {
-		fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tMESSAGE")
-		for _, s := range f.Subscriptions {
-			rev := source.ShortRevision(s.Revision)
-			if s.Attempted != "" {
-				rev += " (trying " + source.ShortRevision(s.Attempted) + ")"
-			}
-			ready := "True"
-			switch {
-			case !s.Ready && s.Reason == "":
-				ready = "Unknown" // not reconciled yet
-			case !s.Ready:
-				ready = "False"
-			}
-			m := s.Message
-			if !s.Ready && s.Reason != "" {
-				m = s.Reason + ": " + m
-			}
-			sum := s.Summary
-			fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Namespace, s.Name, rev, ready,
-				sum.Applied, sum.Selected, sum.Progressing, sum.Pending, sum.Drifted, sum.Failed, sum.Offline, msg(m))
+		return tw.Flush()
+	}
+	fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tMESSAGE")
+	for _, s := range f.Subscriptions {
+		rev := source.ShortRevision(s.Revision)
+		if s.Attempted != "" {
+			rev += " (trying " + source.ShortRevision(s.Attempted) + ")"
 		}
+		ready := "True"
+		switch {
+		case !s.Ready && s.Reason == "":
+			ready = "Unknown" // not reconciled yet
+		case !s.Ready:
+			ready = "False"
+		}
+		m := s.Message
+		if !s.Ready && s.Reason != "" {
+			m = s.Reason + ": " + m
+		}
+		sum := s.Summary
+		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Namespace, s.Name, rev, ready,
+			sum.Applied, sum.Selected, sum.Progressing, sum.Pending, sum.Drifted, sum.Failed, sum.Offline, oneLine(m, opts.MessageWidth))
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	return tw.Flush()
+}
 
-	tw = tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
+func (f *Fleet) writeClusters(w io.Writer, opts OverviewOptions) error {
+	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nCLUSTERS")
 	listed := f.Clusters
 	if !opts.AllClusters && len(f.Clusters) > opts.MaxClusters {
-		listed = nil
-		for _, c := range f.Clusters {
-			if c.needsAttention() {
-				listed = append(listed, c)
-			}
-		}
+		listed = slices.DeleteFunc(slices.Clone(f.Clusters), func(c Cluster) bool { return !c.needsAttention() })
 	}
-	if len(listed) == 0 && len(f.Clusters) == 0 {
+	if len(f.Clusters) == 0 {
 		fmt.Fprintln(tw, "  (none)")
-	} else if len(listed) > 0 {
+		return tw.Flush()
+	}
+	if len(listed) > 0 {
 		fmt.Fprintln(tw, "NAME\tACCEPTED\tAVAILABLE\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE")
 		for _, c := range listed {
 			d := c.Deployments

@@ -172,114 +172,135 @@ type gateResult struct {
 //   - status aggregation is not gated: the caller always reports.
 func gate(in gateInput) gateResult {
 	var out gateResult
-	windowOK := in.WindowErr == nil && in.Window.Open
-	sendOK := windowOK && in.RolloutErr == nil
-
-	if sendOK {
+	if in.windowOK() && in.RolloutErr == nil {
 		out.Send = in.Rollout.Update
 	}
-	if !in.Paused && windowOK && !in.Budget.Hold {
+	if !in.Paused && in.windowOK() && !in.Budget.Hold {
 		out.Remove = in.Leaving
 	}
+	window, next := windowCondition(in)
+	out.NextWindow = next
+	rolloutCond, st := rolloutCondition(in)
+	out.Rollout = st
+	out.Conditions = []metav1.Condition{window, rolloutCond, deletionCondition(in, len(out.Remove) > 0)}
+	out.Held = heldReason(in)
+	out.RequeueAfter = timers(in)
+	return out
+}
 
-	// WindowOpen.
+// windowOK: the time window is valid and open.
+func (in gateInput) windowOK() bool { return in.WindowErr == nil && in.Window.Open }
+
+// windowCondition is WindowOpen, and when the window opens next while it is
+// closed.
+func windowCondition(in gateInput) (metav1.Condition, *metav1.Time) {
 	warn := ""
 	if len(in.Window.Warnings) > 0 {
 		warn = " (note: " + strings.Join(in.Window.Warnings, "; ") + ")"
 	}
 	switch {
 	case in.WindowErr != nil:
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionWindowOpen, false, appsv1.ReasonInvalidSpec,
-			in.WindowErr.Error()+"; nothing new is sent and nothing is removed until it is fixed"))
+		return newCondition(appsv1.ConditionWindowOpen, false, appsv1.ReasonInvalidSpec,
+			in.WindowErr.Error()+"; nothing new is sent and nothing is removed until it is fixed"), nil
 	case in.Window.Open:
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionWindowOpen, true, appsv1.ReasonWindowOpen, in.Window.Reason+warn))
-	default:
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionWindowOpen, false, appsv1.ReasonWindowClosed,
-			in.Window.Reason+"; until then nothing new is sent and nothing is removed"+warn))
-		if !in.Window.NextOpen.IsZero() {
-			out.NextWindow = &metav1.Time{Time: in.Window.NextOpen}
-		}
+		return newCondition(appsv1.ConditionWindowOpen, true, appsv1.ReasonWindowOpen, in.Window.Reason+warn), nil
 	}
+	var next *metav1.Time
+	if !in.Window.NextOpen.IsZero() {
+		next = &metav1.Time{Time: in.Window.NextOpen}
+	}
+	return newCondition(appsv1.ConditionWindowOpen, false, appsv1.ReasonWindowClosed,
+		in.Window.Reason+"; until then nothing new is sent and nothing is removed"+warn), next
+}
 
-	// RolloutProgressing and status.rollout.
+// rolloutCondition is RolloutProgressing and status.rollout (nil: keep what
+// it was, when the strategy is invalid). A closed window turns a rollout
+// that would send into one waiting for it.
+func rolloutCondition(in gateInput) (metav1.Condition, *appsv1.RolloutStatus) {
 	if in.RolloutErr != nil {
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonInvalidSpec,
-			in.RolloutErr.Error()+"; nothing new is sent until it is fixed"))
-	} else {
-		st := in.Rollout.Status
-		if !windowOK && len(in.Rollout.Update) > 0 && st.Phase == appsv1.RolloutProgressing {
-			st.Updated -= int32(len(in.Rollout.Update))
-			st.Phase = appsv1.RolloutWaiting
-			st.Message = fmt.Sprintf("waiting for the deployment window to send %s to %d more cluster(s); %d of %d clusters hold it",
-				st.Revision, len(in.Rollout.Update), st.Updated, in.Selected)
-		}
-		out.Rollout = &st
-		switch st.Phase {
-		case appsv1.RolloutSucceeded:
-			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonRolloutSucceeded, st.Message))
-		case appsv1.RolloutFailed:
-			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonRolloutFailed, st.Message))
-		case appsv1.RolloutPaused:
-			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonPaused, st.Message))
-		default:
-			out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionRolloutProgressing, true, appsv1.ReasonProgressing, st.Message))
-		}
+		return newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonInvalidSpec,
+			in.RolloutErr.Error()+"; nothing new is sent until it is fixed"), nil
 	}
+	st := in.Rollout.Status
+	if !in.windowOK() && len(in.Rollout.Update) > 0 && st.Phase == appsv1.RolloutProgressing {
+		st.Updated -= int32(len(in.Rollout.Update))
+		st.Phase = appsv1.RolloutWaiting
+		st.Message = fmt.Sprintf("waiting for the deployment window to send %s to %d more cluster(s); %d of %d clusters hold it",
+			st.Revision, len(in.Rollout.Update), st.Updated, in.Selected)
+	}
+	var c metav1.Condition
+	switch st.Phase {
+	case appsv1.RolloutSucceeded:
+		c = newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonRolloutSucceeded, st.Message)
+	case appsv1.RolloutFailed:
+		c = newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonRolloutFailed, st.Message)
+	case appsv1.RolloutPaused:
+		c = newCondition(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonPaused, st.Message)
+	default:
+		c = newCondition(appsv1.ConditionRolloutProgressing, true, appsv1.ReasonProgressing, st.Message)
+	}
+	return c, &st
+}
 
-	// DeletionHeld.
+// deletionCondition is DeletionHeld; removing says the leaving clusters'
+// works are deleted now.
+func deletionCondition(in gateInput, removing bool) metav1.Condition {
 	switch {
 	case in.Budget.Hold:
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, in.Budget.Message))
-	case len(in.Leaving) > 0 && len(out.Remove) == 0:
-		why := "the deployment window is closed"
-		switch {
-		case in.Paused:
-			why = "the subscription is paused"
-		case in.WindowErr != nil:
-			why = "the time window is invalid"
-		}
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
-			fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget and waits because %s", len(in.Leaving), why)))
-	case len(in.Leaving) > 0:
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
-			fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget", len(in.Leaving))))
-	default:
-		out.Conditions = append(out.Conditions, newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget, "no removal is waiting"))
+		return newCondition(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, in.Budget.Message)
+	case len(in.Leaving) == 0:
+		return newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget, "no removal is waiting")
+	case removing:
+		return newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
+			fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget", len(in.Leaving)))
 	}
-
-	// Why the others wait.
+	why := "the deployment window is closed"
 	switch {
 	case in.Paused:
-		out.Held = "paused by the " + appsv1.LabelSubscriptionPause + " label"
+		why = "the subscription is paused"
 	case in.WindowErr != nil:
-		out.Held = "the time window is invalid; see the WindowOpen condition"
-	case !in.Window.Open && !in.Window.NextOpen.IsZero():
-		out.Held = "outside the deployment window, which opens at " + in.Window.NextOpen.UTC().Format(time.RFC3339)
-	case !in.Window.Open:
-		out.Held = "outside the deployment window"
-	case in.RolloutErr != nil:
-		out.Held = "the rollout strategy is invalid; see the RolloutProgressing condition"
-	case in.Rollout.MaxFailureBreach:
-		out.Held = "the rollout stopped: more clusters failed than maxFailures allows"
-	default:
-		out.Held = "waiting for its turn in the rollout"
+		why = "the time window is invalid"
 	}
+	return newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
+		fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget and waits because %s", len(in.Leaving), why))
+}
 
-	// Timers.
-	var timers []time.Duration
+// heldReason says why the selected clusters that are neither current nor
+// sent wait.
+func heldReason(in gateInput) string {
+	switch {
+	case in.Paused:
+		return "paused by the " + appsv1.LabelSubscriptionPause + " label"
+	case in.WindowErr != nil:
+		return "the time window is invalid; see the WindowOpen condition"
+	case !in.Window.Open && !in.Window.NextOpen.IsZero():
+		return "outside the deployment window, which opens at " + in.Window.NextOpen.UTC().Format(time.RFC3339)
+	case !in.Window.Open:
+		return "outside the deployment window"
+	case in.RolloutErr != nil:
+		return "the rollout strategy is invalid; see the RolloutProgressing condition"
+	case in.Rollout.MaxFailureBreach:
+		return "the rollout stopped: more clusters failed than maxFailures allows"
+	}
+	return "waiting for its turn in the rollout"
+}
+
+// timers is when the first running timer (soak, deadline, window) runs out;
+// zero when none runs.
+func timers(in gateInput) time.Duration {
+	var ds []time.Duration
 	if !in.Paused && in.RolloutErr == nil {
-		timers = append(timers, in.Rollout.RequeueAfter)
+		ds = append(ds, in.Rollout.RequeueAfter)
 	}
 	if in.WindowErr == nil {
 		if in.Window.Open && !in.Window.ClosesAt.IsZero() {
-			timers = append(timers, in.Window.ClosesAt.Sub(in.Now))
+			ds = append(ds, in.Window.ClosesAt.Sub(in.Now))
 		}
 		if !in.Window.Open && !in.Window.NextOpen.IsZero() {
-			timers = append(timers, in.Window.NextOpen.Sub(in.Now))
+			ds = append(ds, in.Window.NextOpen.Sub(in.Now))
 		}
 	}
-	out.RequeueAfter = soonest(timers...)
-	return out
+	return soonest(ds...)
 }
 
 // soonest is the smallest positive duration, or zero.

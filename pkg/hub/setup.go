@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -222,21 +223,11 @@ func (b *statusBatcher) delay(key types.NamespacedName) time.Duration {
 
 // workToSubscription maps a ManifestWork to the Subscription that owns it.
 func workToSubscription(_ context.Context, o client.Object) []reconcile.Request {
-	owner := o.GetAnnotations()[appsv1.AnnotationHostingSubscription]
-	ns, name, ok := cutOwner(owner)
-	if !ok {
+	ns, name, _ := strings.Cut(o.GetAnnotations()[appsv1.AnnotationHostingSubscription], "/")
+	if ns == "" || name == "" {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}}}
-}
-
-func cutOwner(s string) (string, string, bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '/' {
-			return s[:i], s[i+1:], i > 0 && i < len(s)-1
-		}
-	}
-	return "", "", false
 }
 
 func listRequests(ctx context.Context, c client.Client, opts ...client.ListOption) []reconcile.Request {

@@ -564,52 +564,62 @@ func condition(sub *appsv1.Subscription, typ string, ok bool, reason, msg string
 // the render, a held removal, a failed rollout; then why clusters are not
 // applied yet (a failure, or a closed window), then drift.
 func setReady(sub *appsv1.Subscription) {
-	conds := sub.Status.Conditions
-	if paused(sub) {
-		condition(sub, appsv1.ConditionReady, false, appsv1.ReasonPaused, "the "+appsv1.LabelSubscriptionPause+" label is set; nothing new is sent and nothing is removed")
+	if reason, msg, stopped := stopped(sub); stopped {
+		condition(sub, appsv1.ConditionReady, false, reason, msg)
 		return
 	}
-	for _, typ := range []string{appsv1.ConditionSourceReady, appsv1.ConditionPlaced, appsv1.ConditionRendered} {
-		c := meta.FindStatusCondition(conds, typ)
-		if c != nil && c.Status != metav1.ConditionTrue {
-			condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
-			return
-		}
-	}
-	if c := meta.FindStatusCondition(conds, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue {
-		condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
-		return
-	}
-	for _, typ := range []string{appsv1.ConditionWindowOpen, appsv1.ConditionRolloutProgressing} {
-		if c := meta.FindStatusCondition(conds, typ); c != nil && c.Reason == appsv1.ReasonInvalidSpec {
-			condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
-			return
-		}
-	}
-	if ro := sub.Status.Rollout; ro != nil && ro.Phase == appsv1.RolloutFailed {
-		condition(sub, appsv1.ConditionReady, false, appsv1.ReasonRolloutFailed, ro.Message)
-		return
-	}
-	if c := meta.FindStatusCondition(conds, appsv1.ConditionApplied); c != nil && c.Status != metav1.ConditionTrue {
-		if w := meta.FindStatusCondition(conds, appsv1.ConditionWindowOpen); w != nil && w.Status != metav1.ConditionTrue && c.Reason != appsv1.ReasonApplyFailed {
-			condition(sub, appsv1.ConditionReady, false, w.Reason, w.Message)
-			return
-		}
-		condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
-		return
-	}
-	if c := meta.FindStatusCondition(conds, appsv1.ConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {
-		condition(sub, appsv1.ConditionReady, false, c.Reason, c.Message)
+	if reason, msg, waiting := notApplied(sub.Status.Conditions); waiting {
+		condition(sub, appsv1.ConditionReady, false, reason, msg)
 		return
 	}
 	msg := "deployed"
-	if c := meta.FindStatusCondition(conds, appsv1.ConditionApplied); c != nil {
+	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionApplied); c != nil {
 		msg = c.Message
 	}
 	if sub.Status.LastAppliedRevision != "" {
 		msg = fmt.Sprintf("revision %s %s", sub.Status.LastAppliedRevision, msg)
 	}
 	condition(sub, appsv1.ConditionReady, true, appsv1.ReasonSucceeded, msg)
+}
+
+// stopped names what keeps the Subscription from deploying at all.
+func stopped(sub *appsv1.Subscription) (reason, msg string, ok bool) {
+	conds := sub.Status.Conditions
+	if paused(sub) {
+		return appsv1.ReasonPaused, "the " + appsv1.LabelSubscriptionPause + " label is set; nothing new is sent and nothing is removed", true
+	}
+	for _, typ := range []string{appsv1.ConditionSourceReady, appsv1.ConditionPlaced, appsv1.ConditionRendered} {
+		if c := meta.FindStatusCondition(conds, typ); c != nil && c.Status != metav1.ConditionTrue {
+			return c.Reason, c.Message, true
+		}
+	}
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason, c.Message, true
+	}
+	for _, typ := range []string{appsv1.ConditionWindowOpen, appsv1.ConditionRolloutProgressing} {
+		if c := meta.FindStatusCondition(conds, typ); c != nil && c.Reason == appsv1.ReasonInvalidSpec {
+			return c.Reason, c.Message, true
+		}
+	}
+	if ro := sub.Status.Rollout; ro != nil && ro.Phase == appsv1.RolloutFailed {
+		return appsv1.ReasonRolloutFailed, ro.Message, true
+	}
+	return "", "", false
+}
+
+// notApplied says why the clusters do not all hold the deployed revision as
+// applied: a failure, a closed window, progress; or drift.
+func notApplied(conds []metav1.Condition) (reason, msg string, ok bool) {
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionApplied); c != nil && c.Status != metav1.ConditionTrue {
+		if w := meta.FindStatusCondition(conds, appsv1.ConditionWindowOpen); w != nil && w.Status != metav1.ConditionTrue && c.Reason != appsv1.ReasonApplyFailed {
+			return w.Reason, w.Message, true
+		}
+		return c.Reason, c.Message, true
+	}
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason, c.Message, true
+	}
+	return "", "", false
 }
 
 // statusChanged ignores the timestamps that change on every reconcile.

@@ -65,7 +65,7 @@ func CheckBudget(r Removal) BudgetDecision {
 	d.Hold = true
 	share := float64(len(r.Clusters)) * 100 / float64(deployed)
 	d.Message = fmt.Sprintf("removing this Subscription's objects from %d of %d clusters (%.0f%%: %s) exceeds the deletion budget of %d%%; to go ahead, annotate the Subscription with %s=%s",
-		len(r.Clusters), r.Deployed, share, listSome(sortedCopy(r.Clusters)), r.BudgetPercent, appsv1.AnnotationConfirmDeletion, d.Token)
+		len(r.Clusters), r.Deployed, share, listSome(slices.Sorted(slices.Values(r.Clusters))), r.BudgetPercent, appsv1.AnnotationConfirmDeletion, d.Token)
 	if r.Confirmation != "" {
 		d.Message += fmt.Sprintf(" (the annotation holds %q, which was given for a different removal)", r.Confirmation)
 	}
@@ -76,17 +76,11 @@ func CheckBudget(r Removal) BudgetDecision {
 // clusters; the order of clusters does not matter.
 func Token(clusters []string, revision string) string {
 	h := sha256.New()
-	for _, c := range slices.Compact(sortedCopy(clusters)) {
+	for _, c := range slices.Compact(slices.Sorted(slices.Values(clusters))) {
 		h.Write([]byte(c))
 		h.Write([]byte{0})
 	}
 	h.Write([]byte{1})
 	h.Write([]byte(revision))
 	return hex.EncodeToString(h.Sum(nil)[:8])
-}
-
-func sortedCopy(s []string) []string {
-	c := slices.Clone(s)
-	slices.Sort(c)
-	return c
 }

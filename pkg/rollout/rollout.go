@@ -408,8 +408,7 @@ func (p *planner) perGroup(keys []groupKey, maxFailures intstr.IntOrString, scop
 
 // decide turns a step's result into the Decision and the status.
 func (p *planner) decide(r result) Decision {
-	now := p.in.Now
-	d := Decision{MaxFailureBreach: r.breach}
+	d := Decision{MaxFailureBreach: r.breach, RequeueAfter: p.nextTimer()}
 	soaking, inFlight := 0, 0
 	for _, e := range r.rollout {
 		c := p.clusters[e.idx]
@@ -422,8 +421,23 @@ func (p *planner) decide(r result) Decision {
 			inFlight++
 		}
 	}
-	// OCM rechecks at the timers of the step's clusters only; every running
-	// timer counts here, so a deadline outside the step is not missed.
+	st, current := p.count(r, &d)
+	if p.in.Paused {
+		d.Update, d.RequeueAfter = nil, 0
+	}
+	st.Updated = int32(current + len(d.Update))
+	st.Phase, st.Message = p.phase(r, d, &st, current, soaking, inFlight)
+	st.StartedAt = p.startedAt()
+	d.Status = st
+	return d
+}
+
+// nextTimer is how long until the first running soak or deadline timer of
+// any current cluster runs out; zero when none runs. OCM rechecks at the
+// timers of the step's clusters only; every running timer counts here, so a
+// deadline outside the step is not missed.
+func (p *planner) nextTimer() time.Duration {
+	now := p.in.Now
 	var recheck time.Time
 	for _, i := range p.order {
 		if !p.clusters[i].Current {
@@ -433,16 +447,21 @@ func (p *planner) decide(r result) Decision {
 			recheck = e.recheck
 		}
 	}
-	if !recheck.IsZero() {
-		d.RequeueAfter = recheck.Sub(now)
+	if recheck.IsZero() {
+		return 0
 	}
+	return recheck.Sub(now)
+}
 
+// count sums up the current clusters: succeeded, and failed or past their
+// deadline (whichever step looked at them), naming the latter in d. It
+// returns the status so far and how many clusters are current.
+func (p *planner) count(r result, d *Decision) (appsv1.RolloutStatus, int) {
 	st := appsv1.RolloutStatus{Revision: p.in.Revision}
 	timedOut := map[int]bool{}
 	for _, e := range r.timeouts {
 		timedOut[e.idx] = true
 	}
-	// Every current cluster past its deadline counts, whichever step looked.
 	current := 0
 	for _, i := range p.order {
 		c := p.clusters[i]
@@ -450,19 +469,11 @@ func (p *planner) decide(r result) Decision {
 			continue
 		}
 		current++
-		if c.State == Succeeded {
-			st.Succeeded++
-			continue
-		}
-		if c.State != Progressing && c.State != Failed {
-			continue
-		}
-		since := c.Since
-		if since.IsZero() {
-			since = now
-		}
 		switch {
-		case timedOut[i] || (p.s.deadline != forever && !now.Before(since.Add(p.s.deadline))):
+		case c.State == Succeeded:
+			st.Succeeded++
+		case c.State != Progressing && c.State != Failed:
+		case timedOut[i] || p.pastDeadline(c):
 			d.TimedOut = append(d.TimedOut, c.Name)
 			st.Failed++
 		case c.State == Failed:
@@ -470,43 +481,50 @@ func (p *planner) decide(r result) Decision {
 			st.Failed++
 		}
 	}
-	if p.in.Paused {
-		d.Update, d.RequeueAfter = nil, 0
-	}
-	st.Updated = int32(current + len(d.Update))
+	return st, current
+}
 
-	total := len(p.order)
+// pastDeadline: the cluster has been progressing or failing for longer than
+// progressDeadline.
+func (p *planner) pastDeadline(c Cluster) bool {
+	since := c.Since
+	if since.IsZero() {
+		since = p.in.Now
+	}
+	return p.s.deadline != forever && !p.in.Now.Before(since.Add(p.s.deadline))
+}
+
+// phase names where the rollout stands and says it in a sentence.
+func (p *planner) phase(r result, d Decision, st *appsv1.RolloutStatus, current, soaking, inFlight int) (appsv1.RolloutPhase, string) {
+	total, rev := len(p.order), p.in.Revision
 	switch {
 	case p.in.Paused:
-		st.Phase = appsv1.RolloutPaused
-		st.Message = fmt.Sprintf("paused by the %s label: %d of %d clusters hold %s", appsv1.LabelSubscriptionPause, current, total, p.in.Revision)
+		return appsv1.RolloutPaused, fmt.Sprintf("paused by the %s label: %d of %d clusters hold %s", appsv1.LabelSubscriptionPause, current, total, rev)
 	case r.breach:
-		st.Phase = appsv1.RolloutFailed
-		st.Message = fmt.Sprintf("stopped: %s, more than the strategy's maxFailures allows; %d of %d clusters hold %s", p.failureText(d), current, total, p.in.Revision)
+		return appsv1.RolloutFailed, fmt.Sprintf("stopped: %s, more than the strategy's maxFailures allows; %d of %d clusters hold %s", p.failureText(d), current, total, rev)
 	case len(r.rollout) == 0:
-		st.Phase = appsv1.RolloutSucceeded
-		st.Message = fmt.Sprintf("%d of %d clusters applied %s", st.Succeeded, total, p.in.Revision)
+		msg := fmt.Sprintf("%d of %d clusters applied %s", st.Succeeded, total, rev)
 		if st.Failed > 0 {
-			st.Message += "; " + p.failureText(d) + ", within what the strategy tolerates"
+			msg += "; " + p.failureText(d) + ", within what the strategy tolerates"
 		}
+		return appsv1.RolloutSucceeded, msg
 	case len(d.Update) == 0 && inFlight == 0 && soaking > 0:
-		st.Phase = appsv1.RolloutWaiting
-		st.Message = fmt.Sprintf("waiting %s for minSuccessTime on %d cluster(s) before going on: %d of %d clusters hold %s",
-			d.RequeueAfter.Round(time.Second), soaking, current, total, p.in.Revision)
-	default:
-		st.Phase = appsv1.RolloutProgressing
-		st.Message = fmt.Sprintf("%d of %d clusters hold %s (%d sent now), %d succeeded", st.Updated, total, p.in.Revision, len(d.Update), st.Succeeded)
-		if st.Failed > 0 {
-			st.Message += "; " + p.failureText(d)
-		}
+		return appsv1.RolloutWaiting, fmt.Sprintf("waiting %s for minSuccessTime on %d cluster(s) before going on: %d of %d clusters hold %s",
+			d.RequeueAfter.Round(time.Second), soaking, current, total, rev)
 	}
+	msg := fmt.Sprintf("%d of %d clusters hold %s (%d sent now), %d succeeded", st.Updated, total, rev, len(d.Update), st.Succeeded)
+	if st.Failed > 0 {
+		msg += "; " + p.failureText(d)
+	}
+	return appsv1.RolloutProgressing, msg
+}
+
+// startedAt keeps the start of a rollout of the same revision.
+func (p *planner) startedAt() *metav1.Time {
 	if prev := p.in.Previous; prev != nil && prev.Revision == p.in.Revision && prev.StartedAt != nil {
-		st.StartedAt = prev.StartedAt.DeepCopy()
-	} else {
-		st.StartedAt = &metav1.Time{Time: now}
+		return prev.StartedAt.DeepCopy()
 	}
-	d.Status = st
-	return d
+	return &metav1.Time{Time: p.in.Now}
 }
 
 // failureText names up to five failed or timed-out clusters.

@@ -263,7 +263,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	rec.failures, rec.retryAt = 0, time.Time{}
 	if wait == 0 && sub.Annotations[AnnotationPosted] != digest {
 		if err := r.markPosted(ctx, sub, digest); err != nil {
-			log.V(1).Info("record posted digest", "error", err.Error())
+			log.Error(err, "record posted digest")
 		}
 	}
 	return ctrl.Result{RequeueAfter: wait}, nil
@@ -287,8 +287,8 @@ func (r *Reconciler) post(ctx context.Context, sub *appsv1.Subscription, ch *app
 			delay := r.backoff(rec.failures+1, err)
 			r.recorder.Eventf(sub, ch, corev1.EventTypeWarning, ReasonPostFailed, "PostCommitStatus",
 				"%s status %q on %s@%s: %s; retrying in %s", t.Status.State, t.Status.Context, repo, shortSHA(t.SHA), err, delay.Round(time.Second))
-			log.Info("commit status not posted", "repository", repo.String(), "commit", t.SHA, "context", t.Status.Context,
-				"error", err.Error(), "retryIn", delay.String())
+			log.Error(err, "commit status not posted", "repository", repo.String(), "commit", t.SHA, "context", t.Status.Context,
+				"retryIn", delay.String())
 			return delay, false
 		}
 		rec.done(t, r.opts.Clock.Now())

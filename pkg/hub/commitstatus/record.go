@@ -134,15 +134,6 @@ func (r *record) done(t Target, now time.Time) {
 	r.entries[k] = posted{digest: statusDigest(t.Status), state: t.Status.State, at: now, cluster: t.Cluster}
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // shortSHA is for messages.
 func shortSHA(sha string) string {
 	if len(sha) > 12 {

@@ -1,7 +1,10 @@
 package commitstatus
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -145,33 +148,50 @@ func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
 		}
 		return gitprovider.StateError, "no clusters selected"
 	}
+	if d, failed := failure(st); failed {
+		return gitprovider.StateFailure, d
+	}
+	if sum.Applied >= sum.Selected {
+		return gitprovider.StateSuccess, fmt.Sprintf("applied on %d/%d", sum.Applied, sum.Selected)
+	}
+	return gitprovider.StatePending, pending(sub)
+}
+
+// failure describes what fails the deployed commit: an apply failure, a
+// failed rollout of it, drift.
+func failure(st *appsv1.SubscriptionStatus) (string, bool) {
+	sum := st.Summary
 	if sum.Failed > 0 {
 		d := fmt.Sprintf("apply failed on %d/%d", sum.Failed, sum.Selected)
 		if c := firstCluster(st.Clusters, appsv1.ClusterFailed); c != nil {
 			d += ": " + c.Name + " " + strings.TrimPrefix(oneLine(c.Message), "apply failed: ")
 		}
-		return gitprovider.StateFailure, d
+		return d, true
 	}
 	if r := st.Rollout; r != nil && r.Phase == appsv1.RolloutFailed && (r.Revision == "" || r.Revision == st.LastAppliedRevision) {
 		d := "rollout failed"
 		if r.Message != "" {
 			d += ": " + oneLine(r.Message)
 		}
-		return gitprovider.StateFailure, d
+		return d, true
 	}
 	if sum.Drifted > 0 {
 		d := fmt.Sprintf("drift on %d/%d", sum.Drifted, sum.Selected)
 		if c := firstCluster(st.Clusters, appsv1.ClusterDrifted); c != nil {
 			d += ": " + c.Name + " " + driftSummary(*c)
 		}
-		return gitprovider.StateFailure, d
+		return d, true
 	}
-	if sum.Applied >= sum.Selected {
-		return gitprovider.StateSuccess, fmt.Sprintf("applied on %d/%d", sum.Applied, sum.Selected)
-	}
+	return "", false
+}
+
+// pending describes a deployment under way: how far, and what holds it.
+func pending(sub *appsv1.Subscription) string {
+	st := &sub.Status
+	sum := st.Summary
 	progress := fmt.Sprintf("%d/%d applied", sum.Applied, sum.Selected)
 	if sum.Applied+sum.Offline == sum.Selected {
-		return gitprovider.StatePending, fmt.Sprintf("applied on %d/%d, %d offline", sum.Applied, sum.Selected, sum.Offline)
+		return fmt.Sprintf("applied on %d/%d, %d offline", sum.Applied, sum.Selected, sum.Offline)
 	}
 	d := "rolling out: " + progress
 	switch {
@@ -187,7 +207,7 @@ func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
 	if sum.Offline > 0 {
 		d += fmt.Sprintf(", %d offline", sum.Offline)
 	}
-	return gitprovider.StatePending, d
+	return d
 }
 
 // ClusterStatus is one cluster's state and description.
@@ -199,13 +219,13 @@ func ClusterStatus(c appsv1.ClusterStatus) (gitprovider.State, string) {
 	case appsv1.ClusterDrifted:
 		return gitprovider.StateFailure, "drift: " + driftSummary(c)
 	case appsv1.ClusterFailed:
-		return gitprovider.StateFailure, withDefault(msg, "apply failed")
+		return gitprovider.StateFailure, cmp.Or(msg, "apply failed")
 	case appsv1.ClusterOffline:
-		return gitprovider.StatePending, "offline: " + withDefault(msg, "the agent has not reported recently")
+		return gitprovider.StatePending, "offline: " + cmp.Or(msg, "the agent has not reported recently")
 	case appsv1.ClusterPending:
-		return gitprovider.StatePending, "pending: " + withDefault(msg, "not sent yet")
+		return gitprovider.StatePending, "pending: " + cmp.Or(msg, "not sent yet")
 	default:
-		return gitprovider.StatePending, "progressing: " + withDefault(msg, "being applied")
+		return gitprovider.StatePending, "progressing: " + cmp.Or(msg, "being applied")
 	}
 }
 
@@ -233,7 +253,7 @@ func perCluster(sub *appsv1.Subscription, s Settings, sha, ref, base string, pos
 		}})
 	}
 	allRestApplied := st.ClustersTruncated && len(st.Clusters) > 0 && st.Clusters[len(st.Clusters)-1].State == appsv1.ClusterApplied
-	for _, name := range sortedKeys(posted) {
+	for _, name := range slices.Sorted(maps.Keys(posted)) {
 		if listed[name] {
 			continue
 		}
@@ -257,7 +277,7 @@ func perCluster(sub *appsv1.Subscription, s Settings, sha, ref, base string, pos
 // "Deployment/web .spec.replicas (+2 more)".
 func driftSummary(c appsv1.ClusterStatus) string {
 	if len(c.Drift) == 0 {
-		return withDefault(strings.TrimPrefix(oneLine(c.Message), "drift: "), "live objects differ from what was applied")
+		return cmp.Or(strings.TrimPrefix(oneLine(c.Message), "drift: "), "live objects differ from what was applied")
 	}
 	d := c.Drift[0]
 	what := strings.Join(d.Fields, ",")
@@ -291,10 +311,3 @@ func isFalse(conds []metav1.Condition, typ string) bool {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
-
-func withDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
