@@ -10,8 +10,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,20 +21,19 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	workclientset "open-cluster-management.io/api/client/work/clientset/versioned"
-	workv1client "open-cluster-management.io/api/client/work/clientset/versioned/typed/work/v1"
 	workinformers "open-cluster-management.io/api/client/work/informers/externalversions"
 	workv1 "open-cluster-management.io/api/work/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
 )
 
 // Options configure a work agent.
@@ -122,48 +123,34 @@ func HubHash(hubHost string) string {
 }
 
 // Agent is a running work agent. Its state lives in the value, so many
-// agents can run in one process.
+// agents can run in one process. Its work is done by small reconcilers: apply
+// (applyReconciler), status (statusWriter), applied resources (appliedWorks),
+// finalize (finalizer) and eviction (evictor).
 type Agent struct {
 	opts    Options
 	log     logr.Logger
 	hubHash string
 
 	hubHTTP, managedHTTP *http.Client
-	works                workv1client.ManifestWorkInterface
-	hubKube              kubernetes.Interface
-	amws                 workv1client.AppliedManifestWorkInterface
-	dyn                  dynamic.Interface
-	crClient             client.Client
 	mapper               meta.RESTMapper
 
 	workInformer cache.SharedIndexInformer
-	amwInformer  cache.SharedIndexInformer
 	hubFactory   workinformers.SharedInformerFactory
 	amwFactory   workinformers.SharedInformerFactory
 	tracker      *tracker
 	queue        workqueue.TypedRateLimitingInterface[string]
-	applySem     chan struct{}
 
-	mu sync.Mutex
-	// states holds per-work memory of what was applied.
-	states map[string]*workState
-	// refs maps an applied object to the works that apply it.
-	refs map[objKey]map[string]struct{}
-	// written is the resource version the agent last wrote or accepted per
-	// object, so watch events of its own writes are not mistaken for drift.
-	written map[objKey]string
-	// inflight holds objects being written, with the newest resource version
-	// a watch event showed meanwhile: events racing the write's response are
-	// judged once the response is in.
-	inflight map[objKey]string
+	states    *states
+	routes    *routes
+	writes    *ownWrites
+	executors *executors
 
-	execMu      sync.Mutex
-	execClients map[string]execClient
-}
-
-type execClient struct {
-	dyn  dynamic.Interface
-	http *http.Client
+	applier   *applyReconciler
+	status    *statusWriter
+	applied   *appliedWorks
+	hubWorks  *hubWorks
+	finalizer *finalizer
+	evictor   *evictor
 }
 
 // New checks the options and builds the clients; Run starts the agent.
@@ -177,70 +164,111 @@ func New(opts Options) (*Agent, error) {
 	managedCfg.UserAgent = hubCfg.UserAgent
 
 	a := &Agent{
-		opts:        opts,
-		log:         opts.Logger.WithValues("cluster", opts.ClusterName),
-		hubHash:     HubHash(opts.Hub.Host),
-		states:      map[string]*workState{},
-		refs:        map[objKey]map[string]struct{}{},
-		written:     map[objKey]string{},
-		inflight:    map[objKey]string{},
-		execClients: map[string]execClient{},
-		applySem:    make(chan struct{}, opts.ApplyConcurrency),
+		opts:    opts,
+		log:     opts.Logger.WithValues("cluster", opts.ClusterName),
+		hubHash: HubHash(opts.Hub.Host),
+		states:  newStates(),
+		routes:  newRoutes(),
+		writes:  newOwnWrites(),
 	}
-	var err error
+	c, err := a.clients(hubCfg, managedCfg)
+	if err != nil {
+		return nil, err
+	}
+	a.wire(c, managedCfg)
+	if _, err := a.workInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    a.enqueueWork,
+		UpdateFunc: a.onWorkUpdate,
+		DeleteFunc: a.enqueueWork,
+	}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// agentClients are the clients an agent talks through.
+type agentClients struct {
+	hubWork, managedWork *workclientset.Clientset
+	hubKube              kubernetes.Interface
+	dyn                  dynamic.Interface
+	diff                 client.Client
+}
+
+func (a *Agent) clients(hubCfg, managedCfg *rest.Config) (*agentClients, error) {
+	var (
+		c   agentClients
+		err error
+	)
 	if a.hubHTTP, err = rest.HTTPClientFor(hubCfg); err != nil {
 		return nil, fmt.Errorf("hub client: %w", err)
 	}
 	if a.managedHTTP, err = rest.HTTPClientFor(managedCfg); err != nil {
 		return nil, fmt.Errorf("managed cluster client: %w", err)
 	}
-	hubWork, err := workclientset.NewForConfigAndClient(hubCfg, a.hubHTTP)
-	if err != nil {
+	if c.hubWork, err = workclientset.NewForConfigAndClient(hubCfg, a.hubHTTP); err != nil {
 		return nil, fmt.Errorf("hub client: %w", err)
 	}
-	a.works = hubWork.WorkV1().ManifestWorks(opts.ClusterName)
-	if a.hubKube, err = kubernetes.NewForConfigAndClient(hubCfg, a.hubHTTP); err != nil {
+	if c.hubKube, err = kubernetes.NewForConfigAndClient(hubCfg, a.hubHTTP); err != nil {
 		return nil, fmt.Errorf("hub client: %w", err)
 	}
-	managedWork, err := workclientset.NewForConfigAndClient(managedCfg, a.managedHTTP)
-	if err != nil {
+	if a.status, err = newStatusWriter(hubCfg, a.hubHTTP); err != nil {
+		return nil, err
+	}
+	if c.managedWork, err = workclientset.NewForConfigAndClient(managedCfg, a.managedHTTP); err != nil {
 		return nil, fmt.Errorf("managed cluster client: %w", err)
 	}
-	a.amws = managedWork.WorkV1().AppliedManifestWorks()
-	if a.dyn, err = dynamic.NewForConfigAndClient(managedCfg, a.managedHTTP); err != nil {
+	if c.dyn, err = dynamic.NewForConfigAndClient(managedCfg, a.managedHTTP); err != nil {
 		return nil, fmt.Errorf("managed cluster client: %w", err)
 	}
 	if a.mapper, err = apiutil.NewDynamicRESTMapper(managedCfg, a.managedHTTP); err != nil {
 		return nil, fmt.Errorf("managed cluster API discovery: %w", err)
 	}
-	if a.crClient, err = client.New(managedCfg, client.Options{Scheme: scheme.New(), Mapper: a.mapper, HTTPClient: a.managedHTTP}); err != nil {
+	if c.diff, err = client.New(managedCfg, client.Options{Scheme: scheme.New(), Mapper: a.mapper, HTTPClient: a.managedHTTP}); err != nil {
 		return nil, fmt.Errorf("managed cluster client: %w", err)
 	}
+	return &c, nil
+}
 
+// wire builds the informers and the reconcilers.
+func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 	stripManagedFields := func(obj any) (any, error) {
 		if m, ok := obj.(metav1.Object); ok {
 			m.SetManagedFields(nil)
 		}
 		return obj, nil
 	}
-	a.hubFactory = workinformers.NewSharedInformerFactoryWithOptions(hubWork, 0, workinformers.WithNamespace(opts.ClusterName),
+	a.hubFactory = workinformers.NewSharedInformerFactoryWithOptions(c.hubWork, 0, workinformers.WithNamespace(a.opts.ClusterName),
 		workinformers.WithTransform(stripManagedFields))
 	a.workInformer = a.hubFactory.Work().V1().ManifestWorks().Informer()
-	a.amwFactory = workinformers.NewSharedInformerFactoryWithOptions(managedWork, 0, workinformers.WithTransform(stripManagedFields))
-	a.amwInformer = a.amwFactory.Work().V1().AppliedManifestWorks().Informer()
-
+	a.amwFactory = workinformers.NewSharedInformerFactoryWithOptions(c.managedWork, 0, workinformers.WithTransform(stripManagedFields))
 	a.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
 		workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 30*time.Second),
 		workqueue.TypedRateLimitingQueueConfig[string]{})
 
-	if _, err := a.workInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { a.enqueueWork(obj) },
-		UpdateFunc: a.onWorkUpdate,
-		DeleteFunc: func(obj any) { a.enqueueWork(obj) },
-	}); err != nil {
-		return nil, err
+	a.tracker = newTracker(c.dyn, a.log, a.onObjectEvent)
+	a.executors = &executors{own: c.dyn, managed: managedCfg, clients: map[string]execClient{}}
+	a.hubWorks = &hubWorks{client: c.hubWork.WorkV1().ManifestWorks(a.opts.ClusterName)}
+	a.applied = &appliedWorks{
+		client:   c.managedWork.WorkV1().AppliedManifestWorks(),
+		informer: a.amwFactory.Work().V1().AppliedManifestWorks().Informer(),
+		hubHash:  a.hubHash, agentID: a.opts.AgentID,
+		remover: &remover{dyn: c.dyn, fieldManager: a.opts.FieldManager, log: a.log},
 	}
-	return a, nil
+	a.applier = &applyReconciler{
+		log:       a.log,
+		appliers:  apply.New(apply.Config{Read: c.dyn, Diff: c.diff, FieldManager: a.opts.FieldManager}),
+		executors: a.executors,
+		objects:   &objectReader{tracker: a.tracker, dyn: c.dyn},
+		writes:    a.writes,
+		routes:    a.routes,
+		events:    &eventRecorder{hub: c.hubKube, cluster: a.opts.ClusterName, log: a.log},
+		mapper:    a.mapper,
+		requeue:   a.requeueObject,
+		sem:       make(chan struct{}, a.opts.ApplyConcurrency),
+	}
+	a.finalizer = &finalizer{hub: a.hubWorks, applied: a.applied, forget: a.forget, log: a.log}
+	a.evictor = &evictor{applied: a.applied, works: a.workInformer, cluster: a.opts.ClusterName,
+		gracePeriod: a.opts.EvictionGracePeriod, log: a.log}
 }
 
 // Run applies works until ctx ends, then stops every goroutine it started.
@@ -253,43 +281,27 @@ func (a *Agent) Run(ctx context.Context) error {
 		wg.Wait()
 		a.hubFactory.Shutdown()
 		a.amwFactory.Shutdown()
-		if a.tracker != nil {
-			a.tracker.wait()
-		}
+		a.tracker.wait()
 		a.hubHTTP.CloseIdleConnections()
 		a.managedHTTP.CloseIdleConnections()
-		a.execMu.Lock()
-		for _, c := range a.execClients {
-			c.http.CloseIdleConnections()
-		}
-		a.execMu.Unlock()
+		a.executors.close()
 	}()
-	a.tracker = newTracker(ctx, a.dyn, a.log, a.onObjectEvent)
-
+	a.tracker.start(ctx)
 	a.amwFactory.Start(ctx.Done())
 	a.hubFactory.Start(ctx.Done())
 	a.log.Info("work agent starting", "hubHash", a.hubHash[:12])
 	// The managed cluster must be readable to know what was applied; the hub
 	// may be down, in which case nothing changes on the cluster until it is back.
-	if !cache.WaitForCacheSync(ctx.Done(), a.amwInformer.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), a.applied.informer.HasSynced, a.workInformer.HasSynced) {
 		return nil
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), a.workInformer.HasSynced) {
-		return nil
-	}
-	for i := 0; i < a.opts.Workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for range a.opts.Workers {
+		wg.Go(func() {
 			for a.processNext(ctx) {
 			}
-		}()
+		})
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		a.evictionLoop(ctx)
-	}()
+	wg.Go(func() { a.evictor.run(ctx) })
 	<-ctx.Done()
 	a.log.Info("work agent stopping")
 	return nil
@@ -341,193 +353,25 @@ func (a *Agent) onWorkUpdate(oldObj, newObj any) {
 	switch {
 	case o.Generation != n.Generation,
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil),
-		!hasString(n.Finalizers, workv1.ManifestWorkFinalizer),
-		o.Annotations[annotationDriftPolicy] != n.Annotations[annotationDriftPolicy],
-		!mapsEqual(o.Labels, n.Labels):
+		!slices.Contains(n.Finalizers, workv1.ManifestWorkFinalizer),
+		!maps.Equal(o.Annotations, n.Annotations),
+		!maps.Equal(o.Labels, n.Labels):
 		a.queue.Add(n.Name)
 	}
 }
 
 // onObjectEvent routes a watch event of an applied object to its works,
-// skipping events of the agent's own writes.
+// skipping the echoes of the agent's own writes.
 func (a *Agent) onObjectEvent(key objKey, obj *unstructured.Unstructured, deleted bool) {
-	a.mu.Lock()
-	if seen, ok := a.inflight[key]; ok && !deleted {
-		if seen == "" || newerRV(obj.GetResourceVersion(), seen) {
-			a.inflight[key] = obj.GetResourceVersion()
-		}
-		a.mu.Unlock()
+	if a.writes.echo(key, obj.GetResourceVersion(), deleted) {
 		return
 	}
-	works := a.refs[key]
-	rv := a.written[key]
-	names := make([]string, 0, len(works))
-	for w := range works {
-		names = append(names, w)
-	}
-	a.mu.Unlock()
-	if len(names) == 0 {
-		return
-	}
-	if !deleted && rv != "" {
-		if c, err := resourceversion.CompareResourceVersion(obj.GetResourceVersion(), rv); err == nil && c <= 0 {
-			return
-		}
-	}
-	for _, w := range names {
+	a.requeueObject(key)
+}
+
+// requeueObject looks again at the works that apply an object.
+func (a *Agent) requeueObject(key objKey) {
+	for _, w := range a.routes.worksOf(key) {
 		a.queue.Add(w)
 	}
-}
-
-// beginWrite marks an object as being written by the agent.
-func (a *Agent) beginWrite(key objKey) {
-	a.mu.Lock()
-	a.inflight[key] = ""
-	a.mu.Unlock()
-}
-
-// endWrite records the write's resource version ("" when it failed) and
-// looks again at the object if a newer change came in meanwhile.
-func (a *Agent) endWrite(key objKey, rv string) {
-	a.mu.Lock()
-	seen := a.inflight[key]
-	delete(a.inflight, key)
-	var names []string
-	if seen != "" && (rv == "" || newerRV(seen, rv)) {
-		for w := range a.refs[key] {
-			names = append(names, w)
-		}
-	}
-	a.mu.Unlock()
-	a.setWritten(key, rv)
-	for _, w := range names {
-		a.queue.Add(w)
-	}
-}
-
-// setWritten records the resource version the agent wrote or accepted.
-func (a *Agent) setWritten(key objKey, rv string) {
-	if rv == "" {
-		return
-	}
-	a.mu.Lock()
-	if cur, ok := a.written[key]; !ok || newerRV(rv, cur) {
-		a.written[key] = rv
-	}
-	a.mu.Unlock()
-}
-
-// newerRV reports whether a is a later resource version than b.
-func newerRV(a, b string) bool {
-	c, err := resourceversion.CompareResourceVersion(a, b)
-	return err != nil || c > 0
-}
-
-// setRefs points the work's manifests at their objects, for event routing.
-func (a *Agent) setRefs(work string, keys []objKey) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	want := make(map[objKey]bool, len(keys))
-	for _, k := range keys {
-		want[k] = true
-		set := a.refs[k]
-		if set == nil {
-			set = map[string]struct{}{}
-			a.refs[k] = set
-		}
-		set[work] = struct{}{}
-	}
-	if st := a.states[work]; st != nil {
-		for k := range st.keys {
-			if !want[k] {
-				a.dropRefLocked(work, k)
-			}
-		}
-		st.keys = want
-	}
-}
-
-func (a *Agent) dropRefLocked(work string, k objKey) {
-	if set := a.refs[k]; set != nil {
-		delete(set, work)
-		if len(set) == 0 {
-			delete(a.refs, k)
-			delete(a.written, k)
-		}
-	}
-}
-
-// state returns the memory of a work, creating it.
-func (a *Agent) state(work string) *workState {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	st := a.states[work]
-	if st == nil {
-		st = &workState{objects: map[objKey]*objState{}, keys: map[objKey]bool{}}
-		a.states[work] = st
-	}
-	return st
-}
-
-// forget drops the memory of a work that is gone.
-func (a *Agent) forget(work string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if st := a.states[work]; st != nil {
-		for k := range st.keys {
-			a.dropRefLocked(work, k)
-		}
-	}
-	delete(a.states, work)
-}
-
-// dynFor returns the client that applies a work: the agent's own, or one
-// impersonating the work's executor so the cluster's RBAC bounds what it may do.
-func (a *Agent) dynFor(exec *workv1.ManifestWorkExecutor) (dynamic.Interface, error) {
-	if exec == nil {
-		return a.dyn, nil
-	}
-	if exec.Subject.Type != workv1.ExecutorSubjectTypeServiceAccount || exec.Subject.ServiceAccount == nil {
-		return nil, fmt.Errorf("executor subject type %q is not supported; use ServiceAccount with a namespace and name", exec.Subject.Type)
-	}
-	sa := exec.Subject.ServiceAccount
-	user := "system:serviceaccount:" + sa.Namespace + ":" + sa.Name
-	a.execMu.Lock()
-	defer a.execMu.Unlock()
-	if c, ok := a.execClients[user]; ok {
-		return c.dyn, nil
-	}
-	cfg := ManagedConfigDefaults(a.opts.Managed)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-	hc, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("client for executor %s: %w", user, err)
-	}
-	dyn, err := dynamic.NewForConfigAndClient(cfg, hc)
-	if err != nil {
-		return nil, fmt.Errorf("client for executor %s: %w", user, err)
-	}
-	a.execClients[user] = execClient{dyn: dyn, http: hc}
-	return dyn, nil
-}
-
-func hasString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if bv, ok := b[k]; !ok || bv != v {
-			return false
-		}
-	}
-	return true
 }

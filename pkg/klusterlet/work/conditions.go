@@ -1,7 +1,6 @@
 package work
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -14,6 +13,8 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/drift"
 )
 
 // Condition types and reasons. Applied, Available and StatusFeedbackSynced use
@@ -23,8 +24,8 @@ const (
 	ConditionStatusFeedbackSynced = "StatusFeedbackSynced"
 	ConditionDrifted              = appsv1.WorkConditionDrifted
 
-	ReasonAppliedManifestComplete     = "AppliedManifestComplete"
-	ReasonAppliedManifestFailed       = "AppliedManifestFailed"
+	ReasonAppliedManifestComplete     = workv1.AppliedManifestComplete
+	ReasonAppliedManifestFailed       = workv1.AppliedManifestFailed
 	ReasonApplyConflict               = "ApplyConflict"
 	ReasonAppliedManifestWorkComplete = "AppliedManifestWorkComplete"
 	ReasonAppliedManifestWorkFailed   = "AppliedManifestWorkFailed"
@@ -57,7 +58,7 @@ type outcome struct {
 	// fetchErr is set when the agent could not tell whether the object exists.
 	fetchErr error
 	// drift is reported drift that was not corrected.
-	drift Drift
+	drift drift.Drift
 	// corrected describes the last drift the agent corrected, if any.
 	corrected *correction
 	// backingOff is set when corrections keep being undone and are delayed.
@@ -68,10 +69,14 @@ type outcome struct {
 	hasRules    bool
 }
 
-// correction is a drift the agent undid.
-type correction struct {
-	at   time.Time
-	what Drift
+// manifestConditionFuncs compute a manifest's conditions from its outcome,
+// in order. A new per-manifest verdict (health) is one more function here.
+var manifestConditionFuncs = []func(o *outcome) []metav1.Condition{
+	appliedCondition,
+	availableCondition,
+	progressCondition,
+	feedbackCondition,
+	driftCondition,
 }
 
 // manifestConditions returns the manifest's conditions, starting from old so
@@ -79,147 +84,199 @@ type correction struct {
 func manifestConditions(old []metav1.Condition, o *outcome, gen int64) []metav1.Condition {
 	conds := make([]metav1.Condition, len(old))
 	copy(conds, old)
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&conds, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
+	for _, f := range manifestConditionFuncs {
+		for _, c := range f(o) {
+			c.ObservedGeneration = gen
+			meta.SetStatusCondition(&conds, c)
+		}
 	}
+	return conds
+}
 
+func cond(t string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
+	return metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg}
+}
+
+func appliedCondition(o *outcome) []metav1.Condition {
 	switch {
 	case o.err == nil:
-		set(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete")
-	case apierrors.IsConflict(o.err) || isApplyConflict(o.err):
-		set(workv1.ManifestApplied, metav1.ConditionFalse, ReasonApplyConflict, "Failed to apply manifest: "+o.err.Error())
-	default:
-		set(workv1.ManifestApplied, metav1.ConditionFalse, ReasonAppliedManifestFailed, "Failed to apply manifest: "+o.err.Error())
+		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete")}
+	case apierrors.IsConflict(o.err) || apply.IsConflict(o.err):
+		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonApplyConflict, "Failed to apply manifest: "+o.err.Error())}
 	}
+	return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonAppliedManifestFailed, "Failed to apply manifest: "+o.err.Error())}
+}
 
+func availableCondition(o *outcome) []metav1.Condition {
 	switch {
 	case o.live != nil:
-		set(workv1.ManifestAvailable, metav1.ConditionTrue, ReasonResourceAvailable, "Resource is available")
+		return []metav1.Condition{cond(workv1.ManifestAvailable, metav1.ConditionTrue, ReasonResourceAvailable, "Resource is available")}
 	case o.fetchErr != nil:
-		set(workv1.ManifestAvailable, metav1.ConditionUnknown, ReasonFetchingResourceFailed, "Failed to fetch resource: "+o.fetchErr.Error())
-	default:
-		set(workv1.ManifestAvailable, metav1.ConditionFalse, ReasonResourceNotAvailable, "Resource is not available")
+		return []metav1.Condition{cond(workv1.ManifestAvailable, metav1.ConditionUnknown, ReasonFetchingResourceFailed, "Failed to fetch resource: "+o.fetchErr.Error())}
 	}
+	return []metav1.Condition{cond(workv1.ManifestAvailable, metav1.ConditionFalse, ReasonResourceNotAvailable, "Resource is not available")}
+}
 
+// progressCondition sets Progressing and Degraded from the apply alone.
+func progressCondition(o *outcome) []metav1.Condition {
 	switch {
 	case o.err != nil:
-		set(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed, "Apply failed: "+o.err.Error())
-		set(workv1.ManifestDegraded, metav1.ConditionTrue, ReasonDegradedApplyFailed, o.err.Error())
+		return []metav1.Condition{
+			cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed, "Apply failed: "+o.err.Error()),
+			cond(workv1.ManifestDegraded, metav1.ConditionTrue, ReasonDegradedApplyFailed, o.err.Error()),
+		}
 	case o.live == nil:
-		set(workv1.ManifestProgressing, metav1.ConditionTrue, workv1.WorkProgressingReasonApplying, "Waiting for the resource to exist")
-		set(workv1.ManifestDegraded, metav1.ConditionFalse, ReasonAsExpected, "Resource is as expected")
-	default:
-		set(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "Resource is applied and available")
-		set(workv1.ManifestDegraded, metav1.ConditionFalse, ReasonAsExpected, "Resource is as expected")
+		return []metav1.Condition{
+			cond(workv1.ManifestProgressing, metav1.ConditionTrue, workv1.WorkProgressingReasonApplying, "Waiting for the resource to exist"),
+			cond(workv1.ManifestDegraded, metav1.ConditionFalse, ReasonAsExpected, "Resource is as expected"),
+		}
 	}
+	return []metav1.Condition{
+		cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "Resource is applied and available"),
+		cond(workv1.ManifestDegraded, metav1.ConditionFalse, ReasonAsExpected, "Resource is as expected"),
+	}
+}
 
+func feedbackCondition(o *outcome) []metav1.Condition {
 	switch {
 	case !o.hasRules:
-		set(ConditionStatusFeedbackSynced, metav1.ConditionTrue, ReasonNoStatusFeedbackSynced, "")
+		return []metav1.Condition{cond(ConditionStatusFeedbackSynced, metav1.ConditionTrue, ReasonNoStatusFeedbackSynced, "")}
 	case o.feedbackErr != nil:
-		set(ConditionStatusFeedbackSynced, metav1.ConditionFalse, ReasonStatusFeedbackSyncFailed, "Sync status feedback failed: "+o.feedbackErr.Error())
-	default:
-		set(ConditionStatusFeedbackSynced, metav1.ConditionTrue, ReasonStatusFeedbackSynced, "")
+		return []metav1.Condition{cond(ConditionStatusFeedbackSynced, metav1.ConditionFalse, ReasonStatusFeedbackSyncFailed, "Sync status feedback failed: "+o.feedbackErr.Error())}
 	}
+	return []metav1.Condition{cond(ConditionStatusFeedbackSynced, metav1.ConditionTrue, ReasonStatusFeedbackSynced, "")}
+}
 
+func driftCondition(o *outcome) []metav1.Condition {
 	switch {
 	case o.drift.Drifted():
 		msg := o.drift.String()
 		if o.backingOff {
 			msg += " (corrections keep being undone; retrying with backoff)"
 		}
-		set(ConditionDrifted, metav1.ConditionTrue, ReasonDriftDetected, msg)
+		return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionTrue, ReasonDriftDetected, msg)}
 	case o.corrected != nil:
-		set(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift,
-			fmt.Sprintf("Drift corrected at %s: %s", o.corrected.at.UTC().Format(time.RFC3339), o.corrected.what.String()))
-	default:
-		set(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift, "No drift")
+		return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift,
+			fmt.Sprintf("Drift corrected at %s: %s", o.corrected.at.UTC().Format(time.RFC3339), o.corrected.what.String()))}
 	}
-	return conds
+	return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift, "No drift")}
 }
 
 // maxListed bounds the objects named in a work-level message.
 const maxListed = 5
 
-// workConditions sums the manifests up into the work's conditions.
-func workConditions(old []metav1.Condition, outcomes []*outcome, gen int64) []metav1.Condition {
-	conds := make([]metav1.Condition, len(old))
-	copy(conds, old)
-	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&conds, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
-	}
-	total := len(outcomes)
-	var failed, unavailable, unknown []string
-	var drifted, corrected []string
-	var lastCorrection time.Time
+// tally sums the manifests up for the work-level conditions.
+type tally struct {
+	total                      int
+	failed, unavailable        []string
+	unknown, drifted, corrects []string
+	lastCorrection             time.Time
+}
+
+func tallyOf(outcomes []*outcome) tally {
+	t := tally{total: len(outcomes)}
 	for _, o := range outcomes {
 		name := describe(o.meta)
 		if o.err != nil {
-			failed = append(failed, name+": "+o.err.Error())
+			t.failed = append(t.failed, name+": "+o.err.Error())
 		}
 		switch {
 		case o.live != nil:
 		case o.fetchErr != nil:
-			unknown = append(unknown, name)
+			t.unknown = append(t.unknown, name)
 		default:
-			unavailable = append(unavailable, name)
+			t.unavailable = append(t.unavailable, name)
 		}
-		if o.drift.Drifted() {
-			drifted = append(drifted, name+" "+o.drift.String())
-		} else if o.corrected != nil {
-			corrected = append(corrected, name+" "+o.corrected.what.String())
-			if o.corrected.at.After(lastCorrection) {
-				lastCorrection = o.corrected.at
+		switch {
+		case o.drift.Drifted():
+			t.drifted = append(t.drifted, name+" "+o.drift.String())
+		case o.corrected != nil:
+			t.corrects = append(t.corrects, name+" "+o.corrected.what.String())
+			if o.corrected.at.After(t.lastCorrection) {
+				t.lastCorrection = o.corrected.at
 			}
 		}
 	}
+	return t
+}
 
-	if len(failed) == 0 {
-		set(workv1.WorkApplied, metav1.ConditionTrue, ReasonAppliedManifestWorkComplete, "Apply manifest work complete")
-	} else {
-		set(workv1.WorkApplied, metav1.ConditionFalse, ReasonAppliedManifestWorkFailed,
-			fmt.Sprintf("Failed to apply manifest work: %d of %d manifests failed: %s", len(failed), total, listed(failed)))
-	}
+// workConditionFuncs compute the work-level conditions from the tally.
+var workConditionFuncs = []func(t tally) []metav1.Condition{
+	workApplied,
+	workAvailable,
+	workProgress,
+	workDrifted,
+}
 
-	switch {
-	case len(unavailable) > 0:
-		set(workv1.WorkAvailable, metav1.ConditionFalse, ReasonResourcesNotAvailable,
-			fmt.Sprintf("%d of %d resources are not available: %s", len(unavailable), total, listed(unavailable)))
-	case len(unknown) > 0:
-		set(workv1.WorkAvailable, metav1.ConditionUnknown, ReasonResourcesStatusUnknown,
-			fmt.Sprintf("%d of %d resources have unknown status: %s", len(unknown), total, listed(unknown)))
-	case total == 0:
-		set(workv1.WorkAvailable, metav1.ConditionTrue, ReasonResourcesAvailable, "The work has no manifests")
-	default:
-		set(workv1.WorkAvailable, metav1.ConditionTrue, ReasonResourcesAvailable, "All resources are available")
-	}
-
-	switch {
-	case len(failed) > 0:
-		set(workv1.WorkProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed,
-			fmt.Sprintf("%d of %d manifests failed to apply", len(failed), total))
-		set(workv1.WorkDegraded, metav1.ConditionTrue, ReasonDegradedApplyFailed,
-			fmt.Sprintf("%d of %d manifests failed to apply: %s", len(failed), total, listed(failed)))
-	case len(unavailable)+len(unknown) > 0:
-		set(workv1.WorkProgressing, metav1.ConditionTrue, workv1.WorkProgressingReasonApplying,
-			fmt.Sprintf("%d of %d resources are not available yet", len(unavailable)+len(unknown), total))
-		set(workv1.WorkDegraded, metav1.ConditionFalse, ReasonAsExpected, "All manifests applied")
-	default:
-		set(workv1.WorkProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "All resources are applied and available")
-		set(workv1.WorkDegraded, metav1.ConditionFalse, ReasonAsExpected, "All manifests applied")
-	}
-
-	switch {
-	case len(drifted) > 0:
-		set(ConditionDrifted, metav1.ConditionTrue, ReasonDriftDetected,
-			fmt.Sprintf("%d of %d manifests drifted: %s", len(drifted), total, listed(drifted)))
-	case len(corrected) > 0:
-		set(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift,
-			fmt.Sprintf("Drift corrected, last at %s: %s", lastCorrection.UTC().Format(time.RFC3339), listed(corrected)))
-	default:
-		set(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift, "No drift")
+// workConditions sums the manifests up into the work's conditions.
+func workConditions(old []metav1.Condition, outcomes []*outcome, gen int64) []metav1.Condition {
+	conds := make([]metav1.Condition, len(old))
+	copy(conds, old)
+	t := tallyOf(outcomes)
+	for _, f := range workConditionFuncs {
+		for _, c := range f(t) {
+			c.ObservedGeneration = gen
+			meta.SetStatusCondition(&conds, c)
+		}
 	}
 	return conds
+}
+
+func workApplied(t tally) []metav1.Condition {
+	if len(t.failed) == 0 {
+		return []metav1.Condition{cond(workv1.WorkApplied, metav1.ConditionTrue, ReasonAppliedManifestWorkComplete, "Apply manifest work complete")}
+	}
+	return []metav1.Condition{cond(workv1.WorkApplied, metav1.ConditionFalse, ReasonAppliedManifestWorkFailed,
+		fmt.Sprintf("Failed to apply manifest work: %d of %d manifests failed: %s", len(t.failed), t.total, listed(t.failed)))}
+}
+
+func workAvailable(t tally) []metav1.Condition {
+	switch {
+	case len(t.unavailable) > 0:
+		return []metav1.Condition{cond(workv1.WorkAvailable, metav1.ConditionFalse, ReasonResourcesNotAvailable,
+			fmt.Sprintf("%d of %d resources are not available: %s", len(t.unavailable), t.total, listed(t.unavailable)))}
+	case len(t.unknown) > 0:
+		return []metav1.Condition{cond(workv1.WorkAvailable, metav1.ConditionUnknown, ReasonResourcesStatusUnknown,
+			fmt.Sprintf("%d of %d resources have unknown status: %s", len(t.unknown), t.total, listed(t.unknown)))}
+	case t.total == 0:
+		return []metav1.Condition{cond(workv1.WorkAvailable, metav1.ConditionTrue, ReasonResourcesAvailable, "The work has no manifests")}
+	}
+	return []metav1.Condition{cond(workv1.WorkAvailable, metav1.ConditionTrue, ReasonResourcesAvailable, "All resources are available")}
+}
+
+// workProgress sets Progressing and Degraded.
+func workProgress(t tally) []metav1.Condition {
+	switch {
+	case len(t.failed) > 0:
+		return []metav1.Condition{
+			cond(workv1.WorkProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed,
+				fmt.Sprintf("%d of %d manifests failed to apply", len(t.failed), t.total)),
+			cond(workv1.WorkDegraded, metav1.ConditionTrue, ReasonDegradedApplyFailed,
+				fmt.Sprintf("%d of %d manifests failed to apply: %s", len(t.failed), t.total, listed(t.failed))),
+		}
+	case len(t.unavailable)+len(t.unknown) > 0:
+		return []metav1.Condition{
+			cond(workv1.WorkProgressing, metav1.ConditionTrue, workv1.WorkProgressingReasonApplying,
+				fmt.Sprintf("%d of %d resources are not available yet", len(t.unavailable)+len(t.unknown), t.total)),
+			cond(workv1.WorkDegraded, metav1.ConditionFalse, ReasonAsExpected, "All manifests applied"),
+		}
+	}
+	return []metav1.Condition{
+		cond(workv1.WorkProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "All resources are applied and available"),
+		cond(workv1.WorkDegraded, metav1.ConditionFalse, ReasonAsExpected, "All manifests applied"),
+	}
+}
+
+func workDrifted(t tally) []metav1.Condition {
+	switch {
+	case len(t.drifted) > 0:
+		return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionTrue, ReasonDriftDetected,
+			fmt.Sprintf("%d of %d manifests drifted: %s", len(t.drifted), t.total, listed(t.drifted)))}
+	case len(t.corrects) > 0:
+		return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift,
+			fmt.Sprintf("Drift corrected, last at %s: %s", t.lastCorrection.UTC().Format(time.RFC3339), listed(t.corrects)))}
+	}
+	return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift, "No drift")}
 }
 
 // describe names a manifest as "Kind namespace/name".
@@ -242,15 +299,4 @@ func listed(items []string) string {
 		return strings.Join(items, "; ")
 	}
 	return strings.Join(items[:maxListed], "; ") + fmt.Sprintf("; and %d more", len(items)-maxListed)
-}
-
-// applyConflictError marks a server-side apply refused over field ownership.
-type applyConflictError struct{ err error }
-
-func (e *applyConflictError) Error() string { return e.err.Error() }
-func (e *applyConflictError) Unwrap() error { return e.err }
-
-func isApplyConflict(err error) bool {
-	var c *applyConflictError
-	return errors.As(err, &c)
 }

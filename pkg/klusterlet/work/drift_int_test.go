@@ -2,6 +2,7 @@ package work_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	apisv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 const deployment = `{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"%s"},
@@ -62,22 +64,22 @@ func TestDriftCorrected(t *testing.T) {
 	if err := spokeC.Update(ctx, dep); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*time.Second, "replicas restored", func() (bool, string) {
+	poll.Eventually(t, 3*time.Second, "replicas restored", func() error {
 		d := &appsv1.Deployment{}
 		_ = spokeC.Get(ctx, client.ObjectKey{Namespace: ns, Name: "web"}, d)
-		return *d.Spec.Replicas == 2, fmt.Sprint(*d.Spec.Replicas)
+		return holds(*d.Spec.Replicas == 2, fmt.Sprint(*d.Spec.Replicas))
 	})
 	t.Logf("drift on .spec.replicas corrected %s after the edit", time.Since(start).Round(time.Millisecond))
-	eventually(t, 5*time.Second, "correction in status", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "correction in status", func() error {
 		w := getWork(t, cluster, "app")
 		mc := manifestCondition(w, 1, work.ConditionDrifted)
 		wc := workCondition(w, work.ConditionDrifted)
 		if mc == nil || wc == nil {
-			return false, "no Drifted conditions"
+			return errors.New("no Drifted conditions")
 		}
-		return mc.Status == metav1.ConditionFalse && mc.Reason == work.ReasonNoDrift && contains(mc.Message, ".spec.replicas") &&
-				wc.Status == metav1.ConditionFalse && contains(wc.Message, "Deployment "+ns+"/web .spec.replicas"),
-			mc.Message + " | " + wc.Message
+		return holds(mc.Status == metav1.ConditionFalse && mc.Reason == work.ReasonNoDrift && contains(mc.Message, ".spec.replicas") &&
+			wc.Status == metav1.ConditionFalse && contains(wc.Message, "Deployment "+ns+"/web .spec.replicas"),
+			mc.Message+" | "+wc.Message)
 	})
 
 	// Deleting an object is drift too: it comes back.
@@ -85,14 +87,14 @@ func TestDriftCorrected(t *testing.T) {
 	if err := spokeC.Delete(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 3*time.Second, "deleted object recreated", func() (bool, string) {
+	poll.Eventually(t, 3*time.Second, "deleted object recreated", func() error {
 		got := getCM(t, ns, "cfg")
-		return got != nil && got.UID != cm.UID && got.Data["key"] == "v", "not yet"
+		return holds(got != nil && got.UID != cm.UID && got.Data["key"] == "v", "not yet")
 	})
-	eventually(t, 5*time.Second, "DriftCorrected events on the hub", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "DriftCorrected events on the hub", func() error {
 		var evs corev1.EventList
 		if err := hubC.List(ctx, &evs, client.InNamespace(cluster)); err != nil {
-			return false, err.Error()
+			return err
 		}
 		n := 0
 		for _, e := range evs.Items {
@@ -100,7 +102,7 @@ func TestDriftCorrected(t *testing.T) {
 				n++
 			}
 		}
-		return n >= 2, fmt.Sprint(n, " events")
+		return holds(n >= 2, fmt.Sprint(n, " events"))
 	})
 }
 
@@ -126,10 +128,10 @@ func TestDriftReportOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := waitWorkCondition(t, cluster, "app", work.ConditionDrifted, metav1.ConditionTrue, 5*time.Second)
-	eventually(t, 5*time.Second, "both drifts reported", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "both drifts reported", func() error {
 		w = getWork(t, cluster, "app")
 		c := workCondition(w, work.ConditionDrifted)
-		return c != nil && strings.HasPrefix(c.Message, "2 of 3 manifests drifted"), fmt.Sprintf("%+v", c)
+		return holds(c != nil && strings.HasPrefix(c.Message, "2 of 3 manifests drifted"), fmt.Sprintf("%+v", c))
 	})
 	if c := manifestCondition(w, 0, work.ConditionDrifted); c == nil || c.Status != metav1.ConditionTrue ||
 		c.Reason != work.ReasonDriftDetected || c.Message != ".data.key, .data.other" {
@@ -148,8 +150,8 @@ func TestDriftReportOnly(t *testing.T) {
 	if c := workCondition(w, workv1.WorkDegraded); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("Degraded = %+v, want False", c)
 	}
-	consistently(t, 2*time.Second, "report-only drift left alone", func() (bool, string) {
-		return getCM(t, ns, "a").Data["key"] == "edited" && getCM(t, ns, "b") == nil, "corrected"
+	poll.Consistently(t, 2*time.Second, "report-only drift left alone", func() error {
+		return holds(getCM(t, ns, "a").Data["key"] == "edited" && getCM(t, ns, "b") == nil, "corrected")
 	})
 
 	// Putting the values back clears the drift on a; b stays reported.
@@ -158,11 +160,11 @@ func TestDriftReportOnly(t *testing.T) {
 	if err := spokeC.Update(ctx, a); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "drift on a cleared", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "drift on a cleared", func() error {
 		w := getWork(t, cluster, "app")
 		c := manifestCondition(w, 0, work.ConditionDrifted)
 		wc := workCondition(w, work.ConditionDrifted)
-		return c.Status == metav1.ConditionFalse && wc != nil && strings.HasPrefix(wc.Message, "1 of 3"), c.Message
+		return holds(c.Status == metav1.ConditionFalse && wc != nil && strings.HasPrefix(wc.Message, "1 of 3"), c.Message)
 	})
 
 	// A new revision is applied even in report-only mode.
@@ -171,9 +173,9 @@ func TestDriftReportOnly(t *testing.T) {
 	if err := hubC.Update(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "new revision applied", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "new revision applied", func() error {
 		b := getCM(t, ns, "b")
-		return b != nil && b.Data["key"] == "v2", "b not applied"
+		return holds(b != nil && b.Data["key"] == "v2", "b not applied")
 	})
 	waitWorkCondition(t, cluster, "app", work.ConditionDrifted, metav1.ConditionFalse, 5*time.Second)
 }
@@ -203,10 +205,10 @@ func TestDriftCorrectionBacksOff(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	eventually(t, 10*time.Second, "backoff reported", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "backoff reported", func() error {
 		w := getWork(t, cluster, "app")
 		c := manifestCondition(w, 0, work.ConditionDrifted)
-		return c != nil && c.Status == metav1.ConditionTrue && contains(c.Message, "backoff"), fmt.Sprintf("%+v", c)
+		return holds(c != nil && c.Status == metav1.ConditionTrue && contains(c.Message, "backoff"), fmt.Sprintf("%+v", c))
 	})
 	before := writes.Load()
 	time.Sleep(2 * time.Second)

@@ -3,6 +3,8 @@ package work_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -26,6 +28,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // Real control planes shared by the package's tests; each test uses its own
@@ -40,6 +43,11 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// Only the tests that need no control plane run (newCluster skips the others).
+		return m.Run()
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -73,9 +81,13 @@ type testCluster struct {
 	stop  func()
 }
 
-// newCluster creates the hub namespace for a fresh cluster name.
+// newCluster creates the hub namespace for a fresh cluster name. Every test
+// on the control planes starts with it: in -short mode it skips the test.
 func newCluster(t testing.TB, name string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs control planes; skipped in -short mode")
+	}
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	if err := hubC.Create(context.Background(), ns); err != nil {
 		t.Fatalf("create cluster namespace %s: %v", name, err)
@@ -175,36 +187,13 @@ func createWork(t testing.TB, w *workv1.ManifestWork) {
 	}
 }
 
-// eventually polls cond until it holds or the timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if msg != "" {
-			last = msg
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(50 * time.Millisecond)
+// holds turns a check's verdict into poll's form: nil when ok, else an
+// error carrying what was seen.
+func holds(ok bool, seen string) error {
+	if ok {
+		return nil
 	}
-}
-
-// consistently checks cond holds for the whole duration.
-func consistently(t testing.TB, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if ok, msg := cond(); !ok {
-			t.Fatalf("%s stopped holding: %s", what, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return errors.New(seen)
 }
 
 func getWork(t testing.TB, cluster, name string) *workv1.ManifestWork {
@@ -244,13 +233,13 @@ func manifestCondition(w *workv1.ManifestWork, ordinal int, typ string) *metav1.
 func waitWorkCondition(t testing.TB, cluster, name, typ string, status metav1.ConditionStatus, timeout time.Duration) *workv1.ManifestWork {
 	t.Helper()
 	var w *workv1.ManifestWork
-	eventually(t, timeout, fmt.Sprintf("ManifestWork %s %s=%s", name, typ, status), func() (bool, string) {
+	poll.Eventually(t, timeout, fmt.Sprintf("ManifestWork %s %s=%s", name, typ, status), func() error {
 		w = getWork(t, cluster, name)
 		c := workCondition(w, typ)
 		if c == nil {
-			return false, "no condition yet"
+			return errors.New("no condition yet")
 		}
-		return c.Status == status, fmt.Sprintf("%s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message)
+		return holds(c.Status == status, fmt.Sprintf("%s=%s %s: %s", c.Type, c.Status, c.Reason, c.Message))
 	})
 	return w
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/netcut"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // While the hub is unreachable the agent leaves what is deployed alone (and
@@ -42,8 +43,8 @@ func TestHubOutage(t *testing.T) {
 	if err := spokeC.Update(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "drift corrected while the hub is down", func() (bool, string) {
-		return getCM(t, ns, "b").Data["k"] == "v1", getCM(t, ns, "b").Data["k"]
+	poll.Eventually(t, 5*time.Second, "drift corrected while the hub is down", func() error {
+		return holds(getCM(t, ns, "b").Data["k"] == "v1", getCM(t, ns, "b").Data["k"])
 	})
 	// The hub changes the work while the agent cannot see it.
 	w := getWork(t, cluster, "app")
@@ -57,8 +58,8 @@ func TestHubOutage(t *testing.T) {
 	}
 
 	proxy.Up(t)
-	eventually(t, 45*time.Second, "change applied after the hub came back", func() (bool, string) {
-		return getCM(t, ns, "a").Data["k"] == "v2", getCM(t, ns, "a").Data["k"]
+	poll.Eventually(t, 45*time.Second, "change applied after the hub came back", func() error {
+		return holds(getCM(t, ns, "a").Data["k"] == "v2", getCM(t, ns, "a").Data["k"])
 	})
 	w = waitWorkCondition(t, cluster, "app", workv1.WorkApplied, metav1.ConditionTrue, 30*time.Second)
 	if got := getCM(t, ns, "a"); got.UID != a.UID {
@@ -91,7 +92,7 @@ func TestFaultsAndOrdering(t *testing.T) {
 		crd)
 	createWork(t, w)
 	w = waitWorkCondition(t, cluster, "mixed", workv1.WorkApplied, metav1.ConditionFalse, 20*time.Second)
-	eventually(t, 20*time.Second, "good manifests applied", func() (bool, string) {
+	poll.Eventually(t, 20*time.Second, "good manifests applied", func() error {
 		w = getWork(t, cluster, "mixed")
 		var states []string
 		ok := true
@@ -104,7 +105,7 @@ func TestFaultsAndOrdering(t *testing.T) {
 				states = append(states, fmt.Sprintf("%d=%s(%s)", i, c.Status, c.Message))
 			}
 		}
-		return ok, fmt.Sprint(states)
+		return holds(ok, fmt.Sprint(states))
 	})
 	if getCM(t, "faults-new-ns", "good") == nil {
 		t.Error("good ConfigMap missing")
@@ -140,12 +141,12 @@ func TestFaultsAndOrdering(t *testing.T) {
 	if err := hubC.Update(ctx, w); err != nil {
 		t.Fatalf("update: %v", err)
 	}
-	eventually(t, 10*time.Second, "broken manifest reported", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "broken manifest reported", func() error {
 		c := manifestCondition(getWork(t, cluster, "mixed"), 3, workv1.ManifestApplied)
-		return c != nil && contains(c.Message, "metadata.namespace is empty"), fmt.Sprintf("%+v", c)
+		return holds(c != nil && contains(c.Message, "metadata.namespace is empty"), fmt.Sprintf("%+v", c))
 	})
-	consistently(t, 2*time.Second, "object kept despite a broken manifest", func() (bool, string) {
-		return getCM(t, "faults-new-ns", "good") != nil, "deleted"
+	poll.Consistently(t, 2*time.Second, "object kept despite a broken manifest", func() error {
+		return holds(getCM(t, "faults-new-ns", "good") != nil, "deleted")
 	})
 }
 
@@ -173,11 +174,11 @@ func TestExecutor(t *testing.T) {
 		Type: workv1.ExecutorSubjectTypeServiceAccount, ServiceAccount: &workv1.ManifestWorkSubjectServiceAccount{Namespace: ns, Name: "deployer"}}}
 	createWork(t, w)
 	w = waitWorkCondition(t, cluster, "ex", workv1.WorkApplied, metav1.ConditionFalse, 20*time.Second)
-	eventually(t, 10*time.Second, "allowed applied, denied refused", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "allowed applied, denied refused", func() error {
 		w = getWork(t, cluster, "ex")
 		a, d := manifestCondition(w, 0, workv1.ManifestApplied), manifestCondition(w, 1, workv1.ManifestApplied)
-		return a != nil && a.Status == metav1.ConditionTrue && d != nil && d.Status == metav1.ConditionFalse && contains(d.Message, "forbidden"),
-			fmt.Sprintf("%+v / %+v", a, d)
+		return holds(a != nil && a.Status == metav1.ConditionTrue && d != nil && d.Status == metav1.ConditionFalse && contains(d.Message, "forbidden"),
+			fmt.Sprintf("%+v / %+v", a, d))
 	})
 	if getCM(t, ns, "allowed") == nil {
 		t.Error("allowed object missing")

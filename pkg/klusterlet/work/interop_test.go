@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // A ManifestWork as OCM's documentation and clusteradm write it: YAML
@@ -112,7 +113,7 @@ func TestOCMWrittenManifestWork(t *testing.T) {
 	if err := spokeC.Status().Update(ctx, dep); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "WellKnownStatus and JSONPaths feedback", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "WellKnownStatus and JSONPaths feedback", func() error {
 		w = getWork(t, cluster, "hello-work")
 		got := map[string]string{}
 		for _, v := range w.Status.ResourceStatus.Manifests[1].StatusFeedbacks.Values {
@@ -123,8 +124,8 @@ func TestOCMWrittenManifestWork(t *testing.T) {
 				got[v.Name] = *v.Value.String
 			}
 		}
-		return got["ReadyReplicas"] == "1" && got["Replicas"] == "1" && got["AvailableReplicas"] == "1" && got["isAvailable"] == "True",
-			"feedback " + toString(got)
+		return holds(got["ReadyReplicas"] == "1" && got["Replicas"] == "1" && got["AvailableReplicas"] == "1" && got["isAvailable"] == "True",
+			"feedback "+toString(got))
 	})
 	if c := manifestCondition(w, 0, work.ConditionStatusFeedbackSynced); c == nil || c.Reason != work.ReasonNoStatusFeedbackSynced {
 		t.Errorf("ServiceAccount StatusFeedbackSynced = %+v", c)
@@ -134,7 +135,7 @@ func TestOCMWrittenManifestWork(t *testing.T) {
 	if err := hubC.Delete(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "work finalized", func() (bool, string) { return getWork(t, cluster, "hello-work") == nil, "still there" })
+	poll.Eventually(t, 20*time.Second, "work finalized", func() error { return holds(getWork(t, cluster, "hello-work") == nil, "still there") })
 	if err := spokeC.Get(ctx, client.ObjectKey{Namespace: "interop", Name: "hello-world"}, &appsv1.Deployment{}); err == nil {
 		t.Error("the Deployment survived the work")
 	}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 func deleteWork(t *testing.T, cluster, name string) {
@@ -28,12 +29,12 @@ func deleteWork(t *testing.T, cluster, name string) {
 
 func waitWorkGone(t *testing.T, cluster, name string) {
 	t.Helper()
-	eventually(t, 20*time.Second, "ManifestWork "+name+" finalized", func() (bool, string) {
+	poll.Eventually(t, 20*time.Second, "ManifestWork "+name+" finalized", func() error {
 		w := getWork(t, cluster, name)
 		if w == nil {
-			return true, ""
+			return nil
 		}
-		return false, fmt.Sprintf("finalizers %v", w.Finalizers)
+		return fmt.Errorf("finalizers %v", w.Finalizers)
 	})
 }
 
@@ -99,19 +100,19 @@ func TestPruneAndOrphanSwitch(t *testing.T) {
 	if err := hubC.Update(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "b pruned", func() (bool, string) { return getCM(t, ns, "b") == nil, "b still there" })
-	eventually(t, 10*time.Second, "applied resources shrink", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "b pruned", func() error { return holds(getCM(t, ns, "b") == nil, "b still there") })
+	poll.Eventually(t, 10*time.Second, "applied resources shrink", func() error {
 		n := len(getAMW(t, "p").Status.AppliedResources)
-		return n == 1, fmt.Sprint(n, " applied resources")
+		return holds(n == 1, fmt.Sprint(n, " applied resources"))
 	})
 	w = getWork(t, cluster, "p")
 	w.Spec.DeleteOption = &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeOrphan}
 	if err := hubC.Update(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "owner reference released", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "owner reference released", func() error {
 		cm := getCM(t, ns, "a")
-		return len(cm.OwnerReferences) == 0, fmt.Sprint(cm.OwnerReferences)
+		return holds(len(cm.OwnerReferences) == 0, fmt.Sprint(cm.OwnerReferences))
 	})
 	deleteWork(t, cluster, "p")
 	waitWorkGone(t, cluster, "p")
@@ -135,8 +136,8 @@ func TestRestartDeletesExactlyWhatItCreated(t *testing.T) {
 	first := startAgent(t, cluster, nil)
 	createWork(t, manifestWork(cluster, "r", configMap(ns, "a", nil), configMap(ns, "b", nil), configMap(ns, "c", nil)))
 	waitWorkCondition(t, cluster, "r", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
-	eventually(t, 10*time.Second, "applied resources recorded", func() (bool, string) {
-		return len(getAMW(t, "r").Status.AppliedResources) == 3, "not yet"
+	poll.Eventually(t, 10*time.Second, "applied resources recorded", func() error {
+		return holds(len(getAMW(t, "r").Status.AppliedResources) == 3, "not yet")
 	})
 	first.stop()
 
@@ -193,19 +194,19 @@ func TestRestartFindsDrift(t *testing.T) {
 		}
 	}
 	startAgent(t, cluster, nil)
-	eventually(t, 10*time.Second, "drift corrected after restart", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "drift corrected after restart", func() error {
 		w := getWork(t, cluster, "correct")
 		c := manifestCondition(w, 0, work.ConditionDrifted)
-		return getCM(t, ns, "c").Data["k"] == "v" && c != nil && c.Status == metav1.ConditionFalse &&
-			contains(c.Message, "Drift corrected") && contains(c.Message, ".data.k"), fmt.Sprintf("%+v", c)
+		return holds(getCM(t, ns, "c").Data["k"] == "v" && c != nil && c.Status == metav1.ConditionFalse &&
+			contains(c.Message, "Drift corrected") && contains(c.Message, ".data.k"), fmt.Sprintf("%+v", c))
 	})
 	w := waitWorkCondition(t, cluster, "report", work.ConditionDrifted, metav1.ConditionTrue, 10*time.Second)
 	if c := manifestCondition(w, 0, work.ConditionDrifted); c == nil || c.Message != ".data.k" {
 		t.Errorf("report-only manifest Drifted = %+v, want message .data.k", c)
 	}
-	consistently(t, 2*time.Second, "report-only drift left alone", func() (bool, string) {
+	poll.Consistently(t, 2*time.Second, "report-only drift left alone", func() error {
 		v := getCM(t, ns, "r").Data["k"]
-		return v == "edited-while-away", v
+		return holds(v == "edited-while-away", v)
 	})
 }
 
@@ -239,8 +240,8 @@ func TestAgentStopsCleanly(t *testing.T) {
 		waitWorkCondition(t, cluster, "w", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
 		a.stop()
 	}
-	eventually(t, 10*time.Second, "goroutines of stopped agents gone", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "goroutines of stopped agents gone", func() error {
 		n := runtime.NumGoroutine()
-		return n <= before+5, fmt.Sprintf("%d goroutines, %d before", n, before)
+		return holds(n <= before+5, fmt.Sprintf("%d goroutines, %d before", n, before))
 	})
 }

@@ -16,6 +16,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	workv1 "open-cluster-management.io/api/work/v1"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/ignorefields"
 )
 
 // manifest is one entry of a ManifestWork's workload, decoded and resolved
@@ -34,12 +36,17 @@ type manifest struct {
 	meta       workv1.ManifestResourceMeta
 	config     *workv1.ManifestConfigOption
 	strategy   workv1.UpdateStrategy
+	// onPresent and onChange are the server-side apply ignoreFields.
+	onPresent, onChange ignorefields.Set
 	// owned says the object carries the AppliedManifestWork owner reference
 	// and is deleted with the work (false when orphaned by the delete option).
 	owned bool
 	// hash covers everything that shapes the write: content, config,
 	// ownership and the owner's UID.
 	hash string
+	// digest is of the object alone: two works whose manifests for the same
+	// object have different digests want different content.
+	digest string
 }
 
 // key identifies the live object a manifest maps to.
@@ -148,9 +155,8 @@ func resolveManifest(work *workv1.ManifestWork, i int, mapper meta.RESTMapper, o
 		m.err = fmt.Errorf("%s %s: manifestConfigs updateStrategy.type %q is not supported; use Update, CreateOnly, ServerSideApply or ReadOnly", gvk.Kind, obj.GetName(), m.strategy.Type)
 		return m
 	}
-	if m.strategy.Type == workv1.UpdateStrategyTypeServerSideApply && m.strategy.ServerSideApply != nil {
-		onPresent, onChange := ignoredPaths(m.strategy.ServerSideApply)
-		if err := validateIgnorePaths(append(onPresent, onChange...)); err != nil {
+	if m.strategy.Type == workv1.UpdateStrategyTypeServerSideApply {
+		if m.onPresent, m.onChange, err = ignorefields.Compile(m.strategy.ServerSideApply); err != nil {
 			m.err = fmt.Errorf("%s %s: %w", gvk.Kind, obj.GetName(), err)
 			return m
 		}
@@ -158,7 +164,16 @@ func resolveManifest(work *workv1.ManifestWork, i int, mapper meta.RESTMapper, o
 	m.obj = obj
 	m.owned = ownedByWork(work.Spec.DeleteOption, id)
 	m.hash = manifestHash(raw, m.config, m.owned, ownerUID, work.Spec.Executor)
+	m.digest = contentDigest(obj)
 	return m
+}
+
+// contentDigest is a digest of an object's content, whatever the manifest's
+// formatting (JSON or YAML, key order).
+func contentDigest(obj *unstructured.Unstructured) string {
+	b, _ := json.Marshal(obj.Object)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
 }
 
 // manifestHash is a digest of what shapes the write of one manifest.

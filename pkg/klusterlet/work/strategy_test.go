@@ -2,7 +2,9 @@ package work_test
 
 import (
 	"context"
+	"errors"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +58,9 @@ func TestUpdateStrategy(t *testing.T) {
 	if err := spokeC.Get(ctx, client.ObjectKey{Name: work.HubHash(hubCP.Config.Host) + "-app"}, amw); err != nil {
 		t.Fatalf("AppliedManifestWork: %v", err)
 	}
-	eventually(t, 10*time.Second, "applied resources recorded", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "applied resources recorded", func() error {
 		_ = spokeC.Get(ctx, client.ObjectKey{Name: amw.Name}, amw)
-		return len(amw.Status.AppliedResources) == 2, "applied resources: " + strings.Repeat("x", len(amw.Status.AppliedResources))
+		return holds(len(amw.Status.AppliedResources) == 2, "applied resources: "+strings.Repeat("x", len(amw.Status.AppliedResources)))
 	})
 	if amw.Spec.ManifestWorkName != "app" || amw.Spec.AgentID != cluster || !hasString(amw.Finalizers, workv1.AppliedManifestWorkFinalizer) {
 		t.Errorf("AppliedManifestWork = %+v", amw.ObjectMeta)
@@ -82,9 +84,9 @@ func TestUpdateStrategy(t *testing.T) {
 	if err := hubC.Update(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "update applied", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "update applied", func() error {
 		cm := getCM(t, ns, "a")
-		return cm.Data["k"] == "v2" && cm.Data["other"] == "x" && cm.Labels["team"] == "x", "data " + cm.Data["k"] + " labels " + cm.Labels["team"]
+		return holds(cm.Data["k"] == "v2" && cm.Data["other"] == "x" && cm.Labels["team"] == "x", "data "+cm.Data["k"]+" labels "+cm.Labels["team"])
 	})
 	waitWorkCondition(t, cluster, "app", workv1.WorkApplied, metav1.ConditionTrue, 10*time.Second)
 
@@ -94,18 +96,18 @@ func TestUpdateStrategy(t *testing.T) {
 	if err := spokeC.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "Update drift corrected", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "Update drift corrected", func() error {
 		cm := getCM(t, ns, "b")
 		_, extra := cm.Data["extra"]
-		return cm.Data["k"] == "v1" && !extra, "data: " + cm.Data["k"]
+		return holds(cm.Data["k"] == "v1" && !extra, "data: "+cm.Data["k"])
 	})
-	eventually(t, 5*time.Second, "correction reported", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "correction reported", func() error {
 		w := getWork(t, cluster, "app")
 		cnd := manifestCondition(w, 1, work.ConditionDrifted)
 		if cnd == nil {
-			return false, "no Drifted condition"
+			return errors.New("no Drifted condition")
 		}
-		return cnd.Status == metav1.ConditionFalse && strings.Contains(cnd.Message, "Drift corrected") && strings.Contains(cnd.Message, ".data"), cnd.Message
+		return holds(cnd.Status == metav1.ConditionFalse && strings.Contains(cnd.Message, "Drift corrected") && strings.Contains(cnd.Message, ".data"), cnd.Message)
 	})
 }
 
@@ -141,23 +143,23 @@ func TestCreateOnlyStrategy(t *testing.T) {
 	if err := spokeC.Update(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
-	consistently(t, 2*time.Second, "CreateOnly edit kept", func() (bool, string) {
+	poll.Consistently(t, 2*time.Second, "CreateOnly edit kept", func() error {
 		cm := getCM(t, ns, "fresh")
-		return cm.Data["k"] == "edited", cm.Data["k"]
+		return holds(cm.Data["k"] == "edited", cm.Data["k"])
 	})
 	// Deleting it is drift: it is created again.
 	if err := spokeC.Delete(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "deleted CreateOnly object recreated", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "deleted CreateOnly object recreated", func() error {
 		cm := getCM(t, ns, "fresh")
-		return cm != nil && cm.UID != fresh.UID && cm.Data["k"] == "ours", "not yet"
+		return holds(cm != nil && cm.UID != fresh.UID && cm.Data["k"] == "ours", "not yet")
 	})
 	// Deleting the work removes what it created, not what it found.
 	if err := hubC.Delete(ctx, getWork(t, cluster, "co")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "work removed", func() (bool, string) { return getWork(t, cluster, "co") == nil, "work still there" })
+	poll.Eventually(t, 10*time.Second, "work removed", func() error { return holds(getWork(t, cluster, "co") == nil, "work still there") })
 	if getCM(t, ns, "fresh") != nil {
 		t.Error("the object the work created is still there")
 	}
@@ -201,15 +203,15 @@ func TestReadOnlyStrategyAndFeedback(t *testing.T) {
 	if err := spokeC.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "feedback updated", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "feedback updated", func() error {
 		w := getWork(t, cluster, "ro")
 		v := w.Status.ResourceStatus.Manifests[0].StatusFeedbacks.Values
-		return len(v) == 1 && v[0].Value.String != nil && *v[0].Value.String == "green", "feedback not updated"
+		return holds(len(v) == 1 && v[0].Value.String != nil && *v[0].Value.String == "green", "feedback not updated")
 	})
 	if err := hubC.Delete(ctx, getWork(t, cluster, "ro")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "work removed", func() (bool, string) { return getWork(t, cluster, "ro") == nil, "work still there" })
+	poll.Eventually(t, 10*time.Second, "work removed", func() error { return holds(getWork(t, cluster, "ro") == nil, "work still there") })
 	if getCM(t, ns, "watched") == nil {
 		t.Error("a ReadOnly object was deleted with its work")
 	}
@@ -290,9 +292,9 @@ func TestServerSideApplyIgnoreFields(t *testing.T) {
 	if err := spokeC.Update(ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "non-ignored drift corrected, ignored fields kept", func() (bool, string) {
+	poll.Eventually(t, 5*time.Second, "non-ignored drift corrected, ignored fields kept", func() error {
 		cm := getCM(t, ns, "cfg")
-		return cm.Data["strict"] == "1" && cm.Data["change"] == "spoke" && cm.Data["present"] == "spoke", "data " + cm.Data["strict"] + cm.Data["change"] + cm.Data["present"]
+		return holds(cm.Data["strict"] == "1" && cm.Data["change"] == "spoke" && cm.Data["present"] == "spoke", "data "+cm.Data["strict"]+cm.Data["change"]+cm.Data["present"])
 	})
 	w = waitWorkCondition(t, cluster, "ig", work.ConditionDrifted, metav1.ConditionFalse, 5*time.Second)
 	if c := manifestCondition(w, 0, work.ConditionDrifted); c == nil || strings.Contains(c.Message, "change") || strings.Contains(c.Message, "present") {
@@ -304,9 +306,9 @@ func TestServerSideApplyIgnoreFields(t *testing.T) {
 	if err := hubC.Update(ctx, w); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "manifest change applied", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "manifest change applied", func() error {
 		cm := getCM(t, ns, "cfg")
-		return cm.Data["strict"] == "2" && cm.Data["change"] == "2" && cm.Data["present"] == "spoke", "data " + cm.Data["strict"] + cm.Data["change"] + cm.Data["present"]
+		return holds(cm.Data["strict"] == "2" && cm.Data["change"] == "2" && cm.Data["present"] == "spoke", "data "+cm.Data["strict"]+cm.Data["change"]+cm.Data["present"])
 	})
 }
 

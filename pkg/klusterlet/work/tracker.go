@@ -2,21 +2,25 @@ package work
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
 )
 
 // LabelManaged marks the objects the agent applies, so it can watch exactly
 // those (and nothing else on the cluster) to notice drift within seconds.
-const LabelManaged = "work.ocm-gitops.io/managed"
+const LabelManaged = apply.LabelManaged
 
 // tracker runs one label-filtered informer per resource type the agent has
 // applied, started on first use and stopped with the agent.
@@ -31,8 +35,15 @@ type tracker struct {
 	wg        sync.WaitGroup
 }
 
-func newTracker(ctx context.Context, dyn dynamic.Interface, log logr.Logger, onEvent func(objKey, *unstructured.Unstructured, bool)) *tracker {
-	return &tracker{ctx: ctx, dyn: dyn, log: log, onEvent: onEvent, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}}
+func newTracker(dyn dynamic.Interface, log logr.Logger, onEvent func(objKey, *unstructured.Unstructured, bool)) *tracker {
+	return &tracker{dyn: dyn, log: log, onEvent: onEvent, informers: map[schema.GroupVersionResource]cache.SharedIndexInformer{}}
+}
+
+// start sets the context the informers run in; they stop when it ends.
+func (t *tracker) start(ctx context.Context) {
+	t.mu.Lock()
+	t.ctx = ctx
+	t.mu.Unlock()
 }
 
 // informer returns the informer for gvr, starting it if needed.
@@ -106,3 +117,59 @@ func (t *tracker) get(ctx context.Context, key objKey, wait time.Duration) (obj 
 
 // wait blocks until every informer stopped.
 func (t *tracker) wait() { t.wg.Wait() }
+
+// cacheSyncWait bounds the wait for a new informer's first list.
+const cacheSyncWait = 5 * time.Second
+
+// objectReader reads applied objects: from the watch cache where it can be
+// trusted, else from the API server, with the agent's own identity.
+type objectReader struct {
+	tracker *tracker
+	dyn     dynamic.Interface
+}
+
+// watch makes sure objects of gvr are watched.
+func (r *objectReader) watch(gvr schema.GroupVersionResource) { r.tracker.informer(gvr) }
+
+// get reads an object from the API server; nil when it does not exist.
+func (r *objectReader) get(ctx context.Context, key objKey) (*unstructured.Unstructured, error) {
+	obj, err := r.dyn.Resource(key.gvr).Namespace(key.namespace).Get(ctx, key.name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	obj.SetManagedFields(nil)
+	return obj, nil
+}
+
+// cached returns the object from the watch cache; known is false when the
+// cache does not hold it (not listed yet, or absent).
+func (r *objectReader) cached(ctx context.Context, key objKey) (obj *unstructured.Unstructured, known bool) {
+	cached, synced := r.tracker.get(ctx, key, cacheSyncWait)
+	if synced && cached != nil {
+		return cached, true
+	}
+	return nil, false
+}
+
+// current returns the object from the cache, else from the API server;
+// known is false when neither could tell.
+func (r *objectReader) current(ctx context.Context, key objKey) (obj *unstructured.Unstructured, known bool) {
+	if obj, ok := r.cached(ctx, key); ok {
+		return obj, true
+	}
+	obj, err := r.get(ctx, key)
+	return obj, err == nil
+}
+
+// observe returns the live object: from the watch cache when it is at least
+// as new as rv, the agent's last write, else from the API server.
+func (r *objectReader) observe(ctx context.Context, key objKey, rv string) (*unstructured.Unstructured, error) {
+	cached, synced := r.tracker.get(ctx, key, cacheSyncWait)
+	if synced && cached != nil && (rv == "" || !newerRV(rv, cached.GetResourceVersion())) {
+		return cached, nil
+	}
+	return r.get(ctx, key)
+}

@@ -11,55 +11,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	workv1 "open-cluster-management.io/api/work/v1"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/drift"
 )
-
-func TestParseSimplePath(t *testing.T) {
-	tests := []struct {
-		in   string
-		want []segment
-		ok   bool
-	}{
-		{".spec.replicas", []segment{{key: "spec", index: -1}, {key: "replicas", index: -1}}, true},
-		{"{.data.config\\.yaml}", []segment{{key: "data", index: -1}, {key: "config.yaml", index: -1}}, true},
-		{".metadata.annotations['a.b/c']", []segment{{key: "metadata", index: -1}, {key: "annotations", index: -1}, {key: "a.b/c", index: -1}}, true},
-		{".spec.containers[1].image", []segment{{key: "spec", index: -1}, {key: "containers", index: -1}, {index: 1}, {key: "image", index: -1}}, true},
-		{`.status.conditions[?(@.type=="Ready")].status`, nil, false},
-		{".spec.containers[*].image", nil, false},
-		{"spec.replicas", nil, false},
-		{".a..b", nil, false},
-	}
-	for _, tc := range tests {
-		got, ok := parseSimplePath(tc.in)
-		if ok != tc.ok || (ok && !reflect.DeepEqual(got, tc.want)) {
-			t.Errorf("parseSimplePath(%q) = %v, %t; want %v, %t", tc.in, got, ok, tc.want, tc.ok)
-		}
-	}
-}
-
-func TestAdoptAndRemovePaths(t *testing.T) {
-	required := map[string]any{"spec": map[string]any{"replicas": int64(2), "paused": false}, "data": map[string]any{"a": "1"}}
-	live := map[string]any{"spec": map[string]any{"replicas": int64(5)}, "data": map[string]any{"a": "2"}}
-	adoptPaths(required, live, []string{".spec.replicas", ".spec.paused", `.data[?(@.x=="y")].z`})
-	want := map[string]any{"spec": map[string]any{"replicas": int64(5)}, "data": map[string]any{"a": "1"}}
-	if !reflect.DeepEqual(required, want) {
-		t.Errorf("adopted = %v, want %v", required, want)
-	}
-	obj := map[string]any{"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
-		"containers": []any{map[string]any{"name": "a", "image": "x"}, map[string]any{"name": "b", "image": "y"}}}}}}
-	out := withoutPaths(obj, []string{".spec.template.spec.containers[*].image"})
-	cs := out["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)
-	for _, c := range cs {
-		if _, ok := c.(map[string]any)["image"]; ok {
-			t.Errorf("image not removed by the wildcard path: %v", cs)
-		}
-	}
-	if _, ok := obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)["containers"].([]any)[0].(map[string]any)["image"]; !ok {
-		t.Error("withoutPaths modified its input")
-	}
-	if err := validateIgnorePaths([]string{".spec[", ".ok"}); err == nil || !strings.Contains(err.Error(), `".spec["`) {
-		t.Errorf("invalid path accepted: %v", err)
-	}
-}
 
 func TestFeedbackValues(t *testing.T) {
 	obj := &unstructured.Unstructured{Object: map[string]any{
@@ -170,9 +125,9 @@ func TestConditions(t *testing.T) {
 			t.Errorf("%s = %+v, want %s", typ, c, want)
 		}
 	}
-	drifted := &outcome{meta: workv1.ManifestResourceMeta{Kind: "Deployment", Name: "web", Namespace: "n"}, live: live, drift: Drift{Fields: []string{".spec.replicas"}}}
-	gone := &outcome{meta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "b", Namespace: "n"}, drift: Drift{Deleted: true}}
-	failed := &outcome{meta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "c", Namespace: "n"}, err: &applyConflictError{err: errors.New("conflict")}}
+	drifted := &outcome{meta: workv1.ManifestResourceMeta{Kind: "Deployment", Name: "web", Namespace: "n"}, live: live, drift: drift.Drift{Fields: []string{".spec.replicas"}}}
+	gone := &outcome{meta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "b", Namespace: "n"}, drift: drift.Drift{Deleted: true}}
+	failed := &outcome{meta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "c", Namespace: "n"}, err: &apply.ConflictError{Err: errors.New("conflict")}}
 	if c := find(manifestConditions(nil, failed, 1), workv1.ManifestApplied); c.Reason != ReasonApplyConflict {
 		t.Errorf("conflict reason = %s", c.Reason)
 	}

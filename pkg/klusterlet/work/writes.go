@@ -1,0 +1,158 @@
+package work
+
+import (
+	"sync"
+
+	"k8s.io/apimachinery/pkg/util/resourceversion"
+)
+
+// ownWrites remembers the resource version the agent last wrote or accepted
+// per object, so that watch events of its own writes are not mistaken for
+// drift. A write in flight is marked: events racing its response carry the
+// newest resource version they showed, judged once the response is in.
+type ownWrites struct {
+	mu       sync.Mutex
+	written  map[objKey]string
+	inflight map[objKey]string
+}
+
+func newOwnWrites() *ownWrites {
+	return &ownWrites{written: map[objKey]string{}, inflight: map[objKey]string{}}
+}
+
+// begin marks an object as being written by the agent.
+func (w *ownWrites) begin(key objKey) {
+	w.mu.Lock()
+	w.inflight[key] = ""
+	w.mu.Unlock()
+}
+
+// end records the write's resource version ("" when it failed) and reports
+// whether a newer change came in while it was in flight.
+func (w *ownWrites) end(key objKey, rv string) (raced bool) {
+	w.mu.Lock()
+	seen := w.inflight[key]
+	delete(w.inflight, key)
+	w.mu.Unlock()
+	w.accept(key, rv)
+	return seen != "" && (rv == "" || newerRV(seen, rv))
+}
+
+// accept records a resource version the agent wrote or found drift-free.
+func (w *ownWrites) accept(key objKey, rv string) {
+	if rv == "" {
+		return
+	}
+	w.mu.Lock()
+	if cur, ok := w.written[key]; !ok || newerRV(rv, cur) {
+		w.written[key] = rv
+	}
+	w.mu.Unlock()
+}
+
+// echo says whether a watch event is one the agent need not look at: the
+// echo of its own write, or an event racing a write in flight.
+func (w *ownWrites) echo(key objKey, rv string, deleted bool) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if seen, ok := w.inflight[key]; ok && !deleted {
+		if seen == "" || newerRV(rv, seen) {
+			w.inflight[key] = rv
+		}
+		return true
+	}
+	own := w.written[key]
+	if deleted || own == "" {
+		return false
+	}
+	c, err := resourceversion.CompareResourceVersion(rv, own)
+	return err == nil && c <= 0
+}
+
+// forget drops what is known of objects no work applies any more.
+func (w *ownWrites) forget(keys []objKey) {
+	w.mu.Lock()
+	for _, k := range keys {
+		delete(w.written, k)
+	}
+	w.mu.Unlock()
+}
+
+// newerRV reports whether a is a later resource version than b.
+func newerRV(a, b string) bool {
+	c, err := resourceversion.CompareResourceVersion(a, b)
+	return err != nil || c > 0
+}
+
+// routes maps each applied object to the works that apply it, with the
+// digest of each work's manifest for it, so watch events reach the right
+// works and two works that want different content are noticed.
+type routes struct {
+	mu    sync.Mutex
+	works map[objKey]map[string]string
+	keys  map[string][]objKey
+}
+
+func newRoutes() *routes {
+	return &routes{works: map[objKey]map[string]string{}, keys: map[string][]objKey{}}
+}
+
+// set points a work at its objects (key → content digest) and returns the
+// objects no work applies any more.
+func (r *routes) set(work string, objects map[objKey]string) []objKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var dropped []objKey
+	for _, k := range r.keys[work] {
+		if _, ok := objects[k]; !ok && r.dropLocked(work, k) {
+			dropped = append(dropped, k)
+		}
+	}
+	keys := make([]objKey, 0, len(objects))
+	for k, digest := range objects {
+		set := r.works[k]
+		if set == nil {
+			set = map[string]string{}
+			r.works[k] = set
+		}
+		set[work] = digest
+		keys = append(keys, k)
+	}
+	r.keys[work] = keys
+	return dropped
+}
+
+// forget drops a work; it returns the objects no work applies any more.
+func (r *routes) forget(work string) []objKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var dropped []objKey
+	for _, k := range r.keys[work] {
+		if r.dropLocked(work, k) {
+			dropped = append(dropped, k)
+		}
+	}
+	delete(r.keys, work)
+	return dropped
+}
+
+func (r *routes) dropLocked(work string, k objKey) bool {
+	set := r.works[k]
+	delete(set, work)
+	if len(set) > 0 {
+		return false
+	}
+	delete(r.works, k)
+	return true
+}
+
+// worksOf lists the works that apply an object.
+func (r *routes) worksOf(k objKey) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.works[k]))
+	for w := range r.works[k] {
+		out = append(out, w)
+	}
+	return out
+}
