@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net/url"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -604,54 +602,16 @@ func (p *previewer) ownChannel(k string, ch *appsv1.Channel) (bool, string) {
 	if len(p.remotes) == 0 {
 		return true, ""
 	}
-	want := normalizeGitURL(ch.Spec.Pathname)
-	for _, r := range p.remotes {
-		if normalizeGitURL(r) == want {
-			return true, ""
+	// Paths keep their case here (but on public forges that ignore it): on
+	// a plain Git server another case is another repository.
+	if want := source.RepoKey(ch.Spec.Pathname, false); want != "" {
+		for _, r := range p.remotes {
+			if source.RepoKey(r, false) == want {
+				return true, ""
+			}
 		}
 	}
 	return false, fmt.Sprintf("Channel %s follows %s, which is not a remote of this repository: compared by placement only", k, source.SanitizeURL(ch.Spec.Pathname))
-}
-
-// normalizeGitURL reduces the spellings of one repository's address to one:
-// https://host/org/repo.git, ssh://git@host:22/org/repo and git@host:org/repo
-// all become host/org/repo; local paths become absolute.
-func normalizeGitURL(s string) string {
-	s = strings.TrimSpace(s)
-	host, path := "", s
-	switch {
-	case strings.Contains(s, "://"):
-		u, err := url.Parse(s)
-		if err != nil {
-			return s
-		}
-		if u.Scheme == "file" {
-			path = u.Path
-			break
-		}
-		host, path = strings.ToLower(u.Hostname()), u.Path
-	case scpLike(s):
-		at := strings.Index(s, "@")
-		colon := strings.Index(s, ":")
-		host, path = strings.ToLower(s[at+1:colon]), s[colon+1:]
-	default:
-		if abs, err := filepath.Abs(s); err == nil {
-			path = abs
-		}
-	}
-	path = strings.TrimSuffix(strings.Trim(path, "/"), ".git")
-	if host == "" {
-		return "/" + path
-	}
-	return host + "/" + path
-}
-
-// scpLike matches git's [user@]host:path address form (no "://", a colon
-// before any slash).
-func scpLike(s string) bool {
-	colon := strings.Index(s, ":")
-	slash := strings.Index(s, "/")
-	return colon > 0 && (slash < 0 || colon < slash) && !filepath.IsAbs(s)
 }
 
 func appendUnique(list []string, s string) []string {

@@ -462,27 +462,6 @@ func TestCodeSpans(t *testing.T) {
 	}
 }
 
-func TestNormalizeGitURL(t *testing.T) {
-	same := []string{
-		"https://git.example.com/platform/fleet.git",
-		"https://user:token@GIT.example.com:443/platform/fleet/",
-		"ssh://git@git.example.com:2222/platform/fleet.git",
-		"git@git.example.com:platform/fleet.git",
-		"git.example.com:platform/fleet",
-	}
-	for _, s := range same {
-		if got := normalizeGitURL(s); got != "git.example.com/platform/fleet" {
-			t.Errorf("normalizeGitURL(%q) = %q, want git.example.com/platform/fleet", s, got)
-		}
-	}
-	if a, b := normalizeGitURL("/srv/git/fleet.git"), normalizeGitURL("file:///srv/git/fleet"); a != b || a != "/srv/git/fleet" {
-		t.Errorf("local paths: %q and %q, want both /srv/git/fleet", a, b)
-	}
-	if normalizeGitURL("https://git.example.com/platform/fleet") == normalizeGitURL("https://git.example.com/platform/fleet2") {
-		t.Error("different repositories normalize alike")
-	}
-}
-
 func TestBadInput(t *testing.T) {
 	g := buildFleet(t)
 	ctx := context.Background()

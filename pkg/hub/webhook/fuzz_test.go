@@ -69,15 +69,15 @@ func FuzzPushPayload(f *testing.F) {
 			}
 		}
 		for _, u := range push.repoURLs {
-			k := RepoKey(u)
+			k := repoKey(u)
 			if k == "" {
 				continue
 			}
 			if k != strings.ToLower(k) || strings.HasSuffix(k, ".git") || strings.HasPrefix(k, "/") {
-				t.Fatalf("RepoKey(%q) = %q is not normalized", u, k)
+				t.Fatalf("repoKey(%q) = %q is not normalized", u, k)
 			}
 			// A plain host/path key names the same repository as an https URL.
-			if again := RepoKey("https://" + k); plainKey.MatchString(k) && again != k {
+			if again := repoKey("https://" + k); plainKey.MatchString(k) && again != k {
 				t.Fatalf("RepoKey is not stable: %q -> %q -> %q", u, k, again)
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -151,81 +150,106 @@ type bitbucketPayload struct {
 
 // parsePush reads a push payload of the provider.
 func parsePush(p Provider, body []byte) (*push, error) {
-	out := &push{provider: p}
+	var out *push
+	var err error
 	switch p {
 	case GitHub, Gitea:
-		var pl githubPayload
-		if err := json.Unmarshal(body, &pl); err != nil {
-			return nil, fmt.Errorf("payload is not a %s push event: %w", p, err)
-		}
-		r := pl.Repository
-		out.repoURLs = []string{r.CloneURL, r.SSHURL, r.HTMLURL, r.GitURL, r.URL}
-		out.refs = []string{pl.Ref}
-		out.defaultBranch = r.DefaultBranch
+		out, err = parseGitHubPush(p, body)
 	case GitLab:
-		var pl gitlabPayload
-		if err := json.Unmarshal(body, &pl); err != nil {
-			return nil, fmt.Errorf("payload is not a GitLab push event: %w", err)
-		}
-		kind := firstNonEmpty(pl.ObjectKind, pl.EventName)
-		if kind != "push" && kind != "tag_push" {
-			return nil, errIgnored
-		}
-		out.repoURLs = []string{pl.Project.GitHTTPURL, pl.Project.GitSSHURL, pl.Project.WebURL,
-			pl.Repository.URL, pl.Repository.Homepage, pl.Repository.GitHTTPURL, pl.Repository.GitSSHURL}
-		out.refs = []string{pl.Ref}
-		out.defaultBranch = pl.Project.DefaultBranch
+		out, err = parseGitLabPush(body)
 	case Bitbucket:
-		var pl bitbucketPayload
-		if err := json.Unmarshal(body, &pl); err != nil {
-			return nil, fmt.Errorf("payload is not a Bitbucket push event: %w", err)
-		}
-		for _, c := range pl.Push.Changes {
-			for _, r := range []*bitbucketRef{c.New, c.Old} {
-				if r == nil || r.Name == "" {
-					continue
-				}
-				if r.Type == "tag" || r.Type == "annotated_tag" {
-					out.refs = append(out.refs, "refs/tags/"+r.Name)
-				} else {
-					out.refs = append(out.refs, "refs/heads/"+r.Name)
-				}
-			}
-		}
-		for _, c := range pl.Changes {
-			out.refs = append(out.refs, firstNonEmpty(c.RefID, c.Ref.ID))
-		}
-		links := pl.Repository.Links
-		out.repoURLs = append(out.repoURLs, hrefs(links.HTML)...)
-		out.repoURLs = append(out.repoURLs, hrefs(links.Clone)...)
-		out.repoURLs = append(out.repoURLs, hrefs(links.Self)...)
-		if pl.Repository.FullName != "" {
-			out.repoURLs = append(out.repoURLs, "https://bitbucket.org/"+pl.Repository.FullName)
-		}
-		if pl.Repository.MainBranch != nil {
-			out.defaultBranch = pl.Repository.MainBranch.Name
-		}
+		out, err = parseBitbucketPush(body)
 	default:
 		return nil, fmt.Errorf("unknown provider %q", p)
 	}
-	var urls []string
-	for _, u := range out.repoURLs {
-		if strings.TrimSpace(u) != "" {
-			urls = append(urls, u)
-		}
+	if err != nil {
+		return nil, err
 	}
-	out.repoURLs = urls
+	out.provider = p
+	out.repoURLs = nonEmpty(out.repoURLs)
+	out.refs = nonEmpty(out.refs)
 	if len(out.repoURLs) == 0 {
 		return nil, fmt.Errorf("the %s payload names no repository URL", p)
 	}
+	return out, nil
+}
+
+// parseGitHubPush reads GitHub's and Gitea's push events (one shape).
+func parseGitHubPush(p Provider, body []byte) (*push, error) {
+	var pl githubPayload
+	if err := json.Unmarshal(body, &pl); err != nil {
+		return nil, fmt.Errorf("payload is not a %s push event: %w", p, err)
+	}
+	r := pl.Repository
+	return &push{repoURLs: []string{r.CloneURL, r.SSHURL, r.HTMLURL, r.GitURL, r.URL}, refs: []string{pl.Ref}, defaultBranch: r.DefaultBranch}, nil
+}
+
+func parseGitLabPush(body []byte) (*push, error) {
+	var pl gitlabPayload
+	if err := json.Unmarshal(body, &pl); err != nil {
+		return nil, fmt.Errorf("payload is not a GitLab push event: %w", err)
+	}
+	if kind := firstNonEmpty(pl.ObjectKind, pl.EventName); kind != "push" && kind != "tag_push" {
+		return nil, errIgnored
+	}
+	return &push{
+		repoURLs: []string{pl.Project.GitHTTPURL, pl.Project.GitSSHURL, pl.Project.WebURL,
+			pl.Repository.URL, pl.Repository.Homepage, pl.Repository.GitHTTPURL, pl.Repository.GitSSHURL},
+		refs:          []string{pl.Ref},
+		defaultBranch: pl.Project.DefaultBranch,
+	}, nil
+}
+
+// parseBitbucketPush reads Bitbucket Cloud's and Server's push events.
+func parseBitbucketPush(body []byte) (*push, error) {
+	var pl bitbucketPayload
+	if err := json.Unmarshal(body, &pl); err != nil {
+		return nil, fmt.Errorf("payload is not a Bitbucket push event: %w", err)
+	}
+	out := &push{refs: bitbucketRefs(pl)}
+	links := pl.Repository.Links
+	out.repoURLs = append(out.repoURLs, hrefs(links.HTML)...)
+	out.repoURLs = append(out.repoURLs, hrefs(links.Clone)...)
+	out.repoURLs = append(out.repoURLs, hrefs(links.Self)...)
+	if pl.Repository.FullName != "" {
+		out.repoURLs = append(out.repoURLs, "https://bitbucket.org/"+pl.Repository.FullName)
+	}
+	if pl.Repository.MainBranch != nil {
+		out.defaultBranch = pl.Repository.MainBranch.Name
+	}
+	return out, nil
+}
+
+// bitbucketRefs are the full names of the refs a Bitbucket push moved:
+// Cloud names old and new ref by type, Server by refId.
+func bitbucketRefs(pl bitbucketPayload) []string {
 	var refs []string
-	for _, r := range out.refs {
-		if r != "" {
-			refs = append(refs, r)
+	for _, c := range pl.Push.Changes {
+		for _, r := range []*bitbucketRef{c.New, c.Old} {
+			switch {
+			case r == nil || r.Name == "":
+			case r.Type == "tag" || r.Type == "annotated_tag":
+				refs = append(refs, "refs/tags/"+r.Name)
+			default:
+				refs = append(refs, "refs/heads/"+r.Name)
+			}
 		}
 	}
-	out.refs = refs
-	return out, nil
+	for _, c := range pl.Changes {
+		refs = append(refs, firstNonEmpty(c.RefID, c.Ref.ID))
+	}
+	return refs
+}
+
+// nonEmpty drops blank entries.
+func nonEmpty(list []string) []string {
+	var out []string
+	for _, s := range list {
+		if strings.TrimSpace(s) != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // hrefs reads Bitbucket links: one {"href"} object (Cloud) or a list of
@@ -251,41 +275,6 @@ func hrefs(raw json.RawMessage) []string {
 		out = append(out, l.Href)
 	}
 	return out
-}
-
-// RepoKey normalizes a repository address so its https, ssh and scp-like
-// (git@host:path) forms, with or without .git and in any case, compare
-// equal: "host/path" in lower case, without user, port or .git. It returns
-// "" for text that is not a repository address.
-func RepoKey(raw string) string {
-	s := strings.TrimSpace(raw)
-	var host, path string
-	if i := strings.Index(s, "://"); i > 0 {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" {
-			return ""
-		}
-		host, path = u.Hostname(), u.Path
-	} else {
-		// scp-like: [user@]host:path, where no slash comes before the colon.
-		colon := strings.Index(s, ":")
-		if colon <= 0 || strings.Contains(s[:colon], "/") {
-			return ""
-		}
-		host, path = s[:colon], s[colon+1:]
-		if at := strings.LastIndex(host, "@"); at >= 0 {
-			host = host[at+1:]
-		}
-	}
-	path = strings.Trim(path, "/")
-	if strings.HasSuffix(strings.ToLower(path), ".git") { // .GIT too: keys compare in lower case
-		path = path[:len(path)-len(".git")]
-	}
-	path = strings.TrimSuffix(path, "/")
-	if host == "" || path == "" {
-		return ""
-	}
-	return strings.ToLower(host + "/" + path)
 }
 
 func firstNonEmpty(vals ...string) string {

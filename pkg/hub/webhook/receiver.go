@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
+	"golang.org/x/time/rate"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -28,8 +27,8 @@ import (
 
 // Field indexes the receiver adds to the manager's cache.
 const (
-	// IndexChannelRepo indexes webhook-enabled Git Channels by RepoKey of
-	// their pathname.
+	// IndexChannelRepo indexes webhook-enabled Git Channels by the
+	// case-folded source.RepoKey of their pathname.
 	IndexChannelRepo = "ocm-gitops.webhook.repo"
 
 	// SecretKey is the key of the webhook Secret holding the shared secret, as OCM names it.
@@ -43,59 +42,102 @@ const (
 
 var errIgnored = errors.New("not a push event")
 
+// accepted is the answer to every well-formed push, whatever came of it:
+// which repositories the hub follows, which Channels a push reached and
+// whether a signature verified are for the hub's log, not for whoever
+// sends requests.
+var accepted = result{Message: "received; Channels following this repository fetch it when the push verifies"}
+
 // Receiver handles POST /webhook. On a verified push it stamps
 // apps.open-cluster-management.io/reconcile-requested-at (RFC 3339, with
 // nanoseconds) on every webhook-enabled Channel whose pathname is the pushed
 // repository, and on those Channels' Subscriptions that follow a pushed
 // branch or tag (or the default branch, when they name none).
+//
+// Before reading a body it applies a rate limit and a bound on requests in
+// flight (429 beyond them) and refuses a declared length over the limit.
+// Webhook secrets are cached; a delivery ID seen with a verified push is
+// not acted on again. Every push gets the same answer.
 type Receiver struct {
-	// Client reads Channels and Subscriptions from the cache (with the
-	// indexes above) and patches them.
-	Client client.Client
-	// Secrets reads webhook Secrets directly from the API server, so the
-	// hub need not cache every Secret.
-	Secrets client.Reader
-	Log     logr.Logger
-	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when 0).
-	MaxBodyBytes int64
-	// Now is the clock (time.Now when nil).
-	Now func() time.Time
+	client  client.Client
+	log     logr.Logger
+	maxBody int64
+	now     func() time.Time
+
+	limiter    *rate.Limiter
+	inFlight   chan struct{}
+	secrets    *secretCache
+	deliveries *deliveries
 }
 
-// Option tunes SetupWithManager.
-type Option func(*setup)
+// Option tunes a Receiver and SetupWithManager.
+type Option func(*config)
 
-type setup struct {
-	listener net.Listener
-	maxBody  int64
+type config struct {
+	listener    net.Listener
+	maxBody     int64
+	rate        float64
+	burst       int
+	maxInFlight int
+	now         func() time.Time
 }
 
 // WithListener serves on an already open listener instead of addr.
-func WithListener(l net.Listener) Option { return func(s *setup) { s.listener = l } }
+func WithListener(l net.Listener) Option { return func(c *config) { c.listener = l } }
 
-// WithMaxBodyBytes bounds request bodies.
-func WithMaxBodyBytes(n int64) Option { return func(s *setup) { s.maxBody = n } }
+// WithMaxBodyBytes bounds request bodies (DefaultMaxBodyBytes by default).
+func WithMaxBodyBytes(n int64) Option { return func(c *config) { c.maxBody = n } }
+
+// WithRateLimit bounds requests per second over all senders, with bursts
+// of up to burst (DefaultRate and DefaultBurst by default).
+func WithRateLimit(perSecond float64, burst int) Option {
+	return func(c *config) { c.rate, c.burst = perSecond, burst }
+}
+
+// WithMaxInFlight bounds the requests handled at once (DefaultMaxInFlight).
+func WithMaxInFlight(n int) Option { return func(c *config) { c.maxInFlight = n } }
+
+// WithClock sets the clock of stamps and caches (time.Now by default).
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+func newConfig(opts []Option) config {
+	c := config{maxBody: DefaultMaxBodyBytes, rate: DefaultRate, burst: DefaultBurst, maxInFlight: DefaultMaxInFlight, now: time.Now}
+	for _, o := range opts {
+		o(&c)
+	}
+	return c
+}
+
+// NewReceiver returns a receiver that reads Channels and Subscriptions from
+// c (a cache with AddIndexes' indexes) and patches them, and reads webhook
+// Secrets with secrets (directly from the API server, so the hub need not
+// cache every Secret).
+func NewReceiver(c client.Client, secrets client.Reader, log logr.Logger, opts ...Option) *Receiver {
+	cfg := newConfig(opts)
+	return &Receiver{
+		client:     c,
+		log:        log,
+		maxBody:    cfg.maxBody,
+		now:        cfg.now,
+		limiter:    rate.NewLimiter(rate.Limit(cfg.rate), cfg.burst),
+		inFlight:   make(chan struct{}, max(cfg.maxInFlight, 1)),
+		secrets:    &secretCache{reader: secrets, now: cfg.now, entries: map[types.NamespacedName]cachedSecret{}},
+		deliveries: &deliveries{seen: map[string]time.Time{}},
+	}
+}
 
 // SetupWithManager registers the receiver's cache indexes and serves it on
 // addr (e.g. ":8090") at POST /webhook for as long as the manager runs, on
 // every replica (it needs no leader: patches are idempotent).
 func SetupWithManager(mgr ctrl.Manager, addr string, opts ...Option) error {
-	var s setup
-	for _, o := range opts {
-		o(&s)
-	}
 	if err := AddIndexes(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	r := &Receiver{
-		Client:       mgr.GetClient(),
-		Secrets:      mgr.GetAPIReader(),
-		Log:          mgr.GetLogger().WithName("webhook"),
-		MaxBodyBytes: s.maxBody,
-	}
+	log := mgr.GetLogger().WithName("webhook")
+	r := NewReceiver(mgr.GetClient(), mgr.GetAPIReader(), log, opts...)
 	mux := http.NewServeMux()
 	mux.Handle(Path, r)
-	return mgr.Add(&server{addr: addr, listener: s.listener, handler: mux, log: r.Log})
+	return mgr.Add(&server{addr: addr, listener: newConfig(opts).listener, handler: mux, log: log})
 }
 
 // AddIndexes registers the receiver's own field index; it also lists
@@ -107,7 +149,7 @@ func AddIndexes(ctx context.Context, idx client.FieldIndexer) error {
 		if ch.Spec.Type.Normalized() != appsv1.ChannelTypeGit || !webhookEnabled(ch) {
 			return nil
 		}
-		if k := RepoKey(ch.Spec.Pathname); k != "" {
+		if k := repoKey(ch.Spec.Pathname); k != "" {
 			return []string{k}
 		}
 		return nil
@@ -117,16 +159,25 @@ func AddIndexes(ctx context.Context, idx client.FieldIndexer) error {
 	return nil
 }
 
+// repoKey is the repository key the receiver matches by: case-folded, as
+// every forge that sends pushes routes paths regardless of case; local
+// paths never match.
+func repoKey(raw string) string {
+	k := source.RepoKey(raw, true)
+	if strings.HasPrefix(k, "/") {
+		return ""
+	}
+	return k
+}
+
 func webhookEnabled(ch *appsv1.Channel) bool {
 	a := ch.GetAnnotations()
 	return strings.EqualFold(strings.TrimSpace(firstNonEmpty(a[appsv1.AnnotationWebhookEnabled], a["webhookenabled"])), "true")
 }
 
-// result is the JSON answer to a push.
+// result is the JSON answer to a request.
 type result struct {
-	Message       string   `json:"message"`
-	Channels      []string `json:"channels,omitempty"`
-	Subscriptions []string `json:"subscriptions,omitempty"`
+	Message string `json:"message"`
 }
 
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -140,18 +191,12 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		reply(w, http.StatusBadRequest, result{Message: "unknown sender: expected the X-GitHub-Event, X-Gitlab-Event, X-Gitea-Event or X-Event-Key header"})
 		return
 	}
-	limit := r.MaxBodyBytes
-	if limit <= 0 {
-		limit = DefaultMaxBodyBytes
+	if !r.admit(w) {
+		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, limit))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			reply(w, http.StatusRequestEntityTooLarge, result{Message: fmt.Sprintf("body larger than %d bytes", limit)})
-			return
-		}
-		reply(w, http.StatusBadRequest, result{Message: "could not read the body"})
+	defer func() { <-r.inFlight }()
+	body, ok := r.readBody(w, req)
+	if !ok {
 		return
 	}
 	switch kind {
@@ -173,61 +218,122 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	reply(w, out.status, out.result)
 }
 
+// admit applies the rate limit and takes a place among the requests in
+// flight, answering 429 when either is exhausted. The caller frees the
+// place when admit returns true.
+func (r *Receiver) admit(w http.ResponseWriter) bool {
+	if !r.limiter.Allow() {
+		w.Header().Set("Retry-After", "1")
+		reply(w, http.StatusTooManyRequests, result{Message: "too many requests; retry later"})
+		return false
+	}
+	select {
+	case r.inFlight <- struct{}{}:
+		return true
+	default:
+		w.Header().Set("Retry-After", "1")
+		reply(w, http.StatusTooManyRequests, result{Message: "too many requests in flight; retry later"})
+		return false
+	}
+}
+
+// readBody reads at most maxBody bytes, refusing a longer declared length
+// before reading anything.
+func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, bool) {
+	if req.ContentLength > r.maxBody {
+		reply(w, http.StatusRequestEntityTooLarge, result{Message: fmt.Sprintf("body larger than %d bytes", r.maxBody)})
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, r.maxBody))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		reply(w, http.StatusRequestEntityTooLarge, result{Message: fmt.Sprintf("body larger than %d bytes", r.maxBody)})
+		return nil, false
+	case err != nil:
+		reply(w, http.StatusBadRequest, result{Message: "could not read the body"})
+		return nil, false
+	}
+	return body, true
+}
+
 type outcome struct {
 	status int
 	result result
 }
 
+// retry is the answer when the hub itself failed; it says nothing of the push.
+var retry = outcome{http.StatusServiceUnavailable, result{Message: "the hub could not handle the push now; retry"}}
+
 func (r *Receiver) handlePush(ctx context.Context, provider Provider, req *http.Request, body, payload []byte) outcome {
-	log := r.Log.WithValues("provider", provider)
+	log := r.log.WithValues("provider", provider)
 	p, err := parsePush(provider, payload)
 	if errors.Is(err, errIgnored) {
-		return outcome{http.StatusAccepted, result{Message: "ignored: not a push event"}}
+		return outcome{http.StatusAccepted, accepted}
 	}
 	if err != nil {
 		return outcome{http.StatusBadRequest, result{Message: err.Error()}}
 	}
-	channels, err := r.channelsFor(ctx, p.repoURLs)
+	log = log.WithValues("repository", repoKey(p.repoURLs[0]))
+	verified, err := r.verifiedChannels(ctx, provider, req, body, p)
 	if err != nil {
-		log.Error(err, "list Channels")
-		return outcome{http.StatusInternalServerError, result{Message: "could not list Channels; retry"}}
+		log.Error(err, "find the Channels of a push")
+		return retry
 	}
-	if len(channels) == 0 {
-		return outcome{http.StatusAccepted, result{Message: fmt.Sprintf("no webhook-enabled Channel has repository %s", RepoKey(p.repoURLs[0]))}}
+	if len(verified) == 0 {
+		return outcome{http.StatusAccepted, accepted}
+	}
+	if id := deliveryID(provider, req.Header); !r.deliveries.first(id, r.now()) {
+		log.Info("push ignored: delivery already handled (a replay)", "delivery", id)
+		return outcome{http.StatusAccepted, accepted}
+	}
+	channels, subs, err := r.stampAll(ctx, verified, p)
+	if err != nil {
+		log.Error(err, "request a fetch")
+		return retry
+	}
+	log.Info("push received", "refs", p.refs, "channels", channels, "subscriptions", subs)
+	return outcome{http.StatusAccepted, accepted}
+}
+
+// verifiedChannels are the webhook-enabled Channels of the pushed
+// repository whose secret the request verifies (or that have none).
+func (r *Receiver) verifiedChannels(ctx context.Context, provider Provider, req *http.Request, body []byte, p *push) ([]*appsv1.Channel, error) {
+	channels, err := r.channelsFor(ctx, p.repoURLs)
+	if err != nil || len(channels) == 0 {
+		return nil, err
 	}
 	query := req.URL.Query()
 	isSigned := signed(req.Header, query)
 	var verified []*appsv1.Channel
-	rejected := 0
 	for _, ch := range channels {
 		ok, err := r.accepts(ctx, provider, ch, req.Header, query, body, isSigned)
 		if err != nil {
-			log.Error(err, "read webhook secret", "channel", ch.Namespace+"/"+ch.Name)
-			return outcome{http.StatusInternalServerError, result{Message: "could not read a webhook secret; retry"}}
+			return nil, fmt.Errorf("webhook secret of Channel %s/%s: %w", ch.Namespace, ch.Name, err)
 		}
-		if !ok {
-			rejected++
-			continue
+		if ok {
+			verified = append(verified, ch)
 		}
-		verified = append(verified, ch)
 	}
 	if len(verified) == 0 {
-		log.Info("push rejected: signature or token did not verify", "repository", RepoKey(p.repoURLs[0]), "channels", rejected)
-		return outcome{http.StatusUnauthorized, result{Message: "the signature or token does not match the webhook secret of any Channel for this repository"}}
+		r.log.Info("push rejected: signature or token did not verify", "repository", repoKey(p.repoURLs[0]), "channels", len(channels))
 	}
+	return verified, nil
+}
 
+// stampAll stamps the Channels and their Subscriptions that follow a
+// pushed ref; it returns their names for the log.
+func (r *Receiver) stampAll(ctx context.Context, channels []*appsv1.Channel, p *push) ([]string, []string, error) {
 	stamp := r.now().UTC().Format(time.RFC3339Nano)
-	out := result{Message: "fetch requested"}
-	for _, ch := range verified {
+	var names, subNames []string
+	for _, ch := range channels {
 		if err := r.stamp(ctx, ch, stamp); err != nil {
-			log.Error(err, "stamp Channel", "channel", ch.Namespace+"/"+ch.Name)
-			return outcome{http.StatusInternalServerError, result{Message: "could not update a Channel; retry"}}
+			return nil, nil, fmt.Errorf("Channel %s/%s: %w", ch.Namespace, ch.Name, err)
 		}
-		out.Channels = append(out.Channels, ch.Namespace+"/"+ch.Name)
+		names = append(names, ch.Namespace+"/"+ch.Name)
 		subs := &appsv1.SubscriptionList{}
-		if err := r.Client.List(ctx, subs, client.MatchingFields{index.SubscriptionChannel: ch.Namespace + "/" + ch.Name}); err != nil {
-			log.Error(err, "list Subscriptions")
-			return outcome{http.StatusInternalServerError, result{Message: "could not list Subscriptions; retry"}}
+		if err := r.client.List(ctx, subs, client.MatchingFields{index.SubscriptionChannel: ch.Namespace + "/" + ch.Name}); err != nil {
+			return nil, nil, fmt.Errorf("list Subscriptions: %w", err)
 		}
 		for i := range subs.Items {
 			sub := &subs.Items[i]
@@ -235,15 +341,13 @@ func (r *Receiver) handlePush(ctx context.Context, provider Provider, req *http.
 				continue
 			}
 			if err := r.stamp(ctx, sub, stamp); err != nil {
-				log.Error(err, "stamp Subscription", "subscription", sub.Namespace+"/"+sub.Name)
-				return outcome{http.StatusInternalServerError, result{Message: "could not update a Subscription; retry"}}
+				return nil, nil, fmt.Errorf("Subscription %s/%s: %w", sub.Namespace, sub.Name, err)
 			}
-			out.Subscriptions = append(out.Subscriptions, sub.Namespace+"/"+sub.Name)
+			subNames = append(subNames, sub.Namespace+"/"+sub.Name)
 		}
 	}
-	sort.Strings(out.Subscriptions)
-	log.Info("push received", "repository", RepoKey(p.repoURLs[0]), "refs", p.refs, "channels", out.Channels, "subscriptions", out.Subscriptions)
-	return outcome{http.StatusOK, out}
+	sort.Strings(subNames)
+	return names, subNames, nil
 }
 
 // channelsFor lists webhook-enabled Git Channels for any of the URLs.
@@ -252,13 +356,13 @@ func (r *Receiver) channelsFor(ctx context.Context, urls []string) ([]*appsv1.Ch
 	keys := map[string]bool{}
 	var out []*appsv1.Channel
 	for _, u := range urls {
-		k := RepoKey(u)
+		k := repoKey(u)
 		if k == "" || keys[k] {
 			continue
 		}
 		keys[k] = true
 		list := &appsv1.ChannelList{}
-		if err := r.Client.List(ctx, list, client.MatchingFields{IndexChannelRepo: k}); err != nil {
+		if err := r.client.List(ctx, list, client.MatchingFields{IndexChannelRepo: k}); err != nil {
 			return nil, err
 		}
 		for i := range list.Items {
@@ -276,31 +380,32 @@ func (r *Receiver) channelsFor(ctx context.Context, urls []string) ([]*appsv1.Ch
 // accepts verifies the request for one Channel. A Channel naming a webhook
 // Secret requires a valid signature or token; one without accepts unsigned
 // pushes, as OCM does (a push only makes the hub fetch sooner, from the
-// Channel's own source with its own credentials).
+// Channel's own source with its own credentials). Secrets come from the
+// cache; one that does not verify is read again if the cached copy is more
+// than a few seconds old, so a rotated secret works at once.
 func (r *Receiver) accepts(ctx context.Context, p Provider, ch *appsv1.Channel, h http.Header, query map[string][]string, body []byte, isSigned bool) (bool, error) {
 	name := strings.TrimSpace(ch.GetAnnotations()[appsv1.AnnotationWebhookSecret])
 	if name == "" {
 		if !isSigned {
-			r.Log.V(1).Info("unsigned push accepted for a Channel without a webhook secret", "channel", ch.Namespace+"/"+ch.Name)
+			r.log.V(1).Info("unsigned push accepted for a Channel without a webhook secret", "channel", ch.Namespace+"/"+ch.Name)
 		}
 		return true, nil
 	}
-	sec := &corev1.Secret{}
-	if err := r.Secrets.Get(ctx, types.NamespacedName{Namespace: ch.Namespace, Name: name}, sec); err != nil {
-		if apierrors.IsNotFound(err) {
-			r.Log.Info("webhook Secret not found; pushes for this Channel are refused until it exists",
-				"channel", ch.Namespace+"/"+ch.Name, "secret", ch.Namespace+"/"+name)
-			return false, nil
+	nn := types.NamespacedName{Namespace: ch.Namespace, Name: name}
+	for _, recheck := range []bool{false, true} {
+		secret, fresh, err := r.secrets.get(ctx, nn, recheck)
+		if err != nil {
+			return false, err
 		}
-		return false, err
+		if len(secret) > 0 && verify(p, h, query, body, secret) {
+			return true, nil
+		}
+		if fresh {
+			break // just read: reading again says nothing new
+		}
 	}
-	secret := bytes.TrimSpace(sec.Data[SecretKey])
-	if len(secret) == 0 {
-		r.Log.Info("webhook Secret has no \"secret\" key; pushes for this Channel are refused",
-			"channel", ch.Namespace+"/"+ch.Name, "secret", ch.Namespace+"/"+name)
-		return false, nil
-	}
-	return verify(p, h, query, body, secret), nil
+	r.log.V(1).Info("push not verified for Channel", "channel", ch.Namespace+"/"+ch.Name, "secret", nn.String())
+	return false, nil
 }
 
 // follows reports whether the Subscription tracks a ref the push moved.
@@ -343,18 +448,11 @@ func (r *Receiver) stamp(ctx context.Context, obj client.Object, value string) e
 	if err != nil {
 		return err
 	}
-	err = r.Client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
+	err = r.client.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch))
 	if apierrors.IsNotFound(err) {
 		return nil // deleted since the cache saw it
 	}
 	return err
-}
-
-func (r *Receiver) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 func reply(w http.ResponseWriter, status int, res result) {

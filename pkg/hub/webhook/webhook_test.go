@@ -26,16 +26,20 @@ func TestRepoKeyNormalizesForms(t *testing.T) {
 		"git@github.com:org/fleet.git",
 		"github.com:org/fleet",
 	} {
-		if got := RepoKey(in); got != want {
-			t.Errorf("RepoKey(%q) = %q, want %q", in, got, want)
+		if got := repoKey(in); got != want {
+			t.Errorf("repoKey(%q) = %q, want %q", in, got, want)
 		}
 	}
-	for _, in := range []string{"", "fleet", "https://github.com", "/srv/git/fleet.git"} {
-		if got := RepoKey(in); got != "" {
-			t.Errorf("RepoKey(%q) = %q, want empty", in, got)
+	// Self-hosted forges route paths regardless of case too.
+	if got := repoKey("git@git.example.com:Org/Fleet.git"); got != "git.example.com/org/fleet" {
+		t.Errorf("a self-hosted forge's path: %q, want it folded", got)
+	}
+	for _, in := range []string{"", "fleet", "https://github.com", "/srv/git/fleet.git", "file:///srv/git/fleet"} {
+		if got := repoKey(in); got != "" {
+			t.Errorf("repoKey(%q) = %q, want empty", in, got)
 		}
 	}
-	if RepoKey("https://gitlab.com/group/sub/proj.git") != "gitlab.com/group/sub/proj" {
+	if repoKey("https://gitlab.com/group/sub/proj.git") != "gitlab.com/group/sub/proj" {
 		t.Error("nested GitLab groups must keep their path")
 	}
 }
@@ -117,7 +121,7 @@ func TestParsePushPayloads(t *testing.T) {
 			}
 			found := false
 			for _, u := range p.repoURLs {
-				if RepoKey(u) == c.wantKey {
+				if repoKey(u) == c.wantKey {
 					found = true
 				}
 			}
