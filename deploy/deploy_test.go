@@ -164,7 +164,7 @@ func crdNames(objs []*unstructured.Unstructured) []string {
 }
 
 func TestEachSideGetsItsCRDs(t *testing.T) {
-	ours := []string{"channels.apps.open-cluster-management.io", "subscriptions.apps.open-cluster-management.io"}
+	ours := []string{"channels.apps.open-cluster-management.io", "placementrules.apps.open-cluster-management.io", "subscriptions.apps.open-cluster-management.io"}
 	ocmHub := []string{
 		"addonplacementscores.cluster.open-cluster-management.io",
 		"managedclusters.cluster.open-cluster-management.io",
@@ -279,8 +279,8 @@ func TestHubDeployment(t *testing.T) {
 			}
 		})
 	}
-	if got := hubArgs(t, typed[appsv1.Deployment](t, build(t, "hub/beside-ocm"), "Deployment", hubNamespace, "ocm-gitops-hub"))["controllers"]; got != "channel,subscription,commitstatus" {
-		t.Errorf("beside an OCM hub, --controllers = %q, want channel,subscription,commitstatus (OCM places and registers)", got)
+	if got := hubArgs(t, typed[appsv1.Deployment](t, build(t, "hub/beside-ocm"), "Deployment", hubNamespace, "ocm-gitops-hub"))["controllers"]; got != "channel,subscription,commitstatus,placementrule" {
+		t.Errorf("beside an OCM hub, --controllers = %q, want channel,subscription,commitstatus,placementrule (OCM places and registers; PlacementRules were its application add-on's)", got)
 	}
 }
 
@@ -389,6 +389,13 @@ func hubNeeds() map[string][]perm {
 			perms(cluster, []string{"placementdecisions/status"}, "update", "patch"),
 			perms(cluster, []string{"managedclusters", "managedclustersets", "managedclustersetbindings", "addonplacementscores"}, read...),
 		),
+		// pkg/placement/rule_controller.go: PlacementRules and ManagedClusters
+		// cached, the rule's status patched.
+		"ocm-gitops-hub-placementrule": slices.Concat(
+			perms(apps, []string{"placementrules"}, read...),
+			perms(apps, []string{"placementrules/status"}, "patch"),
+			perms(cluster, []string{"managedclusters"}, read...),
+		),
 		// pkg/hub/channel.go: Channels cached, status patched; credentials
 		// read by pkg/source.CredentialsFor.
 		"ocm-gitops-hub-channel": slices.Concat(
@@ -406,7 +413,7 @@ func hubNeeds() map[string][]perm {
 			perms(apps, []string{"subscriptions"}, "get", "list", "watch", "patch"),
 			perms(apps, []string{"subscriptions/status"}, "patch"),
 			perms(apps, []string{"subscriptions/finalizers"}, "update"),
-			perms(apps, []string{"channels"}, read...),
+			perms(apps, []string{"channels", "placementrules"}, read...),
 			perms("", []string{"secrets", "configmaps"}, "get"),
 			perms(work, []string{"manifestworks"}, "get", "list", "watch", "create", "update", "patch", "delete"),
 			perms(cluster, []string{"managedclusters", "placements", "placementdecisions"}, read...),
@@ -501,8 +508,8 @@ func sameSet(a, b []perm) (missing, extra []string) {
 // bound to the hub's ServiceAccount and nothing else.
 func TestHubRBACIsExactlyWhatTheCodeUses(t *testing.T) {
 	for dir, roles := range map[string][]string{
-		"hub":            {"ocm-gitops-hub-placement", "ocm-gitops-hub-registration", "ocm-gitops-hub-channel", "ocm-gitops-hub-subscription", "ocm-gitops-hub-commitstatus", "ocm-gitops-hub-webhook", "ocm-gitops-hub-events"},
-		"hub/beside-ocm": {"ocm-gitops-hub-channel", "ocm-gitops-hub-subscription", "ocm-gitops-hub-commitstatus", "ocm-gitops-hub-webhook", "ocm-gitops-hub-events"},
+		"hub":            {"ocm-gitops-hub-placement", "ocm-gitops-hub-placementrule", "ocm-gitops-hub-registration", "ocm-gitops-hub-channel", "ocm-gitops-hub-subscription", "ocm-gitops-hub-commitstatus", "ocm-gitops-hub-webhook", "ocm-gitops-hub-events"},
+		"hub/beside-ocm": {"ocm-gitops-hub-placementrule", "ocm-gitops-hub-channel", "ocm-gitops-hub-subscription", "ocm-gitops-hub-commitstatus", "ocm-gitops-hub-webhook", "ocm-gitops-hub-events"},
 	} {
 		t.Run(dir, func(t *testing.T) {
 			objs := build(t, dir)

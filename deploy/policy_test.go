@@ -75,6 +75,8 @@ func TestTenantPlacementPolicy(t *testing.T) {
 		{"cluster list", "team-a", &appsv1.Placement{Clusters: clusters}, false},
 		{"cluster selector", "team-a", &appsv1.Placement{ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}}, false},
 		{"local", "team-a", &appsv1.Placement{Local: ptr.To(true)}, false},
+		{"placement rule ref", "team-a", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{Kind: "PlacementRule", Name: "dev"}}, false},
+		{"placement ref without kind", "team-a", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{Name: "dev"}}, true},
 		{"placement ref and a cluster list", "team-a", &appsv1.Placement{PlacementRef: ref, Clusters: clusters}, false},
 		{"no placement", "team-a", nil, false},
 		{"cluster list outside tenant namespaces", "platform", &appsv1.Placement{Clusters: clusters}, true},

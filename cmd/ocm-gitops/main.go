@@ -27,6 +27,7 @@ func commands() map[string]command {
 		"hub":        {"run the hub controllers", runHub},
 		"klusterlet": {"run the agent of one managed cluster", runKlusterlet},
 		"lab":        {"start a hub and managed clusters on local control planes", runLab},
+		"migrate":    {"print the Placements that replace OCM's deprecated PlacementRules", runMigrate},
 		"preview":    {"compare where and what a fleet repo change deploys, for pull requests", runPreview},
 		"render":     {"print what a cluster would receive from a fleet repo", runRender},
 		"status":     {"show the fleet at a glance: channels, subscriptions, clusters", runStatus},

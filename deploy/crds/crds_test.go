@@ -24,6 +24,7 @@ func TestHubAndManagedSplit(t *testing.T) {
 	for _, want := range []string{
 		"channels.apps.open-cluster-management.io",
 		"subscriptions.apps.open-cluster-management.io",
+		"placementrules.apps.open-cluster-management.io",
 		"managedclusters.cluster.open-cluster-management.io",
 		"placements.cluster.open-cluster-management.io",
 		"placementdecisions.cluster.open-cluster-management.io",

@@ -103,6 +103,7 @@ type hubController struct {
 func controllers() []hubController {
 	return []hubController{
 		{name: "placement", setup: func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupWithManager(mgr) }},
+		{name: placement.RuleControllerName, setup: func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupRuleWithManager(mgr) }},
 		{name: "channel", setup: setupChannel},
 		{name: "subscription", indexes: []string{index.SubscriptionChannel}, setup: setupSubscription},
 		{name: "registration", setup: func(mgr ctrl.Manager, deps *Deps) error {

@@ -74,7 +74,14 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 	r.Clock = deps.Options.Clock
 	r.DeletionBudgetPercent = deps.Options.DeletionBudgetPercent
 	c := mgr.GetClient()
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr)
+	// placementRef may name a PlacementRule: watched when its CRD is installed.
+	if _, err := mgr.GetRESTMapper().RESTMapping(appsv1.GroupVersion.WithKind("PlacementRule").GroupKind(), appsv1.GroupVersion.Version); err == nil {
+		b = b.Watches(&appsv1.PlacementRule{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			return listRequests(ctx, c, client.MatchingFields{indexPlacement: o.GetNamespace() + "/" + o.GetName()})
+		}))
+	}
+	return b.
 		Named("subscription").
 		For(&appsv1.Subscription{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, userAnnotationsChanged()))).

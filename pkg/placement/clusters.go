@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
@@ -90,6 +91,20 @@ func (a apiSource) decisions(namespace, name string) ([]Group, bool, error) {
 		groups = append(groups, g)
 	}
 	return groups, true, nil
+}
+
+func (a apiSource) rule(namespace, name string) (*appsv1.PlacementRule, error) {
+	var r appsv1.PlacementRule
+	if err := a.c.Get(a.ctx, types.NamespacedName{Namespace: namespace, Name: name}, &r); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if meta.IsNoMatchError(err) {
+			return nil, fmt.Errorf("the PlacementRule CRD (apps.open-cluster-management.io/v1) is not installed on the hub; install deploy/crds or point placementRef at a Placement")
+		}
+		return nil, fmt.Errorf("get PlacementRule %s/%s: %w", namespace, name, err)
+	}
+	return &r, nil
 }
 
 // getCluster returns the ManagedCluster, or nil when it is missing or being deleted.

@@ -104,6 +104,9 @@ func startHub(ctx context.Context, cfg *rest.Config) (*hubEnv, error) {
 	if err := (Options{SkipNameValidation: true}).SetupWithManager(mgr); err != nil {
 		return nil, err
 	}
+	if err := (RuleOptions{SkipNameValidation: true}).SetupWithManager(mgr); err != nil {
+		return nil, err
+	}
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "manager:", err)
@@ -610,7 +613,8 @@ func TestTargetsForModes(t *testing.T) {
 		{name: "cluster selector", p: appsv1.Placement{ClusterSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
 			want: []string{"subs-1", "subs-2"}},
 		{name: "missing placement", p: appsv1.Placement{PlacementRef: &corev1.ObjectReference{Name: "nope"}}, err: "Placement subs/nope not found"},
-		{name: "PlacementRule is not supported", p: appsv1.Placement{PlacementRef: &corev1.ObjectReference{Kind: "PlacementRule", Name: "x"}}, err: "not supported"},
+		{name: "a missing PlacementRule", p: appsv1.Placement{PlacementRef: &corev1.ObjectReference{Kind: "PlacementRule", Name: "x"}}, err: "PlacementRule subs/x not found"},
+		{name: "another kind is not supported", p: appsv1.Placement{PlacementRef: &corev1.ObjectReference{Kind: "Deployable", Name: "x"}}, err: "not supported"},
 		{name: "nothing set", p: appsv1.Placement{}, err: "selects nothing"},
 	}
 	for _, tc := range cases {

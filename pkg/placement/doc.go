@@ -83,8 +83,17 @@
 // the PlacementDecisions and status that changed, in parallel, and remembers
 // its own writes so that it neither repeats them nor reacts to their echoes.
 //
+// # PlacementRules
+//
+// OCM's deprecated apps.open-cluster-management.io/v1 PlacementRule is
+// scheduled by RuleDecisions (pure) and the "placementrule" controller
+// (SetupRuleWithManager) into its status.decisions; MigrateRule and
+// MigrateYAML print the Placement and ManagedClusterSetBinding that replace
+// one.
+//
 // # Subscriptions
 //
-// TargetsFor resolves a Subscription's placement (placementRef, clusters,
-// clusterSelector or local) into Targets.
+// TargetsFor resolves a Subscription's placement (placementRef to a
+// Placement or PlacementRule, clusters, clusterSelector or local) into
+// Targets.
 package placement

@@ -18,16 +18,17 @@ type DecisionsFunc func(namespace, name string) (groups []Group, found bool, err
 // ResolveTargets resolves a Subscription's placement the way TargetsFor does,
 // from hub state held in memory rather than read from an API server: clusters
 // are all ManagedClusters, and decisions answers for the Placement a
-// placementRef names (typically by running a Scheduler). It lets a pull
-// request be previewed without a hub.
-func ResolveTargets(sub *appsv1.Subscription, clusters []*clusterv1.ManagedCluster, decisions DecisionsFunc) ([]Target, error) {
+// placementRef names (typically by running a Scheduler); a PlacementRule
+// that rules holds (by namespace/name) is scheduled with RuleDecisions. It
+// lets a pull request be previewed without a hub.
+func ResolveTargets(sub *appsv1.Subscription, clusters []*clusterv1.ManagedCluster, decisions DecisionsFunc, rules ...*appsv1.PlacementRule) ([]Target, error) {
 	byName := make(map[string]*clusterv1.ManagedCluster, len(clusters))
 	for _, mc := range clusters {
 		if mc.DeletionTimestamp == nil {
 			byName[mc.Name] = mc
 		}
 	}
-	return resolve(sub, memSource{byName: byName, all: clusters, decide: decisions})
+	return resolve(sub, memSource{byName: byName, all: clusters, decide: decisions, rules: rules})
 }
 
 // memSource serves hub state from memory.
@@ -35,6 +36,7 @@ type memSource struct {
 	byName map[string]*clusterv1.ManagedCluster
 	all    []*clusterv1.ManagedCluster
 	decide DecisionsFunc
+	rules  []*appsv1.PlacementRule
 }
 
 func (m memSource) cluster(name string) (*clusterv1.ManagedCluster, error) {
@@ -45,6 +47,25 @@ func (m memSource) decisions(namespace, name string) ([]Group, bool, error) {
 	return m.decide(namespace, name)
 }
 
+func (m memSource) rule(namespace, name string) (*appsv1.PlacementRule, error) {
+	for _, r := range m.rules {
+		if r.Namespace != namespace || r.Name != name {
+			continue
+		}
+		if !IsOurRule(r) {
+			return r, nil // another scheduler's decisions, as they are
+		}
+		decided, err := RuleDecisions(r, m.all)
+		if err != nil {
+			return nil, err
+		}
+		out := r.DeepCopy()
+		out.Status.Decisions = decided
+		return out, nil
+	}
+	return nil, nil
+}
+
 // clusterSource is where placement resolution reads hub state: an API server
 // (TargetsFor) or memory (ResolveTargets).
 type clusterSource interface {
@@ -52,6 +73,46 @@ type clusterSource interface {
 	cluster(name string) (*clusterv1.ManagedCluster, error)
 	clusters() ([]*clusterv1.ManagedCluster, error)
 	decisions(namespace, name string) (groups []Group, found bool, err error)
+	// rule returns the PlacementRule, nil when it does not exist.
+	rule(namespace, name string) (*appsv1.PlacementRule, error)
+}
+
+// refGroups reads the decisions of the Placement or PlacementRule that
+// spec.placement.placementRef names, in the Subscription's namespace.
+func refGroups(sub *appsv1.Subscription, src clusterSource) ([]Group, error) {
+	ref := sub.Spec.Placement.PlacementRef
+	kind := ref.Kind
+	if kind == "" {
+		kind = "Placement"
+	}
+	if kind != "Placement" && kind != "PlacementRule" {
+		return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.kind %q is not supported; refer to a cluster.open-cluster-management.io Placement (or an apps.open-cluster-management.io PlacementRule)", sub.Namespace, sub.Name, ref.Kind)
+	}
+	if ref.Name == "" {
+		return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.name is empty; name a %s in namespace %s", sub.Namespace, sub.Name, kind, sub.Namespace)
+	}
+	if kind == "PlacementRule" {
+		rule, err := src.rule(sub.Namespace, ref.Name)
+		if err != nil {
+			return nil, fmt.Errorf("subscription %s/%s: PlacementRule %s/%s: %w", sub.Namespace, sub.Name, sub.Namespace, ref.Name, err)
+		}
+		if rule == nil {
+			return nil, fmt.Errorf("subscription %s/%s: PlacementRule %s/%s not found; create it or fix spec.placement.placementRef", sub.Namespace, sub.Name, sub.Namespace, ref.Name)
+		}
+		g := Group{Clusters: make([]string, 0, len(rule.Status.Decisions))}
+		for _, d := range rule.Status.Decisions {
+			g.Clusters = append(g.Clusters, d.ClusterName)
+		}
+		return []Group{g}, nil
+	}
+	groups, found, err := src.decisions(sub.Namespace, ref.Name)
+	if err != nil {
+		return nil, fmt.Errorf("subscription %s/%s: Placement %s/%s: %w", sub.Namespace, sub.Name, sub.Namespace, ref.Name, err)
+	}
+	if !found {
+		return nil, fmt.Errorf("subscription %s/%s: Placement %s/%s not found; create it or fix spec.placement.placementRef", sub.Namespace, sub.Name, sub.Namespace, ref.Name)
+	}
+	return groups, nil
 }
 
 // resolve is the one implementation of a Subscription's placement modes.
@@ -84,19 +145,9 @@ func resolve(sub *appsv1.Subscription, src clusterSource) ([]Target, error) {
 	}
 	switch {
 	case p.PlacementRef != nil:
-		ref := p.PlacementRef
-		if ref.Kind != "" && ref.Kind != "Placement" {
-			return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.kind %q is not supported; refer to a cluster.open-cluster-management.io Placement", sub.Namespace, sub.Name, ref.Kind)
-		}
-		if ref.Name == "" {
-			return nil, fmt.Errorf("subscription %s/%s: spec.placement.placementRef.name is empty; name a Placement in namespace %s", sub.Namespace, sub.Name, sub.Namespace)
-		}
-		groups, found, err := src.decisions(sub.Namespace, ref.Name)
+		groups, err := refGroups(sub, src)
 		if err != nil {
-			return nil, fmt.Errorf("subscription %s/%s: Placement %s/%s: %w", sub.Namespace, sub.Name, sub.Namespace, ref.Name, err)
-		}
-		if !found {
-			return nil, fmt.Errorf("subscription %s/%s: Placement %s/%s not found; create it or fix spec.placement.placementRef", sub.Namespace, sub.Name, sub.Namespace, ref.Name)
+			return nil, err
 		}
 		for _, g := range groups {
 			for _, name := range g.Clusters {

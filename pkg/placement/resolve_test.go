@@ -59,7 +59,7 @@ func TestResolveTargets(t *testing.T) {
 		{"empty", nil, nil, "spec.placement is empty"},
 		{"nothing set", &appsv1.Placement{}, nil, "spec.placement selects nothing"},
 		{"missing Placement", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{Name: "nope"}}, nil, "Placement apps/nope not found"},
-		{"wrong kind", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{Kind: "PlacementRule", Name: "x"}}, nil, `placementRef.kind "PlacementRule" is not supported`},
+		{"wrong kind", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{Kind: "Deployable", Name: "x"}}, nil, `placementRef.kind "Deployable" is not supported`},
 		{"no name", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{}}, nil, "placementRef.name is empty"},
 		{"decisions fail", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{Name: "broken"}}, nil, "Placement apps/broken: boom"},
 		{"bad selector", &appsv1.Placement{ClusterSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "env", Operator: "Near"}}}},

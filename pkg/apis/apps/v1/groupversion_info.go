@@ -14,6 +14,7 @@ func AddToScheme(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&Channel{}, &ChannelList{},
 		&Subscription{}, &SubscriptionList{},
+		&PlacementRule{}, &PlacementRuleList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
