@@ -253,6 +253,7 @@ func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 		informer: a.amwFactory.Work().V1().AppliedManifestWorks().Informer(),
 		hubHash:  a.hubHash, agentID: a.opts.AgentID,
 		remover: &remover{dyn: c.dyn, fieldManager: a.opts.FieldManager, log: a.log},
+		claims:  &claims{works: a.workInformer, mapper: a.mapper},
 	}
 	a.applier = &applyReconciler{
 		log:       a.log,

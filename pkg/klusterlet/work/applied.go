@@ -26,6 +26,7 @@ type appliedWorks struct {
 	hubHash  string
 	agentID  string
 	remover  *remover
+	claims   *claims
 }
 
 // name names the AppliedManifestWork of a work, as OCM does.
@@ -96,6 +97,7 @@ func (a *appliedWorks) record(ctx context.Context, work *workv1.ManifestWork, st
 	current, allResolved := appliedNow(amw.Status.AppliedResources, ms, outcomes)
 	var errs []error
 	pending := false
+	claimedBy := a.claims.of(work.Name)
 	for _, r := range amw.Status.AppliedResources {
 		if _, ok := current[r.ResourceIdentifier]; ok {
 			continue
@@ -106,7 +108,7 @@ func (a *appliedWorks) record(ctx context.Context, work *workv1.ManifestWork, st
 			current[r.ResourceIdentifier] = r
 			continue
 		}
-		done, err := a.remover.remove(ctx, r, amw.UID, work.Spec.DeleteOption)
+		done, err := a.remover.remove(ctx, r, amw.UID, work.Spec.DeleteOption, claimedBy)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -190,8 +192,9 @@ func (a *appliedWorks) setApplied(ctx context.Context, st *workState, list []wor
 func (a *appliedWorks) removeAll(ctx context.Context, amw *workv1.AppliedManifestWork, opt *workv1.DeleteOption) (bool, error) {
 	var errs []error
 	var remaining []workv1.AppliedManifestResourceMeta
+	claimedBy := a.claims.of(amw.Spec.ManifestWorkName)
 	for _, r := range amw.Status.AppliedResources {
-		done, err := a.remover.remove(ctx, r, amw.UID, opt)
+		done, err := a.remover.remove(ctx, r, amw.UID, opt, claimedBy)
 		if err != nil {
 			errs = append(errs, err)
 		}

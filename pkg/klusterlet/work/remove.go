@@ -18,17 +18,20 @@ import (
 
 // remover removes what a work applied, as OCM's agent does: only the very
 // object (UID), and only while it names the work's AppliedManifestWork as an
-// owner. While another AppliedManifestWork owns it too, or the delete option
-// orphans it, the work only lets go of it.
+// owner. While another AppliedManifestWork owns it too, another work on the
+// hub applies it, or the delete option orphans it, the work only lets go of
+// it: the object stays.
 type remover struct {
 	dyn          dynamic.Interface
 	fieldManager string
 	log          logr.Logger
 }
 
-// remove removes one object the work applied. It reports whether the object
-// is gone or no longer the work's.
-func (r *remover) remove(ctx context.Context, res workv1.AppliedManifestResourceMeta, ownerUID types.UID, opt *workv1.DeleteOption) (bool, error) {
+// remove removes one object the work applied. claimedBy names another work
+// that applies the object (or ""): then the work only lets go of it. It
+// reports whether the object is gone or no longer the work's.
+func (r *remover) remove(ctx context.Context, res workv1.AppliedManifestResourceMeta, ownerUID types.UID, opt *workv1.DeleteOption,
+	claimedBy func(workv1.ResourceIdentifier) string) (bool, error) {
 	gvr := schema.GroupVersionResource{Group: res.Group, Version: res.Version, Resource: res.Resource}
 	ri := r.dyn.Resource(gvr).Namespace(res.Namespace)
 	obj, err := ri.Get(ctx, res.Name, metav1.GetOptions{})
@@ -47,6 +50,10 @@ func (r *remover) remove(ctx context.Context, res workv1.AppliedManifestResource
 	case !ours:
 		return true, nil
 	case others || !ownedByWork(opt, res.ResourceIdentifier):
+		return r.release(ctx, ri, obj, ownerUID)
+	}
+	if other := claimedBy(res.ResourceIdentifier); other != "" {
+		r.log.Info("kept an object another ManifestWork applies", "resource", res.Resource, "namespace", res.Namespace, "name", res.Name, "work", other)
 		return r.release(ctx, ri, obj, ownerUID)
 	}
 	return r.delete(ctx, ri, res, obj)

@@ -38,9 +38,6 @@ func (s *serverSideApply) Apply(ctx context.Context, req *Request) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	if req.Owned {
-		required.SetOwnerReferences(append(required.GetOwnerReferences(), req.Owner))
-	}
 	obj, err := inNamespace(ctx, req, func() (*unstructured.Unstructured, error) {
 		return req.resource().Apply(ctx, required.GetName(), required, metav1.ApplyOptions{FieldManager: fm, Force: force})
 	})
@@ -55,7 +52,8 @@ func (s *serverSideApply) Apply(ctx context.Context, req *Request) (Result, erro
 		return Result{}, err
 	}
 	obj.SetManagedFields(nil)
-	return Result{Object: obj, Baseline: base}, nil
+	obj, err = setOwner(ctx, s.cfg, req, obj)
+	return Result{Object: obj, Baseline: base}, err
 }
 
 // required is the apply request: the manifest, labelled, with the ignored
@@ -98,9 +96,6 @@ func dryRun(ctx context.Context, cfg Config, req *Request) (drift.Drift, error) 
 	fm, _ := manager(cfg, req)
 	desired := req.Object.DeepCopy()
 	setLabel(desired, LabelManaged, "true")
-	if req.Owned {
-		desired.SetOwnerReferences(append(desired.GetOwnerReferences(), req.Owner))
-	}
 	if err := req.ignored().Adopt(ctx, desired.Object, req.Live.Object); err != nil {
 		return drift.Drift{}, err
 	}
