@@ -27,7 +27,7 @@ type benchFleet struct {
 	sub      *appsv1.Subscription
 	art      *source.Artifact
 	targets  []placement.Target
-	desired  map[string]*bundle
+	desired  map[string]*want
 	existing map[string][]*workv1.ManifestWork
 }
 
@@ -102,7 +102,7 @@ func BenchmarkSyncNoop5000(b *testing.B) {
 	for b.Loop() {
 		clusters := rolloutClusters(f.targets, f.existing, f.desired)
 		g := f.r.gate(f.sub, clusters, f.targets, f.existing, f.art.Revision)
-		send := make(map[string]*bundle, len(g.Send))
+		send := make(map[string]*want, len(g.Send))
 		for _, c := range g.Send {
 			send[c] = f.desired[c]
 		}

@@ -103,16 +103,17 @@ func destructive(clusters []string, existing map[string][]*workv1.ManifestWork) 
 	return out
 }
 
-// rolloutClusters reads each selected cluster's standing with its desired
-// bundle. A cluster is current only when it holds exactly the bundle's works.
-func rolloutClusters(targets []placement.Target, existing map[string][]*workv1.ManifestWork, desired map[string]*bundle) []rollout.Cluster {
+// rolloutClusters reads each selected cluster's standing with the content it
+// should hold. A cluster is current only when it holds exactly that many works
+// with that content.
+func rolloutClusters(targets []placement.Target, existing map[string][]*workv1.ManifestWork, desired map[string]*want) []rollout.Cluster {
 	out := make([]rollout.Cluster, 0, len(targets))
 	for _, t := range targets {
 		c := rollout.Cluster{Name: t.Cluster, GroupIndex: int32(t.GroupIndex), GroupName: t.GroupName}
-		if b := desired[t.Cluster]; b != nil {
+		if d := desired[t.Cluster]; d != nil {
 			works := existing[t.Cluster]
-			c.Current, c.State, c.Since = rollout.FromWorks(works, b.hash)
-			if len(works) != len(b.parts) {
+			c.Current, c.State, c.Since = rollout.FromWorks(works, d.hash)
+			if len(works) != len(d.b.parts) {
 				c.Current, c.State, c.Since = false, rollout.ToApply, time.Time{}
 			}
 		}

@@ -221,10 +221,10 @@ func TestGate(t *testing.T) {
 				existing[cluster] = []*workv1.ManifestWork{workHolding(cluster, s)}
 			}
 			var targets []placement.Target
-			desired := map[string]*bundle{}
+			desired := map[string]*want{}
 			for _, c := range tt.selected {
 				targets = append(targets, placement.Target{Cluster: c})
-				desired[c] = &bundle{hash: "new", parts: [][]workv1.Manifest{nil}}
+				desired[c] = &want{b: &bundle{hash: "new", parts: [][]workv1.Manifest{nil}}, hash: "new"}
 			}
 			clusters := rolloutClusters(targets, existing, desired)
 			g := r.gate(sub, clusters, targets, existing, "main@sha1:2")
@@ -282,19 +282,19 @@ func TestGate(t *testing.T) {
 }
 
 func TestRolloutClustersNeedEveryPart(t *testing.T) {
-	two := &bundle{hash: "new", parts: [][]workv1.Manifest{nil, nil}}
+	two := &want{b: &bundle{hash: "new", parts: [][]workv1.Manifest{nil, nil}}, hash: "new"}
 	one := workHolding("a", standing{hash: "new", state: "applied", ago: time.Hour})
 	gone := workHolding("b", standing{hash: "new", state: "applied", ago: time.Hour})
 	gone.DeletionTimestamp = &metav1.Time{Time: monday}
 	targets := []placement.Target{{Cluster: "a", GroupIndex: 2, GroupName: "canary"}, {Cluster: "b"}}
-	got := rolloutClusters(targets, map[string][]*workv1.ManifestWork{"a": {one}, "b": {gone, gone}}, map[string]*bundle{"a": two, "b": two})
+	got := rolloutClusters(targets, map[string][]*workv1.ManifestWork{"a": {one}, "b": {gone, gone}}, map[string]*want{"a": two, "b": two})
 	if got[0].Current || got[1].Current {
 		t.Fatalf("a cluster missing a part or holding deleted works counts as current: %+v", got)
 	}
 	if got[0].GroupIndex != 2 || got[0].GroupName != "canary" {
 		t.Fatalf("group lost: %+v", got[0])
 	}
-	got = rolloutClusters(targets[:1], map[string][]*workv1.ManifestWork{"a": {one, one}}, map[string]*bundle{"a": two})
+	got = rolloutClusters(targets[:1], map[string][]*workv1.ManifestWork{"a": {one, one}}, map[string]*want{"a": two})
 	if !got[0].Current || got[0].State != rollout.Succeeded {
 		t.Fatalf("a cluster holding both parts: %+v", got[0])
 	}
@@ -368,8 +368,8 @@ func BenchmarkGate(b *testing.B) {
 			}}
 			existing := map[string][]*workv1.ManifestWork{}
 			var targets []placement.Target
-			desired := map[string]*bundle{}
-			b1 := &bundle{hash: "new", parts: [][]workv1.Manifest{nil}}
+			desired := map[string]*want{}
+			b1 := &want{b: &bundle{hash: "new", parts: [][]workv1.Manifest{nil}}, hash: "new"}
 			for i := range n {
 				c := fmt.Sprintf("cluster-%05d", i)
 				s := standing{hash: "old", state: "applied", ago: time.Hour}

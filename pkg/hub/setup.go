@@ -67,6 +67,8 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
 		written:  &writes.Records{TTL: writeRecordTTL},
+		// Input digests name the renderer that made the works.
+		renderVersion: rendererVersion(),
 		// Status-driven reconciles are spaced by the batcher (workEvents).
 		statusBatch: newStatusBatcher(statusBatchWindow),
 	}

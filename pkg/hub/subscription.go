@@ -61,6 +61,8 @@ type SubscriptionReconciler struct {
 	// written remembers the hub's ManifestWork writes until the cache
 	// shows them.
 	written *writes.Records
+	// renderVersion names the renderer in input digests (rendererVersion).
+	renderVersion string
 	// statusBatch spaces the reconciles caused by works' status reports.
 	statusBatch *statusBatcher
 }
@@ -172,7 +174,7 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 		sub.Status.Rollout = g.Rollout
 	}
 
-	send := make(map[string]*bundle, len(g.Send))
+	send := make(map[string]*want, len(g.Send))
 	for _, c := range g.Send {
 		send[c] = desired[c]
 	}
@@ -286,59 +288,88 @@ func (r *SubscriptionReconciler) channelFor(ctx context.Context, sub *appsv1.Sub
 
 // renderAll renders for every target and encodes each distinct output once.
 // Clusters whose render cannot differ (render.ClusterIndependent) share one
-// Render call, so a reconcile costs a map lookup per cluster, not a render
-// key. A cluster's delete option also depends on the one its works carry now
-// (see reconcileopt.DeleteOption), so it is worked out once per output and
-// previous option.
-func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, targets []placement.Target, existing map[string][]*workv1.ManifestWork) (map[string]*bundle, error) {
-	base := settingsOf(sub)
-	type optionKey struct {
-		output   *render.Output
-		previous string
-	}
+// Render call and one input digest, so a reconcile costs a map lookup per
+// cluster, not a render key. A cluster's delete option also depends on the
+// one its works carry now (see reconcileopt.DeleteOption), so it is worked
+// out once per output and previous option.
+func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, targets []placement.Target, existing map[string][]*workv1.ManifestWork) (map[string]*want, error) {
 	bundles := map[optionKey]*bundle{}
 	var shared *render.Output
-	out := make(map[string]*bundle, len(targets))
+	var sharedInputs string
+	out := make(map[string]*want, len(targets))
 	for _, t := range targets {
 		c := render.Cluster{Name: t.Cluster, Labels: t.Labels, Claims: t.Claims}
-		independent := render.ClusterIndependent(sub, c)
-		o := shared
-		if o == nil || !independent {
+		o, inputs := shared, sharedInputs
+		if independent := render.ClusterIndependent(sub, c); o == nil || !independent {
 			var err error
-			if o, err = r.Renderer.Render(ctx, art, sub, c); err != nil {
-				return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
-			}
-			if len(o.Objects) == 0 {
-				// Most often a wrong path or a botched commit; removing an app is
-				// done through the placement or by deleting the Subscription.
-				return nil, fmt.Errorf("cluster %s: the package at %q renders no objects; nothing was changed on the clusters (to remove the app, change the placement or delete the Subscription)", t.Cluster, source.SubscriptionPath(sub))
+			if o, err = r.render(ctx, sub, art, c, independent); err != nil {
+				return nil, err
 			}
 			if independent {
-				shared = o
+				shared, sharedInputs = o, inputDigest(r.renderVersion, sub, art, nil)
+				inputs = sharedInputs
+			} else {
+				inputs = inputDigest(r.renderVersion, sub, art, &c)
 			}
 		}
-		previous := currentDeleteOption(existing[t.Cluster])
-		key := optionKey{output: o}
-		if previous != nil {
-			prevKey, _ := json.Marshal(previous)
-			key.previous = string(prevKey)
+		b, err := r.bundleFor(sub, o, existing[t.Cluster], bundles)
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
 		}
-		b, ok := bundles[key]
-		if !ok {
-			opt, err := reconcileopt.DeleteOption(sub.Spec.DeleteOption, o.Objects, reconcileopt.ResourceFunc(r.resource), previous)
-			if err != nil {
-				return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
-			}
-			settings := base
-			settings.DeleteOption = opt
-			if b, err = r.bundles.get(o, settings, r.resource); err != nil {
-				return nil, fmt.Errorf("cluster %s: %w", t.Cluster, err)
-			}
-			bundles[key] = b
-		}
-		out[t.Cluster] = b
+		out[t.Cluster] = newWant(b, inputs, live(existing[t.Cluster]))
 	}
 	return out, nil
+}
+
+// render renders sub for one cluster; the error names the cluster only when
+// the render depends on it.
+func (r *SubscriptionReconciler) render(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, c render.Cluster, independent bool) (*render.Output, error) {
+	where := ""
+	if !independent {
+		where = "cluster " + c.Name + ": "
+	}
+	o, err := r.Renderer.Render(ctx, art, sub, c)
+	if err != nil {
+		return nil, fmt.Errorf("%s%w", where, err)
+	}
+	if len(o.Objects) == 0 {
+		// Most often a wrong path or a botched commit; removing an app is
+		// done through the placement or by deleting the Subscription.
+		return nil, fmt.Errorf("%sthe package at %q renders no objects; nothing was changed on the clusters (to remove the app, change the placement or delete the Subscription)", where, source.SubscriptionPath(sub))
+	}
+	return o, nil
+}
+
+// optionKey is an output with the delete option the works carry now.
+type optionKey struct {
+	output   *render.Output
+	previous string
+}
+
+// bundleFor encodes an output with the delete option a cluster holding works
+// gets, once per output and previous option (memo).
+func (r *SubscriptionReconciler) bundleFor(sub *appsv1.Subscription, o *render.Output, works []*workv1.ManifestWork, memo map[optionKey]*bundle) (*bundle, error) {
+	previous := currentDeleteOption(works)
+	key := optionKey{output: o}
+	if previous != nil {
+		prevKey, _ := json.Marshal(previous)
+		key.previous = string(prevKey)
+	}
+	if b, ok := memo[key]; ok {
+		return b, nil
+	}
+	opt, err := reconcileopt.DeleteOption(sub.Spec.DeleteOption, o.Objects, reconcileopt.ResourceFunc(r.resource), previous)
+	if err != nil {
+		return nil, err
+	}
+	settings := settingsOf(sub)
+	settings.DeleteOption = opt
+	b, err := r.bundles.get(o, settings, r.resource)
+	if err != nil {
+		return nil, err
+	}
+	memo[key] = b
+	return b, nil
 }
 
 // currentDeleteOption is the delete option a cluster's works carry now.

@@ -26,25 +26,25 @@ import (
 // stale split parts, and deletes every work of the clusters in remove. Works
 // already carrying the desired content are not written; clusters in neither
 // are not touched.
-func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subscription, revision string, send map[string]*bundle, existing map[string][]*workv1.ManifestWork, remove []string) error {
+func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subscription, revision string, send map[string]*want, existing map[string][]*workv1.ManifestWork, remove []string) error {
 	var writes []workWrite
 	var deletes []*workv1.ManifestWork
-	for cluster, b := range send {
+	for cluster, d := range send {
 		have := make(map[string]*workv1.ManifestWork, len(existing[cluster]))
 		for _, w := range existing[cluster] {
 			have[w.Name] = w
 		}
-		for i := range b.parts {
+		for i := range d.b.parts {
 			name := WorkName(sub, i)
 			old, ok := have[name]
 			delete(have, name)
-			if ok && upToDate(old, b.hash) {
+			if ok && upToDate(old, d.hash) {
 				continue
 			}
-			if r.pendingWrite(cluster, name, b.hash, old) {
+			if r.pendingWrite(cluster, name, d.b.hash, old) {
 				continue // written by us; the cache has not shown it yet
 			}
-			writes = append(writes, workWrite{work: desiredWork(sub, cluster, revision, b, i), exists: ok})
+			writes = append(writes, workWrite{work: desiredWork(sub, cluster, revision, d, i), exists: ok})
 		}
 		for _, stale := range have {
 			deletes = append(deletes, stale)

@@ -163,13 +163,16 @@ func applyConfig(o *unstructured.Unstructured, crdPlurals map[schema.GroupKind]s
 	}, nil
 }
 
-// desiredWork builds part i of the ManifestWorks one cluster gets from a bundle.
-func desiredWork(sub *appsv1.Subscription, cluster, revision string, b *bundle, i int) *workv1.ManifestWork {
+// desiredWork builds part i of the ManifestWorks one cluster gets from its
+// bundle.
+func desiredWork(sub *appsv1.Subscription, cluster, revision string, d *want, i int) *workv1.ManifestWork {
+	b := d.b
 	settings := b.settings
 	annotations := map[string]string{
 		appsv1.AnnotationHostingSubscription: sub.Namespace + "/" + sub.Name,
 		appsv1.AnnotationRevision:            revision, // the revision that first produced this content
 		appsv1.AnnotationContentHash:         b.hash,
+		appsv1.AnnotationInputDigest:         d.inputs,
 	}
 	if settings.DriftPolicy != "" {
 		annotations[appsv1.AnnotationDriftPolicy] = string(settings.DriftPolicy)

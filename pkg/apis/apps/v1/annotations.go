@@ -56,6 +56,11 @@ const (
 	// AnnotationContentHash on a ManifestWork is a digest of its spec, so the hub
 	// rewrites it only when the content changes.
 	AnnotationContentHash = "apps.open-cluster-management.io/content-hash"
+	// AnnotationInputDigest on a ManifestWork is a digest of what its content
+	// was rendered from (revision, path, values, overrides, cluster inputs,
+	// renderer version): while it stays the same the hub does not rewrite the
+	// work, even when rendering again gives other bytes.
+	AnnotationInputDigest = "apps.open-cluster-management.io/input-digest"
 	// AnnotationDriftPolicy on a ManifestWork tells the agent what to do on drift:
 	// Correct (the default) or ReportOnly.
 	AnnotationDriftPolicy = "apps.open-cluster-management.io/drift-policy"
