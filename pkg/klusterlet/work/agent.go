@@ -256,16 +256,18 @@ func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 		claims:  &claims{works: a.workInformer, mapper: a.mapper},
 	}
 	a.applier = &applyReconciler{
-		log:       a.log,
-		appliers:  apply.New(apply.Config{Read: c.dyn, Diff: c.diff, FieldManager: a.opts.FieldManager}),
-		executors: a.executors,
-		objects:   &objectReader{tracker: a.tracker, dyn: c.dyn},
-		writes:    a.writes,
-		routes:    a.routes,
-		events:    &eventRecorder{hub: c.hubKube, cluster: a.opts.ClusterName, log: a.log},
-		mapper:    a.mapper,
-		requeue:   a.requeueObject,
-		sem:       make(chan struct{}, a.opts.ApplyConcurrency),
+		log:            a.log,
+		appliers:       apply.New(apply.Config{Read: c.dyn, Diff: c.diff, FieldManager: a.opts.FieldManager}),
+		executors:      a.executors,
+		objects:        &objectReader{tracker: a.tracker, dyn: c.dyn},
+		writes:         a.writes,
+		routes:         a.routes,
+		events:         &eventRecorder{hub: c.hubKube, cluster: a.opts.ClusterName, log: a.log},
+		mapper:         a.mapper,
+		requeue:        a.requeueObject,
+		requeueSharing: a.requeueSharing,
+		lookup:         a.lookupWork,
+		sem:            make(chan struct{}, a.opts.ApplyConcurrency),
 	}
 	a.finalizer = &finalizer{hub: a.hubWorks, applied: a.applied, forget: a.forget, log: a.log}
 	a.evictor = &evictor{applied: a.applied, works: a.workInformer, cluster: a.opts.ClusterName,
@@ -354,11 +356,31 @@ func (a *Agent) onWorkUpdate(oldObj, newObj any) {
 	switch {
 	case o.Generation != n.Generation,
 		(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil),
-		!slices.Contains(n.Finalizers, workv1.ManifestWorkFinalizer),
-		!maps.Equal(o.Annotations, n.Annotations),
+		!maps.Equal(o.Annotations, n.Annotations):
+		// What the work applies, whether it goes, or whether its removal is
+		// held changed: works sharing objects with it may win or lose them.
+		a.requeueSharing(n.Name)
+		a.queue.Add(n.Name)
+	case !slices.Contains(n.Finalizers, workv1.ManifestWorkFinalizer),
 		!maps.Equal(o.Labels, n.Labels):
 		a.queue.Add(n.Name)
 	}
+}
+
+// requeueSharing looks again at the works that share objects with a work.
+func (a *Agent) requeueSharing(work string) {
+	for _, w := range a.routes.sharing(work) {
+		a.queue.Add(w)
+	}
+}
+
+// lookupWork returns a work from the hub's cache.
+func (a *Agent) lookupWork(name string) (*workv1.ManifestWork, bool) {
+	item, ok, _ := a.workInformer.GetIndexer().GetByKey(a.opts.ClusterName + "/" + name)
+	if !ok {
+		return nil, false
+	}
+	return item.(*workv1.ManifestWork), true
 }
 
 // onObjectEvent routes a watch event of an applied object to its works,

@@ -46,6 +46,9 @@ const (
 
 	ReasonDriftDetected = appsv1.ReasonDriftDetected
 	ReasonNoDrift       = appsv1.ReasonNoDrift
+	// ReasonManifestConflict: another work applies the object with different
+	// content and takes precedence.
+	ReasonManifestConflict = appsv1.ReasonManifestConflict
 )
 
 // outcome is what the agent knows about one manifest after a sync.
@@ -63,6 +66,9 @@ type outcome struct {
 	corrected *correction
 	// backingOff is set when corrections keep being undone and are delayed.
 	backingOff bool
+	// note is said on Applied when all is well but worth knowing (the works
+	// this one wins an object against).
+	note string
 	// feedback holds status feedback values and whether rules exist.
 	feedback    []workv1.FeedbackValue
 	feedbackErr error
@@ -99,8 +105,12 @@ func cond(t string, s metav1.ConditionStatus, reason, msg string) metav1.Conditi
 
 func appliedCondition(o *outcome) []metav1.Condition {
 	switch {
+	case o.err == nil && o.note != "":
+		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete; "+o.note)}
 	case o.err == nil:
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete")}
+	case isConflict(o.err):
+		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonManifestConflict, "Not applied: "+o.err.Error())}
 	case apierrors.IsConflict(o.err) || apply.IsConflict(o.err):
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonApplyConflict, "Failed to apply manifest: "+o.err.Error())}
 	}
@@ -120,6 +130,11 @@ func availableCondition(o *outcome) []metav1.Condition {
 // progressCondition sets Progressing and Degraded from the apply alone.
 func progressCondition(o *outcome) []metav1.Condition {
 	switch {
+	case isConflict(o.err):
+		return []metav1.Condition{
+			cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed, "Not applied: "+o.err.Error()),
+			cond(workv1.ManifestDegraded, metav1.ConditionTrue, ReasonManifestConflict, o.err.Error()),
+		}
 	case o.err != nil:
 		return []metav1.Condition{
 			cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed, "Apply failed: "+o.err.Error()),

@@ -3,6 +3,7 @@ package work
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,10 @@ type applyReconciler struct {
 	mapper    meta.RESTMapper
 	// requeue looks at the works of an object again.
 	requeue func(objKey)
+	// requeueSharing looks again at the works that share objects with a work.
+	requeueSharing func(work string)
+	// lookup returns a work from the hub's cache.
+	lookup func(name string) (*workv1.ManifestWork, bool)
 	// sem bounds the writes in flight to the managed cluster across works.
 	sem chan struct{}
 }
@@ -128,7 +133,12 @@ func (r *applyReconciler) track(work string, ms []*manifest) {
 			r.objects.watch(m.gvr)
 		}
 	}
-	r.writes.forget(r.routes.set(work, objects))
+	dropped, changed := r.routes.set(work, objects)
+	r.writes.forget(dropped)
+	if changed {
+		// Works that share an object with this one may win or lose it now.
+		r.requeueSharing(work)
+	}
 }
 
 // run processes one manifest within the bound of concurrent writes.
@@ -166,6 +176,7 @@ func (r *applyReconciler) process(ctx context.Context, j *job) {
 	switch {
 	case j.m.strategy.Type == workv1.UpdateStrategyTypeReadOnly:
 		j.o.live, j.o.fetchErr = r.objects.get(ctx, j.m.key())
+	case r.lost(ctx, j):
 	case j.rec.hash == j.m.hash:
 		r.steady(ctx, j)
 	case j.rec.hash == "" && previouslyApplied(j.work, j.m):
@@ -173,6 +184,31 @@ func (r *applyReconciler) process(ctx context.Context, j *job) {
 	default:
 		r.update(ctx, j)
 	}
+}
+
+// lost says whether another work applies the object with different content
+// and wins (see contest): then this work leaves it alone and reports it. A
+// winner notes the works it beats.
+func (r *applyReconciler) lost(ctx context.Context, j *job) bool {
+	var others []contender
+	for name, digest := range r.routes.contenders(j.m.key(), j.work.Name) {
+		if w, ok := r.lookup(name); ok && w.DeletionTimestamp == nil {
+			others = append(others, contender{work: w, digest: digest})
+		}
+	}
+	if len(others) == 0 {
+		return false
+	}
+	winner, why, beaten := contest(j.work, j.m.digest, others)
+	if winner == nil {
+		if len(beaten) > 0 {
+			j.o.note = "ManifestWork " + strings.Join(beaten, ", ") + " also applies this object with different content; this work takes precedence"
+		}
+		return false
+	}
+	j.o.err = &conflictError{object: describe(j.m.meta), winner: winner.work.Namespace + "/" + winner.work.Name, why: why}
+	j.o.live, _ = r.objects.cached(ctx, j.m.key())
+	return true
 }
 
 // steady looks at an object applied before with this very content: only

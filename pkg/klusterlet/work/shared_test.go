@@ -2,8 +2,10 @@ package work_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	workv1 "open-cluster-management.io/api/work/v1"
 
+	apisv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -228,4 +231,97 @@ func TestHandOffBetweenWorks(t *testing.T) {
 	waitWorkCondition(t, cluster, "guestbook-prod", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
 	prod := getAMW(t, "guestbook-prod").UID
 	poll.Eventually(t, 10*time.Second, "objects handed back to guestbook-prod", func() error { return intact(t, want, prod) })
+}
+
+func replicasDeployment(ns string, replicas int) string {
+	return strings.Replace(fmt.Sprintf(deployment, ns), `"replicas":2`, fmt.Sprintf(`"replicas":%d`, replicas), 1)
+}
+
+// Two works apply one Deployment with different replicas: one wins (the work
+// created first, unless the hub holds its removal), the other reports the
+// conflict naming the winner and leaves the object alone, so resyncs write
+// nothing; when the winner goes, the other takes the object over.
+func TestConflictingWorks(t *testing.T) {
+	ctx := context.Background()
+	cluster := newCluster(t, "conflict")
+	ns := "conflict-app"
+	createNS(t, spokeC, ns)
+	startAgent(t, cluster, nil)
+	// Creation times have a precision of seconds: the names agree with the
+	// order, in case both fall in the same second.
+	older, newer := cluster+"-a-older", cluster+"-b-newer"
+	createWork(t, hubLikeWork(cluster, older, false, replicasDeployment(ns, 2)))
+	waitWorkCondition(t, cluster, older, workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
+	createWork(t, hubLikeWork(cluster, newer, false, replicasDeployment(ns, 5)))
+
+	replicas := func() (int64, *unstructured.Unstructured) {
+		d := live(t, "apps/v1", "Deployment", ns, "web")
+		n, _, _ := unstructured.NestedInt64(d.Object, "spec", "replicas")
+		return n, d
+	}
+	// reportsConflict checks a work reports the conflict naming the winner.
+	reportsConflict := func(loser, winner string) error {
+		w := getWork(t, cluster, loser)
+		c := manifestCondition(w, 0, workv1.ManifestApplied)
+		wc := workCondition(w, workv1.WorkApplied)
+		switch {
+		case c == nil || c.Status != metav1.ConditionFalse || c.Reason != work.ReasonManifestConflict || !contains(c.Message, cluster+"/"+winner):
+			return fmt.Errorf("manifest Applied = %+v", c)
+		case wc == nil || wc.Status != metav1.ConditionFalse || !contains(wc.Message, cluster+"/"+winner):
+			return fmt.Errorf("work Applied = %+v", wc)
+		}
+		return nil
+	}
+	poll.Eventually(t, 20*time.Second, "the newer work reports the conflict", func() error { return reportsConflict(newer, older) })
+	w := waitWorkCondition(t, cluster, older, workv1.WorkApplied, metav1.ConditionTrue, 10*time.Second)
+	if c := manifestCondition(w, 0, workv1.ManifestApplied); c == nil || !contains(c.Message, cluster+"/"+newer) {
+		t.Errorf("the winner's Applied does not note the other work: %+v", c)
+	}
+	n, dep := replicas()
+	if n != 2 {
+		t.Fatalf("replicas = %d, want the older work's 2", n)
+	}
+
+	// Both resync (an annotation changes): nothing is written.
+	for _, name := range []string{older, newer} {
+		w := getWork(t, cluster, name)
+		metav1.SetMetaDataAnnotation(&w.ObjectMeta, "test/resync", "1")
+		if err := hubC.Update(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poll.Consistently(t, 3*time.Second, "no write loop", func() error {
+		if _, d := replicas(); d.GetResourceVersion() != dep.GetResourceVersion() {
+			return fmt.Errorf("resourceVersion %s, was %s", d.GetResourceVersion(), dep.GetResourceVersion())
+		}
+		return nil
+	})
+
+	// The hub holds the older work's removal: the newer one wins.
+	w = getWork(t, cluster, older)
+	metav1.SetMetaDataAnnotation(&w.ObjectMeta, apisv1.AnnotationRemovalHeld, "true")
+	if err := hubC.Update(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	poll.Eventually(t, 20*time.Second, "the held work gives way", func() error {
+		if n, _ := replicas(); n != 5 {
+			return fmt.Errorf("replicas = %d, want 5", n)
+		}
+		return reportsConflict(older, newer)
+	})
+
+	// The winner goes: the other takes the object over, without a delete.
+	deleteWork(t, cluster, newer)
+	waitWorkGone(t, cluster, newer)
+	poll.Eventually(t, 20*time.Second, "the remaining work took over", func() error {
+		n, d := replicas()
+		switch {
+		case d.GetUID() != dep.GetUID() || d.GetDeletionTimestamp() != nil:
+			return errors.New("the Deployment was deleted")
+		case n != 2:
+			return fmt.Errorf("replicas = %d, want 2", n)
+		}
+		c := workCondition(getWork(t, cluster, older), workv1.WorkApplied)
+		return holds(c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c))
+	})
 }

@@ -22,17 +22,16 @@ var errManifestsFailed = errors.New("some manifests failed to apply")
 // and the applied-resources reconcilers. It returns when to look again
 // without events.
 func (a *Agent) sync(ctx context.Context, name string) (time.Duration, error) {
-	item, exists, err := a.workInformer.GetIndexer().GetByKey(a.opts.ClusterName + "/" + name)
-	if err != nil {
-		return 0, err
-	}
+	cached, exists := a.lookupWork(name)
 	if !exists {
 		// Gone from the hub: objects stay until the AppliedManifestWork is
-		// evicted after the grace period (see evictor).
+		// evicted after the grace period (see evictor). Works that shared an
+		// object with it may take it over.
+		a.requeueSharing(name)
 		a.forget(name)
 		return 0, nil
 	}
-	work := item.(*workv1.ManifestWork).DeepCopy()
+	work := cached.DeepCopy()
 	if work.DeletionTimestamp != nil {
 		return a.finalizer.finalize(ctx, work)
 	}
@@ -87,7 +86,7 @@ func (a *Agent) next(st *workState, ms []*manifest, outcomes []*outcome, pending
 	after := a.resync()
 	retry := false
 	for i, o := range outcomes {
-		if o.err != nil && ms[i].retryable() {
+		if o.err != nil && ms[i].retryable() && !isConflict(o.err) {
 			retry = true
 		}
 		if !o.backingOff {

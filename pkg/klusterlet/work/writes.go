@@ -97,15 +97,18 @@ func newRoutes() *routes {
 	return &routes{works: map[objKey]map[string]string{}, keys: map[string][]objKey{}}
 }
 
-// set points a work at its objects (key → content digest) and returns the
-// objects no work applies any more.
-func (r *routes) set(work string, objects map[objKey]string) []objKey {
+// set points a work at its objects (key → content digest). It returns the
+// objects no work applies any more, and whether the work's objects or
+// digests changed.
+func (r *routes) set(work string, objects map[objKey]string) (dropped []objKey, changed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var dropped []objKey
 	for _, k := range r.keys[work] {
-		if _, ok := objects[k]; !ok && r.dropLocked(work, k) {
-			dropped = append(dropped, k)
+		if _, ok := objects[k]; !ok {
+			changed = true
+			if r.dropLocked(work, k) {
+				dropped = append(dropped, k)
+			}
 		}
 	}
 	keys := make([]objKey, 0, len(objects))
@@ -115,11 +118,48 @@ func (r *routes) set(work string, objects map[objKey]string) []objKey {
 			set = map[string]string{}
 			r.works[k] = set
 		}
+		if old, ok := set[work]; !ok || old != digest {
+			changed = true
+		}
 		set[work] = digest
 		keys = append(keys, k)
 	}
 	r.keys[work] = keys
-	return dropped
+	return dropped, changed
+}
+
+// contenders returns the works other than except that apply an object,
+// with their manifests' digests.
+func (r *routes) contenders(k objKey, except string) map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.works[k]) < 2 {
+		return nil
+	}
+	out := make(map[string]string, len(r.works[k]))
+	for w, digest := range r.works[k] {
+		if w != except {
+			out[w] = digest
+		}
+	}
+	return out
+}
+
+// sharing lists the other works that apply any object of a work.
+func (r *routes) sharing(work string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range r.keys[work] {
+		for w := range r.works[k] {
+			if w != work && !seen[w] {
+				seen[w] = true
+				out = append(out, w)
+			}
+		}
+	}
+	return out
 }
 
 // forget drops a work; it returns the objects no work applies any more.

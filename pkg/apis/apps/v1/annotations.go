@@ -64,6 +64,11 @@ const (
 	// AnnotationDriftPolicy on a ManifestWork tells the agent what to do on drift:
 	// Correct (the default) or ReportOnly.
 	AnnotationDriftPolicy = "apps.open-cluster-management.io/drift-policy"
+	// AnnotationRemovalHeld on a ManifestWork says the hub would remove the work
+	// but holds the removal (the deletion budget). Any value but "false" counts.
+	// Where two works apply one object with different content, a held work never
+	// wins against one that is not held (see the work agent in docs/reference.md).
+	AnnotationRemovalHeld = "apps.open-cluster-management.io/removal-held"
 )
 
 // Reconcile options, as OCM defines them.

@@ -45,6 +45,10 @@ const (
 	ReasonRolloutFailed      = "RolloutFailed"
 	ReasonRolloutSucceeded   = "RolloutSucceeded"
 	ReasonDependencyNotReady = "DependencyNotReady"
+	// ReasonManifestConflict is the reason of a manifest's Applied=False (and
+	// of the work's) when another ManifestWork applies the same object with
+	// different content and wins: the message names that ManifestWork.
+	ReasonManifestConflict = "ManifestConflict"
 )
 
 // Normalized returns the channel type in lower case with GitHub folded into Git.
