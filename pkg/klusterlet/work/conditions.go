@@ -1,6 +1,7 @@
 package work
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/drift"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/ignorefields"
 )
 
 // Condition types and reasons. Applied, Available and StatusFeedbackSynced use
@@ -24,11 +26,14 @@ const (
 	ConditionStatusFeedbackSynced = "StatusFeedbackSynced"
 	ConditionDrifted              = appsv1.WorkConditionDrifted
 
-	ReasonAppliedManifestComplete     = workv1.AppliedManifestComplete
-	ReasonAppliedManifestFailed       = workv1.AppliedManifestFailed
-	ReasonApplyConflict               = "ApplyConflict"
-	ReasonAppliedManifestWorkComplete = "AppliedManifestWorkComplete"
-	ReasonAppliedManifestWorkFailed   = "AppliedManifestWorkFailed"
+	ReasonAppliedManifestComplete = workv1.AppliedManifestComplete
+	ReasonAppliedManifestFailed   = workv1.AppliedManifestFailed
+	// ReasonAppliedManifestSSAIgnoreFieldError: an ignoreFields entry cannot
+	// be used (OCM API v1.3).
+	ReasonAppliedManifestSSAIgnoreFieldError = workv1.AppliedManifestSSAIgnoreFieldError
+	ReasonApplyConflict                      = "ApplyConflict"
+	ReasonAppliedManifestWorkComplete        = "AppliedManifestWorkComplete"
+	ReasonAppliedManifestWorkFailed          = "AppliedManifestWorkFailed"
 
 	ReasonResourceAvailable      = "ResourceAvailable"
 	ReasonResourceNotAvailable   = "ResourceNotAvailable"
@@ -111,6 +116,8 @@ func appliedCondition(o *outcome) []metav1.Condition {
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete")}
 	case isConflict(o.err):
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonManifestConflict, "Not applied: "+o.err.Error())}
+	case errors.As(o.err, new(*ignorefields.Error)):
+		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonAppliedManifestSSAIgnoreFieldError, "Failed to process ignoreFields: "+o.err.Error())}
 	case apierrors.IsConflict(o.err) || apply.IsConflict(o.err):
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonApplyConflict, "Failed to apply manifest: "+o.err.Error())}
 	}

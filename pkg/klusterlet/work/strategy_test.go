@@ -3,6 +3,7 @@ package work_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 	"strings"
@@ -336,4 +337,45 @@ func managers(mf []metav1.ManagedFieldsEntry) []string {
 		out = append(out, e.Manager+"/"+string(e.Operation))
 	}
 	return out
+}
+
+// OCM API v1.3 ignoreFields: JSON Pointers and jq path expressions keep spoke
+// edits like JSON paths do; an entry that cannot be used fails its manifest
+// with OCM's reason AppliedManifestSSAIgnoreFieldError naming it, and the
+// other manifests still apply.
+func TestServerSideApplyIgnoreFieldsPointersAndJQ(t *testing.T) {
+	ctx := context.Background()
+	cluster := newCluster(t, "ignore13")
+	ns := "ignore13-apps"
+	createNS(t, spokeC, ns)
+	startAgent(t, cluster, nil)
+	w := manifestWork(cluster, "ig13",
+		configMap(ns, "cfg", map[string]string{"pointer": "1", "jq": "1", "strict": "1"}),
+		configMap(ns, "bad", map[string]string{"k": "v"}))
+	cfg := ssaConfig("", "configmaps", ns, "cfg", true, "")
+	cfg.UpdateStrategy.ServerSideApply.IgnoreFields = []workv1.IgnoreField{{Condition: workv1.IgnoreFieldsConditionOnSpokeChange,
+		JSONPointers: []string{"/data/pointer"}, JQPathExpressions: []string{`.data | select(has("jq")) | .jq`}}}
+	bad := ssaConfig("", "configmaps", ns, "bad", true, "")
+	bad.UpdateStrategy.ServerSideApply.IgnoreFields = []workv1.IgnoreField{{Condition: workv1.IgnoreFieldsConditionOnSpokeChange,
+		JQPathExpressions: []string{".data.["}}}
+	w.Spec.ManifestConfigs = []workv1.ManifestConfigOption{cfg, bad}
+	createWork(t, w)
+	w = waitWorkCondition(t, cluster, "ig13", workv1.WorkApplied, metav1.ConditionFalse, 20*time.Second)
+	c := manifestCondition(w, 1, workv1.ManifestApplied)
+	if c == nil || c.Reason != work.ReasonAppliedManifestSSAIgnoreFieldError || !strings.Contains(c.Message, `jqPathExpressions entry ".data.["`) {
+		t.Errorf("bad ignoreFields Applied = %+v", c)
+	}
+	poll.Eventually(t, 10*time.Second, "cfg applied", func() error {
+		c := manifestCondition(getWork(t, cluster, "ig13"), 0, workv1.ManifestApplied)
+		return holds(c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c))
+	})
+	cm := getCM(t, ns, "cfg")
+	cm.Data["pointer"], cm.Data["jq"], cm.Data["strict"] = "spoke", "spoke", "spoke"
+	if err := spokeC.Update(ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	poll.Eventually(t, 5*time.Second, "non-ignored drift corrected, ignored fields kept", func() error {
+		cm := getCM(t, ns, "cfg")
+		return holds(cm.Data["strict"] == "1" && cm.Data["pointer"] == "spoke" && cm.Data["jq"] == "spoke", fmt.Sprint(cm.Data))
+	})
 }

@@ -4,7 +4,9 @@
 //
 // OnSpokePresent fields are set when the object is created and never after;
 // OnSpokeChange fields keep the spoke's edits until the manifest changes.
-// Both are left out of drift detection.
+// Both are left out of drift detection. Fields are named by Kubernetes JSON
+// paths, RFC 6901 JSON Pointers, or jq path expressions (OCM API v1.3; run
+// with gojq, as OCM's agent does, each bounded to JQTimeout per object).
 package ignorefields
 
 import (
@@ -74,14 +76,26 @@ func Compile(cfg *workv1.ServerSideApplyConfig) (onPresent, onChange Set, err er
 	return onPresent, onChange, nil
 }
 
+// compileField reads the JSON paths, JSON Pointers and jq path expressions
+// of one ignoreFields entry.
 func compileField(f workv1.IgnoreField) ([]field, error) {
 	var out []field
-	for _, p := range f.JSONPaths {
-		fld, err := compileJSONPath(p)
-		if err != nil {
-			return nil, &Error{Kind: "jsonPaths", Expr: p, Err: err}
+	for _, kind := range []struct {
+		name    string
+		exprs   []string
+		compile func(string) (field, error)
+	}{
+		{"jsonPaths", f.JSONPaths, compileJSONPath},
+		{"jsonPointers", f.JSONPointers, compilePointer},
+		{"jqPathExpressions", f.JQPathExpressions, compileJQ},
+	} {
+		for _, e := range kind.exprs {
+			fld, err := kind.compile(e)
+			if err != nil {
+				return nil, &Error{Kind: kind.name, Expr: e, Err: err}
+			}
+			out = append(out, fld)
 		}
-		out = append(out, fld)
 	}
 	return out, nil
 }
