@@ -7,17 +7,22 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
 	"github.com/ocm-gitops/ocm-gitops/pkg/preview"
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
 // runPreview compares two revisions of a fleet repository: which clusters
@@ -39,6 +44,13 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	maxRemoval := fs.Float64("max-removal-percent", preview.DefaultMaxRemovalPercent, "flag a Subscription that loses more than this share of its clusters")
 	failOnDanger := fs.Bool("fail-on-danger", false, "exit with an error when a Subscription is flagged or cannot be placed or rendered at --head")
 	maxBytes := fs.Int("max-comment-bytes", 60000, "size cap of the markdown report; diffs that do not fit are left out")
+	fetchSources := fs.Bool("fetch-sources", true, "fetch, without credentials, the content of Subscriptions from Helm repositories, buckets or other Git repositories when the change moves their inputs (e.g. a chart's version range), to show their diff")
+	var allowNetworks []netip.Prefix
+	fs.Func("allow-networks", "comma-separated CIDRs of loopback, link-local or private networks --fetch-sources may reach (default: public addresses only: Channels come from the change under review)", func(v string) error {
+		n, err := egress.ParseNetworks(v)
+		allowNetworks = append(allowNetworks, n...)
+		return err
+	})
 
 	var post postFlags
 	post.register(fs)
@@ -88,10 +100,17 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			chans = append(chans, c)
 		}
 	}
-	rep, err := preview.Run(ctx, preview.Options{
+	opts := preview.Options{
 		Repo: *repo, Base: *base, Head: *head, Inventory: inv,
 		ObjectsPath: *objectsPath, Channels: chans, Branch: *branch, MaxRemovalPercent: *maxRemoval,
-	})
+	}
+	store, cleanup, err := previewSources(*fetchSources, allowNetworks)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	opts.Sources = store
+	rep, err := preview.Run(ctx, opts)
 	if err != nil {
 		return err
 	}
@@ -180,6 +199,21 @@ func (p *postFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.user, "user", "", "Bitbucket user name for an app password (--token); empty sends the token as a bearer token")
 	fs.StringVar(&p.context, "status-context", preview.DefaultStatusContext, "commit status context, also marking the comment; one per fleet when several preview one pull request")
 	fs.StringVar(&p.targetURL, "target-url", "", "link of the commit status (default in CI: the job's page)")
+}
+
+// previewSources is the source store of --fetch-sources (nil when off),
+// reaching public addresses and the allowed networks only: the Channels
+// come from the change under review. cleanup removes its cache.
+func previewSources(fetch bool, allow []netip.Prefix) (*source.Store, func(), error) {
+	if !fetch {
+		return nil, func() {}, nil
+	}
+	cache, err := os.MkdirTemp("", "ocm-gitops-preview-sources-")
+	if err != nil {
+		return nil, nil, fmt.Errorf("--fetch-sources: %w", err)
+	}
+	store := source.NewStore(cache, logr.Discard(), source.WithEgress(egress.Allow(allow...)), source.WithFetchTimeout(2*time.Minute))
+	return store, func() { _ = os.RemoveAll(cache) }, nil
 }
 
 // forgeTarget is a resolved --post destination.

@@ -1,6 +1,7 @@
 package preview
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -57,7 +58,7 @@ func (id objectID) path() string {
 // diffOutputs compares what a cluster receives at base and at head (nil: the
 // cluster receives nothing at that revision) object by object, in a stable
 // order (namespace, kind, name).
-func diffOutputs(base, head *render.Output) ([]ObjectChange, error) {
+func diffOutputs(base, head *render.Output, secretKey []byte) ([]ObjectChange, error) {
 	before := index(base)
 	after := index(head)
 	ids := make([]objectID, 0, len(before)+len(after))
@@ -73,11 +74,11 @@ func diffOutputs(base, head *render.Output) ([]ObjectChange, error) {
 	var out []ObjectChange
 	for _, id := range ids {
 		b, a := before[id], after[id]
-		by, err := objectYAML(b)
+		by, err := objectYAML(b, secretKey)
 		if err != nil {
 			return nil, err
 		}
-		ay, err := objectYAML(a)
+		ay, err := objectYAML(a, secretKey)
 		if err != nil {
 			return nil, err
 		}
@@ -112,14 +113,15 @@ func index(out *render.Output) map[objectID]*unstructured.Unstructured {
 }
 
 // objectYAML prints an object with sorted keys; Secret values are replaced
-// by a digest, so a change shows without the secret reaching a PR comment.
-func objectYAML(o *unstructured.Unstructured) (string, error) {
+// by a digest keyed with secretKey, so a change shows without the secret
+// reaching a PR comment.
+func objectYAML(o *unstructured.Unstructured, secretKey []byte) (string, error) {
 	if o == nil {
 		return "", nil
 	}
 	obj := o.Object
 	if o.GetKind() == "Secret" && o.GroupVersionKind().Group == "" {
-		obj = redactSecret(o.Object)
+		obj = redactSecret(o.Object, secretKey)
 	}
 	b, err := yaml.Marshal(obj)
 	if err != nil {
@@ -129,8 +131,11 @@ func objectYAML(o *unstructured.Unstructured) (string, error) {
 }
 
 // redactSecret returns a copy of a Secret whose data and stringData values
-// are replaced by a short digest of the value.
-func redactSecret(obj map[string]any) map[string]any {
+// are replaced by a short HMAC of the value under key. The key is drawn
+// afresh for every preview: equal values compare equal within one report,
+// so a change still shows, but a digest cannot be checked against guesses
+// (an unkeyed hash of a low-entropy value could be).
+func redactSecret(obj map[string]any, key []byte) map[string]any {
 	cp := make(map[string]any, len(obj))
 	for k, v := range obj {
 		cp[k] = v
@@ -142,8 +147,9 @@ func redactSecret(obj map[string]any) map[string]any {
 		}
 		red := make(map[string]any, len(vals))
 		for k, v := range vals {
-			sum := sha256.Sum256([]byte(fmt.Sprint(v)))
-			red[k] = "<redacted sha256:" + hex.EncodeToString(sum[:6]) + ">"
+			mac := hmac.New(sha256.New, key)
+			mac.Write([]byte(fmt.Sprint(v)))
+			red[k] = "<redacted, keyed digest " + hex.EncodeToString(mac.Sum(nil)[:6]) + ">"
 		}
 		cp[field] = red
 	}

@@ -37,14 +37,22 @@
 // the hub does) when its Channel is this repository: one of
 // Options.Channels when given, else a Git Channel whose pathname is one of
 // the clone's remotes (https, ssh and scp-like spellings compare equal), or
-// any Git Channel when the clone has no remote. Others are compared by
-// placement only, with a note saying why. A Subscription pinned with git-tag
+// any Git Channel when the clone has no remote (paths compare with their
+// case, except on public forges that ignore it: source.RepoKey). Others are
+// compared by placement only, with a note saying why, unless the change
+// moves the inputs that choose their content (a chart's version range, a
+// branch, a path, the Channel): that is a change (SubscriptionChange.Source),
+// and with Options.Sources the content is fetched at both revisions,
+// without credentials, and rendered and diffed like this repository's; when
+// it cannot be, the report says so. A Subscription pinned with git-tag
 // or git-desired-commit renders the pinned commit, so only moving the pin
 // changes its content; with Options.Branch set, one following another
 // branch is compared by placement only.
 //
 // Objects are matched by group, kind, namespace and name and diffed as YAML
-// with sorted keys; Secret values are replaced by a digest. Clusters sharing
+// with sorted keys; Secret values are replaced by an HMAC under a key drawn
+// for each run (equal values match within a report, guesses cannot be
+// checked against it). Clusters sharing
 // a render share a render.Output, so each distinct (base, head) pair of
 // outputs is diffed once, and clusters are grouped by identical change.
 //
@@ -56,6 +64,11 @@
 // when it could at base, is failing. Post sets a failure commit status for
 // either, and keeps one pull-request comment up to date.
 //
+// Subscriptions the repository defines at neither revision (the hub's own,
+// from the inventory) are marked NotInRepository; the markdown lists those
+// the change does not touch apart.
+//
 // The JSON form of Report is stable (fields are only added); Markdown renders
-// it for a pull-request comment within a size cap.
+// it for a pull-request comment within a size cap, with every note the JSON
+// has.
 package preview

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -121,58 +123,89 @@ func writeTree(dir string, list []byte, req io.Writer, resp *bufio.Reader, maxBy
 		if len(entry) == 0 {
 			continue
 		}
-		meta, name, ok := strings.Cut(string(entry), "\t")
-		f := strings.Fields(meta)
-		if !ok || len(f) != 3 {
-			return fmt.Errorf("unexpected ls-tree entry %q", entry)
+		e, err := parseTreeEntry(entry)
+		if err != nil || e.typ != "blob" {
+			return err // nil for submodules, which are left out
 		}
-		mode, typ, sha := f[0], f[1], f[2]
-		if typ != "blob" {
-			continue // submodules
+		left := int64(math.MaxInt64)
+		if maxBytes > 0 {
+			left = maxBytes - total
 		}
-		clean := filepath.Clean(filepath.FromSlash(name))
-		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-			return fmt.Errorf("path %q leaves the tree", name)
-		}
-		if _, err := io.WriteString(req, sha+"\n"); err != nil {
-			return err
-		}
-		header, err := resp.ReadString('\n')
-		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		h := strings.Fields(header)
-		if len(h) != 3 || h[0] != sha {
-			return fmt.Errorf("read %s: unexpected answer %q", name, strings.TrimSpace(header))
-		}
-		size, err := strconv.ParseInt(h[2], 10, 64)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		if total += size; maxBytes > 0 && total > maxBytes {
+		data, err := readBlob(req, resp, e, left)
+		if errors.Is(err, errTreeTooLarge) {
 			return fmt.Errorf("the tree is larger than %d bytes", maxBytes)
 		}
-		data := make([]byte, size+1) // the content and a newline
-		if _, err := io.ReadFull(resp, data); err != nil {
-			return fmt.Errorf("read %s: %w", name, err)
-		}
-		data = data[:size]
-		target := filepath.Join(dir, clean)
-		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		if err != nil {
 			return err
 		}
-		switch mode {
-		case "120000":
-			// Symbolic links are kept; the renderer confines what it reads to the tree.
-			err = os.Symlink(string(data), target)
-		case "100755":
-			err = os.WriteFile(target, data, 0o755)
-		default:
-			err = os.WriteFile(target, data, 0o644)
-		}
-		if err != nil {
+		total += int64(len(data))
+		if err := writeEntry(dir, e, data); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+var errTreeTooLarge = errors.New("the tree is too large")
+
+// treeEntry is one line of git ls-tree -r -z.
+type treeEntry struct {
+	mode, typ, sha, name, clean string
+}
+
+func parseTreeEntry(entry []byte) (treeEntry, error) {
+	meta, name, ok := strings.Cut(string(entry), "\t")
+	f := strings.Fields(meta)
+	if !ok || len(f) != 3 {
+		return treeEntry{}, fmt.Errorf("unexpected ls-tree entry %q", entry)
+	}
+	clean := filepath.Clean(filepath.FromSlash(name))
+	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return treeEntry{}, fmt.Errorf("path %q leaves the tree", name)
+	}
+	return treeEntry{mode: f[0], typ: f[1], sha: f[2], name: name, clean: clean}, nil
+}
+
+// readBlob asks git cat-file --batch for one blob, refusing one larger
+// than left bytes (when maxBytes was set, left is what remains of it).
+func readBlob(req io.Writer, resp *bufio.Reader, e treeEntry, left int64) ([]byte, error) {
+	if _, err := io.WriteString(req, e.sha+"\n"); err != nil {
+		return nil, err
+	}
+	header, err := resp.ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", e.name, err)
+	}
+	h := strings.Fields(header)
+	if len(h) != 3 || h[0] != e.sha {
+		return nil, fmt.Errorf("read %s: unexpected answer %q", e.name, strings.TrimSpace(header))
+	}
+	size, err := strconv.ParseInt(h[2], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", e.name, err)
+	}
+	if size > left {
+		return nil, errTreeTooLarge
+	}
+	data := make([]byte, size+1) // the content and a newline
+	if _, err := io.ReadFull(resp, data); err != nil {
+		return nil, fmt.Errorf("read %s: %w", e.name, err)
+	}
+	return data[:size], nil
+}
+
+// writeEntry writes a blob as a file, an executable or a symbolic link
+// (kept: the renderer confines what it reads to the tree).
+func writeEntry(dir string, e treeEntry, data []byte) error {
+	target := filepath.Join(dir, e.clean)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return err
+	}
+	switch e.mode {
+	case "120000":
+		return os.Symlink(string(data), target)
+	case "100755":
+		return os.WriteFile(target, data, 0o755)
+	}
+	return os.WriteFile(target, data, 0o644)
 }

@@ -61,116 +61,18 @@ func (r *Report) markdown(opts MarkdownOptions, budget int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n\n", opts.Title)
 	fmt.Fprintf(&b, "Comparing %s with %s against %d clusters.\n\n", revision(r.Base), revision(r.Head), r.Clusters)
-
-	if r.Flagged() {
-		fmt.Fprintf(&b, "> [!CAUTION]\n> **This change removes apps from more than %s%% of their clusters:**\n", number(r.MaxRemovalPercent))
-		for _, s := range r.Subscriptions {
-			if s.Removal.Flagged {
-				fmt.Fprintf(&b, "> - %s is removed from %d of %d clusters (%s%%): %s\n", code(s.Namespace+"/"+s.Name),
-					len(s.Removal.Clusters), s.Clusters.Base, number(s.Removal.Percent), names(s.Removal.Clusters, opts.MaxNames))
-			}
-		}
-		b.WriteString("\n")
-	}
-	if r.Failing() {
-		b.WriteString("> [!WARNING]\n> **These Subscriptions cannot be placed or rendered at the head revision; the hub would keep what they deployed:**\n")
-		for _, s := range r.Subscriptions {
-			for _, p := range s.Problems {
-				if p.Side == "head" && !p.Preexisting {
-					fmt.Fprintf(&b, "> - %s%s: %s\n", code(s.Namespace+"/"+s.Name), onClusters(p.Clusters, opts.MaxNames), html.EscapeString(oneLine(p.Message)))
-				}
-			}
-		}
-		b.WriteString("\n")
-	}
-
-	var changed, unchanged []SubscriptionChange
-	for _, s := range r.Subscriptions {
-		if s.Change == ChangeUnchanged && len(s.Problems) == 0 {
-			unchanged = append(unchanged, s)
-		} else {
-			changed = append(changed, s)
-		}
-	}
-	if len(changed) == 0 {
-		fmt.Fprintf(&b, "No Subscription changes where it deploys or what it deploys (%d compared).\n", len(r.Subscriptions))
-	} else {
-		b.WriteString("| Subscription | Change | Clusters | Gained | Lost | Updated |\n| --- | --- | --: | --: | --: | --: |\n")
-		for _, s := range changed {
-			change := string(s.Change)
-			switch {
-			case s.Removal.Flagged:
-				change = "**" + change + ", flagged**"
-			case s.failsAtHead():
-				change += ", **fails at head**"
-			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %d |\n", code(s.Namespace+"/"+s.Name), change,
-				clusterCounts(s), len(s.Clusters.Gained), len(s.Clusters.Lost), s.Clusters.Updated)
-		}
-		if len(unchanged) > 0 {
-			list := make([]string, len(unchanged))
-			for i, s := range unchanged {
-				list[i] = s.Namespace + "/" + s.Name
-			}
-			fmt.Fprintf(&b, "\nUnchanged: %s.\n", names(list, opts.MaxNames))
-		}
-	}
-
-	left := budget
-	omitted := 0
+	r.writeFlagged(&b, opts)
+	r.writeFailing(&b, opts)
+	changed, unchanged, hubOnly := r.classify()
+	writeTable(&b, changed, unchanged, len(r.Subscriptions), opts)
+	writeNotes(&b, unchanged, opts)
+	writeHubOnly(&b, hubOnly, opts)
+	d := &diffWriter{left: budget, budget: budget, opts: opts}
 	for _, s := range changed {
-		fmt.Fprintf(&b, "\n#### %s (%s)\n\n", code(s.Namespace+"/"+s.Name), s.Change)
-		fmt.Fprintf(&b, "Channel %s", code(s.Channel))
-		if s.Path != "" {
-			fmt.Fprintf(&b, ", path %s", code(s.Path))
-		}
-		fmt.Fprintf(&b, ": %s clusters, %d kept, %d of them updated.\n", clusterCounts(s), s.Clusters.Kept, s.Clusters.Updated)
-		var items []string
-		if len(s.Clusters.Gained) > 0 {
-			items = append(items, fmt.Sprintf("- **Gained (%d):** %s\n", len(s.Clusters.Gained), names(s.Clusters.Gained, opts.MaxNames)))
-		}
-		if len(s.Clusters.Lost) > 0 {
-			items = append(items, fmt.Sprintf("- **Lost (%d):** %s\n", len(s.Clusters.Lost), names(s.Clusters.Lost, opts.MaxNames)))
-		}
-		for _, n := range s.Notes {
-			items = append(items, fmt.Sprintf("- _%s_\n", html.EscapeString(n)))
-		}
-		for _, p := range s.Problems {
-			if p.Preexisting {
-				continue // shown once, at base
-			}
-			side := p.Side
-			if side == "base" && alsoAtHead(s, p.Message) {
-				side = "both revisions"
-			}
-			items = append(items, fmt.Sprintf("- **Fails at %s**%s:\n\n%s", side, onClusters(p.Clusters, opts.MaxNames), indent(fenced("text", p.Message, 20), "  ")))
-		}
-		if len(items) > 0 {
-			b.WriteString("\n" + strings.Join(items, ""))
-		}
-		for _, g := range s.Groups {
-			diff, lines := groupDiff(g, opts.MaxDiffLines)
-			block := fenced("diff", diff, -1)
-			open := ""
-			if lines <= 30 {
-				open = " open"
-			}
-			fmt.Fprintf(&b, "\n<details%s>\n<summary><b>%s</b> (%s): %s</summary>\n\n", open,
-				plural(len(g.Clusters), "cluster"), summaryNames(g.Clusters, 5), objectSummary(g.Objects))
-			switch {
-			case budget < 0:
-			case len(block) <= left:
-				b.WriteString(block)
-				left -= len(block)
-			default:
-				omitted++
-				fmt.Fprintf(&b, "_Diff of %d lines left out to keep this comment short._\n", lines)
-			}
-			b.WriteString("\n</details>\n")
-		}
+		d.writeSubscription(&b, s)
 	}
-	if omitted > 0 {
-		fmt.Fprintf(&b, "\n_%s left out of this comment for size; run `ocm-gitops preview --format json` for every diff._\n", plural(omitted, "diff"))
+	if d.omitted > 0 {
+		fmt.Fprintf(&b, "\n_%s left out of this comment for size; run `ocm-gitops preview --format json` for every diff._\n", plural(d.omitted, "diff"))
 	}
 	if len(r.Warnings) > 0 {
 		b.WriteString("\n<details>\n<summary>Warnings</summary>\n\n")
@@ -180,6 +82,220 @@ func (r *Report) markdown(opts MarkdownOptions, budget int) string {
 		b.WriteString("\n</details>\n")
 	}
 	return b.String()
+}
+
+// writeFlagged warns of Subscriptions removed from too many clusters.
+func (r *Report) writeFlagged(b *strings.Builder, opts MarkdownOptions) {
+	if !r.Flagged() {
+		return
+	}
+	fmt.Fprintf(b, "> [!CAUTION]\n> **This change removes apps from more than %s%% of their clusters:**\n", number(r.MaxRemovalPercent))
+	for _, s := range r.Subscriptions {
+		if s.Removal.Flagged {
+			fmt.Fprintf(b, "> - %s is removed from %d of %d clusters (%s%%): %s\n", code(s.Namespace+"/"+s.Name),
+				len(s.Removal.Clusters), s.Clusters.Base, number(s.Removal.Percent), names(s.Removal.Clusters, opts.MaxNames))
+		}
+	}
+	b.WriteString("\n")
+}
+
+// writeFailing warns of Subscriptions the change makes fail.
+func (r *Report) writeFailing(b *strings.Builder, opts MarkdownOptions) {
+	if !r.Failing() {
+		return
+	}
+	b.WriteString("> [!WARNING]\n> **These Subscriptions cannot be placed or rendered at the head revision; the hub would keep what they deployed:**\n")
+	for _, s := range r.Subscriptions {
+		for _, p := range s.Problems {
+			if p.Side == "head" && !p.Preexisting {
+				fmt.Fprintf(b, "> - %s%s: %s\n", code(s.Namespace+"/"+s.Name), onClusters(p.Clusters, opts.MaxNames), html.EscapeString(oneLine(p.Message)))
+			}
+		}
+	}
+	b.WriteString("\n")
+}
+
+// classify splits the Subscriptions into changed ones (or with problems),
+// unchanged ones, and the hub's own ones the change does not touch.
+func (r *Report) classify() (changed, unchanged, hubOnly []SubscriptionChange) {
+	for _, s := range r.Subscriptions {
+		switch {
+		case s.Change != ChangeUnchanged:
+			changed = append(changed, s)
+		case s.NotInRepository && !s.failsAtHead():
+			hubOnly = append(hubOnly, s)
+		case len(s.Problems) == 0:
+			unchanged = append(unchanged, s)
+		default:
+			changed = append(changed, s)
+		}
+	}
+	return changed, unchanged, hubOnly
+}
+
+// writeTable lists the changed Subscriptions, then the unchanged ones.
+func writeTable(b *strings.Builder, changed, unchanged []SubscriptionChange, total int, opts MarkdownOptions) {
+	if len(changed) == 0 {
+		fmt.Fprintf(b, "No Subscription changes where it deploys or what it deploys (%d compared).\n", total)
+		return
+	}
+	b.WriteString("| Subscription | Change | Clusters | Gained | Lost | Updated |\n| --- | --- | --: | --: | --: | --: |\n")
+	for _, s := range changed {
+		change := string(s.Change)
+		switch {
+		case s.Removal.Flagged:
+			change = "**" + change + ", flagged**"
+		case s.failsAtHead():
+			change += ", **fails at head**"
+		case s.Source != nil && s.Source.Error != "":
+			change += ", content not compared"
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %d | %d | %d |\n", code(s.Namespace+"/"+s.Name), change,
+			clusterCounts(s), len(s.Clusters.Gained), len(s.Clusters.Lost), s.Clusters.Updated)
+	}
+	if len(unchanged) > 0 {
+		fmt.Fprintf(b, "\nUnchanged: %s.\n", names(subscriptionNames(unchanged), opts.MaxNames))
+	}
+}
+
+// writeNotes gives the notes of unchanged Subscriptions (why a placement
+// selects nothing, what was compared by placement only): a reviewer needs
+// them as much as the JSON's reader.
+func writeNotes(b *strings.Builder, unchanged []SubscriptionChange, opts MarkdownOptions) {
+	var items []string
+	for _, s := range unchanged {
+		for _, n := range s.Notes {
+			items = append(items, fmt.Sprintf("- %s: _%s_\n", code(s.Namespace+"/"+s.Name), html.EscapeString(n)))
+		}
+	}
+	if len(items) > 0 {
+		b.WriteString("\nNotes on unchanged Subscriptions:\n\n" + strings.Join(items, ""))
+	}
+}
+
+// writeHubOnly lists the Subscriptions that are not in the repository at
+// either revision, with what was found of them, apart from the change.
+func writeHubOnly(b *strings.Builder, hubOnly []SubscriptionChange, opts MarkdownOptions) {
+	if len(hubOnly) == 0 {
+		return
+	}
+	b.WriteString("\nNot in the repository (the hub's own Subscriptions; this change does not touch them):\n\n")
+	for _, s := range hubOnly {
+		line := "- " + code(s.Namespace+"/"+s.Name)
+		for _, p := range s.Problems {
+			if p.Side == "base" {
+				line += fmt.Sprintf("; cannot be placed or rendered at these revisions%s: %s", onClusters(p.Clusters, opts.MaxNames), html.EscapeString(oneLine(p.Message)))
+			}
+		}
+		for _, n := range s.Notes {
+			line += "; _" + html.EscapeString(n) + "_"
+		}
+		b.WriteString(line + "\n")
+	}
+}
+
+func subscriptionNames(list []SubscriptionChange) []string {
+	out := make([]string, len(list))
+	for i, s := range list {
+		out[i] = s.Namespace + "/" + s.Name
+	}
+	return out
+}
+
+// diffWriter writes the per-Subscription sections, with diffs while the
+// budget lasts (a negative budget writes none).
+type diffWriter struct {
+	budget, left, omitted int
+	opts                  MarkdownOptions
+}
+
+func (d *diffWriter) writeSubscription(b *strings.Builder, s SubscriptionChange) {
+	fmt.Fprintf(b, "\n#### %s (%s)\n\n", code(s.Namespace+"/"+s.Name), s.Change)
+	fmt.Fprintf(b, "Channel %s", code(s.Channel))
+	if s.Path != "" {
+		fmt.Fprintf(b, ", path %s", code(s.Path))
+	}
+	fmt.Fprintf(b, ": %s clusters, %d kept, %d of them updated.\n", clusterCounts(s), s.Clusters.Kept, s.Clusters.Updated)
+	if items := subscriptionItems(s, d.opts); len(items) > 0 {
+		b.WriteString("\n" + strings.Join(items, ""))
+	}
+	for _, g := range s.Groups {
+		d.writeGroup(b, g)
+	}
+}
+
+// subscriptionItems are the bullet points of one Subscription: clusters
+// gained and lost, what its source change does, notes and problems.
+func subscriptionItems(s SubscriptionChange, opts MarkdownOptions) []string {
+	var items []string
+	if s.NotInRepository {
+		items = append(items, "- _Not in the repository: the hub's own Subscription, from the inventory._\n")
+	}
+	if len(s.Clusters.Gained) > 0 {
+		items = append(items, fmt.Sprintf("- **Gained (%d):** %s\n", len(s.Clusters.Gained), names(s.Clusters.Gained, opts.MaxNames)))
+	}
+	if len(s.Clusters.Lost) > 0 {
+		items = append(items, fmt.Sprintf("- **Lost (%d):** %s\n", len(s.Clusters.Lost), names(s.Clusters.Lost, opts.MaxNames)))
+	}
+	items = append(items, sourceItems(s.Source)...)
+	for _, n := range s.Notes {
+		items = append(items, fmt.Sprintf("- _%s_\n", html.EscapeString(n)))
+	}
+	for _, p := range s.Problems {
+		if p.Preexisting {
+			continue // shown once, at base
+		}
+		side := p.Side
+		if side == "base" && alsoAtHead(s, p.Message) {
+			side = "both revisions"
+		}
+		items = append(items, fmt.Sprintf("- **Fails at %s**%s:\n\n%s", side, onClusters(p.Clusters, opts.MaxNames), indent(fenced("text", p.Message, 20), "  ")))
+	}
+	return items
+}
+
+// sourceItems say what changed in where the content comes from, what each
+// side resolved to, or plainly that it could not be compared.
+func sourceItems(src *Source) []string {
+	if src == nil {
+		return nil
+	}
+	quoted := make([]string, len(src.Changed))
+	for i, c := range src.Changed {
+		quoted[i] = code(c)
+	}
+	items := []string{fmt.Sprintf("- **The content's source changed:** %s\n", strings.Join(quoted, ", "))}
+	switch {
+	case src.Error != "":
+		items = append(items, fmt.Sprintf("- **What the clusters receive could not be compared:** %s\n", html.EscapeString(oneLine(src.Error))))
+	case src.Base == src.Head:
+		items = append(items, fmt.Sprintf("- Both revisions resolve to %s.\n", code(src.Base)))
+	default:
+		items = append(items, fmt.Sprintf("- Resolves to %s at base and %s at head.\n", code(orNone(src.Base)), code(orNone(src.Head))))
+	}
+	return items
+}
+
+// writeGroup writes one group of clusters receiving the same change.
+func (d *diffWriter) writeGroup(b *strings.Builder, g Group) {
+	diff, lines := groupDiff(g, d.opts.MaxDiffLines)
+	block := fenced("diff", diff, -1)
+	open := ""
+	if lines <= 30 {
+		open = " open"
+	}
+	fmt.Fprintf(b, "\n<details%s>\n<summary><b>%s</b> (%s): %s</summary>\n\n", open,
+		plural(len(g.Clusters), "cluster"), summaryNames(g.Clusters, 5), objectSummary(g.Objects))
+	switch {
+	case d.budget < 0:
+	case len(block) <= d.left:
+		b.WriteString(block)
+		d.left -= len(block)
+	default:
+		d.omitted++
+		fmt.Fprintf(b, "_Diff of %d lines left out to keep this comment short._\n", lines)
+	}
+	b.WriteString("\n</details>\n")
 }
 
 // alsoAtHead reports whether a base problem is still there at head.

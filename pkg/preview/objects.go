@@ -57,70 +57,95 @@ const maxScanFile = 4 << 20
 // hidden folders. Objects without a namespace are in "default", as kubectl
 // would create them.
 func scanTree(root, sub string) (*hubObjects, []Warning, error) {
-	objs := newHubObjects()
-	var warnings []Warning
-	start := root
-	if sub != "" {
-		clean := filepath.Clean(filepath.FromSlash(sub))
-		if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-			return nil, nil, fmt.Errorf("objects path %q must be a folder inside the repository", sub)
-		}
-		start = filepath.Join(root, clean)
-		if st, err := os.Stat(start); err != nil || !st.IsDir() {
-			// The folder may not exist at this revision: it then holds nothing.
-			return objs, nil, nil
-		}
+	start, ok, err := scanStart(root, sub)
+	if err != nil || !ok {
+		return newHubObjects(), nil, err
 	}
-	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		rel = filepath.ToSlash(rel)
-		if d.IsDir() {
-			if p != start && strings.HasPrefix(d.Name(), ".") {
-				return filepath.SkipDir
-			}
-			if _, err := os.Stat(filepath.Join(p, "Chart.yaml")); err == nil {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		switch strings.ToLower(filepath.Ext(p)) {
-		case ".yaml", ".yml", ".json":
-		default:
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil || info.Size() > maxScanFile {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return fmt.Errorf("read %s: %w", rel, err)
-		}
-		if !hubKinds.Match(data) {
-			return nil
-		}
-		us, err := render.DecodeYAML(data)
-		if err != nil {
-			warnings = append(warnings, Warning(fmt.Sprintf("%s: %v; the hub objects in this file are ignored", rel, err)))
-			return nil
-		}
-		for _, u := range us {
-			if w := objs.add(u, rel); w != "" {
-				warnings = append(warnings, w)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	sc := &scanner{root: root, start: start, objs: newHubObjects()}
+	if err := filepath.WalkDir(start, sc.visit); err != nil {
 		return nil, nil, fmt.Errorf("scan %s for hub objects: %w", sub, err)
 	}
-	return objs, warnings, nil
+	return sc.objs, sc.warnings, nil
+}
+
+// scanStart is the folder to scan: the root, or sub inside it; ok is false
+// when sub does not exist at this revision (it then holds nothing).
+func scanStart(root, sub string) (string, bool, error) {
+	if sub == "" {
+		return root, true, nil
+	}
+	clean := filepath.Clean(filepath.FromSlash(sub))
+	if filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return "", false, fmt.Errorf("objects path %q must be a folder inside the repository", sub)
+	}
+	start := filepath.Join(root, clean)
+	if st, err := os.Stat(start); err != nil || !st.IsDir() {
+		return "", false, nil
+	}
+	return start, true, nil
+}
+
+// scanner collects hub objects from the files of a tree.
+type scanner struct {
+	root, start string
+	objs        *hubObjects
+	warnings    []Warning
+}
+
+// visit skips hidden folders and Helm charts, and reads YAML and JSON files
+// that mention a hub kind.
+func (sc *scanner) visit(p string, d fs.DirEntry, err error) error {
+	if err != nil {
+		return err
+	}
+	if d.IsDir() {
+		return sc.enter(p, d)
+	}
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".yaml", ".yml", ".json":
+	default:
+		return nil
+	}
+	if !d.Type().IsRegular() {
+		return nil
+	}
+	if info, err := d.Info(); err != nil || info.Size() > maxScanFile {
+		return nil
+	}
+	return sc.read(p)
+}
+
+func (sc *scanner) enter(p string, d fs.DirEntry) error {
+	if p != sc.start && strings.HasPrefix(d.Name(), ".") {
+		return filepath.SkipDir
+	}
+	if _, err := os.Stat(filepath.Join(p, "Chart.yaml")); err == nil {
+		return filepath.SkipDir
+	}
+	return nil
+}
+
+func (sc *scanner) read(p string) error {
+	rel, _ := filepath.Rel(sc.root, p)
+	rel = filepath.ToSlash(rel)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rel, err)
+	}
+	if !hubKinds.Match(data) {
+		return nil
+	}
+	us, err := render.DecodeYAML(data)
+	if err != nil {
+		sc.warnings = append(sc.warnings, Warning(fmt.Sprintf("%s: %v; the hub objects in this file are ignored", rel, err)))
+		return nil
+	}
+	for _, u := range us {
+		if w := sc.objs.add(u, rel); w != "" {
+			sc.warnings = append(sc.warnings, w)
+		}
+	}
+	return nil
 }
 
 // add keeps u when it is a hub object, and returns a warning when it cannot.

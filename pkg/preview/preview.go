@@ -1,7 +1,9 @@
 package preview
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"math"
 	"os"
@@ -56,12 +58,64 @@ type Options struct {
 	TempDir string
 	// MaxTreeBytes bounds the size of one exported revision (default 1 GiB).
 	MaxTreeBytes int64
-	Logger       logr.Logger
+	// Sources, when set, fetches the content of Subscriptions that do not
+	// render from this repository (a Helm repository, a bucket, another Git
+	// repository) when the change moves their inputs (a chart's version
+	// range, a branch, a path), without credentials, so their diff is shown.
+	// Nil compares them by placement only and says so.
+	Sources *source.Store
+	Logger  logr.Logger
 }
 
 // Run compares what the fleet repository places and renders at Base and at
 // Head against the inventory.
 func Run(ctx context.Context, o Options) (*Report, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(o.TempDir, "ocm-gitops-preview-")
+	if err != nil {
+		return nil, fmt.Errorf("create a folder for the exported revisions: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	r := &repo{path: cmp.Or(o.Repo, "."), dir: tmp, trees: map[string]string{}, maxBytes: o.MaxTreeBytes}
+	rep := &Report{
+		Base:              Revision{Ref: o.Base},
+		Head:              Revision{Ref: o.Head},
+		Clusters:          len(o.Inventory.Clusters),
+		MaxRemovalPercent: o.MaxRemovalPercent,
+		Subscriptions:     []SubscriptionChange{},
+	}
+	if rep.Base.Commit, err = r.commit(ctx, o.Base); err != nil {
+		return nil, fmt.Errorf("base: %w", err)
+	}
+	if rep.Head.Commit, err = r.commit(ctx, o.Head); err != nil {
+		return nil, fmt.Errorf("head: %w", err)
+	}
+	p, err := newPreviewer(ctx, o, r)
+	if err != nil {
+		return nil, err
+	}
+	base, head, err := p.sides(ctx, rep)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range subscriptionKeys(base.hub, head.hub) {
+		sc, err := p.compare(ctx, k, base, head)
+		if err != nil {
+			return nil, err
+		}
+		o.Logger.V(1).Info("compared", "subscription", k, "change", sc.Change, "gained", len(sc.Clusters.Gained),
+			"lost", len(sc.Clusters.Lost), "updated", sc.Clusters.Updated, "groups", len(sc.Groups))
+		rep.add(sc)
+	}
+	return rep, nil
+}
+
+// withDefaults fills the defaults in and checks the options.
+func (o Options) withDefaults() (Options, error) {
 	if o.Inventory == nil {
 		o.Inventory = &Inventory{}
 	}
@@ -78,56 +132,45 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Logger = logr.Discard()
 	}
 	if math.IsNaN(o.MaxRemovalPercent) || o.MaxRemovalPercent < 0 || o.MaxRemovalPercent > 100 {
-		return nil, fmt.Errorf("max removal percent %v: want a number from 0 to 100", o.MaxRemovalPercent)
+		return o, fmt.Errorf("max removal percent %v: want a number from 0 to 100", o.MaxRemovalPercent)
 	}
 	for _, ch := range o.Channels {
 		if ns, name, ok := strings.Cut(ch, "/"); !ok || ns == "" || name == "" {
-			return nil, fmt.Errorf("channel %q: want namespace/name", ch)
+			return o, fmt.Errorf("channel %q: want namespace/name", ch)
 		}
 	}
-	tmp, err := os.MkdirTemp(o.TempDir, "ocm-gitops-preview-")
-	if err != nil {
-		return nil, fmt.Errorf("create a folder for the exported revisions: %w", err)
-	}
-	defer os.RemoveAll(tmp)
+	return o, nil
+}
 
-	repoPath := o.Repo
-	if repoPath == "" {
-		repoPath = "."
-	}
-	r := &repo{path: repoPath, dir: tmp, trees: map[string]string{}, maxBytes: o.MaxTreeBytes}
-	rep := &Report{
-		Base:              Revision{Ref: o.Base},
-		Head:              Revision{Ref: o.Head},
-		Clusters:          len(o.Inventory.Clusters),
-		MaxRemovalPercent: o.MaxRemovalPercent,
-		Subscriptions:     []SubscriptionChange{},
-	}
-	if rep.Base.Commit, err = r.commit(ctx, o.Base); err != nil {
-		return nil, fmt.Errorf("base: %w", err)
-	}
-	if rep.Head.Commit, err = r.commit(ctx, o.Head); err != nil {
-		return nil, fmt.Errorf("head: %w", err)
-	}
+// newPreviewer prepares what every comparison shares: the repository's
+// remotes, the scheduler and hub decisions, and a fresh key for Secret
+// digests.
+func newPreviewer(ctx context.Context, o Options, r *repo) (*previewer, error) {
 	remotes, err := r.remotes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	p := &previewer{opts: o, repo: r, remotes: remotes, inv: o.Inventory}
-	if err := p.index(); err != nil {
-		return nil, err
+	p := &previewer{opts: o, repo: r, remotes: remotes, inv: o.Inventory, secretKey: make([]byte, 32)}
+	if _, err := rand.Read(p.secretKey); err != nil {
+		return nil, fmt.Errorf("draw a key for Secret digests: %w", err)
 	}
+	return p, p.index()
+}
 
+// sides exports both revisions and finds their hub objects: those the
+// repository defines at either revision from it, the others from the
+// inventory. Warnings go into the report.
+func (p *previewer) sides(ctx context.Context, rep *Report) (*side, *side, error) {
 	var sides [2]*side
 	var found [2]*hubObjects
 	for i, commit := range []string{rep.Base.Commit, rep.Head.Commit} {
-		dir, err := r.tree(ctx, commit)
+		dir, err := p.repo.tree(ctx, commit)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		objs, warnings, err := scanTree(dir, o.ObjectsPath)
+		objs, warnings, err := scanTree(dir, p.opts.ObjectsPath)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, w := range warnings {
 			rep.Warnings = appendUnique(rep.Warnings, string(w))
@@ -135,35 +178,30 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		found[i] = objs
 		sides[i] = &side{name: [2]string{"base", "head"}[i], commit: commit, dir: dir, decisions: map[string]decided{}}
 	}
-	sides[0].hub = overlay(o.Inventory, found[0], found[1])
-	sides[1].hub = overlay(o.Inventory, found[1], found[0])
+	sides[0].hub = overlay(p.inv, found[0], found[1])
+	sides[1].hub = overlay(p.inv, found[1], found[0])
 	p.inRepo = map[string]bool{}
 	for _, f := range found {
 		for id := range f.files {
 			p.inRepo[id] = true
 		}
 	}
+	return sides[0], sides[1], nil
+}
 
-	for _, k := range subscriptionKeys(sides[0].hub, sides[1].hub) {
-		sc, err := p.compare(ctx, k, sides[0], sides[1])
-		if err != nil {
-			return nil, err
-		}
-		o.Logger.V(1).Info("compared", "subscription", k, "change", sc.Change, "gained", len(sc.Clusters.Gained),
-			"lost", len(sc.Clusters.Lost), "updated", sc.Clusters.Updated, "groups", len(sc.Groups))
-		rep.Subscriptions = append(rep.Subscriptions, sc)
-		rep.Summary.Subscriptions++
-		if sc.Change != ChangeUnchanged {
-			rep.Summary.Changed++
-		}
-		if sc.Removal.Flagged {
-			rep.Summary.Flagged++
-		}
-		if sc.failsAtHead() {
-			rep.Summary.Failing++
-		}
+// add counts a Subscription's change into the summary.
+func (r *Report) add(sc SubscriptionChange) {
+	r.Subscriptions = append(r.Subscriptions, sc)
+	r.Summary.Subscriptions++
+	if sc.Change != ChangeUnchanged {
+		r.Summary.Changed++
 	}
-	return rep, nil
+	if sc.Removal.Flagged {
+		r.Summary.Flagged++
+	}
+	if sc.failsAtHead() {
+		r.Summary.Failing++
+	}
 }
 
 // previewer holds what every Subscription's comparison shares.
@@ -175,6 +213,8 @@ type previewer struct {
 	// inRepo holds "Kind namespace/name" of the hub objects the repository
 	// defines at either revision.
 	inRepo map[string]bool
+	// secretKey keys the digests that stand for Secret values; random per run.
+	secretKey []byte
 
 	sched *placement.Scheduler
 	// existing are the clusters each Placement (namespace/name) has decided
@@ -330,34 +370,64 @@ func (ss *subSide) names() map[string]bool {
 // compare builds the change of one Subscription.
 func (p *previewer) compare(ctx context.Context, k string, base, head *side) (SubscriptionChange, error) {
 	ns, name, _ := strings.Cut(k, "/")
-	sc := SubscriptionChange{Namespace: ns, Name: name, Groups: []Group{}}
+	sc := SubscriptionChange{Namespace: ns, Name: name, Groups: []Group{}, NotInRepository: !p.inRepo["Subscription "+k]}
+	sc.Source = p.sourceChange(k, base, head)
 	var sides [2]*subSide
 	for i, s := range []*side{base, head} {
-		sub := s.hub.subs[k]
-		if sub == nil {
-			continue
-		}
-		ss, problems, notes, err := p.evaluate(ctx, s, sub)
+		ss, err := p.evaluateSide(ctx, &sc, s, k)
 		if err != nil {
 			return sc, err
 		}
 		sides[i] = ss
-		sc.Problems = append(sc.Problems, problems...)
-		for _, n := range notes {
-			sc.Notes = appendUnique(sc.Notes, n)
-		}
-		ck, _ := sub.ChannelKey()
-		sc.Channel = ck.String()
-		sc.Path = source.SubscriptionPath(sub)
 	}
-	for i := range sc.Problems {
-		hp := &sc.Problems[i]
-		for _, bp := range sc.Problems {
+	markPreexisting(sc.Problems)
+	b, h := p.completeSides(&sc, sides)
+	compareClusters(&sc, b, h)
+	if sc.Rendered && b.placed && h.placed {
+		if err := p.group(&sc, b, h); err != nil {
+			return sc, err
+		}
+	}
+	p.judgeRemoval(&sc)
+	sc.Change = changeOf(sc)
+	return sc, nil
+}
+
+// evaluateSide places and renders the Subscription at one revision (nil
+// when it is not there) and records its problems, notes, Channel and path.
+func (p *previewer) evaluateSide(ctx context.Context, sc *SubscriptionChange, s *side, k string) (*subSide, error) {
+	sub := s.hub.subs[k]
+	if sub == nil {
+		return nil, nil
+	}
+	ss, problems, notes, err := p.evaluate(ctx, s, sub, sc.Source)
+	if err != nil {
+		return nil, err
+	}
+	sc.Problems = append(sc.Problems, problems...)
+	for _, n := range notes {
+		sc.Notes = appendUnique(sc.Notes, n)
+	}
+	sc.Channel = channelOf(sub)
+	sc.Path = source.SubscriptionPath(sub)
+	return ss, nil
+}
+
+// markPreexisting marks head problems the base revision has too.
+func markPreexisting(problems []Problem) {
+	for i := range problems {
+		hp := &problems[i]
+		for _, bp := range problems {
 			if hp.Side == "head" && bp.Side == "base" && bp.Message == hp.Message {
 				hp.Preexisting = true
 			}
 		}
 	}
+}
+
+// completeSides stands an empty side in for a Subscription added or
+// removed, and takes over whether both sides rendered and their notes.
+func (p *previewer) completeSides(sc *SubscriptionChange, sides [2]*subSide) (*subSide, *subSide) {
 	b, h := sides[0], sides[1]
 	switch {
 	case b == nil:
@@ -371,45 +441,56 @@ func (p *previewer) compare(ctx context.Context, k string, base, head *side) (Su
 			sc.Notes = appendUnique(sc.Notes, ss.note)
 		}
 	}
+	return b, h
+}
 
+// compareClusters fills the clusters gained, lost and kept.
+func compareClusters(sc *SubscriptionChange, b, h *subSide) {
 	inBase, inHead := b.names(), h.names()
 	sc.Clusters.Base, sc.Clusters.Head = len(inBase), len(inHead)
 	sc.Clusters.Gained, sc.Clusters.Lost = []string{}, []string{}
 	sc.Removal.Clusters = []string{}
-	if b.placed && h.placed {
-		for _, t := range h.targets {
-			if !inBase[t.Cluster] {
-				sc.Clusters.Gained = append(sc.Clusters.Gained, t.Cluster)
-			}
-		}
-		for _, t := range b.targets {
-			if !inHead[t.Cluster] {
-				sc.Clusters.Lost = append(sc.Clusters.Lost, t.Cluster)
-				sc.Removal.Clusters = append(sc.Removal.Clusters, t.Cluster)
-			} else {
-				sc.Clusters.Kept++
-			}
+	if !b.placed || !h.placed {
+		return
+	}
+	for _, t := range h.targets {
+		if !inBase[t.Cluster] {
+			sc.Clusters.Gained = append(sc.Clusters.Gained, t.Cluster)
 		}
 	}
+	for _, t := range b.targets {
+		if !inHead[t.Cluster] {
+			sc.Clusters.Lost = append(sc.Clusters.Lost, t.Cluster)
+			sc.Removal.Clusters = append(sc.Removal.Clusters, t.Cluster)
+		} else {
+			sc.Clusters.Kept++
+		}
+	}
+}
 
-	if sc.Rendered && b.placed && h.placed {
-		if err := p.group(&sc, b, h); err != nil {
-			return sc, err
-		}
-	}
+// judgeRemoval computes the share of base clusters the app disappears from
+// and flags it over MaxRemovalPercent.
+func (p *previewer) judgeRemoval(sc *SubscriptionChange) {
 	sort.Strings(sc.Removal.Clusters)
-	if sc.Clusters.Base > 0 {
-		pct := 100 * float64(len(sc.Removal.Clusters)) / float64(sc.Clusters.Base)
-		sc.Removal.Percent = math.Round(pct*10) / 10
-		sc.Removal.Flagged = len(sc.Removal.Clusters) > 0 && pct > p.opts.MaxRemovalPercent
+	if sc.Clusters.Base == 0 {
+		return
 	}
-	if sc.Change == "" {
-		sc.Change = ChangeUnchanged
-		if len(sc.Clusters.Gained) > 0 || len(sc.Clusters.Lost) > 0 || len(sc.Groups) > 0 {
-			sc.Change = ChangeChanged
-		}
+	pct := 100 * float64(len(sc.Removal.Clusters)) / float64(sc.Clusters.Base)
+	sc.Removal.Percent = math.Round(pct*10) / 10
+	sc.Removal.Flagged = len(sc.Removal.Clusters) > 0 && pct > p.opts.MaxRemovalPercent
+}
+
+// changeOf is added or removed as set, else changed when clusters, content
+// or the inputs choosing content differ.
+func changeOf(sc SubscriptionChange) Change {
+	switch {
+	case sc.Change != "":
+		return sc.Change
+	case len(sc.Clusters.Gained) > 0 || len(sc.Clusters.Lost) > 0 || len(sc.Groups) > 0,
+		sc.Source != nil && len(sc.Source.Changed) > 0:
+		return ChangeChanged
 	}
-	return sc, nil
+	return ChangeUnchanged
 }
 
 // group diffs what each cluster receives and groups clusters by identical
@@ -453,7 +534,7 @@ func (p *previewer) group(sc *SubscriptionChange, b, h *subSide) error {
 		}
 		d, ok := pairs[pk]
 		if !ok {
-			changes, err := diffOutputs(bo, ho)
+			changes, err := diffOutputs(bo, ho, p.secretKey)
 			if err != nil {
 				return fmt.Errorf("subscription %s/%s: diff for cluster %s: %w", sc.Namespace, sc.Name, c, err)
 			}
@@ -493,7 +574,7 @@ func outputKey(o *render.Output) string {
 }
 
 // evaluate places and renders one Subscription at one revision.
-func (p *previewer) evaluate(ctx context.Context, s *side, sub *appsv1.Subscription) (*subSide, []Problem, []string, error) {
+func (p *previewer) evaluate(ctx context.Context, s *side, sub *appsv1.Subscription, src *Source) (*subSide, []Problem, []string, error) {
 	ss := &subSide{sub: sub, outputs: map[string]*render.Output{}, failed: map[string]string{}}
 	var problems []Problem
 	var notes []string
@@ -513,6 +594,10 @@ func (p *previewer) evaluate(ctx context.Context, s *side, sub *appsv1.Subscript
 	art, note, err := p.artifact(ctx, s, sub)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if art == nil && src != nil && src.Error == "" {
+		// Not this repository, but the change moves what it deploys: fetch it.
+		art = p.fetchRemote(ctx, s, sub, src)
 	}
 	if art == nil {
 		ss.note = note

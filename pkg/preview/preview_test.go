@@ -2,6 +2,8 @@ package preview
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
@@ -326,9 +328,22 @@ func TestSecretsAreRedacted(t *testing.T) {
 		if strings.Contains(out, "s3cr3t") {
 			t.Fatalf("a Secret value leaked into the report:\n%s", out)
 		}
-		if !strings.Contains(out, "-  token: <redacted sha256:") || !strings.Contains(out, "+  token: <redacted sha256:") {
+		if !strings.Contains(out, "-  token: <redacted, keyed digest ") || !strings.Contains(out, "+  token: <redacted, keyed digest ") {
 			t.Errorf("the Secret change is not shown as a digest change:\n%s", out)
 		}
+		// An unkeyed digest lets anyone reading the comment test guesses
+		// of a low-entropy value (issue 16 item 13).
+		for _, guess := range []string{"s3cr3t-value", "n3w-s3cr3t"} {
+			sum := sha256.Sum256([]byte(guess))
+			if strings.Contains(out, hex.EncodeToString(sum[:6])) {
+				t.Errorf("the report holds the unkeyed sha256 of %q", guess)
+			}
+		}
+	}
+	// Another run draws another key: digests do not link reports.
+	again := run(t, Options{Repo: g.dir, Base: "chart", Head: "HEAD", Inventory: inv, MaxRemovalPercent: 50})
+	if d1, d2 := find(t, rep, "fleet/hello").Groups[0].Objects[0].Diff, find(t, again, "fleet/hello").Groups[0].Objects[0].Diff; d1 == d2 {
+		t.Errorf("two runs show the same digests:\n%s", d1)
 	}
 }
 

@@ -70,7 +70,13 @@ type SubscriptionChange struct {
 	// this repository at both revisions; only its clusters are compared then.
 	Rendered bool `json:"rendered"`
 	// Notes explain what was not compared, or why a placement selects what it does.
-	Notes    []string      `json:"notes,omitempty"`
+	Notes []string `json:"notes,omitempty"`
+	// NotInRepository is set for a Subscription the repository defines at
+	// neither revision: it is the hub's own, taken from the inventory.
+	NotInRepository bool `json:"notInRepository,omitempty"`
+	// Source describes a change of where the content of a Subscription
+	// that does not render from this repository comes from.
+	Source   *Source       `json:"source,omitempty"`
 	Clusters ClusterChange `json:"clusters"`
 	Removal  Removal       `json:"removal"`
 	// Groups are the clusters that receive a different set of objects at
@@ -78,6 +84,22 @@ type SubscriptionChange struct {
 	Groups []Group `json:"groups,omitempty"`
 	// Problems are clusters that could not be placed or rendered at a revision.
 	Problems []Problem `json:"problems,omitempty"`
+}
+
+// Source is a change of a Subscription whose content is not this
+// repository (a Helm repository, a bucket, another Git repository): of the
+// inputs that choose the content, and what each revision resolves to.
+type Source struct {
+	// Changed lists the inputs that differ ("spec.packageFilter.version:
+	// 2.x → 1.x").
+	Changed []string `json:"changed"`
+	// Base and Head are the revisions the content resolved to
+	// ("node-probe-2.1.0@sha256:…"), when it was fetched.
+	Base string `json:"base,omitempty"`
+	Head string `json:"head,omitempty"`
+	// Error says why the content could not be fetched or rendered: the
+	// clusters are then compared by placement only.
+	Error string `json:"error,omitempty"`
 }
 
 // ClusterChange compares the clusters a Subscription is placed on.
