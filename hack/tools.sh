@@ -17,6 +17,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 cache="${OCM_GITOPS_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ocm-gitops/tools}"
 bin="$root/bin"
 mkdir -p "$cache" "$bin/k8s"
+work=""
+trap '[ -z "$work" ] || rm -rf "$work"' EXIT # an interrupted build leaves no half-built folder
 
 # set -> "module-dir package ..."; one `go build` per set.
 declare -A sets=(

@@ -113,7 +113,7 @@ func (c *ControlPlane) StartWorkloads(ctx context.Context, opts WorkloadOptions)
 	if err != nil {
 		return fmt.Errorf("workloads of %s: %w", c.Name, err)
 	}
-	for _, p := range workloadCommands(assets, kubeconfig, stages) {
+	for _, p := range workloadCommands(kubeconfig, stages) {
 		if err := w.start(filepath.Join(assets, p[0]), p[1:], p[0] == kwokBinary); err != nil {
 			return fmt.Errorf("workloads of %s: %w", c.Name, err)
 		}
@@ -164,7 +164,7 @@ func (c *ControlPlane) WorkloadPIDs() map[string]int {
 // name first. The controller manager runs every controller but the CSR ones
 // (the hub signs its clusters' certificates itself); nothing listens on a
 // port, so any number of clusters run side by side.
-func workloadCommands(assets, kubeconfig, stages string) [][]string {
+func workloadCommands(kubeconfig, stages string) [][]string {
 	return [][]string{
 		{kubeControllerManager, "--kubeconfig=" + kubeconfig, "--leader-elect=false", "--secure-port=0",
 			"--controllers=*,-csrsigning,-csrapproving,-csrcleaner", "--v=1"},
@@ -228,7 +228,9 @@ func (w *workloads) start(path string, args []string, ownHome bool) error {
 		cmd.Env = append(os.Environ(), "HOME="+w.dir)
 	}
 	// The processes die with the program that started them, even when it is
-	// killed: a test binary that times out leaves nothing behind.
+	// killed: a test binary that times out leaves nothing behind. (The signal
+	// follows the starting OS thread; Go ends threads only for goroutines that
+	// exit locked to one, which nothing here does.)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", name, err)

@@ -3,16 +3,13 @@ package lab
 import (
 	"context"
 	"flag"
-	"fmt"
 	"sort"
 	"testing"
 	"time"
 
 	"golang.org/x/sync/errgroup"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/procstat"
 )
 
@@ -53,16 +50,7 @@ func BenchmarkWorkloadCluster(b *testing.B) {
 			b.Fatal(err)
 		}
 		createDeployment(b, cs, "default", "web", "nginx:1.27", 4)
-		poll.Eventually(b, 2*time.Minute, "Deployment default/web available", func() error {
-			d, err := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if d.Status.AvailableReplicas != 4 {
-				return fmt.Errorf("%d/4 available", d.Status.AvailableReplicas)
-			}
-			return nil
-		})
+		waitAvailable(b, cs, "default", "web", 4)
 		readyTook := time.Since(started)
 
 		procs := map[string]int{}

@@ -97,21 +97,32 @@ func TestWorkloads(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	const timeout = 2 * time.Minute
+	// The cases share the cluster and run side by side; the restart waits
+	// for all of them.
+	t.Run("pods", func(t *testing.T) { workloadCases(t, cs) })
 
+	// kube-controller-manager, kube-scheduler and kwok outlive a restart of
+	// their API server (fault tests restart clusters): a new Deployment
+	// still rolls out.
+	if err := cp.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	createDeployment(t, cs, "good", "after-restart", "nginx:1.27", 1)
+	waitAvailable(t, cs, "good", "after-restart", 1)
+}
+
+// workloadTimeout bounds each wait for pods: generous, for a loaded machine.
+const workloadTimeout = 2 * time.Minute
+
+func workloadCases(t *testing.T, cs kubernetes.Interface) {
+	ctx, timeout := context.Background(), workloadTimeout
 	t.Run("deployment becomes available", func(t *testing.T) {
 		t.Parallel()
 		createDeployment(t, cs, "good", "web", "nginx:1.27", 2)
-		poll.Eventually(t, timeout, "Deployment good/web available", func() error {
-			d, err := cs.AppsV1().Deployments("good").Get(ctx, "web", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if d.Status.AvailableReplicas != 2 || !deploymentCondition(d, appsv1.DeploymentAvailable) {
-				return fmt.Errorf("%d/2 available, conditions %v", d.Status.AvailableReplicas, d.Status.Conditions)
-			}
-			return nil
-		})
+		d := waitAvailable(t, cs, "good", "web", 2)
+		if !deploymentCondition(d, appsv1.DeploymentAvailable) {
+			t.Errorf("Deployment good/web: %d available but conditions %v", d.Status.AvailableReplicas, d.Status.Conditions)
+		}
 		pods := podsOf(t, cs, "good", "app=web")
 		for _, p := range pods {
 			if p.Spec.NodeName == "" || !podReady(&p) || p.Status.Phase != corev1.PodRunning {
@@ -170,16 +181,7 @@ func TestWorkloads(t *testing.T) {
 			}
 			return nil
 		})
-		poll.Eventually(t, timeout, "Deployment bad/control available", func() error {
-			d, err := cs.AppsV1().Deployments("bad").Get(ctx, "control", metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			if d.Status.AvailableReplicas != 1 {
-				return fmt.Errorf("%d/1 available", d.Status.AvailableReplicas)
-			}
-			return nil
-		})
+		waitAvailable(t, cs, "bad", "control", 1)
 		d, err := cs.AppsV1().Deployments("bad").Get(ctx, "broken", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -196,6 +198,23 @@ func TestWorkloads(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitAvailable waits until the Deployment has replicas available and
+// returns it.
+func waitAvailable(t testing.TB, cs kubernetes.Interface, ns, name string, replicas int32) *appsv1.Deployment {
+	t.Helper()
+	var d *appsv1.Deployment
+	poll.Eventually(t, workloadTimeout, "Deployment "+ns+"/"+name+" available", func() (err error) {
+		if d, err = cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{}); err != nil {
+			return err
+		}
+		if d.Status.AvailableReplicas != replicas {
+			return fmt.Errorf("%d/%d available", d.Status.AvailableReplicas, replicas)
+		}
+		return nil
+	})
+	return d
 }
 
 func createDeployment(t testing.TB, cs kubernetes.Interface, ns, name, image string, replicas int32) {
