@@ -20,6 +20,7 @@ import (
 	appsk8s "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
@@ -277,6 +278,8 @@ func TestLabExample(t *testing.T) {
 	took.Range(func(_, v any) bool { slowest = max(slowest, v.(time.Duration)); return true })
 	t.Logf("the push reached 3 clusters (app) and the hub (Subscription from hub/) through the webhook %s after git push started", slowest.Round(time.Millisecond))
 
+	tourDrift(t, clone, hub, clusters["cluster1"])
+
 	// Stop: no control plane process and no goroutine of ours left.
 	if running := len(ourGoroutines()) - len(before); running < 10 {
 		t.Errorf("the goroutine check sees only %d goroutines of the running lab", running)
@@ -311,6 +314,81 @@ func TestLabExample(t *testing.T) {
 	if len(leaked) > 0 {
 		t.Errorf("%d goroutines left after Stop, e.g.:\n%s", len(leaked), leaked[0])
 	}
+}
+
+// tourDrift follows the README tour's drift step on cluster1: with
+// guestbook-dev reporting drift, a hand edit stays and is reported; a commit
+// that leaves the Deployment as it was leaves it so, and one that changes the
+// Deployment restores it (issue 15 item 14: the tour said any next commit did).
+func tourDrift(t *testing.T, clone string, hub, cluster1 client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	commit := func(msg, file, from, to string) {
+		t.Helper()
+		edit(t, filepath.Join(clone, file), from, to)
+		for _, args := range [][]string{{"commit", "--quiet", "-am", msg}, {"push", "--quiet", "origin", "main"}} {
+			if err := lab.Git(ctx, clone, args...); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	commit("guestbook-dev: report drift", "hub/guestbook.yaml", "# driftPolicy: ReportOnly", "driftPolicy: ReportOnly")
+	poll.Eventually(t, 30*time.Second, "cluster1's guestbook-dev work reports drift only, and is applied", func() error {
+		w := &workv1.ManifestWork{}
+		if err := hub.Get(ctx, client.ObjectKey{Namespace: "cluster1", Name: "guestbook.guestbook-dev"}, w); err != nil {
+			return err
+		}
+		applied := meta.FindStatusCondition(w.Status.Conditions, workv1.WorkApplied)
+		if w.Annotations[appsv1.AnnotationDriftPolicy] != string(appsv1.DriftReportOnly) || applied == nil || applied.ObservedGeneration != w.Generation {
+			return fmt.Errorf("drift policy %q, Applied %+v at generation %d", w.Annotations[appsv1.AnnotationDriftPolicy], applied, w.Generation)
+		}
+		return nil
+	})
+	scale := func(n int32) {
+		t.Helper()
+		d := &appsk8s.Deployment{}
+		if err := cluster1.Get(ctx, client.ObjectKey{Namespace: "guestbook", Name: "guestbook"}, d); err != nil {
+			t.Fatal(err)
+		}
+		d.Spec.Replicas = &n
+		if err := cluster1.Update(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	driftReported := func() error {
+		sub := &appsv1.Subscription{}
+		if err := hub.Get(ctx, client.ObjectKey{Namespace: "guestbook", Name: "guestbook-dev"}, sub); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionReady); c == nil || !strings.Contains(c.Message, "drift") || !strings.Contains(c.Message, ".spec.replicas") {
+			return fmt.Errorf("Ready condition %+v", c)
+		}
+		return nil
+	}
+	scale(5)
+	poll.Eventually(t, 30*time.Second, "guestbook-dev reports the drift", driftReported)
+
+	commit("hello: blue", "apps/hello/configmap.yaml", "color: green", "color: blue")
+	poll.Eventually(t, 30*time.Second, "cluster1 runs hello blue", func() error {
+		if v := configValue(ctx, cluster1, "hello", "hello-config", "color"); v != "blue" {
+			return fmt.Errorf("color %q", v)
+		}
+		return nil
+	})
+	if got := deploymentReplicas(ctx, cluster1, "guestbook", "guestbook"); got != "5" {
+		t.Errorf("a commit to another app changed the drifted guestbook: %s replicas, want 5 (kept, reported)", got)
+	}
+	if err := driftReported(); err != nil {
+		t.Errorf("after a commit to another app the drift is no longer reported: %v", err)
+	}
+
+	commit("guestbook-dev: longer name", "apps/guestbook/overlays/dev/kustomization.yaml", "ENVIRONMENT=dev\n", "ENVIRONMENT=development\n")
+	poll.Eventually(t, 30*time.Second, "a commit that changes the dev Deployment restores its replicas", func() error {
+		if got := deploymentReplicas(ctx, cluster1, "guestbook", "guestbook"); got != "1" {
+			return fmt.Errorf("%s replicas", got)
+		}
+		return nil
+	})
 }
 
 // decisionGroups renders a Placement's decisions as "index:name=[clusters] …".
