@@ -91,7 +91,7 @@ func TestGoldenHelm(t *testing.T) {
 	}{
 		{"defaults", nil,
 			[]string{"CustomResourceDefinition /widgets.example.com", "StatefulSet shop/web-redis", "Job shop/web-webapp-migrate", "Widget shop/web-webapp"},
-			[]string{"Pod shop/web-webapp-test", "ServiceMonitor /web-metrics", "Ingress shop/web-webapp"}},
+			[]string{"Pod shop/web-webapp-test", "ServiceMonitor shop/web-metrics", "Ingress shop/web-webapp"}},
 		{"subchart off and metrics and ingress on", map[string]any{
 			"replicaCount": 3, "image": map[string]any{"tag": "2.2.0"},
 			"redis":     map[string]any{"enabled": false},
@@ -99,9 +99,9 @@ func TestGoldenHelm(t *testing.T) {
 			"ingress":   map[string]any{"enabled": true, "host": "shop.example.org"},
 			"resources": map[string]any{"limits": map[string]any{"cpu": "500m"}},
 		},
-			// ServiceMonitor is a kind render cannot classify (no CRD in the
-			// render, not built in): its namespace stays empty.
-			[]string{"ServiceMonitor /web-metrics", "Ingress shop/web-webapp"},
+			// ServiceMonitor's CRD is not in the render: it is namespaced
+			// like every kind not known to be cluster-scoped.
+			[]string{"ServiceMonitor shop/web-metrics", "Ingress shop/web-webapp"},
 			[]string{"StatefulSet shop/web-redis"}},
 		{"conditionals off", map[string]any{
 			"config": map[string]any{"enabled": false}, "widget": map[string]any{"enabled": false},

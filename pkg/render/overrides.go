@@ -6,8 +6,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/kustomize/kyaml/openapi"
-	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 )
@@ -120,15 +119,14 @@ func listed(items []*appsv1.AllowDenyItem, o *unstructured.Unstructured) bool {
 	return false
 }
 
-// defaultNamespace puts objects of namespaced kinds that name no namespace in
-// ns, as OCM (and helm install) do. Kinds are known from the Kubernetes
-// built-in schema and from CustomResourceDefinitions among objs; objects of
-// kinds known from neither are left as they are. Changed objects are copies.
+// defaultNamespace puts objects of namespaced kinds (see namespaced) that
+// name no namespace in ns, as OCM (and helm install) do. Changed objects are
+// copies.
 func defaultNamespace(objs []*unstructured.Unstructured, ns string) []*unstructured.Unstructured {
 	if ns == "" {
 		return objs
 	}
-	crdScope := map[string]bool{} // "group/Kind" -> namespaced
+	crdScope := map[schema.GroupKind]bool{}
 	for _, o := range objs {
 		if o.GetKind() != "CustomResourceDefinition" {
 			continue
@@ -136,7 +134,7 @@ func defaultNamespace(objs []*unstructured.Unstructured, ns string) []*unstructu
 		group, _, _ := unstructured.NestedString(o.Object, "spec", "group")
 		kind, _, _ := unstructured.NestedString(o.Object, "spec", "names", "kind")
 		scope, _, _ := unstructured.NestedString(o.Object, "spec", "scope")
-		crdScope[group+"/"+kind] = scope == "Namespaced"
+		crdScope[schema.GroupKind{Group: group, Kind: kind}] = scope == "Namespaced"
 	}
 	var out []*unstructured.Unstructured
 	for i, o := range objs {
@@ -155,15 +153,6 @@ func defaultNamespace(objs []*unstructured.Unstructured, ns string) []*unstructu
 		return objs
 	}
 	return out
-}
-
-func namespaced(o *unstructured.Unstructured, crdScope map[string]bool) bool {
-	gvk := o.GroupVersionKind()
-	if n, ok := crdScope[gvk.Group+"/"+gvk.Kind]; ok {
-		return n
-	}
-	n, found := openapi.IsNamespaceScoped(kyaml.TypeMeta{APIVersion: o.GetAPIVersion(), Kind: o.GetKind()})
-	return found && n
 }
 
 func describe(o *unstructured.Unstructured) string {

@@ -396,9 +396,7 @@ func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *ap
 	if err != nil {
 		return nil, 0, err
 	}
-	r.kustomizeMu.Lock() // kyaml's schema answers which kinds are namespaced
 	objs = defaultNamespace(objs, sub.Namespace)
-	r.kustomizeMu.Unlock()
 	sortForApply(objs)
 	return objs, budget.used, nil
 }

@@ -468,3 +468,40 @@ func TestNoArtifact(t *testing.T) {
 		t.Error("no error for an empty artifact")
 	}
 }
+
+// TestNamespaceDefaulting is issue 17 item 11: objects without a namespace
+// get the Subscription's, unless their kind is cluster-scoped in Kubernetes
+// (or a well-known add-on) or by a CustomResourceDefinition in the render.
+// Kinds the renderer cannot know (newer API versions, custom resources whose
+// CRD is installed separately) are namespaced: the agent clears the
+// namespace of kinds its cluster's discovery says are cluster-scoped.
+func TestNamespaceDefaulting(t *testing.T) {
+	art := tempArtifact(t, map[string]string{
+		"app/hpa.yaml":       "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\nspec:\n  minReplicas: 1\n",
+		"app/sm.yaml":        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata:\n  name: web\n",
+		"app/new.yaml":       "apiVersion: apps/v9\nkind: Deployment\nmetadata:\n  name: future\n",
+		"app/cr.yaml":        "apiVersion: cluster.example.com/v1\nkind: Fleetwide\nmetadata:\n  name: all\n",
+		"app/crd.yaml":       "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: fleetwides.cluster.example.com\nspec:\n  group: cluster.example.com\n  scope: Cluster\n  names: {kind: Fleetwide, plural: fleetwides}\n",
+		"app/rbac.yaml":      "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: reader\n",
+		"app/issuer.yaml":    "apiVersion: cert-manager.io/v1\nkind: ClusterIssuer\nmetadata:\n  name: letsencrypt\n",
+		"app/vap.yaml":       "apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicy\nmetadata:\n  name: p\n",
+		"app/pc.yaml":        "apiVersion: scheduling.k8s.io/v1\nkind: PriorityClass\nmetadata:\n  name: high\n",
+		"app/ns.yaml":        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+		"app/elsewhere.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kept\n  namespace: other\n",
+	})
+	out := mustRender(t, NewRenderer(), art, subscription("web", "team-a", "app"), Cluster{Name: "c1"})
+	got := map[string]string{}
+	for _, o := range out.Objects {
+		got[o.GetKind()+"/"+o.GetName()] = o.GetNamespace()
+	}
+	for obj, ns := range map[string]string{
+		"HorizontalPodAutoscaler/web": "team-a", "ServiceMonitor/web": "team-a", "Deployment/future": "team-a",
+		"Fleetwide/all": "", "CustomResourceDefinition/fleetwides.cluster.example.com": "", "ClusterRole/reader": "",
+		"ClusterIssuer/letsencrypt": "", "ValidatingAdmissionPolicy/p": "", "PriorityClass/high": "", "Namespace/web": "",
+		"ConfigMap/kept": "other",
+	} {
+		if g, ok := got[obj]; !ok || g != ns {
+			t.Errorf("%s: namespace %q (present %v), want %q", obj, g, ok, ns)
+		}
+	}
+}
