@@ -330,7 +330,7 @@ func (r *SubscriptionReconciler) render(ctx context.Context, sub *appsv1.Subscri
 	}
 	o, err := r.Renderer.Render(ctx, art, sub, c)
 	if err != nil {
-		return nil, fmt.Errorf("%s%w", where, err)
+		return nil, err // a render error names the cluster when it depends on it
 	}
 	if len(o.Objects) == 0 {
 		// Most often a wrong path or a botched commit; removing an app is

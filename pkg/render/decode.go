@@ -1,17 +1,13 @@
 package render
 
 import (
-	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
 
@@ -28,29 +24,60 @@ func DecodeYAML(data []byte) ([]*unstructured.Unstructured, error) {
 }
 
 // decodeYAML is DecodeYAML charging each object's JSON size to budget.
+// Errors are *LineError, at the line of data they are about.
 func decodeYAML(data []byte, budget *outputBudget) ([]*unstructured.Unstructured, error) {
-	reader := utilyaml.NewYAMLReader(bufio.NewReaderSize(bytes.NewReader(data), 4096))
 	var out []*unstructured.Unstructured
-	line := 1
-	for i := 1; ; i++ {
-		doc, err := reader.Read()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("document %d (line %d): %w", i, line, err)
-		}
-		start := line
-		line += bytes.Count(doc, []byte("\n"))
-		if len(bytes.TrimSpace(doc)) == 0 {
-			continue
-		}
+	err := splitDocuments(data, func(doc []byte, line int) error {
 		objs, err := decodeDocument(doc, budget)
 		if err != nil {
-			return nil, fmt.Errorf("document %d (from line %d): %w", i, start, err)
+			return yamlLineError(doc, line, err)
 		}
 		out = append(out, objs...)
+		return nil
+	})
+	return out, err
+}
+
+// LineError is a failure to decode YAML at a line of the text (counting
+// from 1).
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// splitDocuments calls fn with each non-empty document of data and the line
+// it starts on. Documents are separated by lines starting with "---" and
+// followed by nothing but a comment, as Kubernetes' YAML reader splits them.
+func splitDocuments(data []byte, fn func(doc []byte, line int) error) error {
+	start, startLine, line := 0, 1, 1
+	flush := func(end int) error {
+		doc := data[start:end]
+		if len(bytes.TrimSpace(doc)) == 0 {
+			return nil
+		}
+		return fn(doc, startLine)
 	}
+	for pos := 0; pos < len(data); line++ {
+		end := len(data)
+		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
+			end = pos + i + 1
+		}
+		if rest, ok := bytes.CutPrefix(data[pos:end], []byte("---")); ok {
+			if t := bytes.TrimSpace(rest); len(t) > 0 && t[0] != '#' {
+				return &LineError{Line: line, Err: fmt.Errorf("invalid document separator %q: only a comment may follow ---", t)}
+			}
+			if err := flush(pos); err != nil {
+				return err
+			}
+			start, startLine = end, line+1
+		}
+		pos = end
+	}
+	return flush(len(data))
 }
 
 func decodeDocument(doc []byte, budget *outputBudget) ([]*unstructured.Unstructured, error) {

@@ -151,7 +151,7 @@ func TestClusterValuesTemplateTimeLimit(t *testing.T) {
 	r := NewRenderer()
 	r.tlimits.timeout = time.Nanosecond
 	_, err := r.Render(t.Context(), art, sub, Cluster{Name: "c1"})
-	if err == nil || !strings.Contains(err.Error(), "spec.clusterValuesTemplate: cluster c1:") || !strings.Contains(err.Error(), "ran longer than 1ns, the limit") {
+	if err == nil || !strings.Contains(err.Error(), "cluster c1: spec.clusterValuesTemplate:") || !strings.Contains(err.Error(), "ran longer than 1ns, the limit") {
 		t.Errorf("error %v, want the time limit", err)
 	}
 }

@@ -35,8 +35,8 @@ func FuzzDecodeYAML(f *testing.F) {
 		}
 		objsA, errA := DecodeYAML(a)
 		if errA != nil {
-			if !strings.HasPrefix(errA.Error(), "document ") {
-				t.Fatalf("error %q does not say which document", errA)
+			if !strings.HasPrefix(errA.Error(), "line ") {
+				t.Fatalf("error %q does not say which line", errA)
 			}
 			return
 		}

@@ -60,25 +60,47 @@ type Output struct {
 type Error struct {
 	// File is the path relative to the artifact root ("" when not tied to a file).
 	File string
+	// Line is the line of File at fault (0 when not known).
+	Line int
 	// Field is the Subscription field at fault, such as
 	// "spec.overrides[0].clusterOverrides[1]" ("" when the file is at fault).
 	Field string
-	Err   error
+	// Cluster is set when the failure depends on the cluster rendered for
+	// (its values or overrides); other failures are the same on every cluster.
+	Cluster string
+	Err     error
 }
 
+// Error reads "cluster C: field file:line: what went wrong", leaving out
+// what is not set.
 func (e *Error) Error() string {
-	prefix := e.File
+	var b strings.Builder
+	if e.Cluster != "" {
+		b.WriteString("cluster " + e.Cluster + ": ")
+	}
 	if e.Field != "" {
-		if prefix != "" {
-			prefix = e.Field + " " + prefix
-		} else {
-			prefix = e.Field
+		b.WriteString(e.Field)
+		if e.File != "" {
+			b.WriteString(" ")
 		}
 	}
-	if prefix == "" {
-		return e.Err.Error()
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
 	}
-	return prefix + ": " + e.Err.Error()
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+// forCluster is e as the failure of cluster c (a copy: e may be cached and
+// shared by clusters with equal inputs).
+func (e *Error) forCluster(c string) *Error {
+	cp := *e
+	cp.Cluster = c
+	return &cp
 }
 
 func (e *Error) Unwrap() error { return e.Err }
@@ -227,7 +249,7 @@ func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1
 	}
 	vals, err := clusterValues(tmpl, cluster, r.tlimits)
 	if err != nil {
-		return nil, err
+		return nil, attribute(err, cluster.Name, true)
 	}
 	if len(cluster.Values) > 0 {
 		vals = mergeValues(vals, cluster.Values)
@@ -246,12 +268,14 @@ func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1
 	}
 	b, err := r.base(ctx, baseKey, art, sub, vals)
 	if err != nil {
-		return nil, err
+		// The base depends on the cluster through its values (from the
+		// template, even when they come out empty, or given by the caller).
+		return nil, attribute(err, cluster.Name, tmpl != nil || len(cluster.Values) > 0)
 	}
 
 	ovs, err := overridesFor(sub, cluster.Name)
 	if err != nil {
-		return nil, err
+		return nil, attribute(err, cluster.Name, true)
 	}
 	routeKey := baseKey
 	if len(ovs) > 0 || len(sub.Spec.Allow) > 0 || len(sub.Spec.Deny) > 0 {
@@ -267,7 +291,7 @@ func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1
 	}
 	objs, err := applyOverrides(b.objs, ovs)
 	if err != nil {
-		return nil, err
+		return nil, attribute(err, cluster.Name, true)
 	}
 	objs = filterAllowDeny(objs, sub.Spec.Allow, sub.Spec.Deny)
 	out, size, err := newOutput(objs)
@@ -277,6 +301,15 @@ func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1
 	out = r.outputs.add(out.Key, out, size)
 	r.routes.add(routeKey, out.Key, int64(len(routeKey)+len(out.Key)+64))
 	return out, nil
+}
+
+// attribute names cluster in an input error that depends on it.
+func attribute(err error, cluster string, depends bool) error {
+	var re *Error
+	if depends && cluster != "" && errors.As(err, &re) {
+		return re.forCluster(cluster)
+	}
+	return err
 }
 
 // valuesTemplate parses spec.clusterValuesTemplate once per distinct text.
@@ -482,6 +515,9 @@ func (r *Renderer) renderUnit(ctx context.Context, j *jail, u unit, sub *appsv1.
 			return nil, err
 		}
 		objs, err := decodeYAML(data, budget)
+		if le := (*LineError)(nil); errors.As(err, &le) {
+			return nil, &Error{File: j.rel(u.path), Line: le.Line, Err: le.Err}
+		}
 		if err != nil {
 			return nil, &Error{File: j.rel(u.path), Err: err}
 		}

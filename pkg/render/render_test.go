@@ -78,15 +78,16 @@ func TestRenderBadInput(t *testing.T) {
 		opts    Options
 		sub     func(*appsv1.Subscription)
 		file    string // Error.File wanted
+		line    int    // Error.Line wanted
 		field   string // Error.Field wanted
 		message string // part of the message wanted
 	}{
 		{name: "invalid YAML", path: "app",
 			files: map[string]string{"app/ok.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n", "app/bad.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n"},
-			file:  "app/bad.yaml", message: "document 1"},
+			file:  "app/bad.yaml", line: 4, message: "did not find expected ',' or ']' (what opens on this line is not closed)"},
 		{name: "object without name", path: "app",
 			files: map[string]string{"app/cm.yaml": "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: x-\n"},
-			file:  "app/cm.yaml", message: "metadata.name"},
+			file:  "app/cm.yaml", line: 2, message: "metadata.name"},
 		{name: "broken kustomization", path: "k",
 			files: map[string]string{"k/kustomization.yaml": "resources:\n- missing.yaml\n"},
 			file:  "k/kustomization.yaml", message: "missing.yaml"},
@@ -166,7 +167,7 @@ func TestRenderBadInput(t *testing.T) {
 			file: "app/cm15.yaml", message: "over the 2048-byte limit"}, // the eighth file in lexical order crosses it
 		{name: "YAML bomb", path: "app",
 			files: map[string]string{"app/bomb.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n" + indent(bomb)},
-			file:  "app/bomb.yaml", message: "alias"},
+			file:  "app/bomb.yaml", line: 1, message: "alias"},
 		{name: "duplicate objects", path: "app",
 			files: map[string]string{
 				"app/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\n  namespace: x\n",
@@ -219,6 +220,9 @@ func TestRenderBadInput(t *testing.T) {
 			re := renderErr(t, NewRenderer(c.opts), art, sub, Cluster{Name: "c1"})
 			if re.File != c.file {
 				t.Errorf("Error.File = %q, want %q (error: %v)", re.File, c.file, re)
+			}
+			if re.Line != c.line {
+				t.Errorf("Error.Line = %d, want %d (error: %v)", re.Line, c.line, re)
 			}
 			if re.Field != c.field {
 				t.Errorf("Error.Field = %q, want %q (error: %v)", re.Field, c.field, re)
@@ -504,4 +508,52 @@ func TestNamespaceDefaulting(t *testing.T) {
 			t.Errorf("%s: namespace %q (present %v), want %q", obj, g, ok, ns)
 		}
 	}
+}
+
+// TestErrorsPointAtTheLineAndTheCluster is issue 15 item 8: a YAML error
+// names the file and the line of the problem (an unclosed quote's own line,
+// not the end of the file), and a render error names a cluster only when
+// the render depends on the cluster.
+func TestErrorsPointAtTheLineAndTheCluster(t *testing.T) {
+	nine := "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  a: b\n  b: \"unclosed\n  c: d\n  e: f\n"
+	for _, c := range []struct {
+		name, file string
+		line       int
+		message    string
+	}{
+		{"unclosed quote", nine, 7, "found unexpected end of stream (what opens on this line is not closed)"},
+		{"unclosed quote in the second document", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  b: 'x\n  c: d\n", 11, "found unexpected end of stream"},
+		{"unclosed bracket", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  b: [x\n  c: d\n", 6, "did not find expected ',' or ']'"},
+		{"a tab", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: b\n", 4, "found character that cannot start any token"},
+		{"a stray indent", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n   bad: indent\n", 5, "mapping values are not allowed in this context"},
+		{"a broken separator", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n--- x\n", 5, "invalid document separator"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			art := tempArtifact(t, map[string]string{"app/cm.yaml": c.file})
+			re := renderErr(t, NewRenderer(), art, subscription("app", "apps", "app"), Cluster{Name: "cluster1"})
+			if re.File != "app/cm.yaml" || re.Line != c.line || !strings.Contains(re.Error(), c.message) {
+				t.Errorf("error %q (file %q line %d), want %q at app/cm.yaml line %d", re, re.File, re.Line, c.message, c.line)
+			}
+			if re.Cluster != "" || strings.Contains(re.Error(), "cluster1") {
+				t.Errorf("error %q names the cluster; plain YAML is the same on every cluster", re)
+			}
+		})
+	}
+
+	// A chart failing on values from clusterValuesTemplate fails for the
+	// clusters with those values, each named in its own error.
+	art := tempArtifact(t, map[string]string{
+		"chart/Chart.yaml":        "apiVersion: v2\nname: c\nversion: 1.0.0\n",
+		"chart/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  size: {{ required \"size is required\" .Values.size | quote }}\n",
+	})
+	sub := subscription("app", "apps", "chart")
+	sub.Spec.ClusterValuesTemplate = `{{ if .Cluster.Labels.size }}size: {{ .Cluster.Labels.size }}{{ end }}`
+	r := NewRenderer()
+	for _, name := range []string{"east", "west"} {
+		re := renderErr(t, r, art, sub, Cluster{Name: name, Labels: map[string]string{"region": name}})
+		if re.Cluster != name || !strings.HasPrefix(re.Error(), "cluster "+name+": chart/templates/cm.yaml") {
+			t.Errorf("error %q, want it to start with cluster %s", re, name)
+		}
+	}
+	mustRender(t, r, art, sub, Cluster{Name: "sized", Labels: map[string]string{"size": "3"}})
 }

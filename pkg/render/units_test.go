@@ -25,7 +25,7 @@ func TestDecodeYAML(t *testing.T) {
 			want: []string{"ConfigMap /a", "ConfigMap /b"}},
 		{name: "kind without apiVersion", in: "kind: ConfigMap\nmetadata:\n  name: a\n", wantErr: "no apiVersion"},
 		{name: "no name", in: "apiVersion: v1\nkind: ConfigMap\n", wantErr: "ConfigMap has no metadata.name"},
-		{name: "a scalar", in: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\njust text\n", wantErr: "document 2 (from line 5)"},
+		{name: "a scalar", in: "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\njust text\n", wantErr: "line 6: a Kubernetes object must be a mapping"},
 		{name: "List item without name", in: "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n", wantErr: "List item 1"},
 	}
 	for _, c := range cases {

@@ -423,11 +423,11 @@ func clusterValues(vt *valuesTemplate, c Cluster, lim templateLimits) (map[strin
 	data := map[string]any{"Cluster": map[string]any{"Name": c.Name, "Labels": labels, "Claims": claims}}
 	out, err := vt.run(data, lim)
 	if err != nil {
-		return nil, &Error{Field: valuesTemplateField, Err: fmt.Errorf("cluster %s: %w", c.Name, err)}
+		return nil, &Error{Field: valuesTemplateField, Err: err}
 	}
 	vals := map[string]any{}
 	if err := yaml.Unmarshal(out, &vals); err != nil {
-		return nil, &Error{Field: valuesTemplateField, Err: fmt.Errorf("cluster %s: the template must produce a YAML mapping of Helm values: %w", c.Name, err)}
+		return nil, &Error{Field: valuesTemplateField, Err: fmt.Errorf("the template must produce a YAML mapping of Helm values: %w", err)}
 	}
 	return vals, nil
 }
