@@ -71,7 +71,7 @@ func TestDependencyNamesCannotEscapeTheCache(t *testing.T) {
 
 	attacker := tempArtifact(t, map[string]string{"front/Chart.yaml": "apiVersion: v2\nname: front\nversion: 0.1.0\n" +
 		"dependencies:\n  - name: " + escape + "\n    version: 1.0.0\n    repository: " + srv.URL + "\n"})
-	r := NewRenderer(Options{CacheDir: filepath.Join(hubCache, "charts")})
+	r := NewRenderer(local(Options{CacheDir: filepath.Join(hubCache, "charts")}))
 	_, attackErr := r.Render(t.Context(), attacker, subscription("front", "attacker", "front"), Cluster{Name: "c1"})
 
 	// Nothing was written outside the renderer's cache.

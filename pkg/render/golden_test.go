@@ -225,7 +225,7 @@ func TestGoldenHelmRemoteDependency(t *testing.T) {
 			}
 			art := tempArtifact(t, fs)
 			cache := t.TempDir()
-			r := NewRenderer(Options{CacheDir: cache})
+			r := NewRenderer(local(Options{CacheDir: cache}))
 			sub := subscription("front", "web", "charts/front")
 			got := mustRender(t, r, art, sub, Cluster{Name: "c1"})
 
@@ -268,7 +268,7 @@ func TestGoldenHelmRemoteDependency(t *testing.T) {
 			// again with the repository gone.
 			if c.lock != "" {
 				before := cr.requests.Load()
-				r2 := NewRenderer(Options{CacheDir: cache})
+				r2 := NewRenderer(local(Options{CacheDir: cache}))
 				again := mustRender(t, r2, art, sub, Cluster{Name: "c1"})
 				sameObjects(t, again.Objects, got.Objects)
 				if n := cr.requests.Load() - before; n != 0 {

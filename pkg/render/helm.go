@@ -7,22 +7,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
 
-	"github.com/Masterminds/semver/v3"
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/release"
-	"helm.sh/helm/v3/pkg/repo"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
@@ -39,9 +34,10 @@ type helmRelease struct {
 // CRDs from crds/ first, no cluster access (lookup returns nothing), and the
 // Capabilities fixed by Options.KubeVersion and Helm's built-in API versions.
 // Missing dependencies are fetched from the repositories Chart.yaml names.
-func (r *Renderer) helmTemplate(ctx context.Context, j *jail, dir string, ch *chart.Chart, rel helmRelease, budget *outputBudget) ([]*unstructured.Unstructured, error) {
+func (r *Renderer) helmTemplate(ctx context.Context, rn *renderRun, dir string, ch *chart.Chart, rel helmRelease) ([]*unstructured.Unstructured, error) {
+	j := rn.j
 	relDir := j.rel(dir)
-	if err := r.addDependencies(ctx, j, dir, ch); err != nil {
+	if err := r.addDependencies(ctx, j, dir, ch, rn.remote); err != nil {
 		return nil, err
 	}
 	kv, err := chartutil.ParseKubeVersion(r.opts.KubeVersion)
@@ -70,7 +66,7 @@ func (r *Renderer) helmTemplate(ctx context.Context, j *jail, dir string, ch *ch
 		}
 		fmt.Fprintf(&manifest, "\n---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
-	objs, err := decodeYAML(manifest.Bytes(), budget)
+	objs, err := decodeYAML(manifest.Bytes(), rn.budget)
 	if err != nil {
 		return nil, &Error{File: relDir, Err: fmt.Errorf("the chart rendered invalid YAML: %w", err)}
 	}
@@ -132,193 +128,6 @@ func checkVendoredArchives(j *jail, dir string, files []*loader.BufferedFile) er
 		}
 	}
 	return nil
-}
-
-// addDependencies loads the dependencies Chart.yaml lists that charts/ does
-// not hold, like `helm dependency build`: file:// ones from the repository,
-// http(s) ones from their chart repository (the version Chart.lock pins, else
-// the newest matching the range).
-func (r *Renderer) addDependencies(ctx context.Context, j *jail, dir string, ch *chart.Chart) error {
-	have := map[string]bool{}
-	for _, d := range ch.Dependencies() {
-		have[d.Name()] = true
-	}
-	locked := map[string]string{}
-	if ch.Lock != nil {
-		for _, d := range ch.Lock.Dependencies {
-			locked[d.Name+"\x00"+d.Repository] = d.Version
-		}
-	}
-	chartFile := j.rel(filepath.Join(dir, "Chart.yaml"))
-	for i, dep := range ch.Metadata.Dependencies {
-		if dep == nil || have[dep.Name] {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		field := fmt.Sprintf("dependencies[%d] %q", i, dep.Name)
-		if err := checkDependencyName(dep.Name); err != nil {
-			return &Error{File: chartFile, Err: fmt.Errorf("%s: %w", field, err)}
-		}
-		var sub *chart.Chart
-		var err error
-		switch repoURL := dep.Repository; {
-		case repoURL == "":
-			return &Error{File: chartFile, Err: fmt.Errorf("%s has no repository and is not in charts/; vendor it or give its repository URL", field)}
-		case strings.HasPrefix(repoURL, "file://"):
-			sub, err = r.localDependency(j, dir, strings.TrimPrefix(repoURL, "file://"))
-			if err != nil {
-				return err
-			}
-			if err := checkVersion(dep.Version, sub); err != nil {
-				return &Error{File: chartFile, Err: fmt.Errorf("%s: %w", field, err)}
-			}
-		case strings.HasPrefix(repoURL, "http://") || strings.HasPrefix(repoURL, "https://"):
-			version := dep.Version
-			if v, ok := locked[dep.Name+"\x00"+repoURL]; ok {
-				version = v
-			}
-			sub, err = r.remoteDependency(ctx, repoURL, dep.Name, version)
-			if err != nil {
-				// Not an *Error: a repository may be down for a while, and
-				// such failures must not be cached as a verdict on the input.
-				return fmt.Errorf("%s: %s: %w", chartFile, field, err)
-			}
-		default:
-			return &Error{File: chartFile, Err: fmt.Errorf("%s: repository %q is not supported; use an http(s):// chart repository URL, a file:// path inside the repository, or vendor the chart into charts/", field, repoURL)}
-		}
-		ch.AddDependency(sub)
-	}
-	return nil
-}
-
-// checkVersion refuses a local dependency whose version is outside the range
-// Chart.yaml asks for, as `helm dependency build` does.
-func checkVersion(constraint string, ch *chart.Chart) error {
-	if constraint == "" {
-		return nil
-	}
-	c, err := semver.NewConstraint(constraint)
-	if err != nil {
-		return fmt.Errorf("version %q is not a semver range: %w", constraint, err)
-	}
-	v, err := semver.NewVersion(ch.Metadata.Version)
-	if err != nil {
-		return fmt.Errorf("chart %s has version %q, not semver: %w", ch.Name(), ch.Metadata.Version, err)
-	}
-	if !c.Check(v) {
-		return fmt.Errorf("chart %s is version %s, outside the range %q", ch.Name(), v, constraint)
-	}
-	return nil
-}
-
-func (r *Renderer) localDependency(j *jail, chartDir, path string) (*chart.Chart, error) {
-	p := path
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(chartDir, p)
-	}
-	real, err := j.resolve(p)
-	if err != nil {
-		return nil, err
-	}
-	return loadChart(j, real)
-}
-
-// remoteDependency fetches a chart from a chart repository, keeping the
-// archive in the download cache. Archives are checked against the digest the
-// repository index gives.
-func (r *Renderer) remoteDependency(ctx context.Context, repoURL, name, version string) (*chart.Chart, error) {
-	// An exact version (pinned by Chart.lock) is served from the download
-	// cache without asking the repository.
-	if v, err := semver.StrictNewVersion(strings.TrimPrefix(version, "v")); err == nil {
-		if ch := r.downloads.chart(ctx, "", repoURL, name, v.String()); ch != nil {
-			return ch, nil
-		}
-	}
-	idx, err := r.repoIndex(ctx, repoURL)
-	if err != nil {
-		return nil, err
-	}
-	cv, err := idx.Get(name, version)
-	if err != nil {
-		return nil, fmt.Errorf("no version matching %q in %s: %w", version, repoURL, err)
-	}
-	if len(cv.URLs) == 0 {
-		return nil, fmt.Errorf("%s %s has no download URL in %s", name, cv.Version, repoURL)
-	}
-	u, err := repo.ResolveReferenceURL(repoURL, cv.URLs[0])
-	if err != nil {
-		return nil, err
-	}
-	if ch := r.downloads.chart(ctx, cv.Digest, repoURL, name, cv.Version); ch != nil {
-		return ch, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	data, err := r.fetch(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	if !digestOK(data, cv.Digest) {
-		return nil, fmt.Errorf("%s: digest does not match the repository index", u)
-	}
-	if err := source.CheckChartArchive(bytes.NewReader(data)); err != nil {
-		return nil, fmt.Errorf("%s: %w", u, err)
-	}
-	if err := r.downloads.put(data, repoURL, name, cv.Version); err != nil {
-		r.opts.Logger.Error(err, "keep chart archive", "url", u)
-	}
-	ch, err := loader.LoadArchive(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", u, err)
-	}
-	return ch, nil
-}
-
-func (r *Renderer) repoIndex(ctx context.Context, repoURL string) (*repo.IndexFile, error) {
-	u := strings.TrimSuffix(repoURL, "/") + "/index.yaml"
-	data, err := r.fetch(ctx, u)
-	if err != nil {
-		return nil, err
-	}
-	idx := &repo.IndexFile{}
-	if err := yaml.Unmarshal(data, idx); err != nil {
-		return nil, fmt.Errorf("parse %s: %w", u, err)
-	}
-	if len(idx.Entries) == 0 && idx.APIVersion == "" {
-		return nil, fmt.Errorf("%s is not a chart repository index", u)
-	}
-	idx.SortEntries()
-	return idx, nil
-}
-
-// fetch downloads a URL, reading at most MaxDownloadBytes of it: a
-// repository that answers with an endless body costs no more than that.
-func (r *Renderer) fetch(ctx context.Context, u string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.opts.HTTPTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u, err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("download %s: the server answered %s", u, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, r.opts.MaxDownloadBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u, err)
-	}
-	if int64(len(data)) > r.opts.MaxDownloadBytes {
-		return nil, fmt.Errorf("download %s: more than the %d-byte limit", u, r.opts.MaxDownloadBytes)
-	}
-	return data, nil
 }
 
 func digestOK(data []byte, digest string) bool {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
@@ -187,4 +188,11 @@ func tempArtifact(t testing.TB, files map[string]string) *source.Artifact {
 	dir := t.TempDir()
 	writeFiles(t, dir, files)
 	return &source.Artifact{Revision: "test@sha1:" + filepath.Base(dir), Dir: dir}
+}
+
+// local lets a Renderer reach chart repositories on 127.0.0.1, as the lab
+// and tests allow with --allow-networks.
+func local(o Options) Options {
+	o.Egress = egress.Allow(egress.Loopback()...)
+	return o
 }

@@ -93,7 +93,7 @@ func TestHostileChartRepository(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			art := tempArtifact(t, map[string]string{"charts/front/Chart.yaml": parentChart +
 				"dependencies:\n  - name: extras\n    version: ^1.0.0\n    repository: " + c.repo + "\n"})
-			r := NewRenderer(Options{MaxDownloadBytes: 4 << 20})
+			r := NewRenderer(local(Options{MaxDownloadBytes: 4 << 20}))
 			var err error
 			n := hostile.Allocated(func() {
 				_, err = r.Render(t.Context(), art, subscription("front", "web", "charts/front"), Cluster{Name: "c1"})

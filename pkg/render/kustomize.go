@@ -1,6 +1,7 @@
 package render
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -20,7 +21,8 @@ import (
 // to each kustomization's root, builtin plugins only, no Helm inflation).
 // overlay replaces the content of kustomization files (OCM packageOverrides).
 // Remote bases and files are refused: a render uses the revision's files only.
-func (r *Renderer) kustomizeBuild(j *jail, dir string, overlay map[string][]byte, budget *outputBudget) ([]*unstructured.Unstructured, error) {
+func (r *Renderer) kustomizeBuild(ctx context.Context, rn *renderRun, dir string, overlay map[string][]byte) ([]*unstructured.Unstructured, error) {
+	j, budget := rn.j, rn.budget
 	kfile := findKustomization(dir)
 	if err := checkKustomizationTree(j, dir, overlay, map[string]bool{}); err != nil {
 		return nil, err

@@ -31,6 +31,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
@@ -131,6 +132,10 @@ type Options struct {
 	KubeVersion string
 	// HTTPTimeout bounds each chart repository request (default 1 minute).
 	HTTPTimeout time.Duration
+	// Egress lists the non-public networks chart repositories and
+	// registries may be reached on; nil reaches public addresses only (the
+	// hub passes its --allow-networks).
+	Egress *egress.Policy
 	// Logger receives warnings about the download cache.
 	Logger logr.Logger
 	// Observer, when set, is told how long each unit took to render and
@@ -240,6 +245,12 @@ type base struct {
 // Render returns what cluster receives from sub at the artifact's revision.
 // Clusters with equal inputs get the same *Output.
 func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1.Subscription, cluster Cluster) (*Output, error) {
+	return r.RenderWith(ctx, art, sub, cluster, Access{})
+}
+
+// RenderWith is Render reaching the chart repositories and registries the
+// artifact's charts depend on with access (the Channel's credentials).
+func (r *Renderer) RenderWith(ctx context.Context, art *source.Artifact, sub *appsv1.Subscription, cluster Cluster, access Access) (*Output, error) {
 	if art == nil || art.Dir == "" {
 		return nil, errors.New("render: no artifact to render")
 	}
@@ -262,11 +273,12 @@ func (r *Renderer) Render(ctx context.Context, art *source.Artifact, sub *appsv1
 		Name:             sub.Name,
 		PackageOverrides: sub.Spec.PackageOverrides,
 		ClusterValues:    vals,
+		Access:           access.key(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("render: key: %w", err)
 	}
-	b, err := r.base(ctx, baseKey, art, sub, vals)
+	b, err := r.base(ctx, baseKey, art, sub, vals, access)
 	if err != nil {
 		// The base depends on the cluster through its values (from the
 		// template, even when they come out empty, or given by the caller).
@@ -336,6 +348,7 @@ type baseInputs struct {
 	Name             string              `json:"name"`
 	PackageOverrides []*appsv1.Overrides `json:"packageOverrides,omitempty"`
 	ClusterValues    map[string]any      `json:"clusterValues,omitempty"`
+	Access           string              `json:"access,omitempty"`
 }
 
 // routeInputs is what turns a base render into one cluster's Output.
@@ -374,7 +387,7 @@ func digest(v any) (string, error) {
 // base returns the cached render for key, rendering it once however many
 // callers ask at the same time. Input errors are cached like results: a bad
 // revision fails once, not once per cluster.
-func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, sub *appsv1.Subscription, vals map[string]any) (*base, error) {
+func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, sub *appsv1.Subscription, vals map[string]any, access Access) (*base, error) {
 	if b, ok := r.bases.get(key); ok {
 		r.observeCache(true)
 		return b, b.err
@@ -385,7 +398,7 @@ func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, s
 			return b, nil
 		}
 		rendered = true
-		objs, size, err := r.renderBase(ctx, art, sub, vals)
+		objs, size, err := r.renderBase(ctx, art, sub, vals, access)
 		var inputErr *Error
 		if err != nil && !errors.As(err, &inputErr) {
 			return nil, err // transient (network, cancellation, busy): not cached
@@ -404,124 +417,6 @@ func (r *Renderer) base(ctx context.Context, key string, art *source.Artifact, s
 func (r *Renderer) observeCache(hit bool) {
 	if r.opts.Observer != nil {
 		r.opts.Observer.ObserveRenderCache(hit)
-	}
-}
-
-// renderBase renders every unit under the Subscription's path and orders the
-// result for apply. It returns the objects' JSON size too.
-func (r *Renderer) renderBase(ctx context.Context, art *source.Artifact, sub *appsv1.Subscription, clusterVals map[string]any) ([]*unstructured.Unstructured, int64, error) {
-	j, err := newJail(art.Dir, r.opts.MaxFileBytes)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer j.close()
-	root, err := resolvePath(j, source.SubscriptionPath(sub))
-	if err != nil {
-		return nil, 0, err
-	}
-	units, err := detect(j, root)
-	if err != nil {
-		return nil, 0, err
-	}
-	budget := &outputBudget{limit: r.opts.MaxOutputBytes, global: &r.inflight, globalMax: r.opts.MaxRenderBytes}
-	defer budget.release()
-	objs, err := r.renderUnits(ctx, j, units, sub, clusterVals, budget)
-	if err != nil {
-		return nil, 0, err
-	}
-	objs = defaultNamespace(objs, sub.Namespace)
-	sortForApply(objs)
-	return objs, budget.used, nil
-}
-
-// renderUnits renders units in order, charging their objects to budget.
-func (r *Renderer) renderUnits(ctx context.Context, j *jail, units []unit, sub *appsv1.Subscription, clusterVals map[string]any, budget *outputBudget) ([]*unstructured.Unstructured, error) {
-	charts := 0
-	for _, u := range units {
-		if u.kind == unitHelm {
-			charts++
-		}
-	}
-	var objs []*unstructured.Unstructured
-	var origins []string
-	for _, u := range units {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		start := time.Now()
-		got, err := r.renderUnit(ctx, j, u, sub, clusterVals, charts, budget)
-		if r.opts.Observer != nil {
-			r.opts.Observer.ObserveRender(u.kind.String(), time.Since(start), err)
-		}
-		if over := (*overLimitError)(nil); errors.As(err, &over) {
-			return nil, &Error{File: j.rel(u.path), Err: over}
-		}
-		if busy := (*busyError)(nil); errors.As(err, &busy) {
-			return nil, busy
-		}
-		if err != nil {
-			return nil, err
-		}
-		objs = append(objs, got...)
-		for range got {
-			origins = append(origins, j.rel(u.path))
-		}
-	}
-	if err := checkDuplicates(objs, origins); err != nil {
-		return nil, err
-	}
-	return objs, nil
-}
-
-func (r *Renderer) renderUnit(ctx context.Context, j *jail, u unit, sub *appsv1.Subscription, clusterVals map[string]any, charts int, budget *outputBudget) ([]*unstructured.Unstructured, error) {
-	switch u.kind {
-	case unitKustomize:
-		ovs, err := kustomizeOverrides(sub, j.rel(u.path))
-		if err != nil {
-			return nil, err
-		}
-		overlay := map[string][]byte{}
-		if len(ovs) > 0 {
-			path, data, err := kustomizationOverlay(j, u.path, ovs)
-			if err != nil {
-				return nil, err
-			}
-			overlay[path] = data
-		}
-		return r.kustomizeBuild(j, u.path, overlay, budget)
-	case unitHelm:
-		ch, err := loadChart(j, u.path)
-		if err != nil {
-			return nil, err
-		}
-		vals, alias, err := helmValues(sub, ch.Name())
-		if err != nil {
-			return nil, err
-		}
-		if vals == nil {
-			vals = map[string]any{}
-		}
-		if len(clusterVals) > 0 {
-			vals = mergeValues(vals, clusterVals)
-		}
-		return r.helmTemplate(ctx, j, u.path, ch, helmRelease{
-			name:      releaseName(sub.Name, alias, ch.Name(), charts),
-			namespace: sub.Namespace,
-			values:    vals,
-		}, budget)
-	default:
-		data, err := j.readFile(u.path)
-		if err != nil {
-			return nil, err
-		}
-		objs, err := decodeYAML(data, budget)
-		if le := (*LineError)(nil); errors.As(err, &le) {
-			return nil, &Error{File: j.rel(u.path), Line: le.Line, Err: le.Err}
-		}
-		if err != nil {
-			return nil, &Error{File: j.rel(u.path), Err: err}
-		}
-		return objs, nil
 	}
 }
 

@@ -3,6 +3,7 @@ package source
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -173,3 +174,17 @@ func scopeKey(address string, c Credentials, insecure bool) string {
 func (c Credentials) get(k string) string {
 	return strings.TrimSpace(string(c.Secret[k]))
 }
+
+// Identity is a digest of the credentials and TLS policy (see identity),
+// for callers outside this package that key caches by credentials
+// (pkg/render's chart dependencies).
+func (c Credentials) Identity(insecure bool) string { return c.identity(insecure) }
+
+// BasicAuth is the user and password a chart repository or registry gets:
+// user, and password or else accessToken.
+func (c Credentials) BasicAuth() (user, password string) { return basicAuth(c) }
+
+// TLSConfig trusts the system roots plus the Credentials' CA bundle and
+// presents their client certificate; it skips verification only when
+// insecure.
+func (c Credentials) TLSConfig(insecure bool) (*tls.Config, error) { return tlsConfigFor(c, insecure) }
