@@ -61,7 +61,7 @@ func newBenchFleet(b *testing.B, clusters int) *benchFleet {
 			Labels: map[string]string{"region": []string{"east", "west"}[i%2], "name": fmt.Sprintf("cluster-%05d", i)}})
 	}
 	var err error
-	f.desired, err = f.r.renderAll(context.Background(), f.sub, f.art, f.targets, f.existing)
+	f.desired, err = f.r.renderAll(context.Background(), f.sub, f.art, render.Access{}, f.targets, f.existing)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func BenchmarkRenderAll5000(b *testing.B) {
 	f := newBenchFleet(b, 5000)
 	ctx := context.Background()
 	for b.Loop() {
-		if _, err := f.r.renderAll(ctx, f.sub, f.art, f.targets, f.existing); err != nil {
+		if _, err := f.r.renderAll(ctx, f.sub, f.art, render.Access{}, f.targets, f.existing); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -178,6 +178,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 			source.WithLocalRepositories(opts.AllowLocalGit), source.WithObserver(rec),
 			source.WithEgress(egress.Allow(opts.AllowNetworks...))),
 		Renderer: render.NewRenderer(render.Options{
+			Egress:   egress.Allow(opts.AllowNetworks...),
 			CacheDir: filepath.Join(opts.CacheDir, "charts"),
 			Logger:   opts.Logger.WithName("render"),
 			Observer: rec,

@@ -147,7 +147,7 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 		r.statusBatch.observe(client.ObjectKeyFromObject(sub), len(targets))
 	}
 
-	art, requeue, err := r.fetch(ctx, sub)
+	art, access, requeue, err := r.fetch(ctx, sub)
 	if art == nil {
 		// Nothing was ever fetched: leave whatever runs untouched.
 		r.summarize(sub, targets, existing, nil, "", offline, sub.Status.LastAppliedRevision)
@@ -155,7 +155,7 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	}
 	sub.Status.LastAttemptedRevision = art.Revision
 
-	desired, err := r.renderAll(ctx, sub, art, targets, existing)
+	desired, err := r.renderAll(ctx, sub, art, access, targets, existing)
 	if err != nil {
 		// A broken commit must not wipe a fleet: keep the last good works.
 		condition(sub, appsv1.ConditionRendered, false, appsv1.ReasonRenderFailed, err.Error())
@@ -220,7 +220,9 @@ func (r *SubscriptionReconciler) gate(sub *appsv1.Subscription, clusters []rollo
 
 // fetch returns the artifact to deploy: a fresh one, or the last good one when
 // the source fails. Conditions say which.
-func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscription) (*source.Artifact, time.Duration, error) {
+// The Access lets the render reach chart dependencies with the Channel's
+// credentials.
+func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscription) (*source.Artifact, render.Access, time.Duration, error) {
 	channel, err := r.channelFor(ctx, sub)
 	if err != nil {
 		reason := appsv1.ReasonChannelNotFound
@@ -229,13 +231,13 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 			reason = appsv1.ReasonAccessDenied
 		}
 		condition(sub, appsv1.ConditionSourceReady, false, reason, err.Error())
-		return nil, retryAfterSourceError, nil
+		return nil, render.Access{}, retryAfterSourceError, nil
 	}
 	interval := source.PollInterval(channel, sub)
 	creds, err := source.CredentialsFor(ctx, r.Client, channel)
 	if err != nil {
 		condition(sub, appsv1.ConditionSourceReady, false, appsv1.ReasonAuthFailed, err.Error())
-		return nil, retryAfterSourceError, nil
+		return nil, render.Access{}, retryAfterSourceError, nil
 	}
 	// A webhook or "reconcile now" request forces a fetch; otherwise the poll
 	// interval decides how old a check may be.
@@ -256,13 +258,13 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 		if retry <= 0 {
 			retry = retryAfterSourceError
 		}
-		return last, retry, nil
+		return last, render.AccessFor(channel, creds), retry, nil
 	}
 	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionSourceReady); c != nil && c.Status == metav1.ConditionFalse {
 		r.event(sub, corev1.EventTypeNormal, "SourceRecovered", actionFetch, "fetched revision "+art.Revision)
 	}
 	condition(sub, appsv1.ConditionSourceReady, true, appsv1.ReasonSucceeded, "fetched revision "+art.Revision)
-	return art, interval, nil
+	return art, render.AccessFor(channel, creds), interval, nil
 }
 
 type accessDeniedError struct{ error }
@@ -292,7 +294,7 @@ func (r *SubscriptionReconciler) channelFor(ctx context.Context, sub *appsv1.Sub
 // cluster, not a render key. A cluster's delete option also depends on the
 // one its works carry now (see reconcileopt.DeleteOption), so it is worked
 // out once per output and previous option.
-func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, targets []placement.Target, existing map[string][]*workv1.ManifestWork) (map[string]*want, error) {
+func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, access render.Access, targets []placement.Target, existing map[string][]*workv1.ManifestWork) (map[string]*want, error) {
 	bundles := map[optionKey]*bundle{}
 	var shared *render.Output
 	var sharedInputs string
@@ -302,7 +304,7 @@ func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subs
 		o, inputs := shared, sharedInputs
 		if independent := render.ClusterIndependent(sub, c); o == nil || !independent {
 			var err error
-			if o, err = r.render(ctx, sub, art, c, independent); err != nil {
+			if o, err = r.render(ctx, sub, art, access, c, independent); err != nil {
 				return nil, err
 			}
 			if independent {
@@ -323,12 +325,12 @@ func (r *SubscriptionReconciler) renderAll(ctx context.Context, sub *appsv1.Subs
 
 // render renders sub for one cluster; the error names the cluster only when
 // the render depends on it.
-func (r *SubscriptionReconciler) render(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, c render.Cluster, independent bool) (*render.Output, error) {
+func (r *SubscriptionReconciler) render(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, access render.Access, c render.Cluster, independent bool) (*render.Output, error) {
 	where := ""
 	if !independent {
 		where = "cluster " + c.Name + ": "
 	}
-	o, err := r.Renderer.Render(ctx, art, sub, c)
+	o, err := r.Renderer.RenderWith(ctx, art, sub, c, access)
 	if err != nil {
 		return nil, err // a render error names the cluster when it depends on it
 	}
