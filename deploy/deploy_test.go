@@ -417,6 +417,9 @@ func hubNeeds() map[string][]perm {
 			perms("", []string{"secrets", "configmaps"}, "get"),
 			perms(work, []string{"manifestworks"}, "get", "list", "watch", "create", "update", "patch", "delete"),
 			perms(cluster, []string{"managedclusters", "placements", "placementdecisions"}, read...),
+			// pkg/tenancy: sets, bindings and namespaces cached.
+			perms(cluster, []string{"managedclustersets", "managedclustersetbindings"}, read...),
+			perms("", []string{"namespaces"}, read...),
 		),
 		// pkg/hub/commitstatus: Subscriptions cached and annotated, Channels
 		// cached, the forge token read through the API reader.

@@ -44,6 +44,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
@@ -245,6 +246,13 @@ func namespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
 }
 
+// platformNamespace is a namespace whose direct placement reaches any cluster.
+func platformNamespace(name string) *corev1.Namespace {
+	ns := namespace(name)
+	ns.Labels = map[string]string{tenancy.LabelTenant: "false"}
+	return ns
+}
+
 func managedCluster(name string) *clusterv1.ManagedCluster {
 	return &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"env": "test"}},
 		Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true}}
@@ -431,7 +439,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	const hookSecret = "push-secret-123"
 	e := startDeployedHub(t, "hub", lab.RoleManaged, func(ctx context.Context, c client.Client) {
 		createAll(t, ctx, c,
-			namespace("fleet"), registration.ClusterNamespace("east"), registration.ClusterNamespace("west"),
+			platformNamespace("fleet"), registration.ClusterNamespace("east"), registration.ClusterNamespace("west"),
 			managedCluster("east"), managedCluster("west"),
 			&clusterv1beta2.ManagedClusterSet{ObjectMeta: metav1.ObjectMeta{Name: "all"},
 				Spec: clusterv1beta2.ManagedClusterSetSpec{ClusterSelector: clusterv1beta2.ManagedClusterSelector{
@@ -564,7 +572,7 @@ func TestBesideOCMHubRunsWithItsRBAC(t *testing.T) {
 	repo := newFleetRepo(t, map[string]string{"apps/settings/cm.yaml": configMapYAML("one")})
 	e := startDeployedHub(t, "hub/beside-ocm", lab.RoleHub, func(ctx context.Context, c client.Client) {
 		createAll(t, ctx, c,
-			namespace("fleet"), registration.ClusterNamespace("east"), registration.ClusterNamespace("west"),
+			platformNamespace("fleet"), registration.ClusterNamespace("east"), registration.ClusterNamespace("west"),
 			managedCluster("east"), managedCluster("west"),
 			&appsv1.Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "repo"},
 				Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.url}},

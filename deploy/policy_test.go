@@ -20,11 +20,11 @@ import (
 )
 
 // TestTenantPlacementPolicy applies deploy/policies to a real API server: in
-// a namespace labelled ocm-gitops.io/tenant=true a Subscription may choose
-// clusters only through a placementRef (whose Placement selects from the
-// ClusterSets bound to the namespace); the forms that reach any cluster of
-// the hub are refused with a message saying what to use. Other namespaces
-// keep OCM's forms.
+// a tenant namespace (any not labelled ocm-gitops.io/tenant=false) a
+// Subscription may choose clusters only through a placementRef (whose
+// Placement selects from the ClusterSets bound to the namespace); OCM's
+// direct forms are refused with a message saying what to use. Platform
+// namespaces keep OCM's forms.
 func TestTenantPlacementPolicy(t *testing.T) {
 	assets, err := lab.FindAssets("")
 	if err != nil {
@@ -45,8 +45,7 @@ func TestTenantPlacementPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	createAll(t, ctx, c,
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"ocm-gitops.io/tenant": "true"}}},
-		namespace("platform"))
+		namespace("team-a"), platformNamespace("platform"))
 
 	sub := func(ns, name string, p *appsv1.Placement) *appsv1.Subscription {
 		return &appsv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -79,7 +78,7 @@ func TestTenantPlacementPolicy(t *testing.T) {
 		{"placement ref without kind", "team-a", &appsv1.Placement{PlacementRef: &corev1.ObjectReference{Name: "dev"}}, true},
 		{"placement ref and a cluster list", "team-a", &appsv1.Placement{PlacementRef: ref, Clusters: clusters}, false},
 		{"no placement", "team-a", nil, false},
-		{"cluster list outside tenant namespaces", "platform", &appsv1.Placement{Clusters: clusters}, true},
+		{"cluster list in a platform namespace", "platform", &appsv1.Placement{Clusters: clusters}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := strings.ReplaceAll(tc.name, " ", "-")

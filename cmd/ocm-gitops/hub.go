@@ -11,6 +11,7 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 )
 
 func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -40,6 +41,11 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
 	fs.IntVar(&budget, "deletion-budget-percent", int(hub.DefaultDeletionBudgetPercent),
 		"largest share of a Subscription's clusters, in percent, that one change may remove its objects from without the confirm-deletion annotation; a Subscription's spec.deletionBudgetPercent overrides it; 100 turns the check off")
+	fs.Func("direct-placement", "what spec.placement.clusters, clusterSelector and local of tenant namespaces select from: bound (the clusters of the ManagedClusterSets bound to the Subscription's namespace) or any (every cluster, as OCM; for hubs used by one team). A namespace labelled ocm-gitops.io/tenant=false always reaches any cluster (default bound)", func(v string) error {
+		var err error
+		opts.Tenancy.DirectPlacement, err = tenancy.ParseDirectPlacement(v)
+		return err
+	})
 	var caCert, caKey, autoApprove string
 	fs.StringVar(&caCert, "registration-ca-cert", "", "PEM file of the CA the hub's kube-apiserver trusts for client certificates: sign approved cluster certificates with it (only for hubs without kube-controller-manager)")
 	fs.StringVar(&caKey, "registration-ca-key", "", "PEM file of that CA's private key")

@@ -42,6 +42,7 @@ import (
 	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 )
 
 // Options configure the hub.
@@ -63,6 +64,8 @@ type Options struct {
 	// Registration configures the hub's half of cluster registration:
 	// approving and signing certificate requests, per-cluster RBAC, leases.
 	Registration reghub.Options
+	// Tenancy says what tenant namespaces' direct placement reaches.
+	Tenancy tenancy.Options
 	// AllowLocalGit lets Git Channels read repositories on the hub's disk
 	// (file:// URLs); for labs and tests only.
 	AllowLocalGit bool

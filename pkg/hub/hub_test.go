@@ -24,6 +24,8 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -55,8 +57,13 @@ func startHubWith(t *testing.T, configure func(*hub.Options), clusters ...string
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range append(clusters, "fleet") {
-		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+	// fleet is a platform namespace: its direct placement reaches any cluster.
+	namespaces := []client.Object{&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Labels: map[string]string{tenancy.LabelTenant: "false"}}}}
+	for _, name := range clusters {
+		namespaces = append(namespaces, registration.ClusterNamespace(name))
+	}
+	for _, ns := range namespaces {
+		if err := c.Create(ctx, ns); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,6 +28,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/commitstatus"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
@@ -75,6 +76,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 	// Time windows and rollout timers read this clock (tests move it).
 	r.Clock = deps.Options.Clock
 	r.DeletionBudgetPercent = deps.Options.DeletionBudgetPercent
+	r.Tenancy = deps.Options.Tenancy
 	c := mgr.GetClient()
 	b := ctrl.NewControllerManagedBy(mgr)
 	// placementRef may name a PlacementRule: watched when its CRD is installed.
@@ -83,7 +85,7 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 			return listRequests(ctx, c, client.MatchingFields{indexPlacement: o.GetNamespace() + "/" + o.GetName()})
 		}))
 	}
-	return b.
+	b = b.
 		Named("subscription").
 		For(&appsv1.Subscription{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, userAnnotationsChanged()))).
@@ -100,7 +102,8 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		})).
 		Watches(&clusterv1.ManagedCluster{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, _ client.Object) []reconcile.Request {
 			return listRequests(ctx, c)
-		}), builder.WithPredicates(clusterChanged())).
+		}), builder.WithPredicates(clusterChanged()))
+	return tenancy.Watches(b, c).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }

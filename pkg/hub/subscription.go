@@ -28,6 +28,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/rollout"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/pkg/timewindow"
 	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
@@ -55,6 +56,8 @@ type SubscriptionReconciler struct {
 	// DeletionBudgetPercent applies to Subscriptions that set no
 	// spec.deletionBudgetPercent; DefaultDeletionBudgetPercent when nil.
 	DeletionBudgetPercent *int32
+	// Tenancy bounds what a namespace's Subscriptions reach.
+	Tenancy tenancy.Options
 
 	bundles  *bundleCache
 	resource resourceMapper
@@ -132,9 +135,13 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	targets, err := placement.TargetsFor(ctx, r.Client, sub)
+	targets, err := tenancy.TargetsFor(ctx, r.Client, sub, r.Tenancy)
 	if err != nil {
-		condition(sub, appsv1.ConditionPlaced, false, appsv1.ReasonPlacementNotFound, err.Error())
+		reason := appsv1.ReasonPlacementNotFound
+		if tenancy.IsDenied(err) {
+			reason = appsv1.ReasonAccessDenied
+		}
+		condition(sub, appsv1.ConditionPlaced, false, reason, err.Error())
 		return ctrl.Result{}, nil
 	}
 	if len(targets) == 0 {

@@ -61,6 +61,19 @@ func SetsOf(mc *clusterv1.ManagedCluster, sets []*clusterv1beta2.ManagedClusterS
 	return out
 }
 
+// BoundSetNames returns the names of the sets bound to namespace: those of
+// sets (by name) that one of bindings binds there and that is Bound.
+func BoundSetNames(namespace string, sets map[string]*clusterv1beta2.ManagedClusterSet, bindings []*clusterv1beta2.ManagedClusterSetBinding) map[string]bool {
+	bound := map[string]bool{}
+	for _, b := range bindings {
+		// OCM keys bindings by name (which must equal spec.clusterSet).
+		if _, ok := sets[b.Name]; ok && b.Namespace == namespace && Bound(b) {
+			bound[b.Name] = true
+		}
+	}
+	return bound
+}
+
 // Bound says whether a ManagedClusterSetBinding counts. The hub's
 // registration marks a binding unbound (Bound=False) when its set is gone;
 // who may create a binding at all is checked at admission (the

@@ -232,13 +232,7 @@ func scopeOf(namespace string, clusterSets []string, in Input) scope {
 	for _, cs := range in.ClusterSets {
 		setByName[cs.Name] = cs
 	}
-	bound := map[string]bool{}
-	for _, b := range in.Bindings {
-		// OCM keys bindings by name (which must equal spec.clusterSet).
-		if _, ok := setByName[b.Name]; ok && b.Namespace == namespace && Bound(b) {
-			bound[b.Name] = true
-		}
-	}
+	bound := BoundSetNames(namespace, setByName, in.Bindings)
 	eligible := eligibleSets(bound, clusterSets)
 	return scope{bindings: len(bound), eligible: eligible, available: availableClusters(eligible, setByName, in.Clusters)}
 }

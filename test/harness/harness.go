@@ -34,6 +34,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 )
 
 // Logger shows component logs with OCM_GITOPS_TEST_LOG=1, else discards them.
@@ -66,8 +67,9 @@ func StartControlPlane(t *testing.T, name string, role lab.Role) *lab.ControlPla
 	return cp
 }
 
-// NewHub starts a hub control plane with the namespace "fleet" and an
-// accepted ManagedCluster (and namespace) per name in clusters.
+// NewHub starts a hub control plane with the namespace "fleet" (a platform
+// namespace, whose direct placement reaches any cluster) and an accepted
+// ManagedCluster (and namespace) per name in clusters.
 func NewHub(t *testing.T, clusters ...string) *Hub {
 	t.Helper()
 	cp := StartControlPlane(t, "hub", lab.RoleHub)
@@ -76,7 +78,7 @@ func NewHub(t *testing.T, clusters ...string) *Hub {
 		t.Fatal(err)
 	}
 	e := &Hub{CP: cp, C: c, Ctx: context.Background()}
-	e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet"}})
+	e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Labels: map[string]string{tenancy.LabelTenant: "false"}}})
 	for _, name := range clusters {
 		e.Create(t, registration.ClusterNamespace(name),
 			&clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"env": "test"}},

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -54,6 +55,7 @@ func TestExecutorHoldsASubscriptionToItsIdentity(t *testing.T) {
 		ServiceAccount: &workv1.ManifestWorkSubjectServiceAccount{Namespace: "team-a-apps", Name: "deployer"},
 	}}
 	e.Create(t, &appsv1.Channel{ObjectMeta: harness.Meta("fleet", "repo"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL}}, sub)
+	annotate(t, e, "fleet", tenancy.AnnotationAllowedExecutors, "team-a-apps/deployer")
 	harness.RunFullHub(t, e)
 	harness.RunKlusterlet(t, e, nil, "c1", s)
 
