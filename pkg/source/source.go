@@ -5,9 +5,13 @@
 // once at a time and reuses the result until a Request's NotBefore asks for
 // a newer look (NotBefore computes it from reconcile-rate and "reconcile now"
 // annotations). Git repositories live in one bare clone per (URL,
-// credentials, depth), shared by all refs and fetched incrementally; a poll
-// of an unchanged repository costs one ref advertisement. Helm indexes and
-// charts, and bucket listings, are cached by digest. A failed fetch returns
+// credentials, depth bucket), shared by all refs and fetched incrementally;
+// a poll of an unchanged repository costs one ref advertisement. Helm
+// charts and bucket listings are cached by (address, credentials) and
+// digest, parsed Helm indexes within one budget for all Channels.
+// Snapshots are read-only and belong to the (address, credentials) that
+// fetched them. Every connection goes through the egress policy
+// (WithEgress) and every read is bounded. A failed fetch returns
 // a sanitized, classified *Error with RetryAfter, backs off exponentially,
 // and leaves the last good artifact in Cached. Store.Artifacts and
 // Store.Subscribe feed the Channel status.
