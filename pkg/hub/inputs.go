@@ -21,7 +21,7 @@ const renderFormat = "1"
 // Kustomize libraries built in. Part of every input digest, so an upgrade
 // that may render differently rewrites the works whose content changed.
 func rendererVersion() string {
-	v := "ocm-gitops/" + renderFormat
+	v := "ocm-gitops/" + renderFormat + " render/" + render.FormatVersion
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, d := range bi.Deps {
 			if d.Path == "helm.sh/helm/v3" || d.Path == "sigs.k8s.io/kustomize/api" {

@@ -141,7 +141,10 @@ func (r *Renderer) renderChart(ctx context.Context, rn *renderRun, dir string) (
 		name:      releaseName(rn.sub.Name, alias, ch.Name(), rn.charts),
 		namespace: rn.sub.Namespace,
 		values:    vals,
-	})
+		// `helm template --include-crds --skip-tests`
+		includeCRDs: true,
+		skipTests:   true,
+	}, rn.budget)
 }
 
 func renderPlain(rn *renderRun, path string) ([]*unstructured.Unstructured, error) {

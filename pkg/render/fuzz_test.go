@@ -134,7 +134,8 @@ func checkRender(t *testing.T, art *source.Artifact, path string, out *Output, e
 // FuzzKustomization builds a fuzzed kustomization.yaml (over a fixed
 // ConfigMap, a base and a patch) with the in-process Kustomize: it renders or
 // fails with an error naming a file, never panics, never reads outside the
-// artifact and never reaches the network (remote bases are refused).
+// artifact and never reaches the network (remote bases are refused; the
+// renderer is offline, so helmCharts must be vendored).
 func FuzzKustomization(f *testing.F) {
 	f.Fuzz(func(t *testing.T, kustomization []byte) {
 		if len(kustomization) > maxFuzzInput {
@@ -150,7 +151,7 @@ func FuzzKustomization(f *testing.F) {
 			"app/files/settings.json":             []byte(`{"a":1}`),
 			"app/components/c/kustomization.yaml": []byte("apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\ncommonLabels:\n  c: \"yes\"\n"),
 		})
-		out, err := NewRenderer(Options{}).Render(t.Context(), art, subscription("app", "apps", "app"), Cluster{Name: "c1"})
+		out, err := NewRenderer(Options{Offline: true}).Render(t.Context(), art, subscription("app", "apps", "app"), Cluster{Name: "c1"})
 		checkRender(t, art, "app", out, err)
 	})
 }
@@ -181,7 +182,7 @@ func FuzzHelmChart(f *testing.F) {
 			"chart/templates/fuzz.yaml": template,
 			"chart/templates/cm.yaml":   []byte("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\ndata:\n  chart: {{ .Chart.Name | quote }}\n"),
 		})
-		out, err := NewRenderer(Options{}).Render(t.Context(), art, subscription("app", "apps", "chart"), Cluster{Name: "c1"})
+		out, err := NewRenderer(Options{Offline: true}).Render(t.Context(), art, subscription("app", "apps", "chart"), Cluster{Name: "c1"})
 		checkRender(t, art, "chart", out, err)
 	})
 }

@@ -194,6 +194,7 @@ func extrasChart(version string) *chart.Chart {
 	return &chart.Chart{
 		Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "extras", Version: version},
 		Values:   map[string]any{"greeting": "hello"},
+		Raw:      []*chart.File{{Name: "values.yaml", Data: []byte("greeting: hello\n")}},
 		Templates: []*chart.File{{Name: "templates/cm.yaml", Data: []byte(
 			"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-extras\ndata:\n  version: " + version + "\n  greeting: {{ .Values.greeting }}\n")}},
 	}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,38 +23,37 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
-// helmRelease is what a chart is rendered with.
+// helmRelease is what a chart is rendered with, and how.
 type helmRelease struct {
-	name      string
-	namespace string
-	values    map[string]any
+	name         string
+	namespace    string
+	values       map[string]any
+	nameTemplate string
+	// kubeVersion overrides Options.KubeVersion; apiVersions are added to
+	// Helm's built-in ones.
+	kubeVersion string
+	apiVersions []string
+	includeCRDs bool // CRDs from crds/ first
+	skipTests   bool // leave out test hooks
+	skipHooks   bool // leave out every hook
 }
 
-// helmTemplate renders the chart in dir client-side, as `helm template
-// --include-crds --skip-tests` does: templates and hooks (except test hooks),
-// CRDs from crds/ first, no cluster access (lookup returns nothing), and the
-// Capabilities fixed by Options.KubeVersion and Helm's built-in API versions.
-// Missing dependencies are fetched from the repositories Chart.yaml names.
-func (r *Renderer) helmTemplate(ctx context.Context, rn *renderRun, dir string, ch *chart.Chart, rel helmRelease) ([]*unstructured.Unstructured, error) {
+// helmTemplate renders the chart in dir client-side, as `helm template`
+// does with the release's options: templates and hooks, no cluster access
+// (lookup returns nothing), and the Capabilities fixed by the Kubernetes
+// version (Options.KubeVersion unless the release says) and Helm's built-in
+// API versions. Missing dependencies are fetched from the repositories
+// Chart.yaml names. Objects are charged to budget.
+func (r *Renderer) helmTemplate(ctx context.Context, rn *renderRun, dir string, ch *chart.Chart, rel helmRelease, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	j := rn.j
 	relDir := j.rel(dir)
 	if err := r.addDependencies(ctx, j, dir, ch, rn.remote); err != nil {
 		return nil, err
 	}
-	kv, err := chartutil.ParseKubeVersion(r.opts.KubeVersion)
+	inst, err := r.helmInstall(rel)
 	if err != nil {
-		return nil, fmt.Errorf("render option KubeVersion %q: %w", r.opts.KubeVersion, err)
+		return nil, &Error{File: relDir, Err: err}
 	}
-	cfg := &action.Configuration{Log: func(string, ...any) {}}
-	inst := action.NewInstall(cfg)
-	inst.DryRun = true
-	inst.DryRunOption = "true"
-	inst.ClientOnly = true
-	inst.Replace = true
-	inst.IncludeCRDs = true
-	inst.ReleaseName = rel.name
-	inst.Namespace = rel.namespace
-	inst.KubeVersion = kv
 	res, err := inst.RunWithContext(ctx, ch, rel.values)
 	if err != nil {
 		return nil, helmError(j, relDir, err)
@@ -61,16 +61,37 @@ func (r *Renderer) helmTemplate(ctx context.Context, rn *renderRun, dir string, 
 	var manifest bytes.Buffer
 	manifest.WriteString(res.Manifest)
 	for _, h := range res.Hooks {
-		if isTestHook(h) {
+		if rel.skipHooks || (rel.skipTests && isTestHook(h)) {
 			continue
 		}
 		fmt.Fprintf(&manifest, "\n---\n# Source: %s\n%s\n", h.Path, h.Manifest)
 	}
-	objs, err := decodeYAML(manifest.Bytes(), rn.budget)
+	objs, err := decodeYAML(manifest.Bytes(), budget)
 	if err != nil {
 		return nil, &Error{File: relDir, Err: fmt.Errorf("the chart rendered invalid YAML: %w", err)}
 	}
 	return objs, nil
+}
+
+// helmInstall is Helm's client-only dry run for rel.
+func (r *Renderer) helmInstall(rel helmRelease) (*action.Install, error) {
+	version := cmp.Or(rel.kubeVersion, r.opts.KubeVersion)
+	kv, err := chartutil.ParseKubeVersion(version)
+	if err != nil {
+		return nil, fmt.Errorf("Kubernetes version %q: %w", version, err)
+	}
+	inst := action.NewInstall(&action.Configuration{Log: func(string, ...any) {}})
+	inst.DryRun = true
+	inst.DryRunOption = "true"
+	inst.ClientOnly = true
+	inst.Replace = true
+	inst.IncludeCRDs = rel.includeCRDs
+	inst.ReleaseName = rel.name
+	inst.NameTemplate = rel.nameTemplate
+	inst.Namespace = rel.namespace
+	inst.KubeVersion = kv
+	inst.APIVersions = chartutil.VersionSet(rel.apiVersions)
+	return inst, nil
 }
 
 func isTestHook(h *release.Hook) bool {

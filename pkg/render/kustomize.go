@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resmap"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -18,13 +16,19 @@ import (
 
 // kustomizeBuild builds the Kustomize root dir in-process, with the options
 // the kustomize CLI uses by default (legacy resource order, files restricted
-// to each kustomization's root, builtin plugins only, no Helm inflation).
-// overlay replaces the content of kustomization files (OCM packageOverrides).
-// Remote bases and files are refused: a render uses the revision's files only.
+// to each kustomization's root, builtin plugins only). helmCharts are
+// inflated with the renderer's own Helm (see inflateHelmCharts). overlay
+// replaces the content of kustomization files (OCM packageOverrides) and
+// holds inflated charts. Remote bases and files are refused: a render uses
+// the revision's files only.
 func (r *Renderer) kustomizeBuild(ctx context.Context, rn *renderRun, dir string, overlay map[string][]byte) ([]*unstructured.Unstructured, error) {
-	j, budget := rn.j, rn.budget
+	j := rn.j
 	kfile := findKustomization(dir)
-	if err := checkKustomizationTree(j, dir, overlay, map[string]bool{}); err != nil {
+	tree, err := kustomizeTree(j, dir, overlay)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.inflateHelmCharts(ctx, rn, tree, overlay); err != nil {
 		return nil, err
 	}
 	opts := krusty.MakeDefaultOptions()
@@ -44,6 +48,11 @@ func (r *Renderer) kustomizeBuild(ctx context.Context, rn *renderRun, dir string
 		}
 		return nil, &Error{File: j.rel(kfile), Err: errors.New(j.scrub(err.Error()))}
 	}
+	return kustomizeObjects(j, kfile, m, rn.budget)
+}
+
+// kustomizeObjects converts a build's resources, charging them to budget.
+func kustomizeObjects(j *jail, kfile string, m resmap.ResMap, budget *outputBudget) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
 	for _, res := range m.Resources() {
 		b, err := res.MarshalJSON()
@@ -106,124 +115,6 @@ func kustomizationOverlay(j *jail, dir string, overrides []map[string]any) (stri
 	return real, merged, nil
 }
 
-// remoteRef matches what kustomize would fetch from the network: URLs, SCP
-// style git addresses (user@host:path) and github.com shorthands.
-var remoteRef = regexp.MustCompile(`(?i)^(git::)?([a-z][a-z0-9+.-]*://|[a-z][a-z0-9-]*@|github\.com[/:])`)
-
-// checkKustomizationTree walks the kustomizations reachable from dir and
-// refuses references that kustomize would fetch from the network, and local
-// references that leave the artifact.
-func checkKustomizationTree(j *jail, dir string, overlay map[string][]byte, seen map[string]bool) error {
-	real, err := j.resolve(dir)
-	if err != nil {
-		return err
-	}
-	if seen[real] {
-		return nil
-	}
-	seen[real] = true
-	kfile := findKustomization(real)
-	data, ok := overlay[kfile]
-	if !ok {
-		if data, err = j.readFile(kfile); err != nil {
-			return err
-		}
-	}
-	var k map[string]any
-	if err := yaml.Unmarshal(data, &k); err != nil {
-		return &Error{File: j.rel(kfile), Err: fmt.Errorf("invalid kustomization: %w", err)}
-	}
-	check := func(field, ref string, descend bool) error {
-		if remoteRef.MatchString(ref) {
-			return &Error{File: j.rel(kfile), Err: fmt.Errorf("%s: %q is remote; a render uses only the files of the revision, so copy it into the repository and refer to it by relative path", field, ref)}
-		}
-		if strings.Contains(ref, "\n") || filepath.IsAbs(ref) {
-			return nil // inline content; absolute paths are refused by kustomize itself
-		}
-		target, err := j.resolve(filepath.Join(real, ref))
-		if err != nil {
-			var re *Error
-			if errors.As(err, &re) {
-				return &Error{File: j.rel(kfile), Err: fmt.Errorf("%s: %q: %w", field, ref, re.Err)}
-			}
-			return err
-		}
-		if st, err := os.Stat(target); descend && err == nil && st.IsDir() {
-			return checkKustomizationTree(j, target, overlay, seen)
-		}
-		return nil
-	}
-	for _, field := range []string{"resources", "bases", "components", "generators", "transformers", "validators"} {
-		for i, ref := range stringList(k[field]) {
-			if err := check(fmt.Sprintf("%s[%d]", field, i), ref, true); err != nil {
-				return err
-			}
-		}
-	}
-	for _, field := range []string{"crds", "configurations", "patchesStrategicMerge"} {
-		for i, ref := range stringList(k[field]) {
-			if err := check(fmt.Sprintf("%s[%d]", field, i), ref, false); err != nil {
-				return err
-			}
-		}
-	}
-	for _, field := range []string{"patches", "patchesJson6902", "replacements"} {
-		for i, item := range anyList(k[field]) {
-			if m, ok := item.(map[string]any); ok {
-				if p, ok := m["path"].(string); ok {
-					if err := check(fmt.Sprintf("%s[%d].path", field, i), p, false); err != nil {
-						return err
-					}
-				}
-			}
-		}
-	}
-	for _, field := range []string{"configMapGenerator", "secretGenerator"} {
-		for i, item := range anyList(k[field]) {
-			m, ok := item.(map[string]any)
-			if !ok {
-				continue
-			}
-			refs := stringList(m["files"])
-			refs = append(refs, stringList(m["envs"])...)
-			if env, ok := m["env"].(string); ok {
-				refs = append(refs, env)
-			}
-			for _, ref := range refs {
-				if _, file, found := strings.Cut(ref, "="); found {
-					ref = file
-				}
-				if err := check(fmt.Sprintf("%s[%d]", field, i), ref, false); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if m, ok := k["openapi"].(map[string]any); ok {
-		if p, ok := m["path"].(string); ok {
-			if err := check("openapi.path", p, false); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func anyList(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func stringList(v any) []string {
-	var out []string
-	for _, item := range anyList(v) {
-		if s, ok := item.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // jailFS is the file system kustomize reads through: reads stay inside the
 // artifact and under the size limit, overridden kustomization files are
 // served from memory, and nothing can be written.
@@ -261,17 +152,28 @@ func (f *jailFS) ReadFile(p string) ([]byte, error) {
 }
 
 func (f *jailFS) CleanedAbs(p string) (filesys.ConfirmedDir, string, error) {
-	if _, err := f.jail.resolve(p); err != nil {
+	real, err := f.jail.resolve(p)
+	if err != nil {
 		return "", "", err
+	}
+	if f.virtual(real) {
+		return filesys.ConfirmedDir(filepath.Dir(real)), filepath.Base(real), nil
 	}
 	return f.FileSystem.CleanedAbs(p)
 }
 
+// virtual reports whether real is a file only the overlay holds.
+func (f *jailFS) virtual(real string) bool {
+	_, ok := f.overlay[real]
+	return ok && !exists(real)
+}
+
 func (f *jailFS) Exists(p string) bool {
-	if _, err := f.jail.resolve(p); err != nil {
+	real, err := f.jail.resolve(p)
+	if err != nil {
 		return false
 	}
-	return f.FileSystem.Exists(p)
+	return f.virtual(real) || f.FileSystem.Exists(p)
 }
 
 func (f *jailFS) IsDir(p string) bool {

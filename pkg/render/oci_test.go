@@ -227,4 +227,9 @@ func TestMissingDependencySuggestsVendoring(t *testing.T) {
 			t.Errorf("error %v, want %q", err, want)
 		}
 	}
+	// An offline renderer downloads nothing and says so.
+	re := renderErr(t, NewRenderer(local(Options{Offline: true})), art, subscription("front", "web", "front"), Cluster{Name: "c1"})
+	if re.File != "front/Chart.yaml" || !strings.Contains(re.Error(), "this render may not download it; vendor it into charts/") {
+		t.Errorf("offline: error %v", re)
+	}
 }

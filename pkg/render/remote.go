@@ -78,13 +78,14 @@ type remote struct {
 	policy   *egress.Policy
 	timeout  time.Duration
 	maxBytes int64
+	offline  bool
 
 	clients map[bool]*http.Client // by "is the Channel's host"
 }
 
 func (r *Renderer) remoteFor(a Access) *remote {
 	return &remote{access: a, ownHost: a.host(), policy: r.opts.Egress, timeout: r.opts.HTTPTimeout,
-		maxBytes: r.opts.MaxDownloadBytes, clients: map[bool]*http.Client{}}
+		maxBytes: r.opts.MaxDownloadBytes, offline: r.opts.Offline, clients: map[bool]*http.Client{}}
 }
 
 // own reports whether the Channel's credentials go to u.
@@ -113,6 +114,9 @@ func (rm *remote) scope(u *url.URL) string {
 
 // client is the HTTP client for u.
 func (rm *remote) client(u *url.URL) (*http.Client, error) {
+	if rm.offline {
+		return nil, &Error{Err: fmt.Errorf("%s is not in the repository and this render may not download it; %s", source.SanitizeURL(u.String()), vendorHint)}
+	}
 	own := rm.own(u)
 	if c, ok := rm.clients[own]; ok {
 		return c, nil

@@ -136,6 +136,10 @@ type Options struct {
 	// registries may be reached on; nil reaches public addresses only (the
 	// hub passes its --allow-networks).
 	Egress *egress.Policy
+	// Offline refuses every download: chart dependencies and Kustomize
+	// helmCharts must be in the artifact (for renders that must not reach
+	// any network, such as previews of untrusted pull requests).
+	Offline bool
 	// Logger receives warnings about the download cache.
 	Logger logr.Logger
 	// Observer, when set, is told how long each unit took to render and
@@ -153,6 +157,12 @@ type Observer interface {
 	// the cache (hit) or had to render (miss).
 	ObserveRenderCache(hit bool)
 }
+
+// FormatVersion changes whenever the renderer may turn the same inputs into
+// other objects; callers that keep what was rendered key it on this (with
+// the Helm and Kustomize library versions). 2: kinds not known to be
+// cluster-scoped get the Subscription's namespace; Kustomize helmCharts.
+const FormatVersion = "2"
 
 // DefaultKubeVersion is what Helm charts see as the cluster's version.
 const DefaultKubeVersion = "v1.37.0"
