@@ -64,7 +64,9 @@ func TestDirectPlacementReachesOnlyBoundSets(t *testing.T) {
 		subscriptionIn("platform", "named", "team-a/repo", everyCluster),
 		kubeSystem, teamExecutor,
 	)
-	harness.RunHub(t, e.CP.Config, func(o *hub.Options) { o.Controllers = []string{"placement", "placementrule", "channel", "subscription"} })
+	harness.RunHub(t, e.CP.Config, func(o *hub.Options) {
+		o.Controllers = []string{"placement", "placementrule", "channel", "subscription"}
+	})
 
 	expectWorks := func(namespace, name string, want ...string) {
 		t.Helper()
