@@ -39,7 +39,7 @@ import (
 )
 
 // targets are the folders users install.
-var targets = []string{"crds", "hub", "hub/beside-ocm", "klusterlet", "policies"}
+var targets = []string{"crds", "hub", "hub/beside-ocm", "klusterlet", "klusterlet-fleet-wide", "policies"}
 
 const (
 	hubNamespace   = "ocm-gitops-system"
@@ -624,8 +624,6 @@ func klusterletNeeds() []perm {
 		// read until established.
 		perms("", []string{"namespaces"}, "create"),
 		perms("apiextensions.k8s.io", []string{"customresourcedefinitions"}, "get"),
-		// work/agent.go dynFor: spec.executor impersonation.
-		perms("", []string{"serviceaccounts"}, "impersonate"),
 	)
 }
 
@@ -653,10 +651,35 @@ func TestKlusterletRBAC(t *testing.T) {
 		t.Errorf("Secret Role: missing %v, extra %v", missing, extra)
 	}
 
-	// What works may hold: admin in every namespace, plus the aggregated role.
-	admin := typed[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "", "ocm-gitops-klusterlet-admin")
+	// What works may hold: nothing namespaced anywhere by default (the
+	// cluster's administrator binds admin and impersonation per namespace),
+	// and no binding reaches kube-system or the agent's namespace; the
+	// fleet-wide variant binds admin everywhere, as OCM.
+	for _, o := range objs {
+		switch o.GetKind() {
+		case "ClusterRoleBinding":
+			b := typed[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "", o.GetName())
+			if b.RoleRef.Name == "admin" || b.RoleRef.Name == "ocm-gitops-klusterlet-impersonate" {
+				t.Errorf("deploy/klusterlet binds %s cluster-wide (%s): every namespace, kube-system included", b.RoleRef.Name, b.Name)
+			}
+		case "RoleBinding":
+			if o.GetNamespace() != agentNamespace || o.GetName() != "ocm-gitops-klusterlet" {
+				t.Errorf("deploy/klusterlet binds RoleBinding %s/%s", o.GetNamespace(), o.GetName())
+			}
+		}
+	}
+	imp := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "", "ocm-gitops-klusterlet-impersonate")
+	if missing, extra := sameSet(perms("", []string{"serviceaccounts"}, "impersonate"), granted(t, imp.Name, imp.Rules)); len(missing)+len(extra) > 0 {
+		t.Errorf("ocm-gitops-klusterlet-impersonate: missing %v, extra %v", missing, extra)
+	}
+	wide := build(t, "klusterlet-fleet-wide")
+	admin := typed[rbacv1.ClusterRoleBinding](t, wide, "ClusterRoleBinding", "", "ocm-gitops-klusterlet-admin")
 	if admin.RoleRef.Name != "admin" {
 		t.Errorf("ocm-gitops-klusterlet-admin binds %s, want the built-in admin role", admin.RoleRef.Name)
+	}
+	checkSubjects(t, admin.Name, admin.RoleRef, admin.Subjects, "ClusterRole", agentNamespace, agentSA)
+	if len(wide) != len(objs)+1 {
+		t.Errorf("deploy/klusterlet-fleet-wide has %d objects, want deploy/klusterlet's %d and the admin binding", len(wide), len(objs))
 	}
 	agg := typed[rbacv1.ClusterRole](t, objs, "ClusterRole", "", "ocm-gitops-klusterlet-work")
 	if agg.AggregationRule == nil || len(agg.AggregationRule.ClusterRoleSelectors) != 2 {
@@ -693,7 +716,7 @@ func TestManifestsApplyToAPIServer(t *testing.T) {
 		role lab.Role
 	}{
 		{[]string{"hub", "hub/beside-ocm", "policies"}, lab.RoleManaged},
-		{[]string{"klusterlet"}, lab.RoleHub},
+		{[]string{"klusterlet", "klusterlet-fleet-wide"}, lab.RoleHub},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		cp, err := lab.StartControlPlane(ctx, "deploy", c.role, assets)

@@ -10,7 +10,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"strings"
+
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/confine"
 	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
 )
 
@@ -33,9 +36,11 @@ func runKlusterlet(ctx context.Context, args []string, _, stderr io.Writer) erro
 	fs.IntVar(&opts.Work.ApplyConcurrency, "apply-concurrency", 0, "writes in flight to the managed cluster (default 32)")
 	fs.DurationVar(&opts.Work.ResyncInterval, "resync-interval", 0, "how often every work is re-checked without events (default 1m)")
 	fs.DurationVar(&opts.Work.EvictionGracePeriod, "eviction-grace-period", 0, "how long objects of a ManifestWork that vanished from the hub are kept (default 1h)")
+	protected := fs.String("protected-namespaces", strings.Join(confine.DefaultNamespaces(), ","), "comma-separated namespaces of the managed cluster that no work may write, read or run as a ServiceAccount of (the namespace of --hub-kubeconfig-secret always is)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	opts.ProtectedNamespaces = strings.Split(*protected, ",")
 	if opts.ClusterName == "" {
 		return usageErrorf("--cluster-name is required: the name of this cluster's ManagedCluster on the hub")
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/confine"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work"
 	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
 )
@@ -51,6 +52,10 @@ type Options struct {
 	// NoStatus leaves the Lease and ManagedCluster status alone (for hubs
 	// whose clusters are registered some other way).
 	NoStatus bool
+	// ProtectedNamespaces are namespaces no work may reach (nil:
+	// confine.DefaultNamespaces()); the namespace of HubKubeconfigSecret,
+	// which holds the agent's hub credentials, always is.
+	ProtectedNamespaces []string
 
 	Logger logr.Logger
 }
@@ -86,6 +91,12 @@ func Run(ctx context.Context, opts Options) error {
 	wo := opts.Work
 	wo.ClusterName, wo.Hub, wo.Managed = opts.ClusterName, hub, opts.Managed
 	wo.Logger = log.WithName("work")
+	protected := opts.ProtectedNamespaces
+	if protected == nil {
+		protected = confine.DefaultNamespaces()
+	}
+	own, _, _ := strings.Cut(opts.HubKubeconfigSecret, "/")
+	wo.Refuse = confine.New(protected, own).Check
 	agent, err := work.New(wo)
 	if err != nil {
 		return err

@@ -23,14 +23,16 @@ import (
 // spec.executor naming a ServiceAccount that may manage ConfigMaps in one
 // namespace of the managed cluster, through the whole system (hub,
 // registration, klusterlet). What the ServiceAccount may do is applied; what
-// it may not (an object in kube-system) is refused by the managed cluster's
-// RBAC, not by cluster-admin rights of the agent, and the refusal shows in
-// the Subscription's status with the identity that was refused.
+// it may not (an object in another team's namespace) is refused by the
+// managed cluster's RBAC, not by cluster-admin rights of the agent, and the
+// refusal shows in the Subscription's status with the identity that was
+// refused.
 func TestExecutorHoldsASubscriptionToItsIdentity(t *testing.T) {
 	e := harness.NewHub(t, "c1")
 	s := harness.NewSpoke(t, "c1")
 	for _, o := range []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-a-apps"}},
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-b-apps"}},
 		&corev1.ServiceAccount{ObjectMeta: harness.Meta("team-a-apps", "deployer")},
 		&rbacv1.Role{ObjectMeta: harness.Meta("team-a-apps", "configmaps"), Rules: []rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
@@ -47,7 +49,7 @@ func TestExecutorHoldsASubscriptionToItsIdentity(t *testing.T) {
 	}
 	repo := harness.NewFleet(t, map[string]string{
 		"apps/app/allowed.yaml": cm("team-a-apps", "allowed"),
-		"apps/app/denied.yaml":  cm("kube-system", "denied"),
+		"apps/app/denied.yaml":  cm("team-b-apps", "denied"),
 	})
 	sub := harness.GitSubscription("app", "repo", "c1")
 	sub.Spec.Executor = &workv1.ManifestWorkExecutor{Subject: workv1.ManifestWorkExecutorSubject{
@@ -77,7 +79,7 @@ func TestExecutorHoldsASubscriptionToItsIdentity(t *testing.T) {
 	if err := s.C.Get(e.Ctx, client.ObjectKey{Namespace: "team-a-apps", Name: "allowed"}, &corev1.ConfigMap{}); err != nil {
 		t.Errorf("what the ServiceAccount may create is missing: %v", err)
 	}
-	if err := s.C.Get(e.Ctx, client.ObjectKey{Namespace: "kube-system", Name: "denied"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
+	if err := s.C.Get(e.Ctx, client.ObjectKey{Namespace: "team-b-apps", Name: "denied"}, &corev1.ConfigMap{}); !apierrors.IsNotFound(err) {
 		t.Errorf("what the ServiceAccount may not create exists (%v)", err)
 	}
 }

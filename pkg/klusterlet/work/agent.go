@@ -63,6 +63,10 @@ type Options struct {
 	// FieldManager is the field manager for writes that do not name one
 	// (default "work-agent", as OCM).
 	FieldManager string
+	// Refuse, when set, is asked about every manifest before it is applied
+	// or read, with the work's executor; an error refuses the manifest
+	// (the managed cluster's own bound on the fleet, see pkg/klusterlet/confine).
+	Refuse func(obj workv1.ManifestResourceMeta, exec *workv1.ManifestWorkExecutor) error
 	// Logger receives the agent's logs.
 	Logger logr.Logger
 }
@@ -268,6 +272,7 @@ func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 		requeueSharing: a.requeueSharing,
 		lookup:         a.lookupWork,
 		sem:            make(chan struct{}, a.opts.ApplyConcurrency),
+		refuse:         a.opts.Refuse,
 	}
 	a.finalizer = &finalizer{hub: a.hubWorks, applied: a.applied, forget: a.forget, log: a.log}
 	a.evictor = &evictor{applied: a.applied, works: a.workInformer, cluster: a.opts.ClusterName,

@@ -42,6 +42,8 @@ type applyReconciler struct {
 	lookup func(name string) (*workv1.ManifestWork, bool)
 	// sem bounds the writes in flight to the managed cluster across works.
 	sem chan struct{}
+	// refuse, when set, vetoes a manifest before it is applied or read.
+	refuse func(workv1.ManifestResourceMeta, *workv1.ManifestWorkExecutor) error
 }
 
 // job is one manifest of one sync.
@@ -144,6 +146,11 @@ func (r *applyReconciler) track(work string, ms []*manifest) {
 // run processes one manifest within the bound of concurrent writes.
 func (r *applyReconciler) run(ctx context.Context, work *workv1.ManifestWork, st *workState, m *manifest,
 	dyn dynamic.Interface, execErr error, owner metav1.OwnerReference) *outcome {
+	if r.refuse != nil {
+		if err := r.refuse(m.meta, work.Spec.Executor); err != nil {
+			return &outcome{meta: m.meta, err: err}
+		}
+	}
 	if execErr != nil {
 		return &outcome{meta: m.meta, err: execErr}
 	}
