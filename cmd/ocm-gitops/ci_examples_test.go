@@ -14,13 +14,16 @@ import (
 // flag they use exists.
 func TestCIExamples(t *testing.T) {
 	flagsOf := func(args ...string) map[string]bool {
-		code, _, help := runCmd(t, append(args, "--help")...)
+		code, help, _ := runCmd(t, append(args, "--help")...)
 		if code != 0 {
 			t.Fatalf("%v --help: exit %d", args, code)
 		}
 		m := map[string]bool{}
-		for _, match := range regexp.MustCompile(`(?m)^  -([a-z0-9-]+)`).FindAllStringSubmatch(help, -1) {
-			m[match[1]] = true
+		for _, match := range regexp.MustCompile(`(?m)^\s+(?:-([a-z]), )?--([a-z0-9-]+)`).FindAllStringSubmatch(help, -1) {
+			m[match[2]] = true
+			if match[1] != "" {
+				m[match[1]] = true
+			}
 		}
 		if len(m) < 3 {
 			t.Fatalf("%v --help lists no flags:\n%s", args, help)

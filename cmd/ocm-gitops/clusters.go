@@ -6,53 +6,52 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/spf13/cobra"
 )
 
-// runClusters holds the inventory subcommands.
-func runClusters(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintln(stderr, "usage: ocm-gitops clusters export --hub-kubeconfig H [-o FILE] [--format yaml|json]")
-		if len(args) == 0 {
-			return usageErrorf("name a subcommand: export")
-		}
-		return nil
-	}
-	if args[0] != "export" {
-		return usageErrorf("unknown subcommand %q; the subcommand is export", args[0])
-	}
-	return runClustersExport(ctx, args[1:], stdout, stderr)
+func newClustersCommand() *cobra.Command {
+	return newParentCommand("clusters", "Export the cluster inventory that previews read", newClustersExportCommand())
 }
 
-// runClustersExport writes the hub's cluster inventory (ManagedClusters,
+// newClustersExportCommand writes the hub's cluster inventory (ManagedClusters,
 // sets, bindings, scores, Placements and their decisions, Channels and
 // Subscriptions) for 'ocm-gitops preview --clusters', so CI needs no hub.
-func runClustersExport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("clusters export", stderr)
-	var hub clientFlags
+func newClustersExportCommand() *cobra.Command {
+	var (
+		hub    clientFlags
+		out    string
+		format string
+	)
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write the hub's cluster inventory for 'ocm-gitops preview --clusters'",
+		Long: `Writes the hub's ManagedClusters, ManagedClusterSets and bindings, AddOnPlacementScores,
+Placements and PlacementDecisions, Channels and Subscriptions as one List, the
+inventory 'ocm-gitops preview --clusters' reads. It holds no Secrets. Status of Channels,
+Subscriptions and Placements and managed fields are left out.`,
+		Example: "  ocm-gitops clusters export --hub-kubeconfig hub.kubeconfig -o inventory/clusters.yaml",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return clustersExport(cmd.Context(), &hub, out, format, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
 	hub.register(fs, "hub-kubeconfig", "kubeconfig of the hub (default: in-cluster configuration)")
-	var out string
-	fs.StringVar(&out, "output", "", "file to write (default: standard output)")
-	fs.StringVar(&out, "o", "", "short for --output")
-	format := fs.String("format", "yaml", "yaml or json")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocm-gitops clusters export --hub-kubeconfig H [-o FILE] [--format yaml|json]")
-		fmt.Fprintln(stderr, "\nWrites the hub's ManagedClusters, ManagedClusterSets and bindings, AddOnPlacementScores,")
-		fmt.Fprintln(stderr, "Placements and PlacementDecisions, Channels and Subscriptions as one List, the")
-		fmt.Fprintln(stderr, "inventory 'ocm-gitops preview --clusters' reads. It holds no Secrets. Status of Channels,")
-		fmt.Fprintln(stderr, "Subscriptions and Placements and managed fields are left out.")
-		fs.PrintDefaults()
+	fs.StringVarP(&out, "output", "o", "", "file to write (default: standard output)")
+	fs.StringVar(&format, "format", "yaml", "yaml or json")
+	return cmd
+}
+
+func clustersExport(ctx context.Context, hub *clientFlags, out, format string, stdout, stderr io.Writer) error {
+	if format != "yaml" && format != "json" {
+		return usageErrorf("--format %q: want yaml or json", format)
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *format != "yaml" && *format != "json" {
-		return usageErrorf("--format %q: want yaml or json", *format)
-	}
-	inv, err := loadInventory(ctx, "", &hub, stderr)
+	inv, err := loadInventory(ctx, "", hub, stderr)
 	if err != nil {
 		return err
 	}
-	data, err := inv.Marshal(*format == "json")
+	data, err := inv.Marshal(format == "json")
 	if err != nil {
 		return err
 	}

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 
 	"github.com/go-logr/logr"
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -18,7 +18,7 @@ type logFlags struct {
 	format string
 }
 
-func (l *logFlags) register(fs *flag.FlagSet, defaultLevel string) {
+func (l *logFlags) register(fs *pflag.FlagSet, defaultLevel string) {
 	fs.StringVar(&l.level, "log-level", defaultLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
 }
@@ -46,7 +46,7 @@ type clientFlags struct {
 	burst      int
 }
 
-func (c *clientFlags) register(fs *flag.FlagSet, name, usage string) {
+func (c *clientFlags) register(fs *pflag.FlagSet, name, usage string) {
 	fs.StringVar(&c.kubeconfig, name, "", usage)
 	// High enough that the API server, which queues and sheds load itself
 	// (API Priority and Fairness), paces the hub's writes; the hub bounds
@@ -75,5 +75,58 @@ func (c *clientFlags) config(flagName string) (*rest.Config, error) {
 		}
 	}
 	cfg.QPS, cfg.Burst = float32(c.qps), c.burst
+	return cfg, nil
+}
+
+// hubFlags say how a day-2 command reaches the hub, as kubectl does:
+// --kubeconfig (or --hub-kubeconfig), else $KUBECONFIG, else ~/.kube/config,
+// else the in-cluster configuration; --context picks a context.
+type hubFlags struct {
+	kubeconfig    string
+	hubKubeconfig string
+	context       string
+}
+
+func (h *hubFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&h.hubKubeconfig, "hub-kubeconfig", "", "kubeconfig of the hub (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.StringVar(&h.kubeconfig, "kubeconfig", "", "same as --hub-kubeconfig, as kubectl spells it")
+	fs.StringVar(&h.context, "context", "", "kubeconfig context to use (default: its current context)")
+}
+
+// path is the kubeconfig file given, a flag on the command line winning over
+// one from the environment.
+func (h *hubFlags) path(fs *pflag.FlagSet) (flagName, path string) {
+	switch {
+	case givenOnCommandLine(fs, "hub-kubeconfig") || (h.hubKubeconfig != "" && !givenOnCommandLine(fs, "kubeconfig")):
+		return "hub-kubeconfig", h.hubKubeconfig
+	case h.kubeconfig != "":
+		return "kubeconfig", h.kubeconfig
+	}
+	return "", ""
+}
+
+// config loads the hub's client configuration.
+func (h *hubFlags) config(fs *pflag.FlagSet) (*rest.Config, error) {
+	flagName, path := h.path(fs)
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: h.context}
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	switch {
+	case err == nil:
+	case path != "":
+		return nil, usageErrorf("--%s %s: %v", flagName, path, err)
+	case h.context != "":
+		return nil, usageErrorf("--context %s: %v", h.context, err)
+	default:
+		inCluster, ierr := rest.InClusterConfig()
+		if ierr != nil {
+			return nil, usageErrorf("no hub to talk to: pass --hub-kubeconfig (or --kubeconfig), or set $KUBECONFIG (%v)", err)
+		}
+		cfg = inCluster
+	}
+	// Listing a fleet takes a few requests; client-go's default of 5/s
+	// would make a tree or trace of a large fleet wait for nothing.
+	cfg.QPS, cfg.Burst = 50, 100
 	return cfg, nil
 }

@@ -1,12 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
@@ -14,18 +13,33 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 )
 
-func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("hub", stderr)
-	var (
-		client      clientFlags
-		logs        logFlags
-		controllers string
-		budget      int
-		opts        hub.Options
-	)
-	client.register(fs, "kubeconfig", "kubeconfig of the hub (default: in-cluster)")
-	logs.register(fs, "info")
-	fs.StringVar(&controllers, "controllers", "", "comma-separated controllers to run (default: all): "+strings.Join(hub.ControllerNames(), ","))
+// hubCommand holds the flags of 'ocm-gitops hub'.
+type hubCommand struct {
+	client                     clientFlags
+	logs                       logFlags
+	controllers                string
+	budget                     int
+	opts                       hub.Options
+	caCert, caKey, autoApprove string
+}
+
+func newHubCommand() *cobra.Command {
+	h := &hubCommand{}
+	cmd := &cobra.Command{
+		Use:   "hub",
+		Short: "Run the hub controllers",
+		Long: `Runs the hub controllers: Channels (fetch), Subscriptions (render, place, write one
+ManifestWork per cluster, sum up status), placement, cluster registration, push
+webhooks and commit statuses. --controllers runs only some of them, e.g. beside an
+existing OCM hub.`,
+		Example: "  ocm-gitops hub --kubeconfig hub.kubeconfig --webhook-addr :9443",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return h.run(cmd) },
+	}
+	fs, opts := cmd.Flags(), &h.opts
+	h.client.register(fs, "kubeconfig", "kubeconfig of the hub (default: in-cluster)")
+	h.logs.register(fs, "info")
+	fs.StringVar(&h.controllers, "controllers", "", "comma-separated controllers to run (default: all): "+strings.Join(hub.ControllerNames(), ","))
 	fs.StringVar(&opts.WebhookAddr, "webhook-addr", "", "address of the Git push-webhook receiver, e.g. :9443 (default: off)")
 	fs.StringVar(&opts.MetricsAddr, "metrics-addr", ":8080", "address of the Prometheus metrics endpoint (\"0\": off)")
 	fs.StringVar(&opts.HealthAddr, "health-addr", ":8081", "address of /healthz and /readyz (\"0\": off)")
@@ -39,52 +53,53 @@ func runHub(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	})
 	fs.StringVar(&opts.CacheDir, "cache-dir", "", "folder for Git clones and artifacts (default: a folder under the system temp dir)")
-	fs.IntVar(&budget, "deletion-budget-percent", int(hub.DefaultDeletionBudgetPercent),
+	fs.IntVar(&h.budget, "deletion-budget-percent", int(hub.DefaultDeletionBudgetPercent),
 		"largest share of a Subscription's clusters, in percent, that one change may remove its objects from without the confirm-deletion annotation; a Subscription's spec.deletionBudgetPercent overrides it; 100 turns the check off")
 	fs.Func("direct-placement", "what spec.placement.clusters, clusterSelector and local of tenant namespaces select from: bound (the clusters of the ManagedClusterSets bound to the Subscription's namespace) or any (every cluster, as OCM; for hubs used by one team). A namespace labelled ocm-gitops.io/tenant=false always reaches any cluster (default bound)", func(v string) error {
 		var err error
 		opts.Tenancy.DirectPlacement, err = tenancy.ParseDirectPlacement(v)
 		return err
 	})
-	var caCert, caKey, autoApprove string
-	fs.StringVar(&caCert, "registration-ca-cert", "", "PEM file of the CA the hub's kube-apiserver trusts for client certificates: sign approved cluster certificates with it (only for hubs without kube-controller-manager)")
-	fs.StringVar(&caKey, "registration-ca-key", "", "PEM file of that CA's private key")
-	fs.StringVar(&autoApprove, "auto-approve-users", "", "comma-separated bootstrap users whose clusters are accepted without an administrator")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if (caCert == "") != (caKey == "") {
+	fs.StringVar(&h.caCert, "registration-ca-cert", "", "PEM file of the CA the hub's kube-apiserver trusts for client certificates: sign approved cluster certificates with it (only for hubs without kube-controller-manager)")
+	fs.StringVar(&h.caKey, "registration-ca-key", "", "PEM file of that CA's private key")
+	fs.StringVar(&h.autoApprove, "auto-approve-users", "", "comma-separated bootstrap users whose clusters are accepted without an administrator")
+	return cmd
+}
+
+func (h *hubCommand) run(cmd *cobra.Command) error {
+	opts := h.opts
+	if (h.caCert == "") != (h.caKey == "") {
 		return usageErrorf("--registration-ca-cert and --registration-ca-key go together")
 	}
-	if caCert != "" {
+	if h.caCert != "" {
 		var err error
-		if opts.Registration.CACertPEM, err = os.ReadFile(caCert); err != nil {
+		if opts.Registration.CACertPEM, err = os.ReadFile(h.caCert); err != nil {
 			return fmt.Errorf("--registration-ca-cert: %w", err)
 		}
-		if opts.Registration.CAKeyPEM, err = os.ReadFile(caKey); err != nil {
+		if opts.Registration.CAKeyPEM, err = os.ReadFile(h.caKey); err != nil {
 			return fmt.Errorf("--registration-ca-key: %w", err)
 		}
 	}
-	if autoApprove != "" {
-		opts.Registration.AutoApproveUsers = strings.Split(autoApprove, ",")
+	if h.autoApprove != "" {
+		opts.Registration.AutoApproveUsers = strings.Split(h.autoApprove, ",")
 	}
-	if budget < 0 || budget > 100 {
-		return usageErrorf("--deletion-budget-percent is %d; give a percentage from 0 (confirm every removal) to 100 (never hold a removal)", budget)
+	if h.budget < 0 || h.budget > 100 {
+		return usageErrorf("--deletion-budget-percent is %d; give a percentage from 0 (confirm every removal) to 100 (never hold a removal)", h.budget)
 	}
-	pct := int32(budget)
+	pct := int32(h.budget)
 	opts.DeletionBudgetPercent = &pct
-	log, err := logs.logger(stderr)
+	log, err := h.logs.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
-	cfg, err := client.config("kubeconfig")
+	cfg, err := h.client.config("kubeconfig")
 	if err != nil {
 		return err
 	}
-	if controllers != "" {
-		opts.Controllers = strings.Split(controllers, ",")
+	if h.controllers != "" {
+		opts.Controllers = strings.Split(h.controllers, ",")
 	}
 	opts.Logger = log
 	ctrl.SetLogger(log)
-	return hub.Run(ctx, cfg, opts)
+	return hub.Run(cmd.Context(), cfg, opts)
 }

@@ -1,33 +1,48 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
+	"strings"
 
+	"github.com/spf13/cobra"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
-
-	"strings"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/confine"
 	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
 )
 
-func runKlusterlet(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := newFlags("klusterlet", stderr)
-	var (
-		logs                                logFlags
-		managedPath, hubPath, bootstrapPath string
-		opts                                klusterlet.Options
-	)
-	logs.register(fs, "info")
-	fs.StringVar(&managedPath, "kubeconfig", "", "kubeconfig of the managed cluster (default: in-cluster)")
-	fs.StringVar(&hubPath, "hub-kubeconfig", "", "kubeconfig of the hub: the agent's identity when already registered, or where the identity issued on joining is kept (with --bootstrap-kubeconfig)")
-	fs.StringVar(&bootstrapPath, "bootstrap-kubeconfig", "", "kubeconfig of a bootstrap identity: join the hub with it first (create the ManagedCluster, request a certificate)")
+// klusterletCommand holds the flags of 'ocm-gitops klusterlet'.
+type klusterletCommand struct {
+	logs                                logFlags
+	managedPath, hubPath, bootstrapPath string
+	protected                           string
+	opts                                klusterlet.Options
+}
+
+func newKlusterletCommand() *cobra.Command {
+	k := &klusterletCommand{}
+	cmd := &cobra.Command{
+		Use:   "klusterlet",
+		Short: "Run the agent of one managed cluster",
+		Long: `Runs the agent of one managed cluster: it joins the hub (with --bootstrap-kubeconfig),
+keeps its Lease, and pulls and applies the cluster's ManifestWorks, reporting their
+status, drift and health.`,
+		Example: `  # an already-registered agent
+  ocm-gitops klusterlet --hub-kubeconfig hub.kubeconfig --kubeconfig cluster1.kubeconfig --cluster-name cluster1
+  # join first with a bootstrap identity
+  ocm-gitops klusterlet --bootstrap-kubeconfig bootstrap.kubeconfig --hub-kubeconfig hub.kubeconfig --cluster-name cluster1`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return k.run(cmd) },
+	}
+	fs, opts := cmd.Flags(), &k.opts
+	k.logs.register(fs, "info")
+	fs.StringVar(&k.managedPath, "kubeconfig", "", "kubeconfig of the managed cluster (default: in-cluster)")
+	fs.StringVar(&k.hubPath, "hub-kubeconfig", "", "kubeconfig of the hub: the agent's identity when already registered, or where the identity issued on joining is kept (with --bootstrap-kubeconfig)")
+	fs.StringVar(&k.bootstrapPath, "bootstrap-kubeconfig", "", "kubeconfig of a bootstrap identity: join the hub with it first (create the ManagedCluster, request a certificate)")
 	fs.StringVar(&opts.HubKubeconfigSecret, "hub-kubeconfig-secret", "", "NAMESPACE/NAME of a Secret on the managed cluster that keeps the issued hub kubeconfig, instead of --hub-kubeconfig")
 	fs.StringVar(&opts.ClusterName, "cluster-name", "", "name of the managed cluster on the hub (required)")
 	fs.StringVar(&opts.AgentName, "agent-name", "klusterlet", "name of this agent in its hub identity")
@@ -36,11 +51,13 @@ func runKlusterlet(ctx context.Context, args []string, _, stderr io.Writer) erro
 	fs.IntVar(&opts.Work.ApplyConcurrency, "apply-concurrency", 0, "writes in flight to the managed cluster (default 32)")
 	fs.DurationVar(&opts.Work.ResyncInterval, "resync-interval", 0, "how often every work is re-checked without events (default 1m)")
 	fs.DurationVar(&opts.Work.EvictionGracePeriod, "eviction-grace-period", 0, "how long objects of a ManifestWork that vanished from the hub are kept (default 1h)")
-	protected := fs.String("protected-namespaces", strings.Join(confine.DefaultNamespaces(), ","), "comma-separated namespaces of the managed cluster that no work may write, read or run as a ServiceAccount of (the namespace of --hub-kubeconfig-secret always is)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	opts.ProtectedNamespaces = strings.Split(*protected, ",")
+	fs.StringVar(&k.protected, "protected-namespaces", strings.Join(confine.DefaultNamespaces(), ","), "comma-separated namespaces of the managed cluster that no work may write, read or run as a ServiceAccount of (the namespace of --hub-kubeconfig-secret always is)")
+	return cmd
+}
+
+func (k *klusterletCommand) run(cmd *cobra.Command) error {
+	opts, managedPath, hubPath, bootstrapPath := k.opts, k.managedPath, k.hubPath, k.bootstrapPath
+	opts.ProtectedNamespaces = strings.Split(k.protected, ",")
 	if opts.ClusterName == "" {
 		return usageErrorf("--cluster-name is required: the name of this cluster's ManagedCluster on the hub")
 	}
@@ -50,7 +67,7 @@ func runKlusterlet(ctx context.Context, args []string, _, stderr io.Writer) erro
 	if bootstrapPath != "" && hubPath == "" && opts.HubKubeconfigSecret == "" {
 		return usageErrorf("--bootstrap-kubeconfig needs --hub-kubeconfig PATH or --hub-kubeconfig-secret NAMESPACE/NAME to keep the identity the hub issues")
 	}
-	log, err := logs.logger(stderr)
+	log, err := k.logs.logger(cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -78,7 +95,7 @@ func runKlusterlet(ctx context.Context, args []string, _, stderr io.Writer) erro
 			}
 		}
 	}
-	return klusterlet.Run(ctx, opts)
+	return klusterlet.Run(cmd.Context(), opts)
 }
 
 // loadConfig reads a kubeconfig file; an empty path means in-cluster when allowed.

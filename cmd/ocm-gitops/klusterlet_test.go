@@ -43,6 +43,9 @@ func TestKlusterletCommandUsage(t *testing.T) {
 
 // The klusterlet command runs an already-registered agent from kubeconfig files.
 func TestKlusterletCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)

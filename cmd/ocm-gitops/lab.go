@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -25,17 +26,34 @@ import (
 // labReconcileTimeout bounds the wait for the example fleet at start-up.
 const labReconcileTimeout = 3 * time.Minute
 
-func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "up" {
-		return usageErrorf("want 'ocm-gitops lab up [flags]'")
+// labUpCommand holds the flags of 'ocm-gitops lab up'.
+type labUpCommand struct {
+	opts    lab.Options
+	logs    logFlags
+	logFile string
+	root    string
+}
+
+func newLabCommand() *cobra.Command {
+	return newParentCommand("lab", "Start a hub and managed clusters on local control planes", newLabUpCommand())
+}
+
+func newLabUpCommand() *cobra.Command {
+	u := &labUpCommand{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start a hub and managed clusters (and the example fleet) until interrupted",
+		Long: `Starts a hub and managed clusters on local control planes (etcd and kube-apiserver
+each; with --workloads also kube-controller-manager, kube-scheduler and kwok so pods
+run), the hub controllers and an agent per cluster, and a local Git server. With
+--example it serves fleet-repo-example, applies channels/ and subscriptions/ and
+waits for the example fleet. It then prints the fleet whenever it changes, until
+Ctrl-C stops everything it started.`,
+		Example: "  ocm-gitops lab up --clusters 3 --dir .lab --example",
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return u.run(cmd) },
 	}
-	fs := newFlags("lab up", stderr)
-	var (
-		opts    lab.Options
-		logs    logFlags
-		logFile string
-		root    string
-	)
+	fs, opts := cmd.Flags(), &u.opts
 	fs.IntVar(&opts.Clusters, "clusters", 3, "number of managed clusters")
 	fs.StringVar(&opts.Dir, "dir", ".lab", "folder for kubeconfigs, the log, the Git server's repositories and caches")
 	fs.StringVar(&opts.AssetsDir, "assets", "", "folder with kube-apiserver and etcd (default: $KUBEBUILDER_ASSETS or bin/k8s)")
@@ -44,12 +62,15 @@ func runLab(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.BoolVar(&opts.Example, "example", false, "serve fleet-repo-example (and its Helm charts) and apply channels/ and subscriptions/")
 	fs.BoolVar(&opts.Workloads, "workloads", true, "make each managed cluster run pods: kube-controller-manager, kube-scheduler and kwok with fake nodes (--workloads=false: API servers only)")
 	fs.IntVar(&opts.Nodes, "nodes", lab.DefaultNodes, "fake nodes per managed cluster with --workloads")
-	fs.StringVar(&root, "repo-root", ".", "checkout holding fleet-repo-example/, channels/ and subscriptions/")
-	fs.StringVar(&logFile, "log-file", "", "where the components log (default: lab.log in --dir; - for stderr)")
-	logs.register(fs, "info")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
-	}
+	fs.StringVar(&u.root, "repo-root", ".", "checkout holding fleet-repo-example/, channels/ and subscriptions/")
+	fs.StringVar(&u.logFile, "log-file", "", "where the components log (default: lab.log in --dir; - for stderr)")
+	u.logs.register(fs, "info")
+	return cmd
+}
+
+func (u *labUpCommand) run(cmd *cobra.Command) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	opts, logs, logFile, root := u.opts, u.logs, u.logFile, u.root
 	if opts.Clusters < 1 {
 		return usageErrorf("--clusters must be at least 1, got %d", opts.Clusters)
 	}

@@ -15,7 +15,7 @@ func TestLabUpBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no up":             {[]string{"lab"}, "want 'ocm-gitops lab up [flags]'"},
+		"no up":             {[]string{"lab"}, "name a subcommand: up"},
 		"no clusters":       {[]string{"lab", "up", "--clusters", "0", "--dir", dir}, "--clusters must be at least 1"},
 		"example elsewhere": {[]string{"lab", "up", "--example", "--repo-root", t.TempDir(), "--dir", dir}, "--example needs"},
 	} {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
@@ -25,86 +26,113 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
-// runPreview compares two revisions of a fleet repository: which clusters
-// each Subscription gains and loses, and what changes on them.
-func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("preview", stderr)
-	repo := fs.String("repo", ".", "local clone of the fleet repository holding both revisions")
-	base := fs.String("base", "", "the revision the change is compared with: the pull request's target (branch, tag or commit; required)")
-	head := fs.String("head", "HEAD", "the revision with the change")
-	var hub clientFlags
-	hub.register(fs, "hub-kubeconfig", "kubeconfig of the hub to read the cluster inventory from (or use --clusters)")
-	clustersFile := fs.String("clusters", "", "cluster inventory file written by 'ocm-gitops clusters export' (or use --hub-kubeconfig)")
-	objectsPath := fs.String("objects-path", "", "folder of the repository holding the hub objects (Subscriptions, Placements, Channels); default: the whole repository")
-	channels := fs.String("channel", "", "Channels (namespace/name, comma-separated) whose content is this repository; default: every Git Channel whose pathname is a remote of --repo")
-	branch := fs.String("branch", "", "the branch the change merges into; Subscriptions following another branch are compared by placement only")
-	format := fs.String("format", "markdown", "output on stdout: markdown or json")
-	jsonOut := fs.String("json-out", "", "also write the JSON report to this file")
-	title := fs.String("title", "", "heading of the markdown report (default \"ocm-gitops preview\"); tells previews of several fleets apart")
-	maxRemoval := fs.Float64("max-removal-percent", preview.DefaultMaxRemovalPercent, "flag a Subscription that loses more than this share of its clusters")
-	failOnDanger := fs.Bool("fail-on-danger", false, "exit with an error when a Subscription is flagged or cannot be placed or rendered at --head")
-	maxBytes := fs.Int("max-comment-bytes", 60000, "size cap of the markdown report; diffs that do not fit are left out")
-	fetchSources := fs.Bool("fetch-sources", true, "fetch, without credentials, the content of Subscriptions from Helm repositories, buckets or other Git repositories when the change moves their inputs (e.g. a chart's version range), to show their diff")
-	var allowNetworks []netip.Prefix
+// previewCommand holds the flags of 'ocm-gitops preview'.
+type previewCommand struct {
+	hub           clientFlags
+	allowNetworks []netip.Prefix
+	post          postFlags
+	repo          string
+	base          string
+	head          string
+	clustersFile  string
+	objectsPath   string
+	channels      string
+	branch        string
+	format        string
+	jsonOut       string
+	title         string
+	maxRemoval    float64
+	failOnDanger  bool
+	maxBytes      int
+	fetchSources  bool
+}
+
+// newPreviewCommand compares two revisions of a fleet repository: which
+// clusters each Subscription gains and loses, and what changes on them.
+func newPreviewCommand() *cobra.Command {
+	p := &previewCommand{}
+	cmd := &cobra.Command{
+		Use:   "preview",
+		Short: "Compare where and what a fleet repo change deploys, for pull requests",
+		Long: `Evaluates the Subscriptions, Placements and manifests of the fleet repository at both
+revisions against the cluster inventory, and reports per Subscription the clusters gained,
+lost and kept, and the change of objects per group of clusters receiving the same change.
+
+With --post, it keeps one comment on the pull request and sets a commit status (failure
+when a Subscription is flagged or fails at --head). In GitHub Actions, Gitea Actions and
+GitLab CI the forge, API, repository, pull request, commit and job link are read from the
+job's environment; the token from --token (OCM_GITOPS_TOKEN), else GITHUB_TOKEN, GITEA_TOKEN
+or GITLAB_TOKEN (GitLab's CI_JOB_TOKEN cannot comment: use a project access token with api scope).`,
+		Example: `  ocm-gitops preview --repo . --base origin/main --clusters inventory/clusters.yaml
+  ocm-gitops preview --repo . --base origin/main --hub-kubeconfig hub.kubeconfig --format json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return p.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&p.repo, "repo", ".", "local clone of the fleet repository holding both revisions")
+	fs.StringVar(&p.base, "base", "", "the revision the change is compared with: the pull request's target (branch, tag or commit; required)")
+	fs.StringVar(&p.head, "head", "HEAD", "the revision with the change")
+	p.hub.register(fs, "hub-kubeconfig", "kubeconfig of the hub to read the cluster inventory from (or use --clusters)")
+	fs.StringVar(&p.clustersFile, "clusters", "", "cluster inventory file written by 'ocm-gitops clusters export' (or use --hub-kubeconfig)")
+	fs.StringVar(&p.objectsPath, "objects-path", "", "folder of the repository holding the hub objects (Subscriptions, Placements, Channels); default: the whole repository")
+	fs.StringVar(&p.channels, "channel", "", "Channels (namespace/name, comma-separated) whose content is this repository; default: every Git Channel whose pathname is a remote of --repo")
+	fs.StringVar(&p.branch, "branch", "", "the branch the change merges into; Subscriptions following another branch are compared by placement only")
+	fs.StringVar(&p.format, "format", "markdown", "output on stdout: markdown or json")
+	fs.StringVar(&p.jsonOut, "json-out", "", "also write the JSON report to this file")
+	fs.StringVar(&p.title, "title", "", "heading of the markdown report (default \"ocm-gitops preview\"); tells previews of several fleets apart")
+	fs.Float64Var(&p.maxRemoval, "max-removal-percent", preview.DefaultMaxRemovalPercent, "flag a Subscription that loses more than this share of its clusters")
+	fs.BoolVar(&p.failOnDanger, "fail-on-danger", false, "exit with an error when a Subscription is flagged or cannot be placed or rendered at --head")
+	fs.IntVar(&p.maxBytes, "max-comment-bytes", 60000, "size cap of the markdown report; diffs that do not fit are left out")
+	fs.BoolVar(&p.fetchSources, "fetch-sources", true, "fetch, without credentials, the content of Subscriptions from Helm repositories, buckets or other Git repositories when the change moves their inputs (e.g. a chart's version range), to show their diff")
 	fs.Func("allow-networks", "comma-separated CIDRs of loopback, link-local or private networks --fetch-sources may reach (default: public addresses only: Channels come from the change under review)", func(v string) error {
 		n, err := egress.ParseNetworks(v)
-		allowNetworks = append(allowNetworks, n...)
+		p.allowNetworks = append(p.allowNetworks, n...)
 		return err
 	})
 
-	var post postFlags
-	post.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocm-gitops preview --repo D --base REV [--head REV] (--clusters FILE | --hub-kubeconfig H) [--format markdown|json] [--post ...]")
-		fmt.Fprintln(stderr, "\nEvaluates the Subscriptions, Placements and manifests of the fleet repository at both")
-		fmt.Fprintln(stderr, "revisions against the cluster inventory, and reports per Subscription the clusters gained,")
-		fmt.Fprintln(stderr, "lost and kept, and the change of objects per group of clusters receiving the same change.")
-		fmt.Fprintln(stderr, "\nWith --post, it keeps one comment on the pull request and sets a commit status (failure")
-		fmt.Fprintln(stderr, "when a Subscription is flagged or fails at --head). In GitHub Actions, Gitea Actions and")
-		fmt.Fprintln(stderr, "GitLab CI the forge, API, repository, pull request, commit and job link are read from the")
-		fmt.Fprintln(stderr, "job's environment; the token from --token (OCM_GITOPS_TOKEN), else GITHUB_TOKEN, GITEA_TOKEN")
-		fmt.Fprintln(stderr, "or GITLAB_TOKEN (GitLab's CI_JOB_TOKEN cannot comment: use a project access token with api scope).")
-		fs.PrintDefaults()
-	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *base == "" {
+	p.post.register(fs)
+	return cmd
+}
+
+func (p *previewCommand) run(ctx context.Context, stdout, stderr io.Writer) error {
+	if p.base == "" {
 		return usageErrorf("--base is required: the revision the change is compared with (the pull request's target commit)")
 	}
-	if (*clustersFile == "") == (hub.kubeconfig == "") {
+	if (p.clustersFile == "") == (p.hub.kubeconfig == "") {
 		return usageErrorf("pass exactly one of --clusters FILE (from 'ocm-gitops clusters export') and --hub-kubeconfig H")
 	}
-	if *format != "markdown" && *format != "json" {
-		return usageErrorf("--format %q: want markdown or json", *format)
+	if p.format != "markdown" && p.format != "json" {
+		return usageErrorf("--format %q: want markdown or json", p.format)
 	}
-	if *maxRemoval < 0 || *maxRemoval > 100 {
-		return usageErrorf("--max-removal-percent %v: want a number from 0 to 100", *maxRemoval)
+	if p.maxRemoval < 0 || p.maxRemoval > 100 {
+		return usageErrorf("--max-removal-percent %v: want a number from 0 to 100", p.maxRemoval)
 	}
 	var target *forgeTarget
-	if post.enabled {
-		t, err := post.resolve(os.Getenv, os.ReadFile)
+	if p.post.enabled {
+		t, err := p.post.resolve(os.Getenv, os.ReadFile)
 		if err != nil {
 			return err
 		}
 		target = t
 	}
 
-	inv, err := loadInventory(ctx, *clustersFile, &hub, stderr)
+	inv, err := loadInventory(ctx, p.clustersFile, &p.hub, stderr)
 	if err != nil {
 		return err
 	}
 	var chans []string
-	for _, c := range strings.Split(*channels, ",") {
+	for _, c := range strings.Split(p.channels, ",") {
 		if c = strings.TrimSpace(c); c != "" {
 			chans = append(chans, c)
 		}
 	}
 	opts := preview.Options{
-		Repo: *repo, Base: *base, Head: *head, Inventory: inv,
-		ObjectsPath: *objectsPath, Channels: chans, Branch: *branch, MaxRemovalPercent: *maxRemoval,
+		Repo: p.repo, Base: p.base, Head: p.head, Inventory: inv,
+		ObjectsPath: p.objectsPath, Channels: chans, Branch: p.branch, MaxRemovalPercent: p.maxRemoval,
 	}
-	store, cleanup, err := previewSources(*fetchSources, allowNetworks)
+	store, cleanup, err := previewSources(p.fetchSources, p.allowNetworks)
 	if err != nil {
 		return err
 	}
@@ -118,14 +146,14 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	md := rep.Markdown(preview.MarkdownOptions{MaxBytes: *maxBytes, Title: *title})
-	if *jsonOut != "" {
-		if err := os.WriteFile(*jsonOut, js, 0o644); err != nil {
+	md := rep.Markdown(preview.MarkdownOptions{MaxBytes: p.maxBytes, Title: p.title})
+	if p.jsonOut != "" {
+		if err := os.WriteFile(p.jsonOut, js, 0o644); err != nil {
 			return fmt.Errorf("--json-out: %w", err)
 		}
 	}
 	out := md
-	if *format == "json" {
+	if p.format == "json" {
 		out = string(js)
 	}
 	if _, err := io.WriteString(stdout, out); err != nil {
@@ -140,9 +168,9 @@ func runPreview(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 		fmt.Fprintf(stderr, "posted the preview on pull request %d of %s and status %s on %s\n", target.opts.PR, target.repo, target.opts.Context, target.opts.SHA)
 	}
-	if *failOnDanger && (rep.Flagged() || rep.Failing()) {
+	if p.failOnDanger && (rep.Flagged() || rep.Failing()) {
 		return fmt.Errorf("%d Subscriptions lose more than %v%% of their clusters and %d cannot be placed or rendered at %s (--fail-on-danger)",
-			rep.Summary.Flagged, *maxRemoval, rep.Summary.Failing, *head)
+			rep.Summary.Flagged, p.maxRemoval, rep.Summary.Failing, p.head)
 	}
 	return nil
 }
@@ -188,7 +216,7 @@ type postFlags struct {
 	targetURL  string
 }
 
-func (p *postFlags) register(fs *flag.FlagSet) {
+func (p *postFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.enabled, "post", false, "post the markdown report as a pull-request comment (edited on later runs) and set a commit status")
 	fs.StringVar(&p.provider, "provider", "", "forge for --post: github, gitlab, gitea or bitbucket")
 	fs.StringVar(&p.apiURL, "api-url", "", "forge API root for --post (default: the public service of --provider)")

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/yaml"
 
@@ -18,52 +19,63 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
-// runRender prints what one cluster would receive: the hub's renderer run on
-// a local folder, so the output is byte for byte what the hub sends.
-func runRender(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("render", stderr)
-	dir := fs.String("dir", "", "local folder holding the fleet repository (required)")
-	path := fs.String("path", "", "folder inside --dir to render (the Subscription's git-path); overrides the one in --subscription")
-	cluster := fs.String("cluster", "", "name of the cluster to render for (selects spec.overrides and feeds spec.clusterValuesTemplate)")
-	labels := fs.String("labels", "", "the cluster's labels, as k=v,k2=v2")
-	claims := fs.String("claims", "", "the cluster's ClusterClaims, as k=v,k2=v2")
-	values := fs.String("values", "", "YAML file of Helm values merged over everything the Subscription gives")
-	subFile := fs.String("subscription", "", "Subscription YAML to take path, packageOverrides, overrides, clusterValuesTemplate, allow and deny from")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: ocm-gitops render --dir D [--path P] [--subscription FILE] [--cluster NAME --labels k=v,... --claims k=v,...] [--values FILE]")
-		fmt.Fprintln(stderr, "\nPrints, as YAML documents, the objects the hub would send to the cluster.")
-		fs.PrintDefaults()
+// newRenderCommand prints what one cluster would receive: the hub's renderer
+// run on a local folder, so the output is byte for byte what the hub sends.
+func newRenderCommand() *cobra.Command {
+	var r renderFlags
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Print what a cluster would receive from a fleet repo",
+		Long:  "Prints, as YAML documents, the objects the hub would send to the cluster.",
+		Example: `  ocm-gitops render --dir ./fleet --path apps/hello
+  ocm-gitops render --dir ./fleet --subscription sub.yaml --cluster cluster1 --labels region=east,env=dev`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return r.run(cmd.Context(), cmd.OutOrStdout()) },
 	}
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *dir == "" {
+	fs := cmd.Flags()
+	fs.StringVar(&r.dir, "dir", "", "local folder holding the fleet repository (required)")
+	fs.StringVar(&r.path, "path", "", "folder inside --dir to render (the Subscription's git-path); overrides the one in --subscription")
+	fs.StringVar(&r.cluster, "cluster", "", "name of the cluster to render for (selects spec.overrides and feeds spec.clusterValuesTemplate)")
+	fs.StringVar(&r.labels, "labels", "", "the cluster's labels, as k=v,k2=v2")
+	fs.StringVar(&r.claims, "claims", "", "the cluster's ClusterClaims, as k=v,k2=v2")
+	fs.StringVar(&r.values, "values", "", "YAML file of Helm values merged over everything the Subscription gives")
+	fs.StringVar(&r.subFile, "subscription", "", "Subscription YAML to take path, packageOverrides, overrides, clusterValuesTemplate, allow and deny from")
+	return cmd
+}
+
+// renderFlags are the flags of 'ocm-gitops render'.
+type renderFlags struct {
+	dir, path, cluster, labels, claims, values, subFile string
+}
+
+func (r *renderFlags) run(ctx context.Context, stdout io.Writer) error {
+	if r.dir == "" {
 		return usageErrorf("--dir is required: the folder holding the fleet repository")
 	}
-	abs, err := filepath.Abs(*dir)
+	abs, err := filepath.Abs(r.dir)
 	if err != nil {
-		return usageErrorf("--dir %q: %v", *dir, err)
+		return usageErrorf("--dir %q: %v", r.dir, err)
 	}
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-		return usageErrorf("--dir %q is not a folder", *dir)
+		return usageErrorf("--dir %q is not a folder", r.dir)
 	}
-	c := render.Cluster{Name: *cluster}
-	if c.Labels, err = parsePairs(*labels); err != nil {
+	c := render.Cluster{Name: r.cluster}
+	if c.Labels, err = parsePairs(r.labels); err != nil {
 		return usageErrorf("--labels: %v", err)
 	}
-	if c.Claims, err = parsePairs(*claims); err != nil {
+	if c.Claims, err = parsePairs(r.claims); err != nil {
 		return usageErrorf("--claims: %v", err)
 	}
-	if *values != "" {
-		data, err := os.ReadFile(*values)
+	if r.values != "" {
+		data, err := os.ReadFile(r.values)
 		if err != nil {
 			return usageErrorf("--values: %v", err)
 		}
 		if err := yaml.Unmarshal(data, &c.Values); err != nil {
-			return usageErrorf("--values %s: not a YAML mapping of Helm values: %v", *values, err)
+			return usageErrorf("--values %s: not a YAML mapping of Helm values: %v", r.values, err)
 		}
 	}
-	sub, err := renderSubscription(*subFile, *path, abs)
+	sub, err := renderSubscription(r.subFile, r.path, abs)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func TestRenderCommandMatchesHub(t *testing.T) {
 			}
 			var stdout, stderr bytes.Buffer
 			args := append([]string{"--dir", fleetDir, "--subscription", subFile}, c.args...)
-			if err := runRender(ctx, args, &stdout, &stderr); err != nil {
+			if err := execCommand(ctx, newRenderCommand(), args, &stdout, &stderr); err != nil {
 				t.Fatalf("render: %v\n%s", err, stderr.String())
 			}
 			if !bytes.Equal(stdout.Bytes(), want) {
@@ -115,7 +115,7 @@ func TestRenderCommandFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
-	if err := runRender(ctx, []string{"--dir", fleetDir, "--path", "apps/helm/webapp", "--values", values}, &stdout, &stderr); err != nil {
+	if err := execCommand(ctx, newRenderCommand(), []string{"--dir", fleetDir, "--path", "apps/helm/webapp", "--values", values}, &stdout, &stderr); err != nil {
 		t.Fatalf("render: %v", err)
 	}
 	out := stdout.String()
@@ -127,7 +127,7 @@ func TestRenderCommandFlags(t *testing.T) {
 		t.Errorf("default release name or namespace missing:\n%s", out)
 	}
 	var again bytes.Buffer
-	if err := runRender(ctx, []string{"--dir", fleetDir, "--path", "apps/helm/webapp", "--values", values}, &again, &stderr); err != nil {
+	if err := execCommand(ctx, newRenderCommand(), []string{"--dir", fleetDir, "--path", "apps/helm/webapp", "--values", values}, &again, &stderr); err != nil {
 		t.Fatal(err)
 	}
 	if again.String() != out {
@@ -146,7 +146,7 @@ func TestRenderCommandFlags(t *testing.T) {
 		{[]string{"--dir", fleetDir, "--path", "apps/plain", "--subscription", values}, true, "holds 0 Subscriptions"},
 	} {
 		stdout.Reset()
-		err := runRender(ctx, c.args, &stdout, &stderr)
+		err := execCommand(ctx, newRenderCommand(), c.args, &stdout, &stderr)
 		if c.want == "" {
 			if err != nil {
 				t.Errorf("%v: %v", c.args, err)
@@ -175,7 +175,7 @@ func TestRenderExampleSubscriptionFromMultiDocFile(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		args := []string{"--dir", root, "--subscription", filepath.Join(root, "hub", "status-page.yaml"),
 			"--cluster", "c-" + region, "--labels", "region=" + region + ",env=prod"}
-		if err := runRender(ctx, args, &stdout, &stderr); err != nil {
+		if err := execCommand(ctx, newRenderCommand(), args, &stdout, &stderr); err != nil {
 			t.Fatalf("%s: %v (%s)", region, err, stderr.String())
 		}
 		for _, line := range strings.Split(stdout.String(), "\n") {
@@ -189,7 +189,7 @@ func TestRenderExampleSubscriptionFromMultiDocFile(t *testing.T) {
 	}
 
 	var stdout, stderr bytes.Buffer
-	err := runRender(ctx, []string{"--dir", root, "--subscription", filepath.Join(root, "hub", "clustersets.yaml")}, &stdout, &stderr)
+	err := execCommand(ctx, newRenderCommand(), []string{"--dir", root, "--subscription", filepath.Join(root, "hub", "clustersets.yaml")}, &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "holds 0 Subscriptions") {
 		t.Fatalf("a file without a Subscription: %v", err)
 	}

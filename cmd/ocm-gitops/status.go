@@ -4,44 +4,55 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"time"
 
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
+	"github.com/spf13/cobra"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/fleetstatus"
 )
 
-func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", stderr)
-	var (
-		hubKubeconfig string
-		output        string
-		watch         bool
-		interval      time.Duration
-		allClusters   bool
-		timeout       time.Duration
-	)
-	fs.StringVar(&hubKubeconfig, "hub-kubeconfig", "", "kubeconfig of the hub (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
-	fs.StringVar(&output, "output", "table", "output format: table or json")
-	fs.StringVar(&output, "o", "table", "shorthand for --output")
-	fs.BoolVar(&watch, "watch", false, "print again whenever the fleet changes, until interrupted")
-	fs.DurationVar(&interval, "interval", 2*time.Second, "how often --watch reads the hub")
-	fs.BoolVar(&allClusters, "all-clusters", false, "list every cluster, not only those needing attention in large fleets")
-	fs.DurationVar(&timeout, "timeout", 30*time.Second, "how long one read of the hub may take")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+// statusCommand holds the flags of 'ocm-gitops status'.
+type statusCommand struct {
+	hub         hubFlags
+	output      string
+	watch       bool
+	interval    time.Duration
+	allClusters bool
+	timeout     time.Duration
+}
+
+func newStatusCommand() *cobra.Command {
+	s := &statusCommand{}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the fleet at a glance: channels, subscriptions, clusters",
+		Example: `  ocm-gitops status --hub-kubeconfig .lab/hub.kubeconfig
+  ocm-gitops status --watch -o json`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return s.run(cmd) },
 	}
+	fs := cmd.Flags()
+	s.hub.register(fs)
+	fs.StringVarP(&s.output, "output", "o", "table", "output format: table or json")
+	fs.BoolVar(&s.watch, "watch", false, "print again whenever the fleet changes, until interrupted")
+	fs.DurationVar(&s.interval, "interval", 2*time.Second, "how often --watch reads the hub")
+	fs.BoolVar(&s.allClusters, "all-clusters", false, "list every cluster, not only those needing attention in large fleets")
+	fs.DurationVar(&s.timeout, "timeout", 30*time.Second, "how long one read of the hub may take")
+	return cmd
+}
+
+func (s *statusCommand) run(cmd *cobra.Command) error {
+	ctx, stdout, stderr := cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+	output, watch, interval, allClusters, timeout := s.output, s.watch, s.interval, s.allClusters, s.timeout
 	if output != "table" && output != "json" {
 		return usageErrorf("--output %q: want table or json", output)
 	}
 	if watch && interval <= 0 {
 		return usageErrorf("--interval %s: must be positive", interval)
 	}
-	cfg, err := hubConfig(hubKubeconfig)
+	cfg, err := s.hub.config(cmd.Flags())
 	if err != nil {
 		return err
 	}
@@ -103,24 +114,4 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
-}
-
-// hubConfig loads the given kubeconfig, else the usual kubectl defaults
-// ($KUBECONFIG, ~/.kube/config), else the in-cluster configuration.
-func hubConfig(path string) (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	if path != "" {
-		rules.ExplicitPath = path
-	}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	if err != nil {
-		if path != "" {
-			return nil, fmt.Errorf("--hub-kubeconfig %s: %w", path, err)
-		}
-		if inCluster, ierr := rest.InClusterConfig(); ierr == nil {
-			return inCluster, nil
-		}
-		return nil, usageErrorf("no hub to read: pass --hub-kubeconfig, or set $KUBECONFIG (%v)", err)
-	}
-	return cfg, nil
 }
