@@ -59,23 +59,28 @@ func (w *chartWalk) dir(real, shown, name string, parents []string) error {
 	}
 	slices.Sort(names)
 	for _, n := range names {
-		if err := w.entry(filepath.Join(shown, n), path.Join(name, n), parents); err != nil {
+		if err := w.entry(filepath.Join(real, n), filepath.Join(shown, n), path.Join(name, n), parents); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// entry reads one entry of a directory: p is its path through any links,
-// name its name in the chart.
-func (w *chartWalk) entry(p, name string, parents []string) error {
-	real, err := w.j.resolve(p)
-	if err != nil {
-		return err
-	}
-	fi, err := w.j.fs.Stat(w.j.inRoot(real))
+// entry reads one entry of a directory: real is its path in the resolved
+// directory, p its path through any links, name its name in the chart.
+// Only symlinks need resolving; everything is read through the os.Root.
+func (w *chartWalk) entry(real, p, name string, parents []string) error {
+	fi, err := w.j.fs.Lstat(w.j.inRoot(real))
 	if err != nil {
 		return w.j.openErr(p, err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if real, err = w.j.resolve(p); err != nil {
+			return err
+		}
+		if fi, err = w.j.fs.Stat(w.j.inRoot(real)); err != nil {
+			return w.j.openErr(p, err)
+		}
 	}
 	if w.rules.Ignore(name, fi) {
 		return nil
