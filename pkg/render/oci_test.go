@@ -1,95 +1,19 @@
 package render
 
 import (
-	"encoding/pem"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	helmregistry "helm.sh/helm/v3/pkg/registry"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/ocireg"
 )
-
-// ociRegistry is a real OCI registry (go-containerregistry's) on
-// 127.0.0.1 behind TLS, optionally asking for a user and password, that
-// counts what it is asked.
-type ociRegistry struct {
-	*httptest.Server
-	host      string
-	withAuth  atomic.Int64 // requests that carried an Authorization header
-	blobReads atomic.Int64 // blob downloads (GET .../blobs/...)
-}
-
-func newOCIRegistry(t *testing.T, user, password string) *ociRegistry {
-	t.Helper()
-	reg := &ociRegistry{}
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	reg.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" {
-			reg.withAuth.Add(1)
-		}
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") {
-			reg.blobReads.Add(1)
-		}
-		if u, p, ok := r.BasicAuth(); user != "" && (!ok || u != user || p != password) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "unauthorized", http.StatusUnauthorized)
-			return
-		}
-		inner.ServeHTTP(w, r)
-	}))
-	reg.Config.ErrorLog = log.New(io.Discard, "", 0) // clients that refuse the certificate
-	reg.StartTLS()
-	t.Cleanup(reg.Close)
-	reg.host = strings.TrimPrefix(reg.URL, "https://")
-	return reg
-}
-
-// caPEM is the test servers' CA (every httptest TLS server shares it).
-func (reg *ociRegistry) caPEM() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: reg.Certificate().Raw})
-}
-
-// push publishes charts under oci://host/path with Helm's own registry
-// client, as `helm push` does.
-func (reg *ociRegistry) push(t *testing.T, path, user, password string, charts ...*chart.Chart) {
-	t.Helper()
-	opts := []helmregistry.ClientOption{
-		helmregistry.ClientOptHTTPClient(reg.Client()),
-		helmregistry.ClientOptCredentialsFile(filepath.Join(t.TempDir(), "config.json")),
-	}
-	if user != "" {
-		opts = append(opts, helmregistry.ClientOptBasicAuth(user, password))
-	}
-	client, err := helmregistry.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ch := range charts {
-		archive, err := chartutil.Save(ch, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, err := os.ReadFile(archive)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := client.Push(data, reg.host+"/"+path+"/"+ch.Name()+":"+ch.Metadata.Version); err != nil {
-			t.Fatalf("push %s %s: %v", ch.Name(), ch.Metadata.Version, err)
-		}
-	}
-}
 
 func namedChart(name, version string) *chart.Chart {
 	ch := extrasChart(version)
@@ -104,21 +28,21 @@ func namedChart(name, version string) *chart.Chart {
 // only, trusting its CA, caching by digest, and renders what the helm CLI
 // renders with the same charts pulled.
 func TestOCIDependencies(t *testing.T) {
-	private := newOCIRegistry(t, "robot", "s3cret")
-	public := newOCIRegistry(t, "", "")
-	private.push(t, "charts", "robot", "s3cret", extrasChart("1.0.0"), extrasChart("1.1.0"), extrasChart("2.0.0"))
-	public.push(t, "lib", "", "", namedChart("common", "0.3.0"))
+	private := ocireg.Start(t, "robot", "s3cret")
+	public := ocireg.Start(t, "", "")
+	private.Push(t, "charts", extrasChart("1.0.0"), extrasChart("1.1.0"), extrasChart("2.0.0"))
+	public.Push(t, "lib", namedChart("common", "0.3.0"))
 
 	art := tempArtifact(t, map[string]string{
 		"front/Chart.yaml": "apiVersion: v2\nname: front\nversion: 0.1.0\ndependencies:\n" +
-			"  - name: extras\n    version: ^1.0.0\n    repository: oci://" + private.host + "/charts\n" +
-			"  - name: common\n    version: 0.3.0\n    repository: oci://" + public.host + "/lib\n",
+			"  - name: extras\n    version: ^1.0.0\n    repository: oci://" + private.Host + "/charts\n" +
+			"  - name: common\n    version: 0.3.0\n    repository: oci://" + public.Host + "/lib\n",
 		"front/values.yaml":        "extras:\n  greeting: bonjour\n",
 		"front/templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  ports:\n    - port: 80\n",
 	})
 	access := Access{
-		URL:         "oci://" + private.host + "/charts",
-		Credentials: source.Credentials{Secret: map[string][]byte{"user": []byte("robot"), "password": []byte("s3cret")}, CACerts: private.caPEM()},
+		URL:         "oci://" + private.Host + "/charts",
+		Credentials: source.Credentials{Secret: map[string][]byte{"user": []byte("robot"), "password": []byte("s3cret")}, CACerts: private.CAPEM()},
 	}
 	cache := t.TempDir()
 	sub := subscription("front", "web", "front")
@@ -135,7 +59,7 @@ func TestOCIDependencies(t *testing.T) {
 	if versions["front-extras"] != "1.1.0" || versions["front-common"] != "0.3.0" {
 		t.Errorf("dependency versions %v, want extras 1.1.0 (newest in ^1.0.0) and common 0.3.0", versions)
 	}
-	if n := public.withAuth.Load(); n != 0 {
+	if n := public.WithAuth.Load(); n != 0 {
 		t.Errorf("the Channel's credentials went to another registry (%d requests)", n)
 	}
 
@@ -145,27 +69,27 @@ func TestOCIDependencies(t *testing.T) {
 	work := t.TempDir()
 	copyDir(t, art.Dir, work)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, private.caPEM(), 0o644); err != nil {
+	if err := os.WriteFile(ca, private.CAPEM(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	chartsDir := filepath.Join(work, "front/charts")
 	if err := os.MkdirAll(chartsDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run(t, env, helm, "pull", "oci://"+private.host+"/charts/extras", "--version", "1.1.0", "--ca-file", ca,
+	run(t, env, helm, "pull", "oci://"+private.Host+"/charts/extras", "--version", "1.1.0", "--ca-file", ca,
 		"--username", "robot", "--password", "s3cret", "--destination", chartsDir)
-	run(t, env, helm, "pull", "oci://"+public.host+"/lib/common", "--version", "0.3.0", "--ca-file", ca, "--destination", chartsDir)
+	run(t, env, helm, "pull", "oci://"+public.Host+"/lib/common", "--version", "0.3.0", "--ca-file", ca, "--destination", chartsDir)
 	want := normalizeCLI(t, run(t, env, helm, "template", "front", filepath.Join(work, "front"), "--namespace", "web",
 		"--kube-version", DefaultKubeVersion, "--include-crds", "--skip-tests"), "web")
 	sameObjects(t, out.Objects, want)
 
 	// A new renderer on the same cache resolves the tags again (with its
 	// own credentials) but downloads no blob.
-	before := private.blobReads.Load() + public.blobReads.Load()
+	before := private.BlobReads.Load() + public.BlobReads.Load()
 	if _, err := NewRenderer(local(Options{CacheDir: cache})).RenderWith(t.Context(), art, sub, Cluster{Name: "c1"}, access); err != nil {
 		t.Fatal(err)
 	}
-	if n := private.blobReads.Load() + public.blobReads.Load() - before; n != 0 {
+	if n := private.BlobReads.Load() + public.BlobReads.Load() - before; n != 0 {
 		t.Errorf("a render from the cache downloaded %d blobs", n)
 	}
 
@@ -174,10 +98,10 @@ func TestOCIDependencies(t *testing.T) {
 	for _, c := range []struct {
 		channel, hint string
 	}{
-		{"oci://" + private.host + "/charts", "check the user and password in the Channel's secretRef"},
+		{"oci://" + private.Host + "/charts", "check the user and password in the Channel's secretRef"},
 		{"https://git.example.com/fleet.git", "vendor this chart into charts/"},
 	} {
-		noCreds := Access{URL: c.channel, Credentials: source.Credentials{CACerts: private.caPEM()}}
+		noCreds := Access{URL: c.channel, Credentials: source.Credentials{CACerts: private.CAPEM()}}
 		_, err = NewRenderer(local(Options{CacheDir: cache})).RenderWith(t.Context(), art, sub, Cluster{Name: "c1"}, noCreds)
 		if err == nil || !strings.Contains(err.Error(), "the registry asks for a user and password") || !strings.Contains(err.Error(), c.hint) {
 			t.Errorf("channel %s: error %v, want the registry asking for credentials and %q", c.channel, err, c.hint)
@@ -189,19 +113,19 @@ func TestOCIDependencies(t *testing.T) {
 // registry's answers are not quoted, and registries on private networks are
 // refused unless allowed.
 func TestOCIDependencyErrors(t *testing.T) {
-	reg := newOCIRegistry(t, "", "")
-	reg.push(t, "charts", "", "", extrasChart("1.0.0"), extrasChart("1.1.0"))
+	reg := ocireg.Start(t, "", "")
+	reg.Push(t, "charts", extrasChart("1.0.0"), extrasChart("1.1.0"))
 	art := tempArtifact(t, map[string]string{
 		"front/Chart.yaml": "apiVersion: v2\nname: front\nversion: 0.1.0\ndependencies:\n" +
-			"  - name: extras\n    version: ^3.0.0\n    repository: oci://" + reg.host + "/charts\n" +
+			"  - name: extras\n    version: ^3.0.0\n    repository: oci://" + reg.Host + "/charts\n" +
 			"  - name: lib\n    version: ^2.0.0\n    repository: file://../lib\n",
 		"lib/Chart.yaml": "apiVersion: v2\nname: lib\nversion: 1.5.0\n",
 	})
-	access := Access{Credentials: source.Credentials{CACerts: reg.caPEM()}}
+	access := Access{Credentials: source.Credentials{CACerts: reg.CAPEM()}}
 	sub := subscription("front", "web", "front")
 	_, err := NewRenderer(local(Options{})).RenderWith(t.Context(), art, sub, Cluster{Name: "c1"}, access)
 	for _, want := range []string{"front/Chart.yaml", "2 dependencies are out of range",
-		`dependencies[0] "extras": oci://` + reg.host + `/charts/extras has no tag in the range "^3.0.0"`,
+		`dependencies[0] "extras": oci://` + reg.Host + `/charts/extras has no tag in the range "^3.0.0"`,
 		`dependencies[1] "lib": the chart is version 1.5.0, outside the range "^2.0.0"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want %q", err, want)
