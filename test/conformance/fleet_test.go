@@ -12,7 +12,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
+	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -59,7 +62,13 @@ func newFleet(t *testing.T) *fleet {
 			Hub: f.hub.CP.Config, NoStatus: true, Logger: harness.Logger(t).WithName("klusterlet"),
 			HubKubeconfigPath: filepath.Join(t.TempDir(), "hub.kubeconfig")})
 	})
-	harness.RunHub(t, f.hub.CP.Config, nil)
+	// OCM's reach for direct placement and PlacementRules (--direct-placement
+	// any): by default a tenant namespace reaches only its bound sets, and
+	// OCM's examples bind none.
+	harness.RunHub(t, f.hub.CP.Config, func(o *hub.Options) {
+		o.Controllers = []string{"channel", "subscription", placement.ControllerName, placement.RuleControllerName}
+		o.Tenancy.DirectPlacement = tenancy.DirectPlacementAny
+	})
 	return f
 }
 

@@ -26,6 +26,7 @@ func TestWithOCMsWorkAgent(t *testing.T) {
 	f := newFleet(t)
 	t.Run("OCM's agent applies our hub's works", f.testHubWorksOnOCMsAgent)
 	t.Run("both agents apply OCM-written works alike", f.testAgentsAlike)
+	t.Run("OCM's example Subscriptions deploy", f.testOCMExamples)
 }
 
 // testHubWorksOnOCMsAgent: plain YAML, Kustomize and Helm apps from one
