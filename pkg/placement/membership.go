@@ -50,6 +50,25 @@ func (m membership) contains(mc *clusterv1.ManagedCluster) bool {
 	return mc.Labels[clusterv1beta2.ClusterSetLabel] == m.exclusive
 }
 
+// InAnySet returns whether a cluster is a member of one of sets, with the
+// sets' selectors compiled once.
+func InAnySet(sets []*clusterv1beta2.ManagedClusterSet) func(*clusterv1.ManagedCluster) bool {
+	ms := make([]membership, 0, len(sets))
+	for _, cs := range sets {
+		if m, ok := newMembership(cs); ok {
+			ms = append(ms, m)
+		}
+	}
+	return func(mc *clusterv1.ManagedCluster) bool {
+		for _, m := range ms {
+			if m.contains(mc) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
 // SetsOf returns the names of the sets among sets that contain the cluster.
 func SetsOf(mc *clusterv1.ManagedCluster, sets []*clusterv1beta2.ManagedClusterSet) []string {
 	var out []string

@@ -23,7 +23,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	workv1 "open-cluster-management.io/api/work/v1"
@@ -94,10 +93,12 @@ func direct(sub *appsv1.Subscription) bool {
 // Confine keeps the targets that are members of one of bound (the sets bound
 // to the Subscription's namespace). A target's Labels say which sets it is in.
 func Confine(targets []placement.Target, bound []*clusterv1beta2.ManagedClusterSet) []placement.Target {
+	member := placement.InAnySet(bound)
 	out := targets[:0:0]
+	mc := &clusterv1.ManagedCluster{}
 	for _, t := range targets {
-		mc := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: t.Cluster, Labels: t.Labels}}
-		if len(placement.SetsOf(mc, bound)) > 0 {
+		mc.Name, mc.Labels = t.Cluster, t.Labels
+		if member(mc) {
 			out = append(out, t)
 		}
 	}
