@@ -80,6 +80,9 @@ func TestPrioritizerConfigAsOCM(t *testing.T) {
 		{name: "a later entry overrides: weight 0 then 2 is checked", spec: exact(builtIn("Cheapest", 0), builtIn("Cheapest", 2)), misconfigured: `builtIn "Cheapest"`},
 		{name: "a later weight 0 disables an unknown one", spec: exact(builtIn("Cheapest", 2), builtIn("Cheapest", 0)), want: ":[c1]", reason: ReasonAllScheduled},
 		{name: "a missing scoreCoordinate is refused whatever the weight", spec: exact(clusterv1beta1.PrioritizerConfig{}), misconfigured: "scoreCoordinate is required"},
+		// The API lists Spread as a built-in; OCM's controller refuses it. Ours
+		// accepts it: spreading is spec.spreadPolicy's job.
+		{name: "the built-in Spread is accepted and weighs nothing", spec: exact(builtIn(PrioritizerSpread, 3)), want: ":[c1]", reason: ReasonAllScheduled},
 	}, w)
 }
 
