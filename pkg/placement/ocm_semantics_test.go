@@ -82,7 +82,9 @@ func TestPrioritizerConfigAsOCM(t *testing.T) {
 		{name: "a missing scoreCoordinate is refused whatever the weight", spec: exact(clusterv1beta1.PrioritizerConfig{}), misconfigured: "scoreCoordinate is required"},
 		// The API lists Spread as a built-in; OCM's controller refuses it. Ours
 		// accepts it: spreading is spec.spreadPolicy's job.
-		{name: "the built-in Spread is accepted and weighs nothing", spec: exact(builtIn(PrioritizerSpread, 3)), want: ":[c1]", reason: ReasonAllScheduled},
+		{name: "the built-in Spread is accepted", spec: exact(builtIn(PrioritizerSpread, 3)), want: ":[c1]", reason: ReasonAllScheduled},
+		{name: "the built-in Spread weighs nothing beside another prioritizer", w: defaultWorld(cluster("c1", withCPU("1", "4")), cluster("c2", withCPU("3", "4"))),
+			spec: exact(builtIn(PrioritizerSpread, 3), builtIn(PrioritizerResourceAllocatableCPU, 1)), want: ":[c2]", reason: ReasonAllScheduled},
 	}, w)
 }
 

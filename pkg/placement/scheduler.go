@@ -209,6 +209,15 @@ func (s *Scheduler) Schedule(c *Compiled, in Input) Result {
 	res.Groups = groupClusters(c, selected, res.Scores != nil)
 
 	res.Satisfied = satisfied(c.ClusterSets, sc, res.Selected, res.Unscheduled)
+	if left := min(want, len(feasible)) - len(selected); left > 0 {
+		// Only DoNotSchedule spread constraints leave matching clusters out;
+		// say so, as no numberOfClusters shortfall may show it.
+		what := "1 matching cluster"
+		if left > 1 {
+			what = fmt.Sprintf("%d matching clusters", left)
+		}
+		res.Satisfied.Message += "; " + what + " left out by spec.spreadPolicy's DoNotSchedule constraints (without the topology key, or beyond maxSkew)"
+	}
 	return res
 }
 

@@ -183,6 +183,9 @@ type schedCase struct {
 	misconfigured string
 	unscheduled   int
 	requeueAt     time.Time
+	// message is a substring of the PlacementSatisfied message ("" checks
+	// nothing).
+	message string
 }
 
 func runCases(t *testing.T, cases []schedCase, defaults ...world) {
@@ -207,6 +210,9 @@ func runCases(t *testing.T, cases []schedCase, defaults ...world) {
 			}
 			if res.Satisfied.Reason != tc.reason {
 				t.Errorf("PlacementSatisfied reason = %s (%s), want %s", res.Satisfied.Reason, res.Satisfied.Message, tc.reason)
+			}
+			if !strings.Contains(res.Satisfied.Message, tc.message) {
+				t.Errorf("PlacementSatisfied message = %q, want it to contain %q", res.Satisfied.Message, tc.message)
 			}
 			if res.Unscheduled != tc.unscheduled {
 				t.Errorf("unscheduled = %d, want %d", res.Unscheduled, tc.unscheduled)
@@ -490,8 +496,17 @@ func TestScheduleSpread(t *testing.T) {
 	runCases(t, []schedCase{
 		{name: "one per zone first", w: zoned, spec: spec(n32(3), clusterv1beta1.DoNotSchedule, 1), want: ":[a1 b1 c1]", reason: ReasonAllScheduled},
 		{name: "DoNotSchedule stops at maxSkew and skips clusters without the key", w: zoned, spec: spec(n32(7), clusterv1beta1.DoNotSchedule, 1),
-			want: ":[a1 a2 b1 b2 c1]", reason: ReasonNotAllScheduled, unscheduled: 2},
-		{name: "DoNotSchedule without numberOfClusters", w: zoned, spec: spec(nil, clusterv1beta1.DoNotSchedule, 2), want: ":[a1 a2 a3 b1 b2 c1]", reason: ReasonAllScheduled},
+			want: ":[a1 a2 b1 b2 c1]", reason: ReasonNotAllScheduled, unscheduled: 2, message: "2 cluster decisions unscheduled; 2 matching clusters left out by spec.spreadPolicy"},
+		// OCM's spread design: without numberOfClusters, as many clusters as
+		// keep within maxSkew; like Kubernetes' topology spread, a hard
+		// constraint never chooses a cluster without the key (x1). The
+		// status says what was left out.
+		{name: "DoNotSchedule without numberOfClusters", w: zoned, spec: spec(nil, clusterv1beta1.DoNotSchedule, 2), want: ":[a1 a2 a3 b1 b2 c1]", reason: ReasonAllScheduled,
+			message: "All cluster decisions scheduled; 1 matching cluster left out by spec.spreadPolicy"},
+		{name: "DoNotSchedule without numberOfClusters, maxSkew 1", w: zoned, spec: spec(nil, clusterv1beta1.DoNotSchedule, 1), want: ":[a1 a2 b1 b2 c1]", reason: ReasonAllScheduled,
+			message: "2 matching clusters left out by spec.spreadPolicy's DoNotSchedule constraints"},
+		{name: "DoNotSchedule on a key no cluster has", w: defaultWorld(cluster("x1"), cluster("x2")), spec: spec(nil, clusterv1beta1.DoNotSchedule, 1), want: ":[]", reason: ReasonNoClusterMatched,
+			message: "2 matching clusters left out by spec.spreadPolicy's DoNotSchedule constraints"},
 		{name: "ScheduleAnyway prefers spreading but takes the rest", w: zoned, spec: spec(n32(7), clusterv1beta1.ScheduleAnyway, 1),
 			want: ":[a1 a2 a3 b1 b2 c1 x1]", reason: ReasonAllScheduled},
 		{name: "ScheduleAnyway order", w: zoned, spec: spec(n32(4), clusterv1beta1.ScheduleAnyway, 1), want: ":[a1 a2 b1 c1]", reason: ReasonAllScheduled},
