@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -164,6 +165,10 @@ func (r *Renderer) localDependency(j *jail, chartDir, path, constraint string) (
 		return nil, err
 	}
 	ch, err := loadChart(j, real)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &Error{Err: fmt.Errorf("repository %q: %s is not in the repository; fix the path (relative to %s) or %s",
+			"file://"+path, j.rel(p), j.rel(chartDir), vendorHint)}
+	}
 	if err != nil {
 		return nil, err
 	}
