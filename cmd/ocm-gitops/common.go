@@ -105,13 +105,27 @@ func (h *hubFlags) path(fs *pflag.FlagSet) (flagName, path string) {
 	return "", ""
 }
 
+// clientConfig is the kubeconfig as the flags select it.
+func (h *hubFlags) clientConfig(fs *pflag.FlagSet) clientcmd.ClientConfig {
+	_, path := h.path(fs)
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = path
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: h.context})
+}
+
+// contextNamespace is the namespace of the kubeconfig's context, else "default".
+func (h *hubFlags) contextNamespace(fs *pflag.FlagSet) string {
+	ns, _, err := h.clientConfig(fs).Namespace()
+	if err != nil || ns == "" {
+		return "default"
+	}
+	return ns
+}
+
 // config loads the hub's client configuration.
 func (h *hubFlags) config(fs *pflag.FlagSet) (*rest.Config, error) {
 	flagName, path := h.path(fs)
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = path
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: h.context}
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+	cfg, err := h.clientConfig(fs).ClientConfig()
 	switch {
 	case err == nil:
 	case path != "":

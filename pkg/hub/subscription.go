@@ -94,7 +94,13 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	patcher := patch.NewHelper(sub, r.Client)
 	before := sub.DeepCopy()
+	// Read before the work starts: a request made while it runs is handled by
+	// the next reconcile, which the request's own event queues.
+	handled := r.requestedAt(ctx, sub)
 	defer func() {
+		if !handled.IsZero() {
+			sub.Status.LastHandledReconcileAt = handled.UTC().Format(time.RFC3339Nano)
+		}
 		r.finish(before, sub)
 		if err := patcher.Patch(ctx, sub); err != nil {
 			retErr = errors.Join(retErr, err)
@@ -126,6 +132,23 @@ func (r *SubscriptionReconciler) finish(before, sub *appsv1.Subscription) {
 		sub.Status.LastUpdateTime = &now
 	}
 	recordCommit(sub)
+}
+
+// requestedAt is the newest "reconcile now" request on the Subscription or
+// its Channel, recorded as handled when the reconcile ends (as Flux's
+// lastHandledReconcileAt) so that 'ocm-gitops reconcile' knows when to stop
+// waiting: the reconcile fetches with it (source.NotBefore) or says why not.
+func (r *SubscriptionReconciler) requestedAt(ctx context.Context, sub *appsv1.Subscription) time.Time {
+	latest := source.RequestedAt(sub)
+	if key, err := sub.ChannelKey(); err == nil {
+		ch := &appsv1.Channel{}
+		if r.Client.Get(ctx, key, ch) == nil {
+			if t := source.RequestedAt(ch); t.After(latest) {
+				latest = t
+			}
+		}
+	}
+	return latest
 }
 
 // reconcile does the work and records the outcome in sub.Status; the error is

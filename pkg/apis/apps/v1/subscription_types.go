@@ -353,6 +353,13 @@ type SubscriptionStatus struct {
 	// NextWindow is when the next deployment window opens, while one is closed.
 	// +optional
 	NextWindow *metav1.Time `json:"nextWindow,omitempty"`
+
+	// LastHandledReconcileAt is the newest "reconcile now" request (the
+	// reconcile-requested-at or manual-refresh-time annotation of the
+	// Subscription or of its Channel, as RFC 3339) a reconcile has handled,
+	// as Flux's lastHandledReconcileAt; 'ocm-gitops reconcile' waits for it.
+	// +optional
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true
