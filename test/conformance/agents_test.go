@@ -262,7 +262,7 @@ func (f *fleet) objects(t *testing.T, cluster string, names []string) map[string
 		}
 		for _, field := range [][]string{{"metadata", "uid"}, {"metadata", "resourceVersion"}, {"metadata", "creationTimestamp"},
 			{"metadata", "managedFields"}, {"metadata", "generation"}, {"metadata", "ownerReferences"}, {"metadata", "annotations"},
-			{"metadata", "labels", managedLabel}} {
+			{"metadata", "labels", managedLabel}, {"spec", "clusterIP"}, {"spec", "clusterIPs"}} { // each cluster allocates its own Service IPs
 			unstructured.RemoveNestedField(u.Object, field...)
 		}
 		if len(u.GetLabels()) == 0 {
@@ -280,7 +280,10 @@ var oursOnlyConditions = map[string]bool{"Progressing": true, "Degraded": true, 
 
 var kinds = map[string]schema.GroupVersionKind{
 	"ConfigMap":  corev1.SchemeGroupVersion.WithKind("ConfigMap"),
+	"Namespace":  corev1.SchemeGroupVersion.WithKind("Namespace"),
+	"Service":    corev1.SchemeGroupVersion.WithKind("Service"),
 	"Deployment": appsv1.SchemeGroupVersion.WithKind("Deployment"),
+	"DaemonSet":  appsv1.SchemeGroupVersion.WithKind("DaemonSet"),
 }
 
 // setDeploymentStatus plays the Deployment controller the test clusters do

@@ -38,21 +38,26 @@ func needOCM(t *testing.T, name string) string {
 	if testing.Short() {
 		t.Skip("needs control planes and OCM's binaries; skipped in -short")
 	}
+	if p := filepath.Join(moduleRoot(t), "bin", name); isExecutable(p) {
+		return p
+	}
+	t.Fatalf("OCM's %s binary is not in bin/: run 'hack/tools.sh ocm' (or 'make tools-ocm'; about 4 minutes the first time, cached after)", name)
+	return ""
+}
+
+// moduleRoot is the folder of the module's go.mod.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for d := wd; ; d = filepath.Dir(d) {
+	for d := wd; filepath.Dir(d) != d; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			if p := filepath.Join(d, "bin", name); isExecutable(p) {
-				return p
-			}
-		}
-		if filepath.Dir(d) == d {
-			break
+			return d
 		}
 	}
-	t.Fatalf("OCM's %s binary is not in bin/: run 'hack/tools.sh ocm' (or 'make tools-ocm'; about 4 minutes the first time, cached after)", name)
+	t.Fatalf("no go.mod above %s", wd)
 	return ""
 }
 
