@@ -25,7 +25,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -191,22 +190,11 @@ func (f *fleet) prepareExampleHub(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{ocmCluster, ourCluster} {
-		mc := &clusterv1.ManagedCluster{}
-		if err := f.hub.C.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
-			t.Fatal(err)
-		}
-		patch := client.MergeFrom(mc.DeepCopy())
-		if mc.Labels == nil {
-			mc.Labels = map[string]string{}
-		}
-		mc.Labels[clusterv1beta2.ClusterSetLabel] = "default"
-		mc.Labels["usage"] = "development"
+		labels := map[string]string{clusterv1beta2.ClusterSetLabel: "default", "usage": "development"}
 		if name == ocmCluster {
-			mc.Labels["environment"] = "Dev"
+			labels["environment"] = "Dev"
 		}
-		if err := f.hub.C.Patch(ctx, mc, patch); err != nil {
-			t.Fatal(err)
-		}
+		f.labelCluster(t, name, labels)
 		if err := f.spokes[name].C.Create(ctx, routeCRD()); err != nil && !apierrors.IsAlreadyExists(err) {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,19 +103,7 @@ func (f *fleet) serveExampleFleet(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = charts.Close() })
 	for _, name := range []string{ocmCluster, ourCluster} {
-		mc := &clusterv1.ManagedCluster{}
-		if err := f.hub.C.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
-			t.Fatal(err)
-		}
-		patch := client.MergeFrom(mc.DeepCopy())
-		if mc.Labels == nil {
-			mc.Labels = map[string]string{}
-		}
-		mc.Labels[clusterv1beta2.ClusterSetLabel] = "default"
-		mc.Labels["env"], mc.Labels["region"] = "prod", "east"
-		if err := f.hub.C.Patch(ctx, mc, patch); err != nil {
-			t.Fatal(err)
-		}
+		f.labelCluster(t, name, map[string]string{clusterv1beta2.ClusterSetLabel: "default", "env": "prod", "region": "east"})
 	}
 	rewrite := map[string]string{
 		"http://" + lab.DefaultGitAddr + "/fleet.git": repo,
@@ -231,4 +220,22 @@ func carriesNamespace(w *workv1.ManifestWork) bool {
 		}
 	}
 	return false
+}
+
+// labelCluster adds labels to a ManagedCluster on the hub.
+func (f *fleet) labelCluster(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	ctx := context.Background()
+	mc := &clusterv1.ManagedCluster{}
+	if err := f.hub.C.Get(ctx, client.ObjectKey{Name: name}, mc); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(mc.DeepCopy())
+	if mc.Labels == nil {
+		mc.Labels = map[string]string{}
+	}
+	maps.Copy(mc.Labels, labels)
+	if err := f.hub.C.Patch(ctx, mc, patch); err != nil {
+		t.Fatal(err)
+	}
 }
