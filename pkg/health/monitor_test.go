@@ -1,7 +1,6 @@
 package health_test
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -15,12 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/health"
-	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
-	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
@@ -29,12 +25,7 @@ import (
 // pods' watch brings the work back when a pod of its Deployment changes,
 // and the verdict names the pods' problem.
 func TestMonitorExplainsFromPods(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a control plane")
-	}
-	cp := harness.StartControlPlane(t, "managed", lab.RoleManaged)
-	kube := kubernetes.NewForConfigOrDie(cp.Config)
-	ctx, cancel := context.WithCancel(context.Background())
+	kube, ctx, cancel := managed(t)
 	var (
 		mu     sync.Mutex
 		queued []string
@@ -54,9 +45,6 @@ func TestMonitorExplainsFromPods(t *testing.T) {
 		return slices.Clone(queued[min(i, len(queued)):])
 	}
 
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "hello"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	deploy := func(name string) *unstructured.Unstructured {
 		t.Helper()
 		one := int32(1)

@@ -18,15 +18,27 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
-// TestPodIndex watches real pods: the cache holds them slim, a change of what
-// explains health is reported, a change of anything else is not.
-func TestPodIndex(t *testing.T) {
+// managed starts a managed cluster's control plane with the namespace
+// "hello"; cancel ends the context (call it before waiting for watches).
+func managed(t *testing.T) (kube kubernetes.Interface, ctx context.Context, cancel func()) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a control plane")
 	}
 	cp := harness.StartControlPlane(t, "managed", lab.RoleManaged)
-	kube := kubernetes.NewForConfigOrDie(cp.Config)
-	ctx, cancel := context.WithCancel(context.Background())
+	kube = kubernetes.NewForConfigOrDie(cp.Config)
+	ctx, cancel = context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "hello"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return kube, ctx, cancel
+}
+
+// TestPodIndex watches real pods: the cache holds them slim, a change of what
+// explains health is reported, a change of anything else is not.
+func TestPodIndex(t *testing.T) {
+	kube, ctx, cancel := managed(t)
 	var (
 		mu      sync.Mutex
 		changes = map[string]int{}
@@ -43,9 +55,6 @@ func TestPodIndex(t *testing.T) {
 		return changes["hello/"+name]
 	}
 
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "hello"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "hello", Labels: map[string]string{"app": "hello"}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.invalid/hello"}}},
