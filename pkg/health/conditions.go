@@ -112,6 +112,18 @@ func pruneRuleConditions(conds *[]metav1.Condition, gen int64) {
 	})
 }
 
+// SetManifest records what Judge found for one manifest of work generation
+// gen: when the object exists, its rule conditions (dropping those of older
+// generations), then its Progressing and Degraded conditions for v. When the
+// object does not exist its rule conditions stay, as in OCM (a finished Job
+// stays Complete).
+func SetManifest(conds *[]metav1.Condition, v Verdict, ruleConds []metav1.Condition, gen int64) {
+	if v.Status != NotFound {
+		SetRuleConditions(conds, ruleConds, gen)
+	}
+	SetManifestHealth(conds, v, gen)
+}
+
 // ManifestComplete reports whether a manifest is Complete (by a rule): OCM's
 // agent then leaves the object alone.
 func ManifestComplete(conds []metav1.Condition) bool {

@@ -284,8 +284,7 @@ func TestJobCompleteLikeOCM(t *testing.T) {
 			mc.Manifests = []workv1.ManifestCondition{{ResourceMeta: jobMeta}}
 		}
 		conds := &mc.Manifests[0].Conditions
-		SetRuleConditions(conds, rules.Evaluate(context.Background(), jobMeta, o, w.Spec.ManifestConfigs[0].ConditionRules), w.Generation)
-		SetManifestHealth(conds, Of(o, nil), w.Generation)
+		SetManifest(conds, Of(o, nil), rules.Evaluate(context.Background(), jobMeta, o, w.Spec.ManifestConfigs[0].ConditionRules), w.Generation)
 		SetWorkHealth(&w.Status.Conditions, mc.Manifests, w.Generation)
 		return w.Status
 	}
@@ -315,7 +314,7 @@ func TestJobCompleteLikeOCM(t *testing.T) {
 	wc.LastTransitionTime = completedAt
 
 	// The Job's own TTL deletes it: the work stays Complete and healthy.
-	SetManifestHealth(&w.Status.ResourceStatus.Manifests[0].Conditions, Of(nil, nil), w.Generation)
+	SetManifest(&w.Status.ResourceStatus.Manifests[0].Conditions, Of(nil, nil), nil, w.Generation)
 	SetWorkHealth(&w.Status.Conditions, w.Status.ResourceStatus.Manifests, w.Generation)
 	wc = meta.FindStatusCondition(w.Status.Conditions, "Complete")
 	if !WorkComplete(&w.Status) || !wc.LastTransitionTime.Equal(&completedAt) {

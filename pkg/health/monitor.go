@@ -58,15 +58,16 @@ func (m *Monitor) rulesFor(work *workv1.ManifestWork) *Rules {
 	return r
 }
 
-// Manifest judges one applied manifest whose live object is live (nil when
-// it does not exist): it evaluates rules, the conditionRules of the
-// manifest's config, on the live object and sets the manifest's rule,
-// Progressing and Degraded conditions in conds for the work's generation.
-// Call it for each manifest of a sync, then Work.
-func (m *Monitor) Manifest(ctx context.Context, work *workv1.ManifestWork, meta workv1.ManifestResourceMeta,
-	rules []workv1.ConditionRule, live *unstructured.Unstructured, conds *[]metav1.Condition) {
+// Judge returns the verdict on one applied manifest's live object (nil when
+// it does not exist) and the conditions rules give it, rules being the
+// conditionRules of the manifest's config (none when the object does not
+// exist). Call it for each manifest of a sync, then Synced; record both with
+// SetManifest.
+func (m *Monitor) Judge(ctx context.Context, work *workv1.ManifestWork, meta workv1.ManifestResourceMeta,
+	rules []workv1.ConditionRule, live *unstructured.Unstructured) (Verdict, []metav1.Condition) {
+	var conds []metav1.Condition
 	if live != nil && len(rules) > 0 {
-		SetRuleConditions(conds, m.rulesFor(work).Evaluate(ctx, meta, live, rules), work.Generation)
+		conds = m.rulesFor(work).Evaluate(ctx, meta, live, rules)
 	}
 	var pods []*Pod
 	if live != nil {
@@ -75,12 +76,7 @@ func (m *Monitor) Manifest(ctx context.Context, work *workv1.ManifestWork, meta 
 			pods = m.pods.InNamespace(w.namespace)
 		}
 	}
-	SetManifestHealth(conds, Of(live, pods), work.Generation)
-}
-
-// Failed sets the conditions of a manifest that could not be applied.
-func (m *Monitor) Failed(work *workv1.ManifestWork, err error, conds *[]metav1.Condition) {
-	SetManifestHealth(conds, ApplyFailed(err), work.Generation)
+	return Of(live, pods), conds
 }
 
 // track remembers a workload's selector for the sync of work in progress,
@@ -97,14 +93,13 @@ func (m *Monitor) track(work string, w *workload) {
 	byNS[w.namespace] = append(byNS[w.namespace], w.selector)
 }
 
-// Work sets the work-level conditions from the manifests' and ends the
-// sync: pods of workloads no longer in the work stop leading to it.
-func (m *Monitor) Work(work *workv1.ManifestWork, status *workv1.ManifestWorkStatus) {
-	SetWorkHealth(&status.Conditions, status.ResourceStatus.Manifests, work.Generation)
+// Synced ends a work's sync: pods of workloads no longer in the work stop
+// leading to it.
+func (m *Monitor) Synced(work string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.setWorkloads(work.Name, m.pending[work.Name])
-	delete(m.pending, work.Name)
+	m.setWorkloads(work, m.pending[work])
+	delete(m.pending, work)
 }
 
 func (m *Monitor) setWorkloads(work string, byNS map[string][]labels.Selector) {

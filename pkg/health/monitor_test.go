@@ -99,8 +99,10 @@ func TestMonitorExplainsFromPods(t *testing.T) {
 
 	judge := func(w *workv1.ManifestWork, meta workv1.ManifestResourceMeta, live *unstructured.Unstructured) workv1.ManifestWorkStatus {
 		st := workv1.ManifestWorkStatus{ResourceStatus: workv1.ManifestResourceStatus{Manifests: []workv1.ManifestCondition{{ResourceMeta: meta}}}}
-		m.Manifest(ctx, w, meta, nil, live, &st.ResourceStatus.Manifests[0].Conditions)
-		m.Work(w, &st)
+		v, rc := m.Judge(ctx, w, meta, nil, live)
+		health.SetManifest(&st.ResourceStatus.Manifests[0].Conditions, v, rc, w.Generation)
+		health.SetWorkHealth(&st.Conditions, st.ResourceStatus.Manifests, w.Generation)
+		m.Synced(w.Name)
 		return st
 	}
 	judge(work("w1"), meta1, one)
@@ -130,7 +132,7 @@ func TestMonitorExplainsFromPods(t *testing.T) {
 
 	// w1 no longer holds the Deployment: its pod leads nowhere. The change of
 	// w2's pod, delivered after, shows the first one was seen.
-	m.Work(work("w1"), &workv1.ManifestWorkStatus{})
+	m.Synced("w1")
 	n = len(queuedSince(0))
 	podOf("one", "CrashLoopBackOff")
 	podOf("two", "ErrImagePull")

@@ -389,9 +389,10 @@ func TestMonitorCompilesOncePerGeneration(t *testing.T) {
 	}
 	var conds []metav1.Condition
 	jobMeta := workv1.ManifestResourceMeta{Group: "batch", Version: "v1", Kind: "Job", Resource: "jobs", Namespace: "hello", Name: "migrate"}
-	m.Manifest(ctx, w, jobMeta, []workv1.ConditionRule{complete()}, obj(t, job+"status: {conditions: [{type: Complete, status: \"True\"}]}\n"), &conds)
-	if !ManifestComplete(conds) {
-		t.Errorf("conditions %+v, want Complete", conds)
+	v, rc := m.Judge(ctx, w, jobMeta, []workv1.ConditionRule{complete()}, obj(t, job+"status: {conditions: [{type: Complete, status: \"True\"}]}\n"))
+	SetManifest(&conds, v, rc, w.Generation)
+	if !ManifestComplete(conds) || v.Status != Current {
+		t.Errorf("verdict %+v, conditions %+v, want Current and Complete", v, conds)
 	}
 	m.Forget(w.Name)
 	if len(m.rules) != 0 {
