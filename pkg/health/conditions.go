@@ -38,8 +38,12 @@ const ruleReasonPrefix = "ConditionRule"
 func IsRuleCondition(c metav1.Condition) bool { return strings.HasPrefix(c.Reason, ruleReasonPrefix) }
 
 // ApplyFailed is the verdict for a manifest that could not be applied.
-func ApplyFailed(err error) Verdict {
-	return Verdict{Status: Failed, Reason: ReasonApplyFailed, Message: boundTo(err.Error(), maxRuleMessage)}
+func ApplyFailed(err error) Verdict { return NotApplied(ReasonApplyFailed, err) }
+
+// NotApplied is the verdict for a manifest that was not applied, for reason
+// (e.g. another work applies the object and takes precedence).
+func NotApplied(reason string, err error) Verdict {
+	return Verdict{Status: Failed, Reason: reason, Message: boundTo(err.Error(), maxRuleMessage), notApplied: true}
 }
 
 // ManifestHealth returns a manifest's Progressing and Degraded conditions
@@ -52,7 +56,7 @@ func ApplyFailed(err error) Verdict {
 //	NotFound       True  Applying  <msg>     False AsExpected
 //	Unknown        True  Applying  <msg>     Unknown HealthUnknown <msg>
 //	Failed         True  Applying            True  HealthCheckFailed <msg>
-//	ApplyFailed    False Failed              True  ApplyFailed <error>
+//	NotApplied     False Failed              True  <reason> <error>
 //
 // A Failed object is still Progressing, as OCM's rollouts expect of a work
 // that failed (Progressing=True and Degraded=True). Healthy manifests carry
@@ -61,9 +65,9 @@ func ManifestHealth(v Verdict) (progressing, degraded metav1.Condition) {
 	progressing = metav1.Condition{Type: workv1.ManifestProgressing, Status: metav1.ConditionTrue, Reason: workv1.WorkProgressingReasonApplying, Message: v.Message}
 	degraded = metav1.Condition{Type: workv1.ManifestDegraded, Status: metav1.ConditionFalse, Reason: ReasonAsExpected}
 	switch {
-	case v.Reason == ReasonApplyFailed:
+	case v.notApplied:
 		progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionFalse, workv1.WorkProgressingReasonFailed, ""
-		degraded.Status, degraded.Reason, degraded.Message = metav1.ConditionTrue, ReasonApplyFailed, v.Message
+		degraded.Status, degraded.Reason, degraded.Message = metav1.ConditionTrue, v.Reason, v.Message
 	case v.Status == Current:
 		progressing.Status, progressing.Reason, progressing.Message = metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, ""
 	case v.Status == Failed:
@@ -154,7 +158,7 @@ var agentTypes = map[string]bool{
 //     (Completed).
 //   - Degraded: True if a manifest is degraded, naming up to five with why
 //     ("Deployment ns/hello: 0/1 ready: ImagePullBackOff"), reason
-//     ApplyFailed if any failed to apply, else HealthCheckFailed (or the
+//     ApplyFailed if any was not applied, else HealthCheckFailed (or the
 //     reason of a rule that set Degraded); Unknown (HealthUnknown) if a
 //     manifest's health is unknown; else False (AsExpected).
 //   - every other type a rule set on a manifest (Complete, or any custom
@@ -210,8 +214,12 @@ func workDegraded(manifests []workv1.ManifestCondition) metav1.Condition {
 		case c == nil:
 		case c.Status == metav1.ConditionTrue:
 			degraded = append(degraded, named(m.ResourceMeta, c.Message))
-			if reason == "" || c.Reason == ReasonApplyFailed || (reason != ReasonApplyFailed && c.Reason == ReasonHealthCheckFailed) {
-				reason = c.Reason
+			r := c.Reason
+			if notApplied(m.Conditions) {
+				r = ReasonApplyFailed
+			}
+			if reason == "" || r == ReasonApplyFailed || (reason != ReasonApplyFailed && r == ReasonHealthCheckFailed) {
+				reason = r
 			}
 		case c.Status == metav1.ConditionUnknown:
 			unknown = append(unknown, named(m.ResourceMeta, c.Message))
@@ -228,6 +236,12 @@ func workDegraded(manifests []workv1.ManifestCondition) metav1.Condition {
 	}
 	return metav1.Condition{Type: workv1.WorkDegraded, Status: metav1.ConditionFalse, Reason: ReasonAsExpected,
 		Message: "No resource is degraded"}
+}
+
+// notApplied reports whether a manifest's conditions say it was not applied.
+func notApplied(conds []metav1.Condition) bool {
+	c := meta.FindStatusCondition(conds, workv1.ManifestProgressing)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == workv1.WorkProgressingReasonFailed
 }
 
 type ruleTally struct {

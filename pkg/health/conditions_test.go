@@ -43,6 +43,7 @@ func TestManifestHealth(t *testing.T) {
 		{Verdict{Status: Unknown, Reason: "StatusUnreadable", Message: "Cannot read status: x"}, cond{T, "Applying", "Cannot read status: x"}, cond{U, "HealthUnknown", "Cannot read status: x"}},
 		{Verdict{Status: Failed, Reason: "ImagePullBackOff", Message: "0/1 ready: ImagePullBackOff"}, cond{T, "Applying", ""}, cond{T, "HealthCheckFailed", "0/1 ready: ImagePullBackOff"}},
 		{ApplyFailed(errors.New("admission webhook denied")), cond{F, "Failed", ""}, cond{T, "ApplyFailed", "admission webhook denied"}},
+		{NotApplied("ManifestConflict", errors.New("work a/b applies it")), cond{F, "Failed", ""}, cond{T, "ManifestConflict", "work a/b applies it"}},
 	}
 	for _, tc := range tests {
 		p, d := ManifestHealth(tc.v)
@@ -131,6 +132,7 @@ func TestSetWorkHealth(t *testing.T) {
 	imagePull := healthOf(Verdict{Status: Failed, Reason: "ImagePullBackOff", Message: "0/1 ready: ImagePullBackOff"})
 	rolling := healthOf(Verdict{Status: InProgress, Reason: "LessReady", Message: "1/2 ready"})
 	applyFailed := healthOf(ApplyFailed(errors.New("forbidden")))
+	conflict := healthOf(NotApplied("ManifestConflict", errors.New("work a/b takes precedence")))
 	unknown := healthOf(Verdict{Status: Unknown, Reason: "StatusUnreadable", Message: "Cannot read status: x"})
 
 	many := make([]workv1.ManifestCondition, 7)
@@ -178,6 +180,12 @@ func TestSetWorkHealth(t *testing.T) {
 			manifests:   []workv1.ManifestCondition{manifest("Role", "r", applyFailed...), manifest("ConfigMap", "b", current...)},
 			progressing: cond{metav1.ConditionFalse, "Failed", "1 of 2 manifests failed to apply"},
 			degraded:    cond{metav1.ConditionTrue, "ApplyFailed", "1 of 2 resources degraded: Role hello/r: forbidden"},
+		},
+		{
+			name:        "a manifest not applied for another reason counts as an apply failure",
+			manifests:   []workv1.ManifestCondition{manifest("Deployment", "hello", imagePull...), manifest("ConfigMap", "c", conflict...)},
+			progressing: cond{metav1.ConditionTrue, "Applying", "1 of 2 resources progressing: Deployment hello/hello"},
+			degraded:    cond{metav1.ConditionTrue, "ApplyFailed", "2 of 2 resources degraded: Deployment hello/hello: 0/1 ready: ImagePullBackOff; ConfigMap hello/c: work a/b takes precedence"},
 		},
 		{
 			name:        "unknown health",

@@ -21,7 +21,9 @@ type Monitor struct {
 	pods    *PodIndex
 	enqueue func(work string)
 
-	mu    sync.Mutex
+	mu sync.Mutex
+	// ctx is the context the pods watch runs in, once Start gave it.
+	ctx   context.Context
 	rules map[string]*Rules
 	// workloads are the pod selectors of each work's workloads, by
 	// namespace; pending collects those of a sync in progress.
@@ -31,19 +33,27 @@ type Monitor struct {
 
 // NewMonitor builds a monitor on the managed cluster's client; enqueue is
 // called with a work's name when a pod of one of its workloads changes.
-// Its pods watch runs until ctx ends.
-func NewMonitor(ctx context.Context, kube kubernetes.Interface, log logr.Logger, enqueue func(work string)) (*Monitor, error) {
+// Nothing runs before Start.
+func NewMonitor(kube kubernetes.Interface, log logr.Logger, enqueue func(work string)) (*Monitor, error) {
 	e, err := NewEvaluator()
 	if err != nil {
 		return nil, err
 	}
 	m := &Monitor{eval: e, enqueue: enqueue, rules: map[string]*Rules{},
 		workloads: map[string]map[string][]labels.Selector{}, pending: map[string]map[string][]labels.Selector{}}
-	m.pods = NewPodIndex(ctx, kube, log, m.podChanged)
+	m.pods = NewPodIndex(kube, log, m.podChanged)
 	return m, nil
 }
 
-// Wait blocks until the pods watch stopped (after ctx ended).
+// Start lets the monitor watch pods, until ctx ends; the watch starts with
+// the first workload judged.
+func (m *Monitor) Start(ctx context.Context) {
+	m.mu.Lock()
+	m.ctx = ctx
+	m.mu.Unlock()
+}
+
+// Wait blocks until the pods watch stopped (after Start's ctx ended).
 func (m *Monitor) Wait() { m.pods.Wait() }
 
 // rulesFor returns the work's rules compiled for its generation.
@@ -82,9 +92,11 @@ func (m *Monitor) Judge(ctx context.Context, work *workv1.ManifestWork, meta wor
 // track remembers a workload's selector for the sync of work in progress,
 // and starts the pods index.
 func (m *Monitor) track(work string, w *workload) {
-	m.pods.Start()
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.ctx != nil {
+		m.pods.Start(m.ctx)
+	}
 	byNS := m.pending[work]
 	if byNS == nil {
 		byNS = map[string][]labels.Selector{}

@@ -30,7 +30,7 @@ func TestMonitorExplainsFromPods(t *testing.T) {
 		mu     sync.Mutex
 		queued []string
 	)
-	m, err := health.NewMonitor(ctx, kube, logr.Discard(), func(w string) {
+	m, err := health.NewMonitor(kube, logr.Discard(), func(w string) {
 		mu.Lock()
 		queued = append(queued, w)
 		mu.Unlock()
@@ -38,6 +38,7 @@ func TestMonitorExplainsFromPods(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.Start(ctx)
 	t.Cleanup(func() { cancel(); m.Wait() })
 	queuedSince := func(i int) []string {
 		mu.Lock()

@@ -19,7 +19,6 @@ import (
 // explain workloads. It starts on first use, so an agent that applies no
 // workload never lists a pod.
 type PodIndex struct {
-	ctx      context.Context
 	log      logr.Logger
 	inf      cache.SharedIndexInformer
 	onChange func(*Pod)
@@ -31,8 +30,7 @@ type PodIndex struct {
 // NewPodIndex builds a pod index on client's cluster. onChange is called
 // for every pod that appears, disappears or changes in what SlimPod keeps
 // (not for changes of anything else, such as a heartbeat of its status).
-// The index runs until ctx ends.
-func NewPodIndex(ctx context.Context, client kubernetes.Interface, log logr.Logger, onChange func(*Pod)) *PodIndex {
+func NewPodIndex(client kubernetes.Interface, log logr.Logger, onChange func(*Pod)) *PodIndex {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			return client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
@@ -46,7 +44,7 @@ func NewPodIndex(ctx context.Context, client kubernetes.Interface, log logr.Logg
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 		log.V(1).Info("watch of pods failed; retrying", "error", err.Error())
 	})
-	p := &PodIndex{ctx: ctx, log: log, inf: inf, onChange: onChange}
+	p := &PodIndex{log: log, inf: inf, onChange: onChange}
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) { p.changed(obj) },
 		UpdateFunc: func(oldObj, newObj any) {
@@ -78,14 +76,11 @@ func samePod(a, b *Pod) bool {
 		slices.Equal(a.Containers, b.Containers)
 }
 
-// Start starts the watch (once); the first call lists the pods.
-func (p *PodIndex) Start() {
+// Start starts the watch (once), which lists the pods and runs until ctx
+// ends.
+func (p *PodIndex) Start(ctx context.Context) {
 	p.once.Do(func() {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.inf.RunWithContext(p.ctx)
-		}()
+		p.wg.Go(func() { p.inf.RunWithContext(ctx) })
 	})
 }
 

@@ -43,7 +43,7 @@ func TestPodIndex(t *testing.T) {
 		mu      sync.Mutex
 		changes = map[string]int{}
 	)
-	idx := health.NewPodIndex(ctx, kube, logr.Discard(), func(p *health.Pod) {
+	idx := health.NewPodIndex(kube, logr.Discard(), func(p *health.Pod) {
 		mu.Lock()
 		changes[p.Namespace+"/"+p.Name]++
 		mu.Unlock()
@@ -62,8 +62,8 @@ func TestPodIndex(t *testing.T) {
 	if _, err := kube.CoreV1().Pods("hello").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	idx.Start()
-	idx.Start() // a second start is a no-op
+	idx.Start(ctx)
+	idx.Start(ctx) // a second start is a no-op
 	poll.Eventually(t, 10*time.Second, "pod listed", func() error {
 		if !idx.Synced() || len(idx.InNamespace("hello")) != 1 || count("web") != 1 {
 			return fmt.Errorf("synced %t, %d pods, %d changes", idx.Synced(), len(idx.InNamespace("hello")), count("web"))

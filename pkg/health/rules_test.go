@@ -374,7 +374,7 @@ func TestMonitorCompilesOncePerGeneration(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// The pods watch never starts: no workload is judged.
-	m, err := NewMonitor(ctx, kubernetes.NewForConfigOrDie(&rest.Config{Host: "http://127.0.0.1:1"}), logr.Discard(), func(string) {})
+	m, err := NewMonitor(kubernetes.NewForConfigOrDie(&rest.Config{Host: "http://127.0.0.1:1"}), logr.Discard(), func(string) {})
 	if err != nil {
 		t.Fatal(err)
 	}

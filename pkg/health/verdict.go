@@ -38,6 +38,9 @@ type Verdict struct {
 	// Message says why in a few words, e.g. "0/1 ready: ImagePullBackOff";
 	// empty when Current, so healthy objects cost no status bytes.
 	Message string
+	// notApplied marks the verdict on a manifest that was not applied
+	// (NotApplied), not on its object.
+	notApplied bool
 }
 
 // Healthy reports whether the verdict is Current.

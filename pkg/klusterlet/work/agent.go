@@ -33,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/health"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
 )
 
@@ -150,6 +151,7 @@ type Agent struct {
 	executors *executors
 
 	applier   *applyReconciler
+	health    *health.Monitor
 	status    *statusWriter
 	applied   *appliedWorks
 	hubWorks  *hubWorks
@@ -180,6 +182,12 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.wire(c, managedCfg)
+	// Health: verdicts from the applied objects' watches, explained from a
+	// pods watch that brings a work back when its workloads' pods change.
+	if a.health, err = health.NewMonitor(c.managedKube, a.log, a.queue.Add); err != nil {
+		return nil, err
+	}
+	a.applier.health = a.health
 	if _, err := a.workInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.enqueueWork,
 		UpdateFunc: a.onWorkUpdate,
@@ -193,7 +201,7 @@ func New(opts Options) (*Agent, error) {
 // agentClients are the clients an agent talks through.
 type agentClients struct {
 	hubWork, managedWork *workclientset.Clientset
-	hubKube              kubernetes.Interface
+	hubKube, managedKube kubernetes.Interface
 	dyn                  dynamic.Interface
 	diff                 client.Client
 }
@@ -219,6 +227,9 @@ func (a *Agent) clients(hubCfg, managedCfg *rest.Config) (*agentClients, error) 
 		return nil, err
 	}
 	if c.managedWork, err = workclientset.NewForConfigAndClient(managedCfg, a.managedHTTP); err != nil {
+		return nil, fmt.Errorf("managed cluster client: %w", err)
+	}
+	if c.managedKube, err = kubernetes.NewForConfigAndClient(managedCfg, a.managedHTTP); err != nil {
 		return nil, fmt.Errorf("managed cluster client: %w", err)
 	}
 	if c.dyn, err = dynamic.NewForConfigAndClient(managedCfg, a.managedHTTP); err != nil {
@@ -290,11 +301,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.hubFactory.Shutdown()
 		a.amwFactory.Shutdown()
 		a.tracker.wait()
+		a.health.Wait()
 		a.hubHTTP.CloseIdleConnections()
 		a.managedHTTP.CloseIdleConnections()
 		a.executors.close()
 	}()
 	a.tracker.start(ctx)
+	a.health.Start(ctx)
 	a.amwFactory.Start(ctx.Done())
 	a.hubFactory.Start(ctx.Done())
 	a.log.Info("work agent starting", "hubHash", a.hubHash[:12])

@@ -14,6 +14,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/health"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/drift"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/ignorefields"
@@ -46,8 +47,8 @@ const (
 	ReasonNoStatusFeedbackSynced   = "NoStatusFeedbackSynced"
 	ReasonStatusFeedbackSyncFailed = "StatusFeedbackSyncFailed"
 
-	ReasonDegradedApplyFailed = "ApplyFailed"
-	ReasonAsExpected          = "AsExpected"
+	ReasonDegradedApplyFailed = health.ReasonApplyFailed
+	ReasonAsExpected          = health.ReasonAsExpected
 
 	ReasonDriftDetected = appsv1.ReasonDriftDetected
 	ReasonNoDrift       = appsv1.ReasonNoDrift
@@ -78,14 +79,19 @@ type outcome struct {
 	feedback    []workv1.FeedbackValue
 	feedbackErr error
 	hasRules    bool
+	// verdict is the object's health and ruleConds the conditions its
+	// conditionRules gave (health.Monitor.Judge); a zero verdict is judged
+	// from live alone.
+	verdict   health.Verdict
+	ruleConds []metav1.Condition
 }
 
 // manifestConditionFuncs compute a manifest's conditions from its outcome,
-// in order. A new per-manifest verdict (health) is one more function here.
+// in order; health (Progressing, Degraded, conditionRules) comes after them.
+// Healthy manifests carry no messages, to keep a work's status small.
 var manifestConditionFuncs = []func(o *outcome) []metav1.Condition{
 	appliedCondition,
 	availableCondition,
-	progressCondition,
 	feedbackCondition,
 	driftCondition,
 }
@@ -101,7 +107,24 @@ func manifestConditions(old []metav1.Condition, o *outcome, gen int64) []metav1.
 			meta.SetStatusCondition(&conds, c)
 		}
 	}
+	health.SetManifest(&conds, verdictOf(o), o.ruleConds, gen)
 	return conds
+}
+
+// verdictOf is the health verdict of a manifest: failed when it was not
+// applied, unknown when its object could not be read.
+func verdictOf(o *outcome) health.Verdict {
+	switch {
+	case isConflict(o.err):
+		return health.NotApplied(ReasonManifestConflict, o.err)
+	case o.err != nil:
+		return health.ApplyFailed(o.err)
+	case o.live == nil && o.fetchErr != nil:
+		return health.Verdict{Status: health.Unknown, Reason: ReasonFetchingResourceFailed, Message: "Failed to fetch resource: " + o.fetchErr.Error()}
+	case o.verdict.Status != "":
+		return o.verdict
+	}
+	return health.Of(o.live, nil)
 }
 
 func cond(t string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
@@ -113,7 +136,7 @@ func appliedCondition(o *outcome) []metav1.Condition {
 	case o.err == nil && o.note != "":
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete; "+o.note)}
 	case o.err == nil:
-		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete")}
+		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "")}
 	case isConflict(o.err):
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionFalse, ReasonManifestConflict, "Not applied: "+o.err.Error())}
 	case errors.As(o.err, new(*ignorefields.Error)):
@@ -127,36 +150,11 @@ func appliedCondition(o *outcome) []metav1.Condition {
 func availableCondition(o *outcome) []metav1.Condition {
 	switch {
 	case o.live != nil:
-		return []metav1.Condition{cond(workv1.ManifestAvailable, metav1.ConditionTrue, ReasonResourceAvailable, "Resource is available")}
+		return []metav1.Condition{cond(workv1.ManifestAvailable, metav1.ConditionTrue, ReasonResourceAvailable, "")}
 	case o.fetchErr != nil:
 		return []metav1.Condition{cond(workv1.ManifestAvailable, metav1.ConditionUnknown, ReasonFetchingResourceFailed, "Failed to fetch resource: "+o.fetchErr.Error())}
 	}
 	return []metav1.Condition{cond(workv1.ManifestAvailable, metav1.ConditionFalse, ReasonResourceNotAvailable, "Resource is not available")}
-}
-
-// progressCondition sets Progressing and Degraded from the apply alone.
-func progressCondition(o *outcome) []metav1.Condition {
-	switch {
-	case isConflict(o.err):
-		return []metav1.Condition{
-			cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed, "Not applied: "+o.err.Error()),
-			cond(workv1.ManifestDegraded, metav1.ConditionTrue, ReasonManifestConflict, o.err.Error()),
-		}
-	case o.err != nil:
-		return []metav1.Condition{
-			cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed, "Apply failed: "+o.err.Error()),
-			cond(workv1.ManifestDegraded, metav1.ConditionTrue, ReasonDegradedApplyFailed, o.err.Error()),
-		}
-	case o.live == nil:
-		return []metav1.Condition{
-			cond(workv1.ManifestProgressing, metav1.ConditionTrue, workv1.WorkProgressingReasonApplying, "Waiting for the resource to exist"),
-			cond(workv1.ManifestDegraded, metav1.ConditionFalse, ReasonAsExpected, "Resource is as expected"),
-		}
-	}
-	return []metav1.Condition{
-		cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "Resource is applied and available"),
-		cond(workv1.ManifestDegraded, metav1.ConditionFalse, ReasonAsExpected, "Resource is as expected"),
-	}
 }
 
 func feedbackCondition(o *outcome) []metav1.Condition {
@@ -181,7 +179,7 @@ func driftCondition(o *outcome) []metav1.Condition {
 		return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift,
 			fmt.Sprintf("Drift corrected at %s: %s", o.corrected.at.UTC().Format(time.RFC3339), o.corrected.what.String()))}
 	}
-	return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift, "No drift")}
+	return []metav1.Condition{cond(ConditionDrifted, metav1.ConditionFalse, ReasonNoDrift, "")}
 }
 
 // maxListed bounds the objects named in a work-level message.
@@ -226,12 +224,13 @@ func tallyOf(outcomes []*outcome) tally {
 var workConditionFuncs = []func(t tally) []metav1.Condition{
 	workApplied,
 	workAvailable,
-	workProgress,
 	workDrifted,
 }
 
-// workConditions sums the manifests up into the work's conditions.
-func workConditions(old []metav1.Condition, outcomes []*outcome, gen int64) []metav1.Condition {
+// workConditions sums the manifests up into the work's conditions; health
+// (Progressing, Degraded, the sums of conditionRules such as Complete) from
+// the manifests' conditions.
+func workConditions(old []metav1.Condition, outcomes []*outcome, manifests []workv1.ManifestCondition, gen int64) []metav1.Condition {
 	conds := make([]metav1.Condition, len(old))
 	copy(conds, old)
 	t := tallyOf(outcomes)
@@ -241,6 +240,7 @@ func workConditions(old []metav1.Condition, outcomes []*outcome, gen int64) []me
 			meta.SetStatusCondition(&conds, c)
 		}
 	}
+	health.SetWorkHealth(&conds, manifests, gen)
 	return conds
 }
 
@@ -266,29 +266,6 @@ func workAvailable(t tally) []metav1.Condition {
 	return []metav1.Condition{cond(workv1.WorkAvailable, metav1.ConditionTrue, ReasonResourcesAvailable, "All resources are available")}
 }
 
-// workProgress sets Progressing and Degraded.
-func workProgress(t tally) []metav1.Condition {
-	switch {
-	case len(t.failed) > 0:
-		return []metav1.Condition{
-			cond(workv1.WorkProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonFailed,
-				fmt.Sprintf("%d of %d manifests failed to apply", len(t.failed), t.total)),
-			cond(workv1.WorkDegraded, metav1.ConditionTrue, ReasonDegradedApplyFailed,
-				fmt.Sprintf("%d of %d manifests failed to apply: %s", len(t.failed), t.total, listed(t.failed))),
-		}
-	case len(t.unavailable)+len(t.unknown) > 0:
-		return []metav1.Condition{
-			cond(workv1.WorkProgressing, metav1.ConditionTrue, workv1.WorkProgressingReasonApplying,
-				fmt.Sprintf("%d of %d resources are not available yet", len(t.unavailable)+len(t.unknown), t.total)),
-			cond(workv1.WorkDegraded, metav1.ConditionFalse, ReasonAsExpected, "All manifests applied"),
-		}
-	}
-	return []metav1.Condition{
-		cond(workv1.WorkProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "All resources are applied and available"),
-		cond(workv1.WorkDegraded, metav1.ConditionFalse, ReasonAsExpected, "All manifests applied"),
-	}
-}
-
 func workDrifted(t tally) []metav1.Condition {
 	switch {
 	case len(t.drifted) > 0:
@@ -302,19 +279,7 @@ func workDrifted(t tally) []metav1.Condition {
 }
 
 // describe names a manifest as "Kind namespace/name".
-func describe(m workv1.ManifestResourceMeta) string {
-	kind := m.Kind
-	if kind == "" {
-		kind = fmt.Sprintf("manifest %d", m.Ordinal)
-	}
-	switch {
-	case m.Name == "":
-		return kind
-	case m.Namespace == "":
-		return kind + " " + m.Name
-	}
-	return kind + " " + m.Namespace + "/" + m.Name
-}
+func describe(m workv1.ManifestResourceMeta) string { return health.Describe(m) }
 
 func listed(items []string) string {
 	if len(items) <= maxListed {

@@ -17,6 +17,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/health"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/drift"
 )
@@ -33,6 +34,7 @@ type applyReconciler struct {
 	writes    *ownWrites
 	routes    *routes
 	events    *eventRecorder
+	health    *health.Monitor
 	mapper    meta.RESTMapper
 	// requeue looks at the works of an object again.
 	requeue func(objKey)
@@ -168,12 +170,17 @@ func (r *applyReconciler) run(ctx context.Context, work *workv1.ManifestWork, st
 		o: &outcome{meta: m.meta},
 	}
 	r.process(ctx, j)
-	if m.config != nil && len(m.config.FeedbackRules) > 0 {
-		j.o.hasRules = true
-		if j.o.live != nil {
-			j.o.feedback, j.o.feedbackErr = feedbackValues(j.o.live, m.config.FeedbackRules)
+	var rules []workv1.ConditionRule
+	if m.config != nil {
+		rules = m.config.ConditionRules
+		if len(m.config.FeedbackRules) > 0 {
+			j.o.hasRules = true
+			if j.o.live != nil {
+				j.o.feedback, j.o.feedbackErr = feedbackValues(j.o.live, m.config.FeedbackRules)
+			}
 		}
 	}
+	j.o.verdict, j.o.ruleConds = r.health.Judge(ctx, work, m.meta, rules, j.o.live)
 	return j.o
 }
 
@@ -183,6 +190,10 @@ func (r *applyReconciler) process(ctx context.Context, j *job) {
 	switch {
 	case j.m.strategy.Type == workv1.UpdateStrategyTypeReadOnly:
 		j.o.live, j.o.fetchErr = r.objects.get(ctx, j.m.key())
+	case manifestComplete(j.work, j.m):
+		// As OCM: a manifest a rule marked Complete is left alone (a Job
+		// that finished is neither updated nor created again).
+		j.o.live, _ = r.objects.current(ctx, j.m.key())
 	case r.lost(ctx, j):
 	case j.rec.hash == j.m.hash:
 		r.steady(ctx, j)
@@ -380,19 +391,33 @@ func (r *applyReconciler) write(ctx context.Context, j *job, live *unstructured.
 	return res.Object, nil
 }
 
+// manifestComplete says the work's status shows the manifest Complete.
+func manifestComplete(work *workv1.ManifestWork, m *manifest) bool {
+	mc := statusOf(work, m)
+	return mc != nil && health.ManifestComplete(mc.Conditions)
+}
+
+// statusOf finds a manifest's entry in the work's status.
+func statusOf(work *workv1.ManifestWork, m *manifest) *workv1.ManifestCondition {
+	for i, mc := range work.Status.ResourceStatus.Manifests {
+		rm := mc.ResourceMeta
+		if rm.Ordinal == m.meta.Ordinal && rm.Group == m.meta.Group && rm.Kind == m.meta.Kind &&
+			rm.Name == m.meta.Name && rm.Namespace == m.meta.Namespace {
+			return &work.Status.ResourceStatus.Manifests[i]
+		}
+	}
+	return nil
+}
+
 // previouslyApplied says the work's status shows this manifest applied at
 // the work's current generation: after a restart, its objects are expected.
 func previouslyApplied(work *workv1.ManifestWork, m *manifest) bool {
-	for _, mc := range work.Status.ResourceStatus.Manifests {
-		rm := mc.ResourceMeta
-		if rm.Ordinal != m.meta.Ordinal || rm.Group != m.meta.Group || rm.Kind != m.meta.Kind ||
-			rm.Name != m.meta.Name || rm.Namespace != m.meta.Namespace {
-			continue
-		}
-		c := meta.FindStatusCondition(mc.Conditions, workv1.ManifestApplied)
-		return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == work.Generation
+	mc := statusOf(work, m)
+	if mc == nil {
+		return false
 	}
-	return false
+	c := meta.FindStatusCondition(mc.Conditions, workv1.ManifestApplied)
+	return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == work.Generation
 }
 
 // waitEstablished waits (bounded) until the CRDs just applied are served, so

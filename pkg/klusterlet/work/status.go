@@ -72,6 +72,6 @@ func buildStatus(work *workv1.ManifestWork, outcomes []*outcome) workv1.Manifest
 			Conditions:      manifestConditions(prev, o, gen),
 		})
 	}
-	out.Conditions = workConditions(work.Status.Conditions, outcomes, gen)
+	out.Conditions = workConditions(work.Status.Conditions, outcomes, out.ResourceStatus.Manifests, gen)
 	return out
 }

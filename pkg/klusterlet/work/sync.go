@@ -8,6 +8,8 @@ import (
 	"time"
 
 	workv1 "open-cluster-management.io/api/work/v1"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/health"
 )
 
 // hubTimeout bounds a write to the hub, so an unreachable hub (packets
@@ -35,6 +37,11 @@ func (a *Agent) sync(ctx context.Context, name string) (time.Duration, error) {
 	if work.DeletionTimestamp != nil {
 		return a.finalizer.finalize(ctx, work)
 	}
+	if health.WorkComplete(&work.Status) {
+		// As OCM: a Complete work gets no more updates; OCM's hub deletes
+		// it ttlSecondsAfterFinished later.
+		return 0, nil
+	}
 	st := a.states.get(name)
 	if err := a.prepare(ctx, work, st); err != nil {
 		return 0, err
@@ -42,6 +49,7 @@ func (a *Agent) sync(ctx context.Context, name string) (time.Duration, error) {
 	ms := st.manifests(work, st.amw.UID, a.mapper)
 	a.applier.track(name, ms)
 	outcomes := a.applier.reconcile(ctx, work, st, ms)
+	a.health.Synced(name)
 	pending, err := a.report(ctx, work, st, ms, outcomes)
 	if err != nil {
 		return 0, err
@@ -111,5 +119,6 @@ func (m *manifest) retryable() bool { return m.obj != nil || m.mappingErr }
 // forget drops what the agent remembers of a work that is gone.
 func (a *Agent) forget(work string) {
 	a.states.forget(work)
+	a.health.Forget(work)
 	a.writes.forget(a.routes.forget(work))
 }

@@ -131,7 +131,8 @@ func TestConditions(t *testing.T) {
 	if c := find(manifestConditions(nil, failed, 1), workv1.ManifestApplied); c.Reason != ReasonApplyConflict {
 		t.Errorf("conflict reason = %s", c.Reason)
 	}
-	wc := workConditions(nil, []*outcome{ok, drifted, gone, failed}, 1)
+	gen1 := &workv1.ManifestWork{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
+	wc := buildStatus(gen1, []*outcome{ok, drifted, gone, failed}).Conditions
 	if c := find(wc, ConditionDrifted); c.Status != metav1.ConditionTrue ||
 		c.Message != "2 of 4 manifests drifted: Deployment n/web .spec.replicas; ConfigMap n/b object was deleted" {
 		t.Errorf("work Drifted = %+v", c)
@@ -145,7 +146,7 @@ func TestConditions(t *testing.T) {
 	if c := find(wc, workv1.WorkDegraded); c.Status != metav1.ConditionTrue {
 		t.Errorf("work Degraded = %+v", c)
 	}
-	if c := find(workConditions(nil, nil, 1), workv1.WorkApplied); c.Status != metav1.ConditionTrue {
+	if c := find(buildStatus(gen1, nil).Conditions, workv1.WorkApplied); c.Status != metav1.ConditionTrue {
 		t.Errorf("empty work Applied = %+v", c)
 	}
 }
