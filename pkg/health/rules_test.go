@@ -399,3 +399,22 @@ func TestMonitorCompilesOncePerGeneration(t *testing.T) {
 		t.Error("Forget kept the rules")
 	}
 }
+
+// BenchmarkJudgeConfigMap is what health adds to the agent's sync of one
+// manifest without rules: the verdict and the conditions it sets.
+func BenchmarkJudgeConfigMap(b *testing.B) {
+	m, err := NewMonitor(kubernetes.NewForConfigOrDie(&rest.Config{Host: "http://127.0.0.1:1"}), logr.Discard(), func(string) {})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := workWith()
+	cm := obj(&testing.T{}, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: hello}\ndata: {a: b}\n")
+	meta := workv1.ManifestResourceMeta{Version: "v1", Kind: "ConfigMap", Resource: "configmaps", Namespace: "hello", Name: "cfg"}
+	var conds []metav1.Condition
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		v, rc := m.Judge(ctx, w, meta, nil, cm)
+		SetManifest(&conds, v, rc, w.Generation)
+	}
+}
