@@ -22,6 +22,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
+	"github.com/ocm-gitops/ocm-gitops/pkg/health"
 )
 
 // agents stand in for the work agents of many clusters in one process. They
@@ -223,7 +224,7 @@ func (a *agents) report(ctx context.Context, key types.NamespacedName) error {
 
 // appliedStatus is the status of a work of the fleet's objects (the
 // ConfigMaps configMapYAML writes) once all applied and are available: the
-// conditions and messages the klusterlet's work agent sets.
+// conditions and messages the klusterlet's work agent sets, health included.
 func appliedStatus(gen int64, objects int, now time.Time) workv1.ManifestWorkStatus {
 	t := metav1.NewTime(now.Truncate(time.Second))
 	cond := func(typ string, s metav1.ConditionStatus, reason, msg string) metav1.Condition {
@@ -238,20 +239,30 @@ func appliedStatus(gen int64, objects int, now time.Time) workv1.ManifestWorkSta
 				Name: fmt.Sprintf("config-%02d", i), Namespace: "apps",
 			},
 			Conditions: []metav1.Condition{
-				cond(workv1.ManifestApplied, metav1.ConditionTrue, "AppliedManifestComplete", "Apply manifest complete"),
-				cond(workv1.ManifestAvailable, metav1.ConditionTrue, "ResourceAvailable", "Resource is available"),
-				cond(workv1.ManifestProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "Resource is applied and available"),
-				cond(workv1.ManifestDegraded, metav1.ConditionFalse, "AsExpected", "Resource is as expected"),
+				cond(workv1.ManifestApplied, metav1.ConditionTrue, "AppliedManifestComplete", ""),
+				cond(workv1.ManifestAvailable, metav1.ConditionTrue, "ResourceAvailable", ""),
 				cond("StatusFeedbackSynced", metav1.ConditionTrue, "NoStatusFeedbackSynced", ""),
+				cond(appsv1.WorkConditionDrifted, metav1.ConditionFalse, appsv1.ReasonNoDrift, ""),
 			},
 		})
+		m := &st.ResourceStatus.Manifests[i]
+		health.SetManifestHealth(&m.Conditions, health.Verdict{Status: health.Current}, gen)
 	}
 	st.Conditions = []metav1.Condition{
 		cond(workv1.WorkApplied, metav1.ConditionTrue, "AppliedManifestWorkComplete", "Apply manifest work complete"),
 		cond(workv1.WorkAvailable, metav1.ConditionTrue, "ResourcesAvailable", "All resources are available"),
-		cond(workv1.WorkProgressing, metav1.ConditionFalse, workv1.WorkProgressingReasonCompleted, "All resources are applied and available"),
-		cond(workv1.WorkDegraded, metav1.ConditionFalse, "AsExpected", "All resources are as expected"),
-		cond(appsv1.WorkConditionDrifted, metav1.ConditionFalse, appsv1.ReasonNoDrift, "No drift detected"),
+		cond(appsv1.WorkConditionDrifted, metav1.ConditionFalse, appsv1.ReasonNoDrift, "No drift"),
+	}
+	health.SetWorkHealth(&st.Conditions, st.ResourceStatus.Manifests, gen)
+	// The health conditions carry the time they were set; use the report's.
+	stamp := func(cs []metav1.Condition) {
+		for i := range cs {
+			cs[i].LastTransitionTime = t
+		}
+	}
+	stamp(st.Conditions)
+	for i := range st.ResourceStatus.Manifests {
+		stamp(st.ResourceStatus.Manifests[i].Conditions)
 	}
 	return st
 }
