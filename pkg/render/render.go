@@ -325,6 +325,17 @@ func (r *Renderer) RenderWith(ctx context.Context, art *source.Artifact, sub *ap
 	return out, nil
 }
 
+// ClusterValues is what sub's clusterValuesTemplate yields for cluster, the
+// Helm values merged over packageOverrides' (nil without a template), as
+// Render computes them; 'ocm-gitops trace' shows them.
+func (r *Renderer) ClusterValues(sub *appsv1.Subscription, cluster Cluster) (map[string]any, error) {
+	tmpl, err := r.valuesTemplate(sub.Spec.ClusterValuesTemplate)
+	if err != nil {
+		return nil, err
+	}
+	return clusterValues(tmpl, cluster, r.tlimits)
+}
+
 // attribute names cluster in an input error that depends on it.
 func attribute(err error, cluster string, depends bool) error {
 	var re *Error
