@@ -99,7 +99,10 @@ type hubController struct {
 	name string
 	// indexes are the shared field indexes (package index) it lists by.
 	indexes []string
-	setup   func(mgr ctrl.Manager, deps *Deps) error
+	// works: it reads ManifestWorks, whose CRD a hub running only other
+	// controllers (placement beside another hub's work API) may not have.
+	works bool
+	setup func(mgr ctrl.Manager, deps *Deps) error
 }
 
 // controllers lists every hub controller, in start order.
@@ -108,7 +111,7 @@ func controllers() []hubController {
 		{name: "placement", setup: func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupWithManager(mgr) }},
 		{name: placement.RuleControllerName, setup: func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupRuleWithManager(mgr) }},
 		{name: "channel", setup: setupChannel},
-		{name: "subscription", indexes: []string{index.SubscriptionChannel}, setup: setupSubscription},
+		{name: "subscription", indexes: []string{index.SubscriptionChannel}, works: true, setup: setupSubscription},
 		{name: "registration", setup: func(mgr ctrl.Manager, deps *Deps) error {
 			return reghub.SetupHubWithManager(mgr, deps.Options.Registration)
 		}},
@@ -152,7 +155,7 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: scheme.New(),
-		Cache:  cacheOptions(),
+		Cache:  cacheOptions(slices.ContainsFunc(selected, func(c hubController) bool { return c.works })),
 		// Channel credentials are read one by one, never listed or cached:
 		// the hub needs no cluster-wide read access to Secrets.
 		Client:    client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}, &corev1.ConfigMap{}}}},
@@ -219,8 +222,13 @@ func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
 
 // cacheOptions keep the hub's memory flat as the fleet grows: only our
 // ManifestWorks are cached, and without their manifests (the hub compares
-// content hashes, never the manifests themselves).
-func cacheOptions() cache.Options {
+// content hashes, never the manifests themselves). Without works (no
+// controller reads them) nothing is said of ManifestWorks, as the cache
+// would need their CRD to start.
+func cacheOptions(works bool) cache.Options {
+	if !works {
+		return cache.Options{}
+	}
 	ours, _ := labels.NewRequirement(appsv1.LabelSubscription, selection.Exists, nil)
 	return cache.Options{ByObject: map[client.Object]cache.ByObject{
 		&workv1.ManifestWork{}: {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,7 +24,9 @@ import (
 	clusterv1beta1 "open-cluster-management.io/api/cluster/v1beta1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/ocm-gitops/ocm-gitops/deploy/crds"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
@@ -83,7 +86,10 @@ func TestPlacementDecisionsAsOCM(t *testing.T) {
 	seed := placementSeed(t)
 	t.Logf("seed %d (set OCM_GITOPS_CONFORMANCE_SEED to change it)", seed)
 	ocmCP := harness.StartControlPlane(t, "ocm-placement", lab.RoleHub)
-	ourCP := harness.StartControlPlane(t, "our-placement", lab.RoleHub)
+	// Ours runs on a hub with only the cluster API's CRDs (no ManifestWork,
+	// Channel or Subscription), as `hub --controllers placement` beside
+	// another hub's work API must (issue 17 item 4).
+	ourCP := clusterAPIOnlyHub(t)
 	d := &diffRun{t: t, ctx: context.Background(), rnd: rand.New(rand.NewPCG(seed, 0x5eed))}
 	for _, cp := range []*lab.ControlPlane{ocmCP, ourCP} {
 		c, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
@@ -117,6 +123,27 @@ func TestPlacementDecisionsAsOCM(t *testing.T) {
 		return nil
 	})
 	t.Logf("%d Placements compared after each of %d steps: %d comparisons", len(d.lastWant), d.steps, d.comparisons)
+}
+
+// clusterAPIOnlyHub starts a control plane with the CRDs of
+// cluster.open-cluster-management.io only.
+func clusterAPIOnlyHub(t *testing.T) *lab.ControlPlane {
+	t.Helper()
+	cp := harness.StartControlPlane(t, "our-placement", lab.RoleManaged)
+	all, err := crds.Hub()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cluster []*apiextensionsv1.CustomResourceDefinition
+	for _, crd := range all {
+		if crd.Spec.Group == clusterv1.GroupName {
+			cluster = append(cluster, crd)
+		}
+	}
+	if _, err := envtest.InstallCRDs(cp.Config, envtest.CRDInstallOptions{CRDs: cluster}); err != nil {
+		t.Fatal(err)
+	}
+	return cp
 }
 
 // diffRun is one differential run: the same objects on both hubs (OCM's
