@@ -277,6 +277,7 @@ func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 		objects:        &objectReader{tracker: a.tracker, dyn: c.dyn},
 		writes:         a.writes,
 		routes:         a.routes,
+		locks:          newKeyLocks(),
 		events:         &eventRecorder{hub: c.hubKube, cluster: a.opts.ClusterName, log: a.log},
 		mapper:         a.mapper,
 		requeue:        a.requeueObject,

@@ -33,6 +33,7 @@ type applyReconciler struct {
 	objects   *objectReader
 	writes    *ownWrites
 	routes    *routes
+	locks     *keyLocks
 	events    *eventRecorder
 	health    *health.Monitor
 	mapper    meta.RESTMapper
@@ -361,7 +362,11 @@ func (r *applyReconciler) learn(ctx context.Context, j *job, live *unstructured.
 func (r *applyReconciler) update(ctx context.Context, j *job) {
 	var live *unstructured.Unstructured
 	known := false
-	if j.m.strategy.Type != workv1.UpdateStrategyTypeServerSideApply {
+	if j.m.strategy.Type == workv1.UpdateStrategyTypeServerSideApply {
+		// Only its owner references are taken from the live object: an
+		// object absent from the synced cache has none.
+		live, known = r.objects.fromCache(ctx, j.m.key())
+	} else {
 		live, known = r.objects.cached(ctx, j.m.key())
 	}
 	applied, err := r.write(ctx, j, live, known)
@@ -371,9 +376,19 @@ func (r *applyReconciler) update(ctx context.Context, j *job) {
 	}
 }
 
-// write applies the manifest, marking the write as the agent's own.
+// write applies the manifest, marking the write as the agent's own. An
+// object other works apply too is written by one work at a time, from a
+// fresh read, so no work's owner reference is lost to another's write.
 func (r *applyReconciler) write(ctx context.Context, j *job, live *unstructured.Unstructured, known bool) (*unstructured.Unstructured, error) {
 	key := j.m.key()
+	if j.req.Shared = len(r.routes.worksOf(key)) > 1; j.req.Shared {
+		defer r.locks.lock(key)()
+		fresh, err := r.objects.get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		live, known = fresh, true
+	}
 	j.req.Live, j.req.LiveKnown = live, known
 	r.writes.begin(key)
 	res, err := j.applier.Apply(ctx, &j.req)

@@ -154,6 +154,12 @@ func (r *objectReader) cached(ctx context.Context, key objKey) (obj *unstructure
 	return nil, false
 }
 
+// fromCache returns the object from the watch cache; known is false while
+// the cache has not listed yet (absent from a listed cache: nil, true).
+func (r *objectReader) fromCache(ctx context.Context, key objKey) (obj *unstructured.Unstructured, known bool) {
+	return r.tracker.get(ctx, key, cacheSyncWait)
+}
+
 // current returns the object from the cache, else from the API server;
 // known is false when neither could tell.
 func (r *objectReader) current(ctx context.Context, key objKey) (obj *unstructured.Unstructured, known bool) {

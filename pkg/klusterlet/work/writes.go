@@ -196,3 +196,38 @@ func (r *routes) worksOf(k objKey) []string {
 	}
 	return out
 }
+
+// keyLocks serializes the writes of one object by the works that share it.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[objKey]*keyLock
+}
+
+type keyLock struct {
+	sync.Mutex
+	users int
+}
+
+func newKeyLocks() *keyLocks { return &keyLocks{locks: map[objKey]*keyLock{}} }
+
+// lock takes the lock of an object; the returned function releases it.
+// Locks of objects nobody waits for are dropped, so memory stays bounded.
+func (l *keyLocks) lock(k objKey) (unlock func()) {
+	l.mu.Lock()
+	kl := l.locks[k]
+	if kl == nil {
+		kl = &keyLock{}
+		l.locks[k] = kl
+	}
+	kl.users++
+	l.mu.Unlock()
+	kl.Lock()
+	return func() {
+		kl.Unlock()
+		l.mu.Lock()
+		if kl.users--; kl.users == 0 {
+			delete(l.locks, k)
+		}
+		l.mu.Unlock()
+	}
+}

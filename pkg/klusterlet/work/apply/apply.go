@@ -42,6 +42,10 @@ type Request struct {
 	// carry it (false when the delete option orphans the object).
 	Owner metav1.OwnerReference
 	Owned bool
+	// Shared says other works of the agent apply the object too: Live was
+	// read from the API server, and owner references written with the
+	// content are guarded by its resourceVersion.
+	Shared bool
 	// Strategy is the manifest's update strategy.
 	Strategy workv1.UpdateStrategy
 	// OnPresent and OnChange are the server-side apply ignoreFields.

@@ -3,7 +3,10 @@ package apply
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,11 +14,73 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// Owner references are written apart from the content, as OCM's agent does:
-// every AppliedManifestWork that applies an object is one of its owners, and
-// a work adds or drops only its own reference. (In a server-side apply body
-// they would belong to the field manager, and works sharing a manager would
-// drop each other's references.)
+// Every AppliedManifestWork that applies an object is one of its owners, as
+// with OCM's agent, and a work adds or drops only its own reference. A
+// server-side apply carries them in its body, so a first apply is one write:
+// the references the object has (works that share a field manager would
+// otherwise drop each other's) plus or minus the work's own. Update and
+// CreateOnly merge them into what they write; a reference that cannot be
+// written with the content is set apart (setOwner).
+
+// appliedWorkGroup is the API group of AppliedManifestWorks.
+const appliedWorkGroup = "work.open-cluster-management.io"
+
+// isAppliedWork says whether an owner reference names an AppliedManifestWork.
+func isAppliedWork(r metav1.OwnerReference) bool {
+	return r.Kind == "AppliedManifestWork" && strings.HasPrefix(r.APIVersion, appliedWorkGroup+"/")
+}
+
+// setAppliedOwners puts into an apply body the AppliedManifestWork references
+// the object is to carry: those live has (the freshest copy the agent
+// knows), with the request's own added or dropped as req.Owned says. Only
+// apiVersion, kind, name and uid are set, so the field manager contends over
+// no field another writer set. It reports whether the body is guarded by
+// live's resourceVersion: when the object is shared, a stale copy would drop
+// a reference just added or restore one just released.
+func setAppliedOwners(body *unstructured.Unstructured, req *Request, live *unstructured.Unstructured) bool {
+	refs := body.GetOwnerReferences()
+	has := func(uid types.UID) bool {
+		return slices.ContainsFunc(refs, func(r metav1.OwnerReference) bool { return r.UID == uid })
+	}
+	others := false
+	if live != nil {
+		for _, r := range live.GetOwnerReferences() {
+			if !isAppliedWork(r) || r.UID == req.Owner.UID || has(r.UID) {
+				continue
+			}
+			refs = append(refs, metav1.OwnerReference{APIVersion: r.APIVersion, Kind: r.Kind, Name: r.Name, UID: r.UID})
+			others = true
+		}
+	}
+	if req.Owned && !has(req.Owner.UID) {
+		refs = append(refs, req.Owner)
+	}
+	if len(refs) > 0 {
+		body.SetOwnerReferences(refs)
+	}
+	guarded := live != nil && (others || req.Shared)
+	if guarded {
+		body.SetResourceVersion(live.GetResourceVersion())
+	}
+	return guarded
+}
+
+// staleVersion says a guarded write failed because the object changed since
+// it was read (not because another field manager owns a field).
+func staleVersion(err error) bool {
+	if !apierrors.IsConflict(err) {
+		return false
+	}
+	var st apierrors.APIStatus
+	if errors.As(err, &st) && st.Status().Details != nil {
+		for _, c := range st.Status().Details.Causes {
+			if c.Type == metav1.CauseTypeFieldManagerConflict {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // withOwner returns refs with owner present (owned) or absent, and whether
 // that changed anything.
@@ -41,7 +106,7 @@ func withOwner(refs []metav1.OwnerReference, owner metav1.OwnerReference, owned 
 // than the one with UID except.
 func OwnedByAppliedWork(obj *unstructured.Unstructured, except types.UID) bool {
 	for _, r := range obj.GetOwnerReferences() {
-		if r.Kind == "AppliedManifestWork" && r.UID != except {
+		if isAppliedWork(r) && r.UID != except {
 			return true
 		}
 	}

@@ -38,9 +38,7 @@ func (s *serverSideApply) Apply(ctx context.Context, req *Request) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	obj, err := inNamespace(ctx, req, func() (*unstructured.Unstructured, error) {
-		return req.resource().Apply(ctx, required.GetName(), required, metav1.ApplyOptions{FieldManager: fm, Force: force})
-	})
+	obj, err := s.apply(ctx, req, required, fm, force)
 	if apierrors.IsConflict(err) {
 		return Result{}, &ConflictError{Err: fmt.Errorf("field manager %s conflicts with other managers (set serverSideApply.force to take the fields over): %w", fm, err)}
 	}
@@ -52,8 +50,35 @@ func (s *serverSideApply) Apply(ctx context.Context, req *Request) (Result, erro
 		return Result{}, err
 	}
 	obj.SetManagedFields(nil)
+	// Only a reference another writer added apart (an older agent, OCM's)
+	// outlives its omission from the apply: then a second write drops it.
 	obj, err = setOwner(ctx, s.cfg, req, obj)
 	return Result{Object: obj, Baseline: base}, err
+}
+
+// apply writes the manifest and the owner references in one request (see
+// appliedOwners), retrying when the object changed since it was read.
+func (s *serverSideApply) apply(ctx context.Context, req *Request, required *unstructured.Unstructured, fm string, force bool) (*unstructured.Unstructured, error) {
+	live, known := req.Live, req.LiveKnown
+	for attempt := 1; ; attempt++ {
+		if !known {
+			var err error
+			if live, err = get(ctx, s.cfg.Read, req); err != nil {
+				return nil, err
+			}
+			known = true
+		}
+		body := required.DeepCopy()
+		guarded := setAppliedOwners(body, req, live)
+		obj, err := inNamespace(ctx, req, func() (*unstructured.Unstructured, error) {
+			return req.resource().Apply(ctx, body.GetName(), body, metav1.ApplyOptions{FieldManager: fm, Force: force})
+		})
+		if guarded && staleVersion(err) && attempt < maxAttempts {
+			known = false
+			continue
+		}
+		return obj, err
+	}
 }
 
 // required is the apply request: the manifest, labelled, with the ignored

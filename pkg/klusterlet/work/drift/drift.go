@@ -102,7 +102,7 @@ func FromApplied(applied *unstructured.Unstructured, manager string, strip Strip
 	}
 	b := &Baseline{strip: strip, leaves: []leaf{}}
 	set.Leaves().Iterate(func(p fieldpath.Path) {
-		if len(p) > 0 && p[0].FieldName != nil && *p[0].FieldName == "status" {
+		if notContent(p) {
 			return
 		}
 		v, rendered, ok := resolvePath(content, p)
@@ -112,6 +112,19 @@ func FromApplied(applied *unstructured.Unstructured, manager string, strip Strip
 		b.leaves = append(b.leaves, leaf{path: p.Copy(), rendered: rendered, value: v})
 	})
 	return b, nil
+}
+
+// notContent says a field is not the manifest's content to keep: status,
+// and the owner references, which each work sets and releases on its own
+// (another work letting go of an object is no drift of this one).
+func notContent(p fieldpath.Path) bool {
+	name := func(i int) string {
+		if len(p) <= i || p[i].FieldName == nil {
+			return ""
+		}
+		return *p[i].FieldName
+	}
+	return name(0) == "status" || name(0) == "metadata" && name(1) == "ownerReferences"
 }
 
 // FromShape records the manifest's fields as they are in the object

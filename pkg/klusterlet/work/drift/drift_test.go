@@ -116,6 +116,30 @@ func TestAppliedBaselineIgnoresPaths(t *testing.T) {
 	}
 }
 
+// The owner references the agent applies with the content are each work's
+// to set and release: another work letting go of the object is no drift.
+func TestAppliedBaselineLeavesOwnersOut(t *testing.T) {
+	applied := mustObj(t, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"n",
+	 "ownerReferences":[{"apiVersion":"work.open-cluster-management.io/v1","kind":"AppliedManifestWork","name":"a","uid":"u-a"},
+	  {"apiVersion":"work.open-cluster-management.io/v1","kind":"AppliedManifestWork","name":"b","uid":"u-b"}],
+	 "managedFields":[{"manager":"work-agent","operation":"Apply","apiVersion":"v1","fieldsType":"FieldsV1",
+	  "fieldsV1":{"f:data":{".":{},"f:a":{}},"f:metadata":{"f:ownerReferences":{
+	   "k:{\"uid\":\"u-a\"}":{},"k:{\"uid\":\"u-b\"}":{}}}}}]},"data":{"a":"1"}}`)
+	base, err := FromApplied(applied, "work-agent", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	released := mustObj(t, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"n",
+	 "ownerReferences":[{"apiVersion":"work.open-cluster-management.io/v1","kind":"AppliedManifestWork","name":"a","uid":"u-a"}]},"data":{"a":"1"}}`)
+	if d := mustCompare(t, base, released); d.Drifted() {
+		t.Errorf("drift = %+v after another work released the object, want none", d)
+	}
+	changed := mustObj(t, `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"n"},"data":{"a":"2"}}`)
+	if d := mustCompare(t, base, changed); !reflect.DeepEqual(d.Fields, []string{".data.a"}) {
+		t.Errorf("drift = %+v, want .data.a", d)
+	}
+}
+
 func TestShapeBaselineDrift(t *testing.T) {
 	desired := mustObj(t, `{"apiVersion":"v1","kind":"Service","metadata":{"name":"s","namespace":"n","labels":{"a":"1"}},
 	 "spec":{"ports":[{"port":80}],"selector":{"app":"x"}}}`)
