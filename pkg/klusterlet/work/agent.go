@@ -140,6 +140,9 @@ type Agent struct {
 	mapper               meta.RESTMapper
 
 	workInformer cache.SharedIndexInformer
+	// worksHandled tells when every work listed at start reached the
+	// handlers (and so is marked for routing).
+	worksHandled cache.ResourceEventHandlerRegistration
 	hubFactory   workinformers.SharedInformerFactory
 	amwFactory   workinformers.SharedInformerFactory
 	tracker      *tracker
@@ -147,6 +150,7 @@ type Agent struct {
 
 	states    *states
 	routes    *routes
+	unrouted  *unrouted
 	writes    *ownWrites
 	executors *executors
 
@@ -170,12 +174,13 @@ func New(opts Options) (*Agent, error) {
 	managedCfg.UserAgent = hubCfg.UserAgent
 
 	a := &Agent{
-		opts:    opts,
-		log:     opts.Logger.WithValues("cluster", opts.ClusterName),
-		hubHash: HubHash(opts.Hub.Host),
-		states:  newStates(),
-		routes:  newRoutes(),
-		writes:  newOwnWrites(),
+		opts:     opts,
+		log:      opts.Logger.WithValues("cluster", opts.ClusterName),
+		hubHash:  HubHash(opts.Hub.Host),
+		states:   newStates(),
+		routes:   newRoutes(),
+		unrouted: &unrouted{names: map[string]bool{}},
+		writes:   newOwnWrites(),
 	}
 	c, err := a.clients(hubCfg, managedCfg)
 	if err != nil {
@@ -188,7 +193,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.applier.health = a.health
-	if _, err := a.workInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if a.worksHandled, err = a.workInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.enqueueWork,
 		UpdateFunc: a.onWorkUpdate,
 		DeleteFunc: a.enqueueWork,
@@ -313,8 +318,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.hubFactory.Start(ctx.Done())
 	a.log.Info("work agent starting", "hubHash", a.hubHash[:12])
 	// The managed cluster must be readable to know what was applied; the hub
-	// may be down, in which case nothing changes on the cluster until it is back.
-	if !cache.WaitForCacheSync(ctx.Done(), a.applied.informer.HasSynced, a.workInformer.HasSynced) {
+	// may be down, in which case nothing changes on the cluster until it is
+	// back. Every work on the hub is known (and routed) before any applies.
+	if !cache.WaitForCacheSync(ctx.Done(), a.applied.informer.HasSynced, a.workInformer.HasSynced, a.worksHandled.HasSynced) {
 		return nil
 	}
 	for range a.opts.Workers {
@@ -361,6 +367,7 @@ func (a *Agent) enqueueWork(obj any) {
 		obj = d.Obj
 	}
 	if w, ok := obj.(*workv1.ManifestWork); ok {
+		a.unrouted.add(w.Name)
 		a.queue.Add(w.Name)
 	}
 }
@@ -378,6 +385,7 @@ func (a *Agent) onWorkUpdate(oldObj, newObj any) {
 		!maps.Equal(o.Annotations, n.Annotations):
 		// What the work applies, whether it goes, or whether its removal is
 		// held changed: works sharing objects with it may win or lose them.
+		a.unrouted.add(n.Name)
 		a.requeueSharing(n.Name)
 		a.queue.Add(n.Name)
 	case !slices.Contains(n.Finalizers, workv1.ManifestWorkFinalizer),

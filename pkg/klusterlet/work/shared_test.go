@@ -325,3 +325,39 @@ func TestConflictingWorks(t *testing.T) {
 		return holds(c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c))
 	})
 }
+
+// Right after a restart the agent knows every work's objects before it
+// writes any, so the work that loses a conflict never writes, even when it
+// is the first one synced (one worker, and its name sorts first).
+func TestRestartedAgentLoserNeverWrites(t *testing.T) {
+	cluster := newCluster(t, "restartconflict")
+	ns := "restartconflict-app"
+	createNS(t, spokeC, ns)
+	// The loser is the work whose removal the hub holds (the rule that
+	// needs no clock); its name sorts first.
+	winner, loser := cluster+"-z-winner", cluster+"-a-loser"
+	first := startAgent(t, cluster, nil)
+	createWork(t, hubLikeWork(cluster, winner, false, replicasDeployment(ns, 2)))
+	waitWorkCondition(t, cluster, winner, workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
+	held := hubLikeWork(cluster, loser, false, replicasDeployment(ns, 5))
+	held.Annotations = map[string]string{apisv1.AnnotationRemovalHeld: "true"}
+	createWork(t, held)
+	waitWorkCondition(t, cluster, loser, workv1.WorkApplied, metav1.ConditionFalse, 20*time.Second)
+	dep := live(t, "apps/v1", "Deployment", ns, "web")
+	first.stop()
+
+	startAgent(t, cluster, nil, func(o *work.Options) { o.Workers = 1 })
+	// The one worker takes the works in the order the agent listed them: a
+	// work created after the restart is synced after both.
+	probe := cluster + "-zz-probe"
+	createWork(t, hubLikeWork(cluster, probe, false, configMap(ns, "probe", nil)))
+	waitWorkCondition(t, cluster, probe, workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
+	now := live(t, "apps/v1", "Deployment", ns, "web")
+	if n, _, _ := unstructured.NestedInt64(now.Object, "spec", "replicas"); now.GetResourceVersion() != dep.GetResourceVersion() || n != 2 {
+		t.Fatalf("the Deployment was written after the restart (resourceVersion %s, was %s; replicas %d): the losing work wrote",
+			now.GetResourceVersion(), dep.GetResourceVersion(), n)
+	}
+	if c := manifestCondition(getWork(t, cluster, loser), 0, workv1.ManifestApplied); c == nil || c.Reason != work.ReasonManifestConflict {
+		t.Errorf("the loser's Applied = %+v, want reason %s", c, work.ReasonManifestConflict)
+	}
+}

@@ -24,6 +24,7 @@ var errManifestsFailed = errors.New("some manifests failed to apply")
 // and the applied-resources reconcilers. It returns when to look again
 // without events.
 func (a *Agent) sync(ctx context.Context, name string) (time.Duration, error) {
+	a.route()
 	cached, exists := a.lookupWork(name)
 	if !exists {
 		// Gone from the hub: objects stay until the AppliedManifestWork is
@@ -55,6 +56,47 @@ func (a *Agent) sync(ctx context.Context, name string) (time.Duration, error) {
 		return 0, err
 	}
 	return a.next(st, ms, outcomes, pending)
+}
+
+// unrouted are the works whose objects the routes do not know yet: new
+// ones, and those whose manifests changed.
+type unrouted struct {
+	mu    sync.Mutex
+	names map[string]bool
+	// routing is held while routing, so no sync goes on before it is done.
+	routing sync.Mutex
+}
+
+func (u *unrouted) add(work string) {
+	u.mu.Lock()
+	u.names[work] = true
+	u.mu.Unlock()
+}
+
+func (u *unrouted) take() []string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]string, 0, len(u.names))
+	for w := range u.names {
+		out = append(out, w)
+	}
+	clear(u.names)
+	return out
+}
+
+// route points the routes at the objects of every work not routed yet,
+// before a sync decides anything: a work must know every other work that
+// applies its objects before it writes one, or the loser of a conflict
+// would write once when it happens to sync first (after a restart, or when
+// both works arrive together).
+func (a *Agent) route() {
+	a.unrouted.routing.Lock()
+	defer a.unrouted.routing.Unlock()
+	for _, name := range a.unrouted.take() {
+		if w, ok := a.lookupWork(name); ok {
+			a.applier.track(name, resolveManifests(w, a.mapper, ""))
+		}
+	}
 }
 
 // prepare writes, in parallel, what must exist before applying: the
