@@ -61,6 +61,11 @@ type Options struct {
 	// whose ManifestWork vanished from the hub are kept before removal
 	// (default 1h, as OCM).
 	EvictionGracePeriod time.Duration
+	// HandOffWindow is how long the removal of an object that no other work
+	// applies is held, so that a work taking it over meanwhile (a relabel
+	// hands apps between works in any order) finds it in place (default
+	// DefaultHandOffWindow; negative: no hold).
+	HandOffWindow time.Duration
 	// FieldManager is the field manager for writes that do not name one
 	// (default "work-agent", as OCM).
 	FieldManager string
@@ -93,6 +98,9 @@ func (o *Options) defaults() error {
 	}
 	if o.EvictionGracePeriod <= 0 {
 		o.EvictionGracePeriod = time.Hour
+	}
+	if o.HandOffWindow == 0 {
+		o.HandOffWindow = DefaultHandOffWindow
 	}
 	if o.FieldManager == "" {
 		o.FieldManager = workv1.DefaultFieldManager
@@ -272,7 +280,7 @@ func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 		client:   c.managedWork.WorkV1().AppliedManifestWorks(),
 		informer: a.amwFactory.Work().V1().AppliedManifestWorks().Informer(),
 		hubHash:  a.hubHash, agentID: a.opts.AgentID,
-		remover: &remover{dyn: c.dyn, fieldManager: a.opts.FieldManager, log: a.log},
+		remover: &remover{dyn: c.dyn, fieldManager: a.opts.FieldManager, log: a.log, handOff: newHandOff(a.opts.HandOffWindow)},
 		claims:  &claims{works: a.workInformer, mapper: a.mapper},
 	}
 	a.applier = &applyReconciler{
@@ -291,7 +299,7 @@ func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 		sem:            make(chan struct{}, a.opts.ApplyConcurrency),
 		refuse:         a.opts.Refuse,
 	}
-	a.finalizer = &finalizer{hub: a.hubWorks, applied: a.applied, forget: a.forget, log: a.log}
+	a.finalizer = &finalizer{hub: a.hubWorks, applied: a.applied, events: a.applier.events, forget: a.forget, log: a.log}
 	a.evictor = &evictor{applied: a.applied, works: a.workInformer, cluster: a.opts.ClusterName,
 		gracePeriod: a.opts.EvictionGracePeriod, log: a.log}
 }
@@ -394,9 +402,13 @@ func (a *Agent) onWorkUpdate(oldObj, newObj any) {
 	}
 }
 
-// requeueSharing looks again at the works that share objects with a work.
+// requeueSharing looks again at the works that share objects with a work,
+// and at those holding the removal of its objects for a hand-off.
 func (a *Agent) requeueSharing(work string) {
 	for _, w := range a.routes.sharing(work) {
+		a.queue.Add(w)
+	}
+	for _, w := range a.applied.remover.handOff.holders(a.routes.keysOf(work), work) {
 		a.queue.Add(w)
 	}
 }

@@ -90,14 +90,13 @@ func (a *appliedWorks) create(ctx context.Context, name string, work *workv1.Man
 }
 
 // record lists what the work applied in its AppliedManifestWork and removes
-// the objects the work no longer has. It reports whether removals are still
-// in progress.
-func (a *appliedWorks) record(ctx context.Context, work *workv1.ManifestWork, st *workState, ms []*manifest, outcomes []*outcome) (bool, error) {
+// the objects the work no longer has (held for the hand-off window when no
+// other work applies them). The removal says when to look again.
+func (a *appliedWorks) record(ctx context.Context, work *workv1.ManifestWork, st *workState, ms []*manifest, outcomes []*outcome) (*removal, error) {
 	amw := st.amw
 	current, allResolved := appliedNow(amw.Status.AppliedResources, ms, outcomes)
 	var errs []error
-	pending := false
-	claimedBy := a.claims.of(work.Name)
+	rm := &removal{owner: amw.UID, work: work.Name, opt: work.Spec.DeleteOption, claimedBy: a.claims.of(work.Name), hold: true}
 	for _, r := range amw.Status.AppliedResources {
 		if _, ok := current[r.ResourceIdentifier]; ok {
 			continue
@@ -108,19 +107,18 @@ func (a *appliedWorks) record(ctx context.Context, work *workv1.ManifestWork, st
 			current[r.ResourceIdentifier] = r
 			continue
 		}
-		done, err := a.remover.remove(ctx, r, amw.UID, work.Spec.DeleteOption, claimedBy)
+		done, err := a.remover.remove(ctx, r, rm)
 		if err != nil {
 			errs = append(errs, err)
 		}
 		if !done {
 			current[r.ResourceIdentifier] = r
-			pending = true
 		}
 	}
 	if err := a.setApplied(ctx, st, sortedApplied(current)); err != nil {
 		errs = append(errs, err)
 	}
-	return pending, errors.Join(errs...)
+	return rm, errors.Join(errs...)
 }
 
 // appliedNow is what the work applies after a sync: the objects applied now,
@@ -188,13 +186,14 @@ func (a *appliedWorks) setApplied(ctx context.Context, st *workState, list []wor
 
 // removeAll removes every object an AppliedManifestWork records. opt is the
 // work's delete option, or nil when the work is gone (then every object still
-// owned is removed). It reports whether removals are still in progress.
-func (a *appliedWorks) removeAll(ctx context.Context, amw *workv1.AppliedManifestWork, opt *workv1.DeleteOption) (bool, error) {
+// owned is removed); hold says deletions wait for the hand-off window. The
+// removal says when to look again.
+func (a *appliedWorks) removeAll(ctx context.Context, amw *workv1.AppliedManifestWork, opt *workv1.DeleteOption, hold bool) (*removal, error) {
 	var errs []error
 	var remaining []workv1.AppliedManifestResourceMeta
-	claimedBy := a.claims.of(amw.Spec.ManifestWorkName)
+	rm := &removal{owner: amw.UID, work: amw.Spec.ManifestWorkName, opt: opt, claimedBy: a.claims.of(amw.Spec.ManifestWorkName), hold: hold}
 	for _, r := range amw.Status.AppliedResources {
-		done, err := a.remover.remove(ctx, r, amw.UID, opt, claimedBy)
+		done, err := a.remover.remove(ctx, r, rm)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -209,7 +208,7 @@ func (a *appliedWorks) removeAll(ctx context.Context, amw *workv1.AppliedManifes
 			errs = append(errs, fmt.Errorf("update AppliedManifestWork %s: %w", amw.Name, err))
 		}
 	}
-	return len(remaining) > 0, errors.Join(errs...)
+	return rm, errors.Join(errs...)
 }
 
 // delete removes an AppliedManifestWork whose objects are gone.

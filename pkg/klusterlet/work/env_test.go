@@ -100,7 +100,8 @@ type agentOpt func(*work.Options)
 // startAgent runs a work agent for cluster until the test ends (or stop is called).
 func startAgent(t testing.TB, cluster string, hub *rest.Config, opts ...agentOpt) *testCluster {
 	t.Helper()
-	o := work.Options{ClusterName: cluster, Hub: hub, Managed: managedCP.Config, Logger: testLogger(t)}
+	// A short hand-off window keeps removals quick; the hand-off tests set theirs.
+	o := work.Options{ClusterName: cluster, Hub: hub, Managed: managedCP.Config, Logger: testLogger(t), HandOffWindow: 500 * time.Millisecond}
 	if hub == nil {
 		o.Hub = hubCP.Config
 	}

@@ -79,8 +79,9 @@ func (e *evictor) check(ctx context.Context, amw *workv1.AppliedManifestWork) {
 }
 
 func (e *evictor) evict(ctx context.Context, amw *workv1.AppliedManifestWork, why string) {
-	pending, err := e.applied.removeAll(ctx, amw, nil)
-	if err == nil && !pending {
+	// The grace period was the hand-off window: no further hold.
+	rm, err := e.applied.removeAll(ctx, amw, nil, false)
+	if err == nil && rm.retry == 0 {
 		err = e.applied.delete(ctx, amw)
 		if err == nil {
 			e.log.Info("removed the objects of an AppliedManifestWork because "+why, "appliedManifestWork", amw.Name)

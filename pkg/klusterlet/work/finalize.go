@@ -62,6 +62,7 @@ func (h *hubWorks) setFinalizers(ctx context.Context, work *workv1.ManifestWork,
 type finalizer struct {
 	hub     *hubWorks
 	applied *appliedWorks
+	events  *eventRecorder
 	forget  func(work string)
 	log     logr.Logger
 }
@@ -81,9 +82,13 @@ func (f *finalizer) finalize(ctx context.Context, work *workv1.ManifestWork) (ti
 		return 0, fmt.Errorf("get AppliedManifestWork %s: %w", name, err)
 	}
 	if amw != nil {
-		pending, err := f.applied.removeAll(ctx, amw, work.Spec.DeleteOption)
-		if err != nil || pending {
-			return time.Second, err
+		rm, err := f.applied.removeAll(ctx, amw, work.Spec.DeleteOption, true)
+		f.events.heldForHandOff(ctx, work, rm)
+		if err != nil {
+			return 0, err
+		}
+		if rm.retry > 0 {
+			return rm.retry, nil
 		}
 		if err := f.applied.delete(ctx, amw); err != nil {
 			return 0, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,18 +21,69 @@ import (
 // object (UID), and only while it names the work's AppliedManifestWork as an
 // owner. While another AppliedManifestWork owns it too, another work on the
 // hub applies it, or the delete option orphans it, the work only lets go of
-// it: the object stays.
+// it: the object stays. An object no other work applies is held for the
+// hand-off window before it is deleted (see handOff).
 type remover struct {
 	dyn          dynamic.Interface
 	fieldManager string
 	log          logr.Logger
+	handOff      *handOff
 }
 
-// remove removes one object the work applied. claimedBy names another work
-// that applies the object (or ""): then the work only lets go of it. It
-// reports whether the object is gone or no longer the work's.
-func (r *remover) remove(ctx context.Context, res workv1.AppliedManifestResourceMeta, ownerUID types.UID, opt *workv1.DeleteOption,
-	claimedBy func(workv1.ResourceIdentifier) string) (bool, error) {
+// removal is one pass over objects a work no longer applies.
+type removal struct {
+	owner types.UID
+	work  string
+	// opt is the work's delete option; nil when the work is gone.
+	opt *workv1.DeleteOption
+	// claimedBy names another work on the hub that applies an object, or "".
+	claimedBy func(workv1.ResourceIdentifier) string
+	// hold says deletions wait for the hand-off window.
+	hold bool
+
+	// retry is when to look again (0: every object is done).
+	retry time.Duration
+	// held lists the objects whose hold began in this pass.
+	held []string
+}
+
+// again notes that an object needs another look after d.
+func (rm *removal) again(d time.Duration) {
+	if rm.retry == 0 || d < rm.retry {
+		rm.retry = d
+	}
+}
+
+// removing is the delay before looking again at an object being deleted
+// (finalizers) or that could not be read.
+const removing = time.Second
+
+// remove removes one object the work applied. It reports whether the object
+// is gone or no longer the work's; when not, rm says when to look again.
+func (r *remover) remove(ctx context.Context, res workv1.AppliedManifestResourceMeta, rm *removal) (bool, error) {
+	id := res.ResourceIdentifier
+	claimed := rm.claimedBy(id)
+	if claimed == "" && rm.hold && ownedByWork(rm.opt, id) {
+		wait, began := r.handOff.wait(rm.owner, rm.work, id)
+		if began {
+			rm.held = append(rm.held, describeID(id))
+		}
+		if wait > 0 {
+			rm.again(wait)
+			return false, nil
+		}
+	}
+	done, err := r.removeNow(ctx, res, rm, claimed)
+	if done {
+		r.handOff.done(rm.owner, id)
+	} else {
+		rm.again(removing)
+	}
+	return done, err
+}
+
+// removeNow removes or releases the object at once.
+func (r *remover) removeNow(ctx context.Context, res workv1.AppliedManifestResourceMeta, rm *removal, claimed string) (bool, error) {
 	gvr := schema.GroupVersionResource{Group: res.Group, Version: res.Version, Resource: res.Resource}
 	ri := r.dyn.Resource(gvr).Namespace(res.Namespace)
 	obj, err := ri.Get(ctx, res.Name, metav1.GetOptions{})
@@ -45,18 +97,25 @@ func (r *remover) remove(ctx context.Context, res workv1.AppliedManifestResource
 	case obj.GetDeletionTimestamp() != nil:
 		return false, nil
 	}
-	ours, others := owners(obj, ownerUID)
+	ours, others := owners(obj, rm.owner)
 	switch {
 	case !ours:
 		return true, nil
-	case others || !ownedByWork(opt, res.ResourceIdentifier):
-		return r.release(ctx, ri, obj, ownerUID)
-	}
-	if other := claimedBy(res.ResourceIdentifier); other != "" {
-		r.log.Info("kept an object another ManifestWork applies", "resource", res.Resource, "namespace", res.Namespace, "name", res.Name, "work", other)
-		return r.release(ctx, ri, obj, ownerUID)
+	case others || !ownedByWork(rm.opt, res.ResourceIdentifier):
+		return r.release(ctx, ri, obj, rm.owner)
+	case claimed != "":
+		r.log.Info("kept an object another ManifestWork applies", "resource", res.Resource, "namespace", res.Namespace, "name", res.Name, "work", claimed)
+		return r.release(ctx, ri, obj, rm.owner)
 	}
 	return r.delete(ctx, ri, res, obj)
+}
+
+// describeID names an object in messages.
+func describeID(id workv1.ResourceIdentifier) string {
+	if id.Namespace == "" {
+		return id.Resource + " " + id.Name
+	}
+	return id.Resource + " " + id.Namespace + "/" + id.Name
 }
 
 // owners says whether the object names the AppliedManifestWork as owner, and

@@ -51,11 +51,11 @@ func (a *Agent) sync(ctx context.Context, name string) (time.Duration, error) {
 	a.applier.track(name, ms)
 	outcomes := a.applier.reconcile(ctx, work, st, ms)
 	a.health.Synced(name)
-	pending, err := a.report(ctx, work, st, ms, outcomes)
+	removals, err := a.report(ctx, work, st, ms, outcomes)
 	if err != nil {
 		return 0, err
 	}
-	return a.next(st, ms, outcomes, pending)
+	return a.next(st, ms, outcomes, removals)
 }
 
 // unrouted are the works whose objects the routes do not know yet: new
@@ -115,24 +115,25 @@ func (a *Agent) prepare(ctx context.Context, work *workv1.ManifestWork, st *work
 }
 
 // report writes, in parallel, the work's status to the hub and what it
-// applied to its AppliedManifestWork (removing what it no longer has). It
-// reports whether removals are still in progress.
-func (a *Agent) report(ctx context.Context, work *workv1.ManifestWork, st *workState, ms []*manifest, outcomes []*outcome) (bool, error) {
+// applied to its AppliedManifestWork (removing what it no longer has). The
+// removal says when to look again at objects still being removed.
+func (a *Agent) report(ctx context.Context, work *workv1.ManifestWork, st *workState, ms []*manifest, outcomes []*outcome) (*removal, error) {
 	var (
 		wg        sync.WaitGroup
 		statusErr error
 	)
 	wg.Go(func() { statusErr = a.status.write(ctx, work, outcomes) })
-	pending, err := a.applied.record(ctx, work, st, ms, outcomes)
+	rm, err := a.applied.record(ctx, work, st, ms, outcomes)
 	wg.Wait()
-	return pending, errors.Join(statusErr, err)
+	a.applier.events.heldForHandOff(ctx, work, rm)
+	return rm, errors.Join(statusErr, err)
 }
 
-// next says when to look at a work again: soon while removals are in
-// progress, when a delayed drift correction is due, after the jittered
-// resync otherwise; failed manifests that may succeed are retried with
-// backoff.
-func (a *Agent) next(st *workState, ms []*manifest, outcomes []*outcome, pending bool) (time.Duration, error) {
+// next says when to look at a work again: when removals in progress or
+// held need another look, when a delayed drift correction is due, after the
+// jittered resync otherwise; failed manifests that may succeed are retried
+// with backoff.
+func (a *Agent) next(st *workState, ms []*manifest, outcomes []*outcome, removals *removal) (time.Duration, error) {
 	after := a.resync()
 	retry := false
 	for i, o := range outcomes {
@@ -146,8 +147,8 @@ func (a *Agent) next(st *workState, ms []*manifest, outcomes []*outcome, pending
 			after = d
 		}
 	}
-	if pending {
-		after = min(after, time.Second)
+	if removals.retry > 0 {
+		after = min(after, removals.retry)
 	}
 	if retry {
 		return 0, errManifestsFailed

@@ -2,6 +2,7 @@ package work
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
@@ -158,4 +160,49 @@ func find(conds []metav1.Condition, typ string) *metav1.Condition {
 		}
 	}
 	return nil
+}
+
+// The hand-off window: a hold begins at the first look, lasts the window,
+// ends with the removal, and is found by the objects a new work applies.
+func TestHandOffWindow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	h := newHandOff(10 * time.Second)
+	h.now = func() time.Time { return now }
+	svc := workv1.ResourceIdentifier{Resource: "services", Namespace: "app", Name: "web"}
+	key := objKey{gvr: schema.GroupVersionResource{Version: "v1", Resource: "services"}, namespace: "app", name: "web"}
+
+	if wait, began := h.wait("amw-old", "old", svc); wait != 10*time.Second || !began {
+		t.Fatalf("first look: wait %s began %t, want 10s and true", wait, began)
+	}
+	now = now.Add(4 * time.Second)
+	if wait, began := h.wait("amw-old", "old", svc); wait != 6*time.Second || began {
+		t.Fatalf("4s later: wait %s began %t, want 6s and false", wait, began)
+	}
+	if got := h.holders([]objKey{key}, "new"); fmt.Sprint(got) != "[old]" {
+		t.Errorf("holders of the objects a new work applies = %v, want [old]", got)
+	}
+	if got := h.holders([]objKey{key}, "old"); len(got) != 0 {
+		t.Errorf("a work is not its own holder: %v", got)
+	}
+	now = now.Add(6 * time.Second)
+	if wait, _ := h.wait("amw-old", "old", svc); wait != 0 {
+		t.Fatalf("after the window: wait %s, want 0", wait)
+	}
+	h.done("amw-old", svc)
+	if wait, began := h.wait("amw-old", "old", svc); wait != 10*time.Second || !began {
+		t.Errorf("after done a removal holds anew: wait %s began %t", wait, began)
+	}
+
+	// Holds whose removal never finished are swept long after their window.
+	now = now.Add(time.Hour)
+	other := workv1.ResourceIdentifier{Resource: "configmaps", Namespace: "app", Name: "c"}
+	h.wait("amw-x", "x", other)
+	if _, ok := h.holds[svc]; ok || len(h.holds) != 1 {
+		t.Errorf("holds after the sweep = %v, want only the new one", h.holds)
+	}
+
+	off := newHandOff(-1)
+	if wait, began := off.wait("amw", "w", svc); wait != 0 || began {
+		t.Errorf("no window: wait %s began %t, want no hold", wait, began)
+	}
 }

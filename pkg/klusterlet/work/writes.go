@@ -1,6 +1,7 @@
 package work
 
 import (
+	"slices"
 	"sync"
 
 	"k8s.io/apimachinery/pkg/util/resourceversion"
@@ -160,6 +161,13 @@ func (r *routes) sharing(work string) []string {
 		}
 	}
 	return out
+}
+
+// keysOf lists the objects a work applies.
+func (r *routes) keysOf(work string) []objKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.keys[work])
 }
 
 // forget drops a work; it returns the objects no work applies any more.
