@@ -51,6 +51,7 @@ status, drift and health.`,
 	fs.IntVar(&opts.Work.ApplyConcurrency, "apply-concurrency", 0, "writes in flight to the managed cluster (default 32)")
 	fs.DurationVar(&opts.Work.ResyncInterval, "resync-interval", 0, "how often every work is re-checked without events (default 1m)")
 	fs.DurationVar(&opts.Work.EvictionGracePeriod, "eviction-grace-period", 0, "how long objects of a ManifestWork that vanished from the hub are kept (default 1h)")
+	fs.DurationVar(&opts.Work.HandOffWindow, "hand-off-window", 0, "how long the deletion of an object no other ManifestWork applies is held, so a work taking it over meanwhile (a relabel) finds it in place (default 5s; negative: no hold)")
 	fs.StringVar(&k.protected, "protected-namespaces", strings.Join(confine.DefaultNamespaces(), ","), "comma-separated namespaces of the managed cluster that no work may write, read or run as a ServiceAccount of (the namespace of --hub-kubeconfig-secret always is)")
 	return cmd
 }
