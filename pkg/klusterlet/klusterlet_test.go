@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,7 +59,20 @@ var (
 
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
+// needControlPlanes skips a test in -short mode, where TestMain starts none.
+func needControlPlanes(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs control planes; skipped in -short mode")
+	}
+}
+
 func runMain(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here needs control planes: each skips (needControlPlanes).
+		return m.Run()
+	}
 	ctrllog.SetLogger(logr.Discard())
 	assets, err := lab.FindAssets("")
 	if err != nil {
@@ -230,6 +244,7 @@ func waitApplied(t *testing.T, cluster, name string, timeout time.Duration) {
 // works with its own identity, which reaches its namespace only; status,
 // claims and lease are reported; the certificate rotates before it expires.
 func TestRegistrationEndToEnd(t *testing.T) {
+	needControlPlanes(t)
 	ctx := context.Background()
 	const cluster = "joined"
 	if err := spokeC.Create(ctx, &clusterv1alpha1.ClusterClaim{
@@ -334,6 +349,7 @@ func TestRegistrationEndToEnd(t *testing.T) {
 // a stopped agent turns the cluster Unknown; a restarted one reuses its
 // stored credentials (a Secret here) without a new request.
 func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
+	needControlPlanes(t)
 	ctx := context.Background()
 	const cluster = "manual"
 	secret := "open-cluster-management-agent/hub-kubeconfig"
@@ -417,6 +433,7 @@ func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
 
 // A request for more than a cluster identity (an extra group) is denied.
 func TestRequestForMoreThanAClusterIsDenied(t *testing.T) {
+	needControlPlanes(t)
 	ctx := context.Background()
 	bootstrap := bootstrapConfig(t, autoUser)
 	kube, err := kubernetes.NewForConfig(bootstrap)
@@ -467,6 +484,7 @@ func evilRequest(t *testing.T, cluster string) []byte {
 // A stopped klusterlet (registration, status and work agent) leaves no
 // goroutines behind, so a lab can run and stop many in one process.
 func TestKlusterletStopsCleanly(t *testing.T) {
+	needControlPlanes(t)
 	before := stableGoroutines()
 	path := filepath.Join(t.TempDir(), "hub.kubeconfig")
 	stop := runKlusterlet(t, klusterlet.Options{ClusterName: "stopclean", Bootstrap: bootstrapConfig(t, autoUser), HubKubeconfigPath: path, LeaseInterval: time.Second})

@@ -70,6 +70,7 @@ func forbidden(t *testing.T, what string, err error) {
 // ManagedCluster or Secrets, not Secrets anywhere, not creating or deleting
 // works; and it cannot obtain another cluster's identity.
 func TestClusterIdentityReachesItsOwnNamespaceOnly(t *testing.T) {
+	needControlPlanes(t)
 	ctx := context.Background()
 	a := joinCluster(t, "tenant-a")
 	joinCluster(t, "tenant-b")
@@ -171,6 +172,7 @@ func consistently(t *testing.T, d time.Duration, what string, cond func() (bool,
 // roles ("work", "common", "bootstrap") join without changing those roles,
 // and the other clusters keep their access.
 func TestClusterNamesCannotTakeOverSharedRoles(t *testing.T) {
+	needControlPlanes(t)
 	ctx := context.Background()
 	snapshot := func() map[string]string {
 		out := map[string]string{}
