@@ -146,23 +146,7 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if opts.Dir == "" {
 		return nil, errors.New("lab: no directory given for kubeconfigs")
 	}
-	if opts.GitAddr == "" {
-		opts.GitAddr = DefaultGitAddr
-	}
-	if opts.HelmAddr == "" {
-		opts.HelmAddr = "127.0.0.1:0"
-		if opts.GitAddr == DefaultGitAddr {
-			opts.HelmAddr = DefaultHelmAddr
-		}
-	}
-	if opts.Example {
-		opts.LocalCluster = true
-		if opts.HelmRepoDir == "" {
-			if d := filepath.Join(opts.ExampleDir, "helm-repo-src"); isDir(d) {
-				opts.HelmRepoDir = d
-			}
-		}
-	}
+	opts.setDefaults()
 	progress := opts.Progress
 	if progress == nil {
 		progress = io.Discard
@@ -171,16 +155,8 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := prepareDir(opts.Dir); err != nil {
 		return nil, err
-	}
-	// Every start is a new hub: what an earlier lab cached or was issued is
-	// of no use to this one.
-	stale, _ := filepath.Glob(filepath.Join(opts.Dir, "*-hub-identity.kubeconfig"))
-	for _, p := range append(stale, filepath.Join(opts.Dir, "hub-cache")) {
-		if err := os.RemoveAll(p); err != nil {
-			return nil, fmt.Errorf("clear the previous lab's state: %w", err)
-		}
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	l := &Lab{cancel: cancel, Kubeconfigs: map[string]string{}, LocalCluster: opts.LocalCluster}
@@ -190,26 +166,9 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		}
 	}()
 
-	started := time.Now()
-	fmt.Fprintf(progress, "starting %d control planes (etcd + kube-apiserver each)... ", opts.Clusters+1)
-	if l.Hub, l.Clusters, err = StartControlPlanes(ctx, assets, opts.Clusters); err != nil {
-		fmt.Fprintln(progress, "failed")
+	if err := l.startControlPlanes(ctx, opts, assets, progress); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "up in %s\n", time.Since(started).Round(100*time.Millisecond))
-	if opts.Workloads {
-		if err := l.startWorkloads(ctx, opts, progress); err != nil {
-			return nil, err
-		}
-	}
-	for _, cp := range append([]*ControlPlane{l.Hub}, l.Clusters...) {
-		path := filepath.Join(opts.Dir, cp.Name+".kubeconfig")
-		if err := cp.WriteKubeconfig(path); err != nil {
-			return nil, fmt.Errorf("write kubeconfig of %s: %w", cp.Name, err)
-		}
-		l.Kubeconfigs[cp.Name] = path
-	}
-
 	l.hubClient, err = client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return nil, err
@@ -225,10 +184,90 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if err := registerClusters(ctx, l.hubClient, l.clusterNames()); err != nil {
 		return nil, err
 	}
+	if err := l.startHub(runCtx, opts, progress); err != nil {
+		return nil, err
+	}
+	if err := l.startAgents(ctx, runCtx, opts, localCRDs, progress); err != nil {
+		return nil, err
+	}
+	if opts.Example {
+		if err := l.serveExample(ctx, opts, progress); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
 
+// setDefaults fills in the addresses and, for --example, the local cluster
+// and the example's Helm repository.
+func (opts *Options) setDefaults() {
+	if opts.GitAddr == "" {
+		opts.GitAddr = DefaultGitAddr
+	}
+	if opts.HelmAddr == "" {
+		opts.HelmAddr = "127.0.0.1:0"
+		if opts.GitAddr == DefaultGitAddr {
+			opts.HelmAddr = DefaultHelmAddr
+		}
+	}
+	if !opts.Example {
+		return
+	}
+	opts.LocalCluster = true
+	if opts.HelmRepoDir == "" {
+		if d := filepath.Join(opts.ExampleDir, "helm-repo-src"); isDir(d) {
+			opts.HelmRepoDir = d
+		}
+	}
+}
+
+// prepareDir creates dir and clears an earlier lab's state from it: every
+// start is a new hub, so what an earlier lab cached or was issued is of no
+// use to this one.
+func prepareDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	stale, _ := filepath.Glob(filepath.Join(dir, "*-hub-identity.kubeconfig"))
+	for _, p := range append(stale, filepath.Join(dir, "hub-cache")) {
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("clear the previous lab's state: %w", err)
+		}
+	}
+	return nil
+}
+
+// startControlPlanes starts the hub's and the clusters' control planes (and
+// what runs workloads on the clusters) and writes their kubeconfigs.
+func (l *Lab) startControlPlanes(ctx context.Context, opts Options, assets string, progress io.Writer) error {
+	started := time.Now()
+	fmt.Fprintf(progress, "starting %d control planes (etcd + kube-apiserver each)... ", opts.Clusters+1)
+	var err error
+	if l.Hub, l.Clusters, err = StartControlPlanes(ctx, assets, opts.Clusters); err != nil {
+		fmt.Fprintln(progress, "failed")
+		return err
+	}
+	fmt.Fprintf(progress, "up in %s\n", time.Since(started).Round(100*time.Millisecond))
+	if opts.Workloads {
+		if err := l.startWorkloads(ctx, opts, progress); err != nil {
+			return err
+		}
+	}
+	for _, cp := range append([]*ControlPlane{l.Hub}, l.Clusters...) {
+		path := filepath.Join(opts.Dir, cp.Name+".kubeconfig")
+		if err := cp.WriteKubeconfig(path); err != nil {
+			return fmt.Errorf("write kubeconfig of %s: %w", cp.Name, err)
+		}
+		l.Kubeconfigs[cp.Name] = path
+	}
+	return nil
+}
+
+// startHub runs the hub's controllers and webhook receiver.
+func (l *Lab) startHub(runCtx context.Context, opts Options, progress io.Writer) error {
 	webhookAddr, err := freeLoopbackAddr()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	l.WebhookURL = "http://" + webhookAddr + "/webhook"
 	l.run("hub", func() error {
@@ -246,31 +285,19 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		})
 	})
 	fmt.Fprintf(progress, "hub controllers running; push webhooks go to %s\n", l.WebhookURL)
+	return nil
+}
 
+// startAgents runs an agent per cluster (and the hub's own once its CRDs
+// are in, from localCRDs) and, with the lab's own agent, waits until every
+// cluster joined.
+func (l *Lab) startAgents(ctx, runCtx context.Context, opts Options, localCRDs <-chan error, progress io.Writer) error {
 	agent := opts.Agent
 	if agent == nil {
-		bootstrap, err := l.Hub.UserConfig(BootstrapUser, registration.DefaultBootstrapGroup)
-		if err != nil {
-			return nil, fmt.Errorf("bootstrap identity: %w", err)
+		var err error
+		if agent, err = l.ownAgent(ctx, opts); err != nil {
+			return err
 		}
-		// Agents started before the hub grants the identities they use would
-		// fail their first attempts and back off: joining with the bootstrap
-		// identity, then renewing the Lease and watching works with their
-		// own. The hub sets both up for accepted clusters on its own.
-		admin, err := kubernetes.NewForConfig(l.Hub.Config)
-		if err != nil {
-			return nil, err
-		}
-		if err := waitAuthorized(ctx, "the bootstrap identity "+BootstrapUser, subjectAccess(admin, BootstrapUser, registration.DefaultBootstrapGroup), bootstrapAccess, 30*time.Second); err != nil {
-			return nil, err
-		}
-		for _, name := range l.clusterNames() {
-			user := registration.AgentUser(name, "klusterlet")
-			if err := waitAuthorized(ctx, "the agent of "+name, subjectAccess(admin, user, registration.ClusterGroup(name), registration.GroupManagedClusters), agentAccess(name), 30*time.Second); err != nil {
-				return nil, err
-			}
-		}
-		agent = klusterletAgent(bootstrap, opts.Dir, opts.Logger)
 	}
 	for _, cp := range l.Clusters {
 		l.run("agent "+cp.Name, func() error {
@@ -278,25 +305,43 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 		})
 	}
 	if err := <-localCRDs; err != nil {
-		return nil, err
+		return err
 	}
 	if opts.LocalCluster {
 		l.run("agent "+LocalClusterName, func() error {
 			return agent(runCtx, l.Hub.Config, l.Hub.Config, LocalClusterName)
 		})
 	}
-	if opts.Agent == nil {
-		if err := l.waitJoined(ctx, 60*time.Second, progress); err != nil {
-			return nil, err
-		}
+	if opts.Agent != nil {
+		return nil
 	}
+	return l.waitJoined(ctx, 60*time.Second, progress)
+}
 
-	if opts.Example {
-		if err := l.serveExample(ctx, opts, progress); err != nil {
+// ownAgent is the lab's klusterlet, once the hub grants the identities it
+// uses: agents started before would fail their first attempts and back off
+// (joining with the bootstrap identity, then renewing the Lease and watching
+// works with their own). The hub sets both up for accepted clusters on its
+// own.
+func (l *Lab) ownAgent(ctx context.Context, opts Options) (AgentFunc, error) {
+	bootstrap, err := l.Hub.UserConfig(BootstrapUser, registration.DefaultBootstrapGroup)
+	if err != nil {
+		return nil, fmt.Errorf("bootstrap identity: %w", err)
+	}
+	admin, err := kubernetes.NewForConfig(l.Hub.Config)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitAuthorized(ctx, "the bootstrap identity "+BootstrapUser, subjectAccess(admin, BootstrapUser, registration.DefaultBootstrapGroup), bootstrapAccess, 30*time.Second); err != nil {
+		return nil, err
+	}
+	for _, name := range l.clusterNames() {
+		user := registration.AgentUser(name, "klusterlet")
+		if err := waitAuthorized(ctx, "the agent of "+name, subjectAccess(admin, user, registration.ClusterGroup(name), registration.GroupManagedClusters), agentAccess(name), 30*time.Second); err != nil {
 			return nil, err
 		}
 	}
-	return l, nil
+	return klusterletAgent(bootstrap, opts.Dir, opts.Logger), nil
 }
 
 // startWorkloads starts the processes that run pods on every managed

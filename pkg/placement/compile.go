@@ -129,33 +129,59 @@ func (s *Scheduler) Compile(p *clusterv1beta1.Placement) (*Compiled, *Misconfigu
 		v := int(*n)
 		c.NumberOfClusters = &v
 	}
+	if mis := s.compilePredicates(c, p); mis != nil {
+		return nil, mis
+	}
+	if mis := checkTolerations(p); mis != nil {
+		return nil, mis
+	}
+	if mis := c.compilePrioritizers(p); mis != nil {
+		return nil, mis
+	}
+	if mis := c.compileSpread(p); mis != nil {
+		return nil, mis
+	}
+	if mis := c.compileGroups(p); mis != nil {
+		return nil, mis
+	}
+	if mis := c.compileSortBy(p); mis != nil {
+		return nil, mis
+	}
+	return c, nil
+}
+
+func (s *Scheduler) compilePredicates(c *Compiled, p *clusterv1beta1.Placement) *Misconfiguration {
 	for i, pred := range p.Spec.Predicates {
 		cp, err := s.compileSelector(pred.RequiredClusterSelector)
 		if err != nil {
-			return nil, misconfigured("Predicate", "spec.predicates[%d].requiredClusterSelector: %v", i, err)
+			return misconfigured("Predicate", "spec.predicates[%d].requiredClusterSelector: %v", i, err)
 		}
-		if len(cp.cel) > 0 {
-			c.usesCEL = true
-		}
-		if cp.claims != nil {
-			c.usesClaims = true
-		}
+		c.usesCEL = c.usesCEL || len(cp.cel) > 0
+		c.usesClaims = c.usesClaims || cp.claims != nil
 		c.predicates = append(c.predicates, cp)
 	}
+	return nil
+}
+
+func checkTolerations(p *clusterv1beta1.Placement) *Misconfiguration {
 	for i, t := range p.Spec.Tolerations {
 		if t.Key == "" && t.Operator != clusterv1beta1.TolerationOpExists {
-			return nil, misconfigured("TaintToleration", "spec.tolerations[%d]: the key is empty, so the operator must be Exists; set operator: Exists or give a key", i)
+			return misconfigured("TaintToleration", "spec.tolerations[%d]: the key is empty, so the operator must be Exists; set operator: Exists or give a key", i)
 		}
 		if t.Operator == clusterv1beta1.TolerationOpExists && t.Value != "" {
-			return nil, misconfigured("TaintToleration", "spec.tolerations[%d]: operator Exists takes no value; remove value %q or use operator Equal", i, t.Value)
+			return misconfigured("TaintToleration", "spec.tolerations[%d]: operator Exists takes no value; remove value %q or use operator Equal", i, t.Value)
 		}
 		if t.Operator != "" && t.Operator != clusterv1beta1.TolerationOpExists && t.Operator != clusterv1beta1.TolerationOpEqual {
-			return nil, misconfigured("TaintToleration", "spec.tolerations[%d]: unknown operator %q; use Equal or Exists", i, t.Operator)
+			return misconfigured("TaintToleration", "spec.tolerations[%d]: unknown operator %q; use Equal or Exists", i, t.Operator)
 		}
 	}
+	return nil
+}
+
+func (c *Compiled) compilePrioritizers(p *clusterv1beta1.Placement) *Misconfiguration {
 	prios, mis := compilePrioritizers(p.Spec.PrioritizerPolicy)
 	if mis != nil {
-		return nil, mis
+		return mis
 	}
 	c.prioritizers = prios
 	for _, pr := range prios {
@@ -163,61 +189,77 @@ func (s *Scheduler) Compile(p *clusterv1beta1.Placement) (*Compiled, *Misconfigu
 			c.scoreNames[pr.resource] = true
 		}
 	}
+	return nil
+}
+
+func (c *Compiled) compileSpread(p *clusterv1beta1.Placement) *Misconfiguration {
 	for i, t := range p.Spec.SpreadPolicy.SpreadConstraints {
-		if t.TopologyKey == "" {
-			return nil, misconfigured("Spread", "spec.spreadPolicy.spreadConstraints[%d].topologyKey is empty; name a label or cluster claim", i)
+		term, mis := spreadConstraint(i, t)
+		if mis != nil {
+			return mis
 		}
-		term := spreadTerm{key: t.TopologyKey, maxSkew: int(t.MaxSkew)}
-		switch t.TopologyKeyType {
-		case clusterv1beta1.TopologyKeyTypeLabel:
-		case clusterv1beta1.TopologyKeyTypeClaim:
-			term.claim = true
-			c.usesClaims = true
-		default:
-			return nil, misconfigured("Spread", "spec.spreadPolicy.spreadConstraints[%d].topologyKeyType is %q; use Label or Claim", i, t.TopologyKeyType)
-		}
-		if term.maxSkew <= 0 {
-			term.maxSkew = 1
-		}
-		switch t.WhenUnsatisfiable {
-		case "", clusterv1beta1.ScheduleAnyway:
-		case clusterv1beta1.DoNotSchedule:
-			term.hard = true
-		default:
-			return nil, misconfigured("Spread", "spec.spreadPolicy.spreadConstraints[%d].whenUnsatisfiable is %q; use DoNotSchedule or ScheduleAnyway", i, t.WhenUnsatisfiable)
-		}
+		c.usesClaims = c.usesClaims || term.claim
 		c.spread = append(c.spread, term)
 	}
+	return nil
+}
+
+// spreadConstraint compiles spec.spreadPolicy.spreadConstraints[i].
+func spreadConstraint(i int, t clusterv1beta1.SpreadConstraintsTerm) (spreadTerm, *Misconfiguration) {
+	if t.TopologyKey == "" {
+		return spreadTerm{}, misconfigured("Spread", "spec.spreadPolicy.spreadConstraints[%d].topologyKey is empty; name a label or cluster claim", i)
+	}
+	term := spreadTerm{key: t.TopologyKey, maxSkew: max(int(t.MaxSkew), 1)}
+	switch t.TopologyKeyType {
+	case clusterv1beta1.TopologyKeyTypeLabel:
+	case clusterv1beta1.TopologyKeyTypeClaim:
+		term.claim = true
+	default:
+		return spreadTerm{}, misconfigured("Spread", "spec.spreadPolicy.spreadConstraints[%d].topologyKeyType is %q; use Label or Claim", i, t.TopologyKeyType)
+	}
+	switch t.WhenUnsatisfiable {
+	case "", clusterv1beta1.ScheduleAnyway:
+	case clusterv1beta1.DoNotSchedule:
+		term.hard = true
+	default:
+		return spreadTerm{}, misconfigured("Spread", "spec.spreadPolicy.spreadConstraints[%d].whenUnsatisfiable is %q; use DoNotSchedule or ScheduleAnyway", i, t.WhenUnsatisfiable)
+	}
+	return term, nil
+}
+
+func (c *Compiled) compileGroups(p *clusterv1beta1.Placement) *Misconfiguration {
 	for i, g := range p.Spec.DecisionStrategy.GroupStrategy.DecisionGroups {
 		ls, err := metav1.LabelSelectorAsSelector(&g.ClusterSelector.LabelSelector)
 		if err != nil {
-			return nil, misconfigured("", "spec.decisionStrategy.groupStrategy.decisionGroups[%d].groupClusterSelector.labelSelector: %v", i, err)
+			return misconfigured("", "spec.decisionStrategy.groupStrategy.decisionGroups[%d].groupClusterSelector.labelSelector: %v", i, err)
 		}
 		cs, err := claimSelector(g.ClusterSelector.ClaimSelector)
 		if err != nil {
-			return nil, misconfigured("", "spec.decisionStrategy.groupStrategy.decisionGroups[%d].groupClusterSelector.claimSelector: %v", i, err)
+			return misconfigured("", "spec.decisionStrategy.groupStrategy.decisionGroups[%d].groupClusterSelector.claimSelector: %v", i, err)
 		}
 		if cs != nil {
 			c.usesClaims = true
 		}
 		c.groups = append(c.groups, compiledGroup{name: g.GroupName, labels: ls, claims: cs})
 	}
-	if _, mis := groupLength(c.perGroup, 1); mis != nil {
-		return nil, mis
-	}
+	_, mis := groupLength(c.perGroup, 1)
+	return mis
+}
+
+func (c *Compiled) compileSortBy(p *clusterv1beta1.Placement) *Misconfiguration {
 	switch p.Spec.SortBy {
 	case "", clusterv1beta1.PlacementSortByClusterName:
 	case clusterv1beta1.PlacementSortByScore:
 		c.sortByScore = true
 	default:
-		return nil, misconfigured("", "spec.sortBy is %q; use ClusterName or Score", p.Spec.SortBy)
+		return misconfigured("", "spec.sortBy is %q; use ClusterName or Score", p.Spec.SortBy)
 	}
 	limit, err := parseScoreRateLimit(p.Spec.ScoreRateLimit)
 	if err != nil {
-		return nil, misconfigured("", "spec.scoreRateLimit %q: %v", p.Spec.ScoreRateLimit, err)
+		return misconfigured("", "spec.scoreRateLimit %q: %v", p.Spec.ScoreRateLimit, err)
 	}
 	c.scoreRateLimit = limit
-	return c, nil
+	return nil
 }
 
 // parseScoreRateLimit reads spec.scoreRateLimit: digits and one unit of h, m or s.

@@ -124,61 +124,86 @@ func resolve(sub *appsv1.Subscription, src clusterSource) ([]Target, error) {
 	if p.Local != nil && *p.Local {
 		return []Target{{Cluster: LocalCluster}}, nil
 	}
-	var out []Target
-	seen := map[string]bool{}
-	addCluster := func(mc *clusterv1.ManagedCluster, g Group) {
-		seen[mc.Name] = true
-		t := targetOf(mc)
-		t.GroupIndex, t.GroupName = g.Index, g.Name
-		out = append(out, t)
-	}
-	add := func(name string, g Group) error {
-		if name == "" || seen[name] {
-			return nil
-		}
-		mc, err := src.cluster(name)
-		if err != nil || mc == nil {
-			return err
-		}
-		addCluster(mc, g)
-		return nil
-	}
+	ts := &targetSet{src: src, seen: map[string]bool{}}
+	var err error
 	switch {
 	case p.PlacementRef != nil:
-		groups, err := refGroups(sub, src)
-		if err != nil {
-			return nil, err
-		}
-		for _, g := range groups {
-			for _, name := range g.Clusters {
-				if err := add(name, g); err != nil {
-					return nil, err
-				}
-			}
-		}
+		err = ts.addPlacement(sub)
 	case len(p.Clusters) > 0:
 		for _, ref := range p.Clusters {
-			if err := add(ref.Name, Group{}); err != nil {
-				return nil, err
+			if err = ts.add(ref.Name, Group{}); err != nil {
+				break
 			}
 		}
 	case p.ClusterSelector != nil:
-		sel, err := metav1.LabelSelectorAsSelector(p.ClusterSelector)
-		if err != nil {
-			return nil, fmt.Errorf("subscription %s/%s: spec.placement.clusterSelector: %w", sub.Namespace, sub.Name, err)
-		}
-		all, err := src.clusters()
-		if err != nil {
-			return nil, err
-		}
-		for _, mc := range all {
-			if mc.DeletionTimestamp == nil && mc.Spec.HubAcceptsClient && sel.Matches(labels.Set(mc.Labels)) {
-				addCluster(mc, Group{})
-			}
-		}
+		err = ts.addSelected(sub, p.ClusterSelector)
 	default:
 		return nil, fmt.Errorf("subscription %s/%s: spec.placement selects nothing; set placementRef, clusters, clusterSelector or local", sub.Namespace, sub.Name)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Cluster < out[j].Cluster })
-	return out, nil
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ts.out, func(i, j int) bool { return ts.out[i].Cluster < ts.out[j].Cluster })
+	return ts.out, nil
+}
+
+// targetSet collects a Subscription's targets, each cluster once.
+type targetSet struct {
+	src  clusterSource
+	seen map[string]bool
+	out  []Target
+}
+
+func (ts *targetSet) addCluster(mc *clusterv1.ManagedCluster, g Group) {
+	ts.seen[mc.Name] = true
+	t := targetOf(mc)
+	t.GroupIndex, t.GroupName = g.Index, g.Name
+	ts.out = append(ts.out, t)
+}
+
+// add adds the cluster of that name unless it is missing or being deleted.
+func (ts *targetSet) add(name string, g Group) error {
+	if name == "" || ts.seen[name] {
+		return nil
+	}
+	mc, err := ts.src.cluster(name)
+	if err != nil || mc == nil {
+		return err
+	}
+	ts.addCluster(mc, g)
+	return nil
+}
+
+// addPlacement adds the clusters spec.placement.placementRef decides.
+func (ts *targetSet) addPlacement(sub *appsv1.Subscription) error {
+	groups, err := refGroups(sub, ts.src)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		for _, name := range g.Clusters {
+			if err := ts.add(name, g); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addSelected adds the accepted clusters spec.placement.clusterSelector matches.
+func (ts *targetSet) addSelected(sub *appsv1.Subscription, selector *metav1.LabelSelector) error {
+	sel, err := metav1.LabelSelectorAsSelector(selector)
+	if err != nil {
+		return fmt.Errorf("subscription %s/%s: spec.placement.clusterSelector: %w", sub.Namespace, sub.Name, err)
+	}
+	all, err := ts.src.clusters()
+	if err != nil {
+		return err
+	}
+	for _, mc := range all {
+		if mc.DeletionTimestamp == nil && mc.Spec.HubAcceptsClient && sel.Matches(labels.Set(mc.Labels)) {
+			ts.addCluster(mc, Group{})
+		}
+	}
+	return nil
 }
