@@ -9,7 +9,7 @@ CLUSTERS  ?= 3
 LAB_DIR   ?= .lab
 TEST_FLAGS ?= -timeout 20m
 
-.PHONY: all build tools tools-kubectl tools-cli tools-ocm generate verify vet fmt test test-unit test-e2e bench scale lab clean help
+.PHONY: all build tools tools-kubectl tools-cli tools-ocm tools-browser generate verify vet fmt test test-unit test-e2e bench scale lab clean help
 
 all: build
 
@@ -30,6 +30,9 @@ tools-cli: ## build the kustomize and helm CLIs used by golden tests
 
 tools-ocm: ## build OCM's placement controller and work agent for test/conformance
 	hack/tools.sh ocm
+
+tools-browser: ## install Debian's chromium for the dashboard's browser test when missing (the test skips, saying why, when it cannot)
+	@hack/browser.sh
 
 generate: ## regenerate deepcopy code and CRDs, and re-copy OCM's CRDs from the module
 	hack/tools.sh codegen
@@ -52,7 +55,7 @@ verify: vet ## fail when generated files are stale, code is unformatted or go.mo
 	  after="$$(cat $(GENERATED) | sha256sum)"; \
 	  test "$$before" = "$$after" || { echo 'generated files were stale and have been regenerated: review and commit them'; exit 1; }
 
-test: tools tools-cli tools-ocm verify ## run every test (unit, integration on real control planes, e2e)
+test: tools tools-cli tools-ocm tools-browser verify ## run every test (unit, integration on real control planes, e2e)
 	$(GO) test $(TEST_FLAGS) ./...
 
 test-unit: ## only the tests that need no control plane

@@ -69,7 +69,7 @@ func (e *fleetEnv) reportAll(t *testing.T, sub string, mutate func(*workv1.Manif
 	t.Helper()
 	head := e.fleet.Head(t)
 	var works map[string]*workv1.ManifestWork
-	poll.Eventually(t, time.Minute, "works of "+sub+" at "+head[:7]+" on east and west", func() error {
+	poll.Eventually(t, 3*time.Minute, "works of "+sub+" at "+head[:7]+" on east and west", func() error {
 		works = e.Works(t, sub)
 		for _, c := range []string{"east", "west"} {
 			if w := works[c]; w == nil || !strings.Contains(w.Annotations[appsv1.AnnotationRevision], head) {
@@ -81,7 +81,7 @@ func (e *fleetEnv) reportAll(t *testing.T, sub string, mutate func(*workv1.Manif
 	for _, w := range works {
 		e.reportWork(t, w, mutate)
 	}
-	poll.Eventually(t, time.Minute, sub+" reported on both clusters", func() error {
+	poll.Eventually(t, 3*time.Minute, sub+" reported on both clusters", func() error {
 		s := e.Subscription(t, sub)
 		if sum := s.Status.Summary; sum.Selected != 2 || sum.Progressing+sum.Pending != 0 {
 			return fmt.Errorf("summary %+v", sum)

@@ -20,7 +20,7 @@ import (
 func TestTraceCommand(t *testing.T) {
 	e := newFleetEnv(t)
 	e.reportWork(t, e.Works(t, "hello")["west"], driftConfigMap)
-	poll.Eventually(t, time.Minute, "hello drifted on west", func() error {
+	poll.Eventually(t, 3*time.Minute, "hello drifted on west", func() error {
 		if n := e.Subscription(t, "hello").Status.Summary.Drifted; n != 1 {
 			return fmt.Errorf("%d drifted", n)
 		}
