@@ -495,11 +495,13 @@ var funcs = template.FuncMap{
 		}
 		return time.Since(t).Round(time.Second).String() + " ago"
 	},
-	"cond": func(conds []metav1.Condition, typ string) *metav1.Condition { return meta.FindStatusCondition(conds, typ) },
+	"cond": func(conds []metav1.Condition, typ string) *metav1.Condition {
+		return meta.FindStatusCondition(conds, typ)
+	},
 	"counts": func(m map[fleetstatus.Class]int) string { return fleetstatus.CountsText(m) },
-	"label": func(c fleetstatus.Cell) string { return c.Label() },
-	"title": cellTitle,
-	"add":   func(a, b int) int { return a + b },
+	"label":  func(c fleetstatus.Cell) string { return c.Label() },
+	"title":  cellTitle,
+	"add":    func(a, b int) int { return a + b },
 	"query": func(q url, page int) template.URL {
 		v := make([]string, 0, 4)
 		for _, kv := range [][2]string{{"l", q.L}, {"state", q.State}, {"group", q.Group}} {
