@@ -35,6 +35,7 @@ func fleet(n, subs int) Inputs {
 		sub := &appsv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: fmt.Sprintf("app%02d", s)}}
 		sub.Status.Summary.Selected = int32(n)
 		works := map[string]fleetstatus.WorkMeta{}
+		var applied []appsv1.ClusterStatus
 		for i, mc := range in.Clusters {
 			works[mc.Name] = fleetstatus.WorkMeta{Exists: true, Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567"}
 			switch i % 50 {
@@ -46,8 +47,10 @@ func fleet(n, subs int) Inputs {
 				sub.Status.Clusters = append(sub.Status.Clusters, appsv1.ClusterStatus{Name: mc.Name, State: appsv1.ClusterDrifted})
 			default:
 				sub.Status.Summary.Applied++
+				applied = append(applied, appsv1.ClusterStatus{Name: mc.Name, State: appsv1.ClusterApplied})
 			}
 		}
+		sub.Status.Clusters = append(sub.Status.Clusters, applied...)
 		if len(sub.Status.Clusters) > 100 {
 			sub.Status.Clusters, sub.Status.ClustersTruncated = sub.Status.Clusters[:100], true
 		}
@@ -88,7 +91,7 @@ func TestBuildMatrix(t *testing.T) {
 		{"all", Query{}, "[app00: failing drifted healthy healthy stale healthy app01: healthy failing drifted healthy healthy ]",
 			"[c00000 c00001 c00002 c00003 c00004 c00005]"},
 		{"page 2 of 3", Query{PageSize: 2, Page: 1}, "[app00: healthy healthy app01: drifted healthy]", "[c00002 c00003]"},
-		{"drifted only", Query{State: fleetstatus.ClassDrifted}, "[app00: drifted healthy app01: healthy drifted]", "[c00001 c00002]"},
+		{"drifted only", Query{State: fleetstatus.ClassDrifted}, "[app00: drifted healthy app01: failing drifted]", "[c00001 c00002]"},
 		{"stale only", Query{State: fleetstatus.ClassStale}, "[app00: stale]", "[c00004]"},
 		{"region=a", Query{Selector: labels.SelectorFromSet(labels.Set{"region": "a"})}, "[app00: failing healthy stale app01: healthy drifted healthy]", "[c00000 c00002 c00004]"},
 		{"by region", Query{GroupBy: "region"}, "[app00: failing3 drifted2 app01: drifted2 failing2]", "[a b]"},
