@@ -31,11 +31,12 @@ func statusBytes(t *testing.T, n int, v health.Verdict) int {
 	return len(b)
 }
 
-// TestStatusSize measures the status the agent writes for a work of 5 and of
-// 50 Deployments, healthy and all failing (docs/performance.md; run with -v).
+// TestStatusSize measures the status the agent writes for a work of 5, 50
+// and 100 Deployments, healthy and all failing (docs/performance.md; run
+// with -v).
 func TestStatusSize(t *testing.T) {
 	failing := health.Verdict{Status: health.Failed, Reason: "ImagePullBackOff", Message: "0/1 ready: ImagePullBackOff"}
-	for _, n := range []int{5, 50} {
+	for _, n := range []int{5, 50, 100} {
 		healthy, failed := statusBytes(t, n, health.Verdict{Status: health.Current}), statusBytes(t, n, failing)
 		t.Logf("%2d Deployments: healthy %6d B (%d B per manifest), all failing %6d B", n, healthy, healthy/n, failed)
 		// Six conditions of fixed fields and no messages, about 1 KiB each,
