@@ -128,7 +128,7 @@ func TestDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{head, "west", "drifted", "drift: ConfigMap default/hello-config .data.key", "Deployment default/hello", "Conditions"} {
+	for _, want := range []string{head, "west", "drifted", "drift: ConfigMap apps/hello-config .data.key", "Deployment default/hello", "Conditions"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the Subscription page lacks %q:\n%s", want, text)
 		}
