@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"slices"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -66,6 +67,8 @@ func TestBuildMatrix(t *testing.T) {
 	delete(in.Works["fleet/app01"], "c00005")
 	in.Subscriptions[1].Status.Summary.Selected--
 	in.Subscriptions[1].Status.Summary.Applied--
+	in.Subscriptions[1].Status.Clusters = slices.DeleteFunc(in.Subscriptions[1].Status.Clusters,
+		func(c appsv1.ClusterStatus) bool { return c.Name == "c00005" })
 	in.Subscriptions[0].Status.Clusters = append(in.Subscriptions[0].Status.Clusters, appsv1.ClusterStatus{Name: "c00004", State: "Stale", Message: "agent silent"})
 
 	classes := func(m *Matrix) []string {
