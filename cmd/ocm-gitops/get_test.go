@@ -171,9 +171,14 @@ func TestReconcileAndSuspend(t *testing.T) {
 	if s := e.Subscription(t, "hello"); s.Labels[appsv1.LabelSubscriptionPause] != "true" || !strings.Contains(out, "suspended") {
 		t.Errorf("suspend: labels %v, output %q", s.Labels, out)
 	}
-	if out := e.run(t, 0, "get", "subs", "-o", "wide"); !strings.Contains(out, "Paused") {
-		t.Errorf("get subs does not show the pause:\n%s", out)
-	}
+	// The hub reports the pause in the Subscription's status when it next
+	// reconciles; get shows it from then on.
+	poll.Eventually(t, time.Minute, "get subs showing the pause", func() error {
+		if out := e.run(t, 0, "get", "subs", "-o", "wide"); !strings.Contains(out, "Paused") {
+			return fmt.Errorf("get subs does not show the pause:\n%s", out)
+		}
+		return nil
+	})
 	e.run(t, 0, "resume", "subscription", "hello", "-n", "fleet")
 	if s := e.Subscription(t, "hello"); s.Labels[appsv1.LabelSubscriptionPause] != "" {
 		t.Errorf("resume left labels %v", s.Labels)
