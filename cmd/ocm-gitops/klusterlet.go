@@ -52,6 +52,7 @@ status, drift and health.`,
 	fs.DurationVar(&opts.Work.ResyncInterval, "resync-interval", 0, "how often every work is re-checked without events (default 1m)")
 	fs.DurationVar(&opts.Work.EvictionGracePeriod, "eviction-grace-period", 0, "how long objects of a ManifestWork that vanished from the hub are kept (default 1h)")
 	fs.DurationVar(&opts.Work.HandOffWindow, "hand-off-window", 0, "how long the deletion of an object no other ManifestWork applies is held, so a work taking it over meanwhile (a relabel) finds it in place (default 5s; negative: no hold)")
+	fs.StringVar(&opts.AgeKeySecret, "age-key-secret", "", "NAMESPACE/NAME of the Secret on the managed cluster holding the cluster's age identities for SOPS-encrypted manifests, made at the first start (default: the namespace of --hub-kubeconfig-secret, else open-cluster-management-agent, and name ocm-gitops-age-identity); its namespace is protected")
 	fs.StringVar(&k.protected, "protected-namespaces", strings.Join(confine.DefaultNamespaces(), ","), "comma-separated namespaces of the managed cluster that no work may write, read or run as a ServiceAccount of (the namespace of --hub-kubeconfig-secret always is)")
 	return cmd
 }

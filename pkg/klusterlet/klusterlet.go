@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,12 @@ type Options struct {
 	// confine.DefaultNamespaces()); the namespace of HubKubeconfigSecret,
 	// which holds the agent's hub credentials, always is.
 	ProtectedNamespaces []string
+	// AgeKeySecret is "namespace/name" of the Secret on the managed cluster
+	// holding the cluster's age identities (made at the first start, see
+	// pkg/secrets); default DefaultAgeKeyNamespace (or the namespace of
+	// HubKubeconfigSecret)/secrets.DefaultKeySecretName. Its namespace is
+	// protected.
+	AgeKeySecret string
 
 	Logger logr.Logger
 }
@@ -96,7 +103,12 @@ func Run(ctx context.Context, opts Options) error {
 		protected = confine.DefaultNamespaces()
 	}
 	own, _, _ := strings.Cut(opts.HubKubeconfigSecret, "/")
-	wo.Refuse = confine.New(protected, own).Check
+	keysNS, opener, err := setupSecrets(ctx, opts, own)
+	if err != nil {
+		return err
+	}
+	wo.Open = opener.Open
+	wo.Refuse = refuseAll(confine.New(append(slices.Clone(protected), keysNS), own).Check)
 	agent, err := work.New(wo)
 	if err != nil {
 		return err

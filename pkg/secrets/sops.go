@@ -3,26 +3,19 @@
 // of chosen clusters. The hub never holds a private key: it only reads the
 // public parts of the `sops` stanza (recipients, which keys are encrypted).
 //
-// Only age is supported. The SOPS library does the tree walk, the AES-GCM
-// values and the MAC; age unwraps the data key with identities held in
-// memory (never SOPS' environment or files).
+// Only age is supported. SOPS' age key source unwraps the data key with
+// identities held in memory (never SOPS' environment or files); codec.go
+// says why the values are opened here rather than by SOPS' tree package.
 package secrets
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"filippo.io/age"
-	"github.com/getsops/sops/v3/aes"
 	sopsage "github.com/getsops/sops/v3/age"
-	"github.com/getsops/sops/v3/config"
-	"github.com/getsops/sops/v3/keyservice"
-	sopsjson "github.com/getsops/sops/v3/stores/json"
-	"google.golang.org/grpc"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -128,19 +121,7 @@ func (k *Keyring) Decrypt(obj *unstructured.Unstructured) (*unstructured.Unstruc
 	if k == nil || !k.canOpen(recipients) {
 		return nil, &NotForUsError{File: recipients, Cluster: k.Recipients()}
 	}
-	data, err := json.Marshal(obj.Object)
-	if err != nil {
-		return nil, fmt.Errorf("encoding encrypted object: %w", err)
-	}
-	plain, err := k.decryptJSON(data)
-	if err != nil {
-		return nil, err
-	}
-	out := &unstructured.Unstructured{}
-	if err := json.Unmarshal(plain, &out.Object); err != nil {
-		return nil, fmt.Errorf("decoding decrypted object: %w", err)
-	}
-	return out, nil
+	return k.decrypt(obj)
 }
 
 func (k *Keyring) canOpen(fileRecipients []string) bool {
@@ -152,58 +133,61 @@ func (k *Keyring) canOpen(fileRecipients []string) bool {
 	return false
 }
 
-// decryptJSON decrypts a SOPS JSON document and checks its MAC.
-func (k *Keyring) decryptJSON(data []byte) (_ []byte, err error) {
-	// Malformed stanzas have made the SOPS library panic (Flux saw the
-	// same): a hostile manifest must fail, not stop the agent.
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed SOPS document: %v", r)
-		}
-	}()
-	store := sopsjson.NewStore(&config.JSONStoreConfig{})
-	tree, err := store.LoadEncryptedFile(data)
-	if err != nil {
-		return nil, fmt.Errorf("reading SOPS stanza: %w", err)
-	}
-	key, err := tree.Metadata.GetDataKeyWithKeyServices([]keyservice.KeyServiceClient{ageService{ids: k.identities}}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("unwrapping the data key: %w", err)
-	}
-	// Each value is AES-GCM sealed with its key path as additional data, so
-	// it cannot be altered or moved to another key. The whole-document MAC
-	// is not checked: it hashes values in file order, and the order is gone
-	// once the object has been through the API server (JSON keys sorted);
-	// Kustomize edits unencrypted fields too. Flux skips it for the same
-	// reasons. docs/security.md says what this leaves open.
-	if _, err := tree.Decrypt(key, aes.NewCipher()); err != nil {
-		return nil, fmt.Errorf("decrypting values: %w", err)
-	}
-	return store.EmitPlainFile(tree.Branches)
-}
-
-// ageService is an in-process SOPS key service that unwraps data keys with
-// the keyring's age identities and refuses every other key type.
-type ageService struct {
-	ids sopsage.ParsedIdentities
-}
-
-func (s ageService) Decrypt(_ context.Context, req *keyservice.DecryptRequest, _ ...grpc.CallOption) (*keyservice.DecryptResponse, error) {
-	ak := req.GetKey().GetAgeKey()
-	if ak == nil || len(s.ids) == 0 {
-		// Without identities SOPS would look in the environment and the
-		// user's files; the agent uses only its keyring.
-		return nil, errors.New("only age keys are supported")
-	}
-	mk := &sopsage.MasterKey{Recipient: ak.GetRecipient(), EncryptedKey: string(req.GetCiphertext())}
-	s.ids.ApplyToMasterKey(mk)
-	plain, err := mk.Decrypt()
+// decrypt unwraps the data key with an identity of the keyring and opens
+// every encrypted value of a copy of obj.
+//
+// Each value is AES-GCM sealed with its key path as additional data, so it
+// cannot be altered or moved to another key. The whole-document MAC is not
+// checked: it hashes values in file order, and the order is gone once the
+// object has been through the API server (JSON keys sorted); Kustomize
+// edits unencrypted fields too. Flux skips it for the same reasons;
+// docs/security.md says what this leaves open.
+func (k *Keyring) decrypt(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	stanza, _ := obj.Object[StanzaKey].(map[string]any)
+	r, err := rulesOf(stanza)
 	if err != nil {
 		return nil, err
 	}
-	return &keyservice.DecryptResponse{Plaintext: plain}, nil
+	key, err := k.dataKey(stanza)
+	if err != nil {
+		return nil, err
+	}
+	out := obj.DeepCopy()
+	delete(out.Object, StanzaKey)
+	if _, err := r.openTree(out.Object, nil, key); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func (s ageService) Encrypt(context.Context, *keyservice.EncryptRequest, ...grpc.CallOption) (*keyservice.EncryptResponse, error) {
-	return nil, errors.New("the agent's key service does not encrypt")
+// dataKey unwraps the document's data key with the first of its age
+// entries the keyring holds an identity for.
+func (k *Keyring) dataKey(stanza map[string]any) ([]byte, error) {
+	if groups, _ := stanza["key_groups"].([]any); len(groups) > 0 {
+		return nil, errors.New("sops key_groups (Shamir secret sharing) are not supported: encrypt for a plain list of age recipients")
+	}
+	entries, _ := stanza["age"].([]any)
+	var errs []error
+	for _, e := range entries {
+		m, _ := e.(map[string]any)
+		r, _ := m["recipient"].(string)
+		enc, _ := m["enc"].(string)
+		if !slices.Contains(k.recipients, r) {
+			continue
+		}
+		mk := &sopsage.MasterKey{Recipient: r, EncryptedKey: enc}
+		k.identities.ApplyToMasterKey(mk)
+		key, err := mk.Decrypt()
+		if err == nil && len(key) != 32 {
+			err = fmt.Errorf("the data key has %d bytes, want 32", len(key))
+		}
+		if err == nil {
+			return key, nil
+		}
+		errs = append(errs, fmt.Errorf("unwrapping the data key for %s: %w", r, err))
+	}
+	if len(errs) == 0 {
+		return nil, &NotForUsError{File: Recipients(map[string]any{StanzaKey: stanza}), Cluster: k.Recipients()}
+	}
+	return nil, errors.Join(errs...)
 }

@@ -186,11 +186,17 @@ func TestDecryptTampered(t *testing.T) {
 			age := m["sops"].(map[string]any)["age"].([]any)[0].(map[string]any)
 			age["enc"] = "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n"
 		},
-		"stanza without lastmodified": func(m map[string]any) {
-			delete(m["sops"].(map[string]any), "lastmodified")
+		"plaintext in place of a value": func(m map[string]any) {
+			m["stringData"].(map[string]any)["password"] = "chosen-by-attacker"
+		},
+		"key_groups": func(m map[string]any) {
+			m["sops"].(map[string]any)["key_groups"] = []any{map[string]any{}}
+		},
+		"comment rules": func(m map[string]any) {
+			m["sops"].(map[string]any)["encrypted_comment_regex"] = "x"
 		},
 		"value not a string": func(m map[string]any) {
-			m["stringData"].(map[string]any)["password"] = map[string]any{"x": 1}
+			m["stringData"].(map[string]any)["password"] = map[string]any{"x": int64(1)}
 		},
 	}
 	for name, tamper := range cases {
@@ -240,5 +246,33 @@ func TestEncryptRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
 		}
+	}
+}
+
+func TestOpener(t *testing.T) {
+	id, r := identity(t)
+	k, _ := NewKeyring(id)
+	o := NewOpener(k)
+	plain := asObject(t, []byte(plainSecret))
+	if got, err := o.Open(plain); err != nil || got != plain {
+		t.Fatalf("a plain object did not pass through: %v", err)
+	}
+	enc := encrypt(t, r)
+	for range 2 { // the second comes from the cache
+		got, err := o.Open(enc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := got.Object["stringData"]; ok {
+			t.Fatal("stringData was not folded into data")
+		}
+		if v, _, _ := unstructured.NestedString(got.Object, "data", "password"); v != "aHVudGVyMi1wbGFpbnRleHQ=" {
+			t.Fatalf("data.password = %q", v)
+		}
+		got.Object["data"] = nil // callers may change what they get
+	}
+	_, err := NewOpener(nil).Open(enc)
+	if err == nil || !strings.Contains(err.Error(), "Secret app/db") || !strings.Contains(err.Error(), r) {
+		t.Fatalf("without keys: %v", err)
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/health"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet/work/apply"
+	"github.com/ocm-gitops/ocm-gitops/pkg/secrets"
 )
 
 // Options configure a work agent.
@@ -73,6 +74,10 @@ type Options struct {
 	// or read, with the work's executor; an error refuses the manifest
 	// (the managed cluster's own bound on the fleet, see pkg/klusterlet/confine).
 	Refuse func(obj workv1.ManifestResourceMeta, exec *workv1.ManifestWorkExecutor) error
+	// Open turns a manifest into the object to apply just before it is
+	// applied: it decrypts SOPS-encrypted ones (see pkg/secrets). Default:
+	// plain objects pass, encrypted ones fail for want of a key.
+	Open func(obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
 	// Logger receives the agent's logs.
 	Logger logr.Logger
 }
@@ -101,6 +106,9 @@ func (o *Options) defaults() error {
 	}
 	if o.HandOffWindow == 0 {
 		o.HandOffWindow = DefaultHandOffWindow
+	}
+	if o.Open == nil {
+		o.Open = secrets.NewOpener(nil).Open
 	}
 	if o.FieldManager == "" {
 		o.FieldManager = workv1.DefaultFieldManager
@@ -298,6 +306,7 @@ func (a *Agent) wire(c *agentClients, managedCfg *rest.Config) {
 		lookup:         a.lookupWork,
 		sem:            make(chan struct{}, a.opts.ApplyConcurrency),
 		refuse:         a.opts.Refuse,
+		open:           a.opts.Open,
 	}
 	a.finalizer = &finalizer{hub: a.hubWorks, applied: a.applied, events: a.applier.events, forget: a.forget, log: a.log}
 	a.evictor = &evictor{applied: a.applied, works: a.workInformer, cluster: a.opts.ClusterName,

@@ -2,6 +2,7 @@ package work
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -47,6 +48,8 @@ type applyReconciler struct {
 	sem chan struct{}
 	// refuse, when set, vetoes a manifest before it is applied or read.
 	refuse func(workv1.ManifestResourceMeta, *workv1.ManifestWorkExecutor) error
+	// open decrypts a manifest just before it is applied (Options.Open).
+	open func(*unstructured.Unstructured) (*unstructured.Unstructured, error)
 }
 
 // job is one manifest of one sync.
@@ -157,6 +160,10 @@ func (r *applyReconciler) run(ctx context.Context, work *workv1.ManifestWork, st
 	if execErr != nil {
 		return &outcome{meta: m.meta, err: execErr}
 	}
+	obj, err := r.open(m.obj)
+	if err != nil {
+		return &outcome{meta: m.meta, err: err}
+	}
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -166,7 +173,7 @@ func (r *applyReconciler) run(ctx context.Context, work *workv1.ManifestWork, st
 	j := &job{
 		work: work, m: m, rec: st.object(m.key()), policy: driftPolicy(work),
 		applier: r.appliers.For(m.strategy.Type),
-		req: apply.Request{Client: dyn, GVR: m.gvr, Object: m.obj, Owner: owner, Owned: m.owned,
+		req: apply.Request{Client: dyn, GVR: m.gvr, Object: obj, Owner: owner, Owned: m.owned,
 			Strategy: m.strategy, OnPresent: m.onPresent, OnChange: m.onChange},
 		o: &outcome{meta: m.meta},
 	}
@@ -174,9 +181,15 @@ func (r *applyReconciler) run(ctx context.Context, work *workv1.ManifestWork, st
 	var rules []workv1.ConditionRule
 	if m.config != nil {
 		rules = m.config.ConditionRules
+		if obj != m.obj { // decrypted: no rule message may carry its values
+			rules = nil
+		}
 		if len(m.config.FeedbackRules) > 0 {
 			j.o.hasRules = true
-			if j.o.live != nil {
+			switch {
+			case obj != m.obj:
+				j.o.feedbackErr = errors.New("status feedback is off for objects decrypted on the cluster")
+			case j.o.live != nil:
 				j.o.feedback, j.o.feedbackErr = feedbackValues(j.o.live, m.config.FeedbackRules)
 			}
 		}

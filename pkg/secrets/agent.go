@@ -1,0 +1,199 @@
+package secrets
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/kubernetes"
+	clusterclient "open-cluster-management.io/api/client/cluster/clientset/versioned"
+	clusterv1alpha1 "open-cluster-management.io/api/cluster/v1alpha1"
+	workv1 "open-cluster-management.io/api/work/v1"
+)
+
+const (
+	// IdentityKey holds the cluster's own identity in its key Secret. Other
+	// entries whose names end in ".agekey" are further identities: a fleet
+	// key an administrator installs, or the previous key during rotation.
+	IdentityKey = "identity.agekey"
+	// DefaultKeySecretName names the key Secret in the agent's namespace.
+	DefaultKeySecretName = "ocm-gitops-age-identity"
+)
+
+// LoadKeyring reads the cluster's identities from the Secret namespace/name
+// on the managed cluster, creating the Secret (and its namespace) with a new
+// identity the first time. The private key never leaves the cluster.
+func LoadKeyring(ctx context.Context, kube kubernetes.Interface, namespace, name string) (*Keyring, error) {
+	s, err := kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		s, err = createKeySecret(ctx, kube, namespace, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("age identity Secret %s/%s: %w", namespace, name, err)
+	}
+	own, ok := s.Data[IdentityKey]
+	if !ok {
+		return nil, fmt.Errorf("age identity Secret %s/%s has no %q entry: add one (age-keygen) or delete the Secret to have a new identity made", namespace, name, IdentityKey)
+	}
+	texts := []string{string(own)}
+	for _, k := range sortedKeys(s.Data) {
+		if k != IdentityKey && strings.HasSuffix(k, ".agekey") {
+			texts = append(texts, string(s.Data[k]))
+		}
+	}
+	k, err := NewKeyring(texts...)
+	if err != nil {
+		return nil, fmt.Errorf("age identity Secret %s/%s: %w", namespace, name, err)
+	}
+	return k, nil
+}
+
+func createKeySecret(ctx context.Context, kube kubernetes.Interface, namespace, name string) (*corev1.Secret, error) {
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("creating namespace %s: %w", namespace, err)
+	}
+	id, _, err := NewIdentity()
+	if err != nil {
+		return nil, err
+	}
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{IdentityKey: []byte(id + "\n")},
+	}
+	created, err := kube.CoreV1().Secrets(namespace).Create(ctx, s, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		// Another agent replica made it first: use theirs.
+		return kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+	}
+	return created, err
+}
+
+// PublishRecipient makes the ClusterClaim that carries the cluster's
+// recipient to the hub say recipient.
+func PublishRecipient(ctx context.Context, c clusterclient.Interface, recipient string) error {
+	claims := c.ClusterV1alpha1().ClusterClaims()
+	cur, err := claims.Get(ctx, ClaimName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		_, err = claims.Create(ctx, &clusterv1alpha1.ClusterClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: ClaimName},
+			Spec:       clusterv1alpha1.ClusterClaimSpec{Value: recipient},
+		}, metav1.CreateOptions{})
+	case err == nil && cur.Spec.Value != recipient:
+		cur.Spec.Value = recipient
+		_, err = claims.Update(ctx, cur, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("publishing the age recipient as ClusterClaim %s: %w", ClaimName, err)
+	}
+	return nil
+}
+
+// RefuseClaim refuses manifests that would rewrite the recipient claim: a
+// work could otherwise make the fleet encrypt this cluster's secrets for
+// someone else's key.
+func RefuseClaim(obj workv1.ManifestResourceMeta) error {
+	if obj.Group == clusterv1alpha1.GroupName && obj.Kind == "ClusterClaim" && obj.Name == ClaimName {
+		return fmt.Errorf("ClusterClaim %s is the agent's own (its age recipient); no work may write or read it", ClaimName)
+	}
+	return nil
+}
+
+// maxCached bounds the decrypted objects kept in memory.
+const maxCached = 4096
+
+// Opener decrypts a work's manifests for the work agent, once per distinct
+// encrypted manifest. Plain objects pass through.
+type Opener struct {
+	keys  *Keyring
+	mu    sync.Mutex
+	cache map[[32]byte]*unstructured.Unstructured
+}
+
+// NewOpener decrypts with keys (nil: encrypted manifests fail, naming the
+// missing identity).
+func NewOpener(keys *Keyring) *Opener {
+	return &Opener{keys: keys, cache: map[[32]byte]*unstructured.Unstructured{}}
+}
+
+// Open returns the object to apply: obj itself when it is not encrypted,
+// else a copy of its plaintext. The error names the object and never holds
+// plaintext.
+func (o *Opener) Open(obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+	if obj == nil || !IsEncrypted(obj.Object) {
+		return obj, nil
+	}
+	raw, err := json.Marshal(obj.Object)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(raw)
+	o.mu.Lock()
+	hit := o.cache[sum]
+	o.mu.Unlock()
+	if hit != nil {
+		return hit.DeepCopy(), nil
+	}
+	plain, err := o.keys.Decrypt(obj)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", obj.GetKind(), objName(obj), err)
+	}
+	foldStringData(plain)
+	o.mu.Lock()
+	if len(o.cache) >= maxCached {
+		clear(o.cache)
+	}
+	o.cache[sum] = plain
+	o.mu.Unlock()
+	return plain.DeepCopy(), nil
+}
+
+// foldStringData writes a Secret's stringData into data, as the API server
+// does, so that drift is measured against what the live Secret holds.
+func foldStringData(obj *unstructured.Unstructured) {
+	if obj.GetAPIVersion() != "v1" || obj.GetKind() != "Secret" {
+		return
+	}
+	sd, ok := obj.Object["stringData"].(map[string]any)
+	if !ok {
+		return
+	}
+	data, _ := obj.Object["data"].(map[string]any)
+	if data == nil {
+		data = map[string]any{}
+	}
+	for k, v := range sd {
+		if s, ok := v.(string); ok {
+			data[k] = base64.StdEncoding.EncodeToString([]byte(s))
+		}
+	}
+	obj.Object["data"] = data
+	delete(obj.Object, "stringData")
+}
+
+func objName(obj *unstructured.Unstructured) string {
+	if obj.GetNamespace() == "" {
+		return obj.GetName()
+	}
+	return obj.GetNamespace() + "/" + obj.GetName()
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
