@@ -11,12 +11,10 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -37,41 +35,21 @@ import (
 // plaintext is the secret value; it must appear on cluster1 only.
 const plaintext = "s3cr3t-only-for-cluster1"
 
-// logBuffer collects every log line of the hub and the agents.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		fmt.Fprintln(&b.buf, prefix, args)
-	}, funcr.Options{Verbosity: 10})
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestEncryptedSecretOnlyWhereItsKeyIs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("control planes")
 	}
-	logs := &logBuffer{}
+	logs := &harness.LogBuffer{}
 	e := harness.NewHub(t, "cluster1", "cluster2")
 	spokes := map[string]*harness.Spoke{"cluster1": harness.NewSpoke(t, "cluster1"), "cluster2": harness.NewSpoke(t, "cluster2")}
 	harness.RunHub(t, e.CP.Config, func(o *hub.Options) {
 		o.Controllers = []string{"channel", "subscription", "registration"}
 		o.Registration = reghub.Options{CACertPEM: e.CP.ClientCA.CertPEM, CAKeyPEM: e.CP.ClientCA.KeyPEM,
 			AutoApproveUsers: []string{harness.BootstrapUser}}
-		o.Logger = logs.logger().WithName("hub")
+		o.Logger = logs.Logger(10).WithName("hub")
 	})
 	for name, s := range spokes {
-		runKlusterlet(t, e, name, s, logs.logger())
+		runKlusterlet(t, e, name, s, logs.Logger(10))
 	}
 
 	// Each klusterlet made its identity at join and published the recipient.
@@ -109,17 +87,7 @@ func TestEncryptedSecretOnlyWhereItsKeyIs(t *testing.T) {
 	e.Create(t, &appsv1.Channel{ObjectMeta: harness.Meta("fleet", "repo"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL}},
 		harness.GitSubscription("app", "repo", "cluster1", "cluster2"))
 
-	want := []byte(plaintext)
-	poll.Eventually(t, 90*time.Second, "the Secret decrypted on cluster1", func() error {
-		s := &corev1.Secret{}
-		if err := spokes["cluster1"].C.Get(e.Ctx, client.ObjectKey{Namespace: "apps", Name: "db"}, s); err != nil {
-			return err
-		}
-		if !bytes.Equal(s.Data["password"], want) {
-			return fmt.Errorf("password = %q", s.Data["password"])
-		}
-		return nil
-	})
+	poll.Eventually(t, 90*time.Second, "the Secret decrypted on cluster1", passwordIs(e.Ctx, spokes["cluster1"], plaintext))
 	var failed string
 	poll.Eventually(t, 60*time.Second, "cluster2 applies the ConfigMap and names both recipients for the Secret", func() error {
 		if _, err := spokes["cluster2"].Value("plain"); err != nil {
@@ -162,16 +130,7 @@ func TestEncryptedSecretOnlyWhereItsKeyIs(t *testing.T) {
 	if err := spokes["cluster1"].C.Update(e.Ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	poll.Eventually(t, 60*time.Second, "drift on the Secret corrected", func() error {
-		s := &corev1.Secret{}
-		if err := spokes["cluster1"].C.Get(e.Ctx, client.ObjectKey{Namespace: "apps", Name: "db"}, s); err != nil {
-			return err
-		}
-		if !bytes.Equal(s.Data["password"], want) {
-			return fmt.Errorf("password = %q", s.Data["password"])
-		}
-		return nil
-	})
+	poll.Eventually(t, 60*time.Second, "drift on the Secret corrected", passwordIs(e.Ctx, spokes["cluster1"], plaintext))
 
 	// Nothing on the hub holds the plaintext (nor its base64), nor does any log.
 	scanHub(t, e)
@@ -182,6 +141,20 @@ func TestEncryptedSecretOnlyWhereItsKeyIs(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "age recipient published") {
 		t.Error("the log capture saw nothing of the agents: the scan proves nothing")
+	}
+}
+
+// passwordIs checks the password of Secret apps/db on a managed cluster.
+func passwordIs(ctx context.Context, spoke *harness.Spoke, want string) func() error {
+	return func() error {
+		s := &corev1.Secret{}
+		if err := spoke.C.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "db"}, s); err != nil {
+			return err
+		}
+		if !bytes.Equal(s.Data["password"], []byte(want)) {
+			return fmt.Errorf("password = %q", s.Data["password"])
+		}
+		return nil
 	}
 }
 

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 	"github.com/minio/minio-go/v7"
@@ -38,27 +37,6 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
-
-// logBuffer keeps every log line down to V(4), what `--log-level debug`
-// shows (slog's debug level is logr's V(4)).
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) logger() logr.Logger {
-	return funcr.New(func(prefix, args string) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		l.buf.WriteString(prefix + " " + args + "\n")
-	}, funcr.Options{Verbosity: 4})
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
 
 // basicAuthOnly answers 401 unless the request carries user and password.
 func basicAuthOnly(user string, password *string, mu *sync.Mutex, next http.Handler) http.Handler {
@@ -82,9 +60,9 @@ func basicAuthOnly(user string, password *string, mu *sync.Mutex, next http.Hand
 // writes (down to the debug level), in any Event, in the status of Channels and
 // Subscriptions, or in any ManifestWork.
 func TestCredentialsNeverLeak(t *testing.T) {
-	logs := &logBuffer{}
-	ctrl.SetLogger(logs.logger())
-	klog.SetLogger(logs.logger())
+	logs := &harness.LogBuffer{}
+	ctrl.SetLogger(logs.Logger(4))
+	klog.SetLogger(logs.Logger(4))
 	t.Cleanup(func() { ctrl.SetLogger(logr.Discard()); klog.SetLogger(logr.Discard()) })
 
 	secrets := map[string]string{
@@ -165,7 +143,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		&appsv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet", Name: "s3", Annotations: map[string]string{appsv1.AnnotationBucketPath: "apps"}},
 			Spec: appsv1.SubscriptionSpec{Channel: "fleet/s3", Placement: place}},
 	)
-	harness.RunHub(t, e.CP.Config, func(o *hub.Options) { o.Logger = logs.logger() })
+	harness.RunHub(t, e.CP.Config, func(o *hub.Options) { o.Logger = logs.Logger(4) })
 	for _, sub := range []string{"git", "userinfo", "helm", "s3"} {
 		poll.Eventually(t, 30*time.Second, sub+" fails to fetch", func() error {
 			c := harness.ConditionOf(e.Subscription(t, sub), appsv1.ConditionSourceReady)
@@ -244,7 +222,7 @@ func chartArchive(t *testing.T, files map[string]string) []byte {
 
 // scan fails the test if any secret value, or its Basic-auth encoding with
 // the users of this test, shows anywhere the hub writes.
-func scan(t *testing.T, e *harness.Hub, logs *logBuffer, secrets map[string]string, when string) {
+func scan(t *testing.T, e *harness.Hub, logs *harness.LogBuffer, secrets map[string]string, when string) {
 	t.Helper()
 	needles := map[string]string{}
 	for name, v := range secrets {
