@@ -60,6 +60,11 @@ existing OCM hub.`,
 		opts.Tenancy.DirectPlacement, err = tenancy.ParseDirectPlacement(v)
 		return err
 	})
+	fs.Func("channel-access", "which namespaces' Subscriptions may use a Channel of another namespace whose spec.allowedNamespaces is empty: restricted (a Channel without credentials serves every namespace; one with spec.secretRef or spec.commitStatus only its own) or ocm (every Channel serves every namespace, as OCM; for hubs used by one team). A Channel's spec.allowedNamespaces, when set, decides in both (default restricted)", func(v string) error {
+		var err error
+		opts.Tenancy.ChannelAccess, err = tenancy.ParseChannelAccess(v)
+		return err
+	})
 	fs.StringVar(&h.caCert, "registration-ca-cert", "", "PEM file of the CA the hub's kube-apiserver trusts for client certificates: sign approved cluster certificates with it (only for hubs without kube-controller-manager)")
 	fs.StringVar(&h.caKey, "registration-ca-key", "", "PEM file of that CA's private key")
 	fs.StringVar(&h.autoApprove, "auto-approve-users", "", "comma-separated bootstrap users whose clusters are accepted without an administrator")

@@ -57,6 +57,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"status", "extra"}, `unexpected argument "extra"`},
 		{[]string{"clusters"}, "name a subcommand: export"},
 		{[]string{"clusters", "import"}, `unknown subcommand "import"`},
+		{[]string{"hub", "--channel-access", "open"}, `--channel-access "open": want "restricted"`},
 	} {
 		code, _, errOut := runCmd(t, c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {
@@ -104,6 +105,11 @@ func TestEnvironmentDoublesFlags(t *testing.T) {
 	code, _, errOut := runCmd(t, "status", "--hub-kubeconfig", "x")
 	if code != 2 || !strings.Contains(errOut, `OCM_GITOPS_INTERVAL="soon" is not a valid value for --interval`) {
 		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	t.Setenv("OCM_GITOPS_CHANNEL_ACCESS", "any")
+	code, _, errOut = runCmd(t, "hub", "--kubeconfig", "x")
+	if code != 2 || !strings.Contains(errOut, `OCM_GITOPS_CHANNEL_ACCESS="any"`) {
+		t.Errorf("exit %d, stderr %q; want OCM_GITOPS_CHANNEL_ACCESS read as --channel-access", code, errOut)
 	}
 }
 

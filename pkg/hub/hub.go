@@ -64,7 +64,8 @@ type Options struct {
 	// Registration configures the hub's half of cluster registration:
 	// approving and signing certificate requests, per-cluster RBAC, leases.
 	Registration reghub.Options
-	// Tenancy says what tenant namespaces' direct placement reaches.
+	// Tenancy says which Channels a namespace's Subscriptions may use and
+	// what tenant namespaces' direct placement reaches.
 	Tenancy tenancy.Options
 	// AllowLocalGit lets Git Channels read repositories on the hub's disk
 	// (file:// URLs); for labs and tests only.
@@ -116,7 +117,7 @@ func controllers() []hubController {
 			return reghub.SetupHubWithManager(mgr, deps.Options.Registration)
 		}},
 		{name: "commitstatus", indexes: []string{index.SubscriptionChannel}, setup: func(mgr ctrl.Manager, deps *Deps) error {
-			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID,
+			return commitstatus.SetupWithManager(mgr, commitstatus.Options{HubID: deps.Options.HubID, Tenancy: deps.Options.Tenancy,
 				HTTPClient: gitprovider.NewHTTPClient(egress.Allow(deps.Options.AllowNetworks...))})
 		}},
 	}

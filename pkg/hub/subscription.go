@@ -312,8 +312,8 @@ func (r *SubscriptionReconciler) channelFor(ctx context.Context, sub *appsv1.Sub
 		}
 		return nil, fmt.Errorf("get Channel %s: %w", key, err)
 	}
-	if !ch.Serves(sub.Namespace) {
-		return nil, accessDeniedError{fmt.Errorf("spec.channel: Channel %s does not allow Subscriptions from namespace %q; add it to the Channel's spec.allowedNamespaces", key, sub.Namespace)}
+	if err := tenancy.ChannelAllowed(ch, sub.Namespace, r.Tenancy); err != nil {
+		return nil, accessDeniedError{err}
 	}
 	return ch, nil
 }

@@ -1,6 +1,12 @@
 // Package tenancy decides what a Subscription's namespace may reach on a hub
-// shared by teams: which clusters its direct placement selects from, and
-// which ServiceAccounts its works may be applied as.
+// shared by teams: which Channels it may use, which clusters its direct
+// placement selects from, and which ServiceAccounts its works may be applied
+// as.
+//
+// OCM lets a Subscription use a Channel of any namespace. Here a Channel of
+// another namespace serves it when the Channel carries no credentials, or
+// lists its namespace in spec.allowedNamespaces; Options.ChannelAccess =
+// ChannelAccessOCM keeps OCM's rule for Channels with credentials too.
 //
 // A namespace is a tenant's unless a hub administrator labels it
 // ocm-gitops.io/tenant=false (a platform team's namespace). OCM's direct
@@ -69,6 +75,8 @@ func ParseDirectPlacement(s string) (DirectPlacement, error) {
 type Options struct {
 	// DirectPlacement is DirectPlacementBound when empty.
 	DirectPlacement DirectPlacement
+	// ChannelAccess is ChannelAccessRestricted when empty.
+	ChannelAccess ChannelAccess
 }
 
 // Confined says whether sub's placement is direct (clusters,

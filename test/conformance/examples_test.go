@@ -55,11 +55,6 @@ type exampleCase struct {
 	gaps map[string]string
 }
 
-// exampleGaps hold for every example: a Channel in another namespace.
-var exampleGaps = map[string]string{
-	"add it to the Channel's spec.allowedNamespaces": "known gap (issue 17 item 1, hub): the Channel is in another namespace and the hub refuses it",
-}
-
 // testOCMExamples applies OCM's example Subscriptions (remote-git-sub,
 // github-channel, helmrepo-hub-channel, object_bucket_e2e, the PlacementRule
 // e2e case, and application-samples' helloworld as RHACM's console writes
@@ -249,11 +244,6 @@ func (f *fleet) applyExample(t *testing.T, tc exampleCase, urls map[string]strin
 			if tc.patch != nil {
 				tc.patch(u)
 			}
-			if u.GetKind() == "Channel" && os.Getenv("OCM_GITOPS_CONFORMANCE_ALLOW_CHANNELS") != "" {
-				// Until the hub lets OCM's cross-namespace Channels be
-				// used (issue 17 item 1), this shows what else holds.
-				_ = unstructured.SetNestedStringSlice(u.Object, []string{"*"}, "spec", "allowedNamespaces")
-			}
 			f.createExampleObject(t, u)
 		}
 	}
@@ -274,9 +264,8 @@ func (f *fleet) createExampleObject(t *testing.T, u *unstructured.Unstructured) 
 }
 
 // waitExample waits until the Subscription reports its clusters and every
-// cluster holds the example's objects. A refusal for the Channel's
-// namespace (issue 17 item 1, owned by the hub) or another known gap
-// skips, saying so.
+// cluster holds the example's objects. A known gap of the case skips,
+// saying so.
 func (f *fleet) waitExample(t *testing.T, tc exampleCase) {
 	t.Helper()
 	ns, name, _ := strings.Cut(tc.sub, "/")
@@ -330,11 +319,9 @@ func skipOnGap(t *testing.T, tc exampleCase, sub *appsv1.Subscription) {
 	}
 	text := strings.Join(said, "\n")
 	var why []string
-	for _, gaps := range []map[string]string{exampleGaps, tc.gaps} {
-		for part, w := range gaps {
-			if strings.Contains(text, part) {
-				why = append(why, w)
-			}
+	for part, w := range tc.gaps {
+		if strings.Contains(text, part) {
+			why = append(why, w)
 		}
 	}
 	if len(why) > 0 {

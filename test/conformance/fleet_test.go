@@ -64,10 +64,13 @@ func newFleet(t *testing.T) *fleet {
 	})
 	// OCM's reach for direct placement and PlacementRules (--direct-placement
 	// any): by default a tenant namespace reaches only its bound sets, and
-	// OCM's examples bind none.
+	// OCM's examples bind none. OCM's Channel rule (--channel-access ocm):
+	// object_bucket_e2e's Subscription uses a Channel of another namespace
+	// that holds the bucket's keys, which the default refuses.
 	harness.RunHub(t, f.hub.CP.Config, func(o *hub.Options) {
 		o.Controllers = []string{"channel", "subscription", placement.ControllerName, placement.RuleControllerName}
 		o.Tenancy.DirectPlacement = tenancy.DirectPlacementAny
+		o.Tenancy.ChannelAccess = tenancy.ChannelAccessOCM
 	})
 	return f
 }

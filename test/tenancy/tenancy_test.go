@@ -74,8 +74,9 @@ func subscriptionOf(t *testing.T, e *harness.Hub, namespace, name string) *appsv
 }
 
 // TestSubscriptionReachesOnlyWhatItsNamespaceMay runs team-a's
-// Subscriptions against team-b's objects. A Channel of another namespace is
-// refused unless it lists team-a in spec.allowedNamespaces; a Channel's
+// Subscriptions against team-b's objects. A Channel of another namespace
+// with credentials is refused unless it lists team-a in
+// spec.allowedNamespaces (see TestChannelOfAnotherNamespace); a Channel's
 // secretRef cannot name another namespace's Secret; a Placement over a
 // ClusterSet not bound to team-a selects nothing; a placementRef cannot name
 // another namespace's Placement. Refusals are conditions that say why, and
@@ -101,7 +102,8 @@ func TestSubscriptionReachesOnlyWhatItsNamespaceMay(t *testing.T) {
 		&clusterv1beta1.Placement{ObjectMeta: harness.Meta("team-a", "prod"), Spec: clusterv1beta1.PlacementSpec{ClusterSets: []string{"prod"}}},
 		&clusterv1beta1.Placement{ObjectMeta: harness.Meta("team-b", "prod-only"), Spec: clusterv1beta1.PlacementSpec{ClusterSets: []string{"prod"}}},
 		&corev1.Secret{ObjectMeta: harness.Meta("team-b", "git-credentials"), StringData: map[string]string{"user": "b", "accessToken": "team-b-token"}},
-		&appsv1.Channel{ObjectMeta: harness.Meta("team-b", "private"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL}},
+		&appsv1.Channel{ObjectMeta: harness.Meta("team-b", "private"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL,
+			SecretRef: &corev1.ObjectReference{Name: "git-credentials"}}},
 		&appsv1.Channel{ObjectMeta: harness.Meta("team-b", "shared"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL, AllowedNamespaces: []string{"team-a"}}},
 		&appsv1.Channel{ObjectMeta: harness.Meta("team-a", "borrowing"), Spec: appsv1.ChannelSpec{Type: "Git", Pathname: repo.URL,
 			SecretRef: &corev1.ObjectReference{Namespace: "team-b", Name: "git-credentials"}}},
@@ -123,7 +125,7 @@ func TestSubscriptionReachesOnlyWhatItsNamespaceMay(t *testing.T) {
 	for _, c := range []struct {
 		sub, condition, reason, says string
 	}{
-		{"other-channel", appsv1.ConditionSourceReady, appsv1.ReasonAccessDenied, `does not allow Subscriptions from namespace "team-a"`},
+		{"other-channel", appsv1.ConditionSourceReady, appsv1.ReasonAccessDenied, `holds credentials (spec.secretRef) and does not allow Subscriptions from namespace "team-a"`},
 		{"other-secret", appsv1.ConditionSourceReady, appsv1.ReasonAuthFailed, `spec.secretRef.namespace is "team-b"`},
 		{"unbound-set", appsv1.ConditionPlaced, appsv1.ReasonNoClusters, "selects no clusters"},
 		{"other-placement", appsv1.ConditionPlaced, appsv1.ReasonPlacementNotFound, "Placement team-a/prod-only not found"},

@@ -40,6 +40,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/gitprovider"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 )
 
 // AnnotationPosted on a Subscription is a digest of the statuses last posted
@@ -91,6 +92,8 @@ type Options struct {
 	TargetURL func(sub *appsv1.Subscription) string
 	// MaxConcurrentReconciles is 2 when unset.
 	MaxConcurrentReconciles int
+	// Tenancy says which Subscriptions a Channel serves, and so posts for.
+	Tenancy tenancy.Options
 }
 
 func (o *Options) defaults() {
@@ -350,7 +353,7 @@ func (r *Reconciler) channel(ctx context.Context, sub *appsv1.Subscription) (*ap
 		return nil, client.IgnoreNotFound(err)
 	}
 	// A Channel's token reports only for Subscriptions the Channel serves.
-	if ch.Spec.CommitStatus == nil || ch.Spec.Type.Normalized() != appsv1.ChannelTypeGit || !ch.Serves(sub.Namespace) {
+	if ch.Spec.CommitStatus == nil || ch.Spec.Type.Normalized() != appsv1.ChannelTypeGit || !tenancy.ChannelServes(ch, sub.Namespace, r.opts.Tenancy) {
 		return nil, nil
 	}
 	return ch, nil

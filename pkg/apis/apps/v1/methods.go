@@ -2,7 +2,6 @@ package v1
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -19,10 +18,4 @@ func (s *Subscription) ChannelKey() (types.NamespacedName, error) {
 		return types.NamespacedName{}, fmt.Errorf("spec.channel %q is not \"namespace/name\" or the name of a Channel in namespace %s", s.Spec.Channel, s.Namespace)
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
-}
-
-// Serves reports whether Subscriptions in namespace may use the Channel: its
-// own namespace and those spec.allowedNamespaces lists ("*" for all).
-func (ch *Channel) Serves(namespace string) bool {
-	return ch.Namespace == namespace || slices.Contains(ch.Spec.AllowedNamespaces, "*") || slices.Contains(ch.Spec.AllowedNamespaces, namespace)
 }

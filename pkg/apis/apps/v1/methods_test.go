@@ -27,14 +27,3 @@ func TestChannelKey(t *testing.T) {
 		}
 	}
 }
-
-func TestChannelServes(t *testing.T) {
-	ch := &Channel{ObjectMeta: metav1.ObjectMeta{Namespace: "fleet"}, Spec: ChannelSpec{AllowedNamespaces: []string{"team-a"}}}
-	if !ch.Serves("fleet") || !ch.Serves("team-a") || ch.Serves("team-b") {
-		t.Error("a Channel serves its namespace and the listed ones only")
-	}
-	ch.Spec.AllowedNamespaces = []string{"*"}
-	if !ch.Serves("team-b") {
-		t.Error("\"*\" allows every namespace")
-	}
-}
