@@ -232,7 +232,8 @@ func TestHealthOnWorkloadCluster(t *testing.T) {
 // TestJobCompleteMatchesOCM applies the same Job with the conditionRule
 // Complete through OCM's own work agent and through ours, on one cluster that
 // runs pods, and compares the Complete conditions they write (the ones OCM's
-// hub deletes a work by, ttlSecondsAfterFinished after).
+// hub deletes a work by, ttlSecondsAfterFinished after); then OCM's hub
+// deletes one of our works by them.
 func TestJobCompleteMatchesOCM(t *testing.T) {
 	cluster := newCluster(t, "job-ours")
 	ocmCluster := newCluster(t, "job-ocm")
@@ -275,11 +276,54 @@ func TestJobCompleteMatchesOCM(t *testing.T) {
 	}
 	t.Logf("manifest: %s %s %q; work: %s %s %q", theirs.manifest.Status, theirs.manifest.Reason, theirs.manifest.Message,
 		theirs.work.Status, theirs.work.Reason, theirs.work.Message)
+
+	// OCM's hub deletes our Complete work once its ttlSecondsAfterFinished
+	// passed, and our agent then deletes the Job; works whose TTL has not
+	// passed stay.
+	runOCMWorkHub(t)
+	short := int64(1)
+	w := manifestWork(cluster, "ttl", jobJSON(cluster, "ttl", "busybox:1.36"))
+	w.Spec.ManifestConfigs = []workv1.ManifestConfigOption{completeRule(cluster, "ttl")}
+	w.Spec.DeleteOption = &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeForeground, TTLSecondsAfterFinished: &short}
+	createWork(t, w)
+	job := &unstructured.Unstructured{}
+	job.SetAPIVersion("batch/v1")
+	job.SetKind("Job")
+	poll.Eventually(t, healthTimeout, "the Complete work and its Job deleted after 1 s", func() error {
+		err := hubC.Get(context.Background(), client.ObjectKey{Namespace: cluster, Name: "ttl"}, &workv1.ManifestWork{})
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("work still there (%v)", err)
+		}
+		err = spoke.C.Get(context.Background(), client.ObjectKey{Namespace: cluster, Name: "ttl"}, job)
+		if !apierrors.IsNotFound(err) {
+			return fmt.Errorf("Job still there (%v)", err)
+		}
+		return nil
+	})
+	for _, c := range []string{cluster, ocmCluster} {
+		if w := getWork(t, c, "migrate-"+c); w.DeletionTimestamp != nil {
+			t.Errorf("%s: a work an hour from its TTL is being deleted", c)
+		}
+	}
 }
 
 // runOCMWorkAgent runs OCM's work agent (bin/work, built by 'make
 // tools-ocm') for cluster until the test ends.
 func runOCMWorkAgent(t *testing.T, cluster string, spoke *lab.ControlPlane) {
+	t.Helper()
+	runOCMWork(t, spoke, "agent", "--spoke-cluster-name", cluster, "--agent-id", cluster, "--status-sync-interval", "1s")
+}
+
+// runOCMWorkHub runs OCM's work hub manager with the garbage collection of
+// Complete works (ttlSecondsAfterFinished) until the test ends.
+func runOCMWorkHub(t *testing.T) {
+	t.Helper()
+	runOCMWork(t, nil, "manager", "--feature-gates", "CleanUpCompletedManifestWork=true")
+}
+
+// runOCMWork runs a command of OCM's bin/work against the hub (and spoke,
+// when given) until the test ends.
+func runOCMWork(t *testing.T, spoke *lab.ControlPlane, command string, args ...string) {
 	t.Helper()
 	assets, err := lab.FindAssets("")
 	if err != nil {
@@ -287,14 +331,12 @@ func runOCMWorkAgent(t *testing.T, cluster string, spoke *lab.ControlPlane) {
 	}
 	bin := filepath.Join(assets, "..", "work")
 	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("OCM's work agent is not built (%v): run 'make tools-ocm'", err)
+		t.Fatalf("OCM's work binary is not built (%v): run 'make tools-ocm'", err)
 	}
 	dir := t.TempDir()
-	hubKC, spokeKC := filepath.Join(dir, "hub.kubeconfig"), filepath.Join(dir, "spoke.kubeconfig")
-	for f, data := range map[string][]byte{hubKC: hubCP.KubeConfig, spokeKC: spoke.KubeConfig} {
-		if err := os.WriteFile(f, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	hubKC := filepath.Join(dir, "hub.kubeconfig")
+	if err := os.WriteFile(hubKC, hubCP.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -302,13 +344,21 @@ func runOCMWorkAgent(t *testing.T, cluster string, spoke *lab.ControlPlane) {
 	}
 	addr := l.Addr().String()
 	_ = l.Close()
-	logf, err := os.Create(filepath.Join(dir, "work-agent.log"))
+	args = append([]string{command, "--listen", addr, "--disable-leader-election", "--namespace", "open-cluster-management-agent"}, args...)
+	if spoke == nil {
+		args = append(args, "--kubeconfig", hubKC)
+	} else {
+		spokeKC := filepath.Join(dir, "spoke.kubeconfig")
+		if err := os.WriteFile(spokeKC, spoke.KubeConfig, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--hub-kubeconfig", hubKC, "--workload-source-config", hubKC, "--spoke-kubeconfig", spokeKC, "--kubeconfig", spokeKC)
+	}
+	logf, err := os.Create(filepath.Join(dir, "work-"+command+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "agent", "--listen", addr, "--disable-leader-election", "--namespace", "open-cluster-management-agent",
-		"--hub-kubeconfig", hubKC, "--workload-source-config", hubKC, "--spoke-kubeconfig", spokeKC, "--kubeconfig", spokeKC,
-		"--spoke-cluster-name", cluster, "--agent-id", cluster, "--status-sync-interval", "1s")
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -319,7 +369,7 @@ func runOCMWorkAgent(t *testing.T, cluster string, spoke *lab.ControlPlane) {
 		_ = logf.Close()
 		if t.Failed() {
 			if b, err := os.ReadFile(logf.Name()); err == nil {
-				t.Logf("OCM work agent log (last 4 KiB):\n%s", b[max(0, len(b)-4096):])
+				t.Logf("OCM work %s log (last 4 KiB):\n%s", command, b[max(0, len(b)-4096):])
 			}
 		}
 	})
