@@ -25,8 +25,8 @@ tools: ## build what tests run: kube-apiserver, kube-controller-manager, kube-sc
 tools-kubectl: ## build kubectl, for people looking around the lab (no test uses it)
 	hack/tools.sh kubectl
 
-tools-cli: ## build the kustomize and helm CLIs used by golden tests
-	hack/tools.sh cli
+tools-cli: ## build the kustomize, helm and sops CLIs that tests compare against
+	hack/tools.sh cli sops
 
 tools-ocm: ## build OCM's placement controller and work agent for test/conformance
 	hack/tools.sh ocm

@@ -30,6 +30,8 @@ declare -A sets=(
   [kubectl]="kube k8s.io/kubernetes/cmd/kubectl"
   [codegen]="codegen sigs.k8s.io/controller-tools/cmd/controller-gen"
   [cli]="cli sigs.k8s.io/kustomize/kustomize/v5 helm.sh/helm/v3/cmd/helm"
+  # the sops CLI: checks that what `secrets encrypt` writes, sops decrypts
+  [sops]="sops github.com/getsops/sops/v3/cmd/sops"
   [ocm]="ocm open-cluster-management.io/ocm/cmd/placement open-cluster-management.io/ocm/cmd/work"
 )
 # binaries that go into bin/k8s, the folder tests find control planes in

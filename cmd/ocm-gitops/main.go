@@ -107,6 +107,7 @@ line wins over its variable.`,
 		{"repo", newRenderCommand()},
 		{"repo", newPreviewCommand()},
 		{"repo", newMigrateCommand()},
+		{"repo", newSecretsCommand()},
 		{"", newVersionCommand()},
 	} {
 		c.cmd.GroupID = c.group

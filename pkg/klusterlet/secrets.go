@@ -17,7 +17,7 @@ import (
 const DefaultAgeKeyNamespace = "open-cluster-management-agent"
 
 // setupSecrets loads (or makes) the cluster's age identity, publishes its
-// recipient as a ClusterClaim and returns the key Secret's namespace and the
+// recipients as ClusterClaims and returns the key Secret's namespace and the
 // decrypter for the work agent.
 func setupSecrets(ctx context.Context, opts Options, own string) (string, *secrets.Opener, error) {
 	ns, name := own, secrets.DefaultKeySecretName
@@ -43,10 +43,15 @@ func setupSecrets(ctx context.Context, opts Options, own string) (string, *secre
 	if err != nil {
 		return "", nil, err
 	}
-	if err := secrets.PublishRecipient(ctx, cc, keys.Recipients()[0]); err != nil {
+	omitted, err := secrets.PublishRecipients(ctx, cc, keys)
+	if err != nil {
 		return "", nil, err
 	}
-	opts.Logger.Info("age recipient published", "claim", secrets.ClaimName, "recipient", keys.Recipients()[0], "keySecret", ns+"/"+name)
+	if omitted > 0 {
+		opts.Logger.Info("too many further age identities for ClusterClaim "+secrets.HeldClaimName+"; previews will not know of the last ones", "omitted", omitted)
+	}
+	opts.Logger.Info("age recipient published", "claim", secrets.ClaimName, "recipient", keys.Recipients()[0],
+		"held", len(keys.Recipients())-1, "keySecret", ns+"/"+name)
 	return ns, secrets.NewOpener(keys), nil
 }
 

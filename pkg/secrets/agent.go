@@ -79,33 +79,49 @@ func createKeySecret(ctx context.Context, kube kubernetes.Interface, namespace, 
 	return created, err
 }
 
-// PublishRecipient makes the ClusterClaim that carries the cluster's
-// recipient to the hub say recipient.
-func PublishRecipient(ctx context.Context, c clusterclient.Interface, recipient string) error {
+// PublishRecipients publishes the keyring's recipients on the hub through
+// ClusterClaims: the cluster's own as ClaimName, the further ones it holds
+// (fleet keys, a key being rotated out) as HeldClaimName, deleted when there
+// are none. It returns how many further recipients did not fit the claim.
+func PublishRecipients(ctx context.Context, c clusterclient.Interface, keys *Keyring) (int, error) {
+	all := keys.Recipients()
+	if err := setClaim(ctx, c, ClaimName, all[0]); err != nil {
+		return 0, err
+	}
+	held, omitted := heldClaimValue(all[1:])
+	return omitted, setClaim(ctx, c, HeldClaimName, held)
+}
+
+// setClaim makes ClusterClaim name say value ("": no such claim).
+func setClaim(ctx context.Context, c clusterclient.Interface, name, value string) error {
 	claims := c.ClusterV1alpha1().ClusterClaims()
-	cur, err := claims.Get(ctx, ClaimName, metav1.GetOptions{})
+	cur, err := claims.Get(ctx, name, metav1.GetOptions{})
 	switch {
+	case apierrors.IsNotFound(err) && value == "":
+		err = nil
 	case apierrors.IsNotFound(err):
 		_, err = claims.Create(ctx, &clusterv1alpha1.ClusterClaim{
-			ObjectMeta: metav1.ObjectMeta{Name: ClaimName},
-			Spec:       clusterv1alpha1.ClusterClaimSpec{Value: recipient},
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       clusterv1alpha1.ClusterClaimSpec{Value: value},
 		}, metav1.CreateOptions{})
-	case err == nil && cur.Spec.Value != recipient:
-		cur.Spec.Value = recipient
+	case err == nil && value == "":
+		err = claims.Delete(ctx, name, metav1.DeleteOptions{})
+	case err == nil && cur.Spec.Value != value:
+		cur.Spec.Value = value
 		_, err = claims.Update(ctx, cur, metav1.UpdateOptions{})
 	}
 	if err != nil {
-		return fmt.Errorf("publishing the age recipient as ClusterClaim %s: %w", ClaimName, err)
+		return fmt.Errorf("publishing age recipients as ClusterClaim %s: %w", name, err)
 	}
 	return nil
 }
 
-// RefuseClaim refuses manifests that would rewrite the recipient claim: a
+// RefuseClaim refuses manifests that would rewrite the recipient claims: a
 // work could otherwise make the fleet encrypt this cluster's secrets for
 // someone else's key.
 func RefuseClaim(obj workv1.ManifestResourceMeta) error {
-	if obj.Group == clusterv1alpha1.GroupName && obj.Kind == "ClusterClaim" && obj.Name == ClaimName {
-		return fmt.Errorf("ClusterClaim %s is the agent's own (its age recipient); no work may write or read it", ClaimName)
+	if obj.Group == clusterv1alpha1.GroupName && obj.Kind == "ClusterClaim" && (obj.Name == ClaimName || obj.Name == HeldClaimName) {
+		return fmt.Errorf("ClusterClaim %s is the agent's own (its age recipients); no work may write or read it", obj.Name)
 	}
 	return nil
 }

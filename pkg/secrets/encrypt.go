@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,9 @@ func Encrypt(plain []byte, recipients []string) ([]byte, error) {
 	mac := sha512.New()
 	if err := sealNode(root, nil, false, dataKey, func(b string) { mac.Write([]byte(b)) }); err != nil {
 		return nil, err
+	}
+	if !hasSealed(root) {
+		return nil, fmt.Errorf("nothing to encrypt: the object has no non-empty value under data or stringData")
 	}
 	modified := time.Now().UTC().Format(time.RFC3339)
 	sealedMAC, err := sealValue(fmt.Sprintf("%X", mac.Sum(nil)), "str", dataKey, modified)
@@ -175,6 +179,14 @@ func sopsForm(n *yaml.Node) (text, typ string, err error) {
 		return "False", "bool", nil
 	}
 	return "", "", fmt.Errorf("value of type %T is not supported: quote it", v)
+}
+
+// hasSealed says whether a value under n is encrypted.
+func hasSealed(n *yaml.Node) bool {
+	if n.Kind == yaml.ScalarNode {
+		return isSealed(n.Value)
+	}
+	return slices.ContainsFunc(n.Content, hasSealed)
 }
 
 func scalar(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }

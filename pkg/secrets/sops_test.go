@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -240,6 +242,7 @@ func TestEncryptRefuses(t *testing.T) {
 		{"bad recipient", plainSecret, []string{"age1nope"}, "age1nope"},
 		{"two documents", plainSecret + "---\n" + plainSecret, []string{r}, "2 YAML documents"},
 		{"already encrypted", string(enc), []string{r}, "already encrypted"},
+		{"nothing to encrypt", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\nimmutable: true\n", []string{r}, "nothing to encrypt"},
 	}
 	for _, c := range cases {
 		_, err := Encrypt([]byte(c.doc), c.recipients)
@@ -274,5 +277,36 @@ func TestOpener(t *testing.T) {
 	_, err := NewOpener(nil).Open(enc)
 	if err == nil || !strings.Contains(err.Error(), "Secret app/db") || !strings.Contains(err.Error(), r) {
 		t.Fatalf("without keys: %v", err)
+	}
+}
+
+func TestClusterClaims(t *testing.T) {
+	_, own := identity(t)
+	_, fleet := identity(t)
+	_, other := identity(t)
+	mc := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: "c1"}}
+	mc.Status.ClusterClaims = []clusterv1.ManagedClusterClaim{{Name: ClaimName, Value: own + "\n"}, {Name: HeldClaimName, Value: fleet + " " + own}}
+	bare := &clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: "new"}}
+	if got := HeldBy(mc); !slices.Equal(got, []string{own, fleet}) {
+		t.Errorf("HeldBy = %v, want own then fleet", got)
+	}
+	for _, c := range []struct {
+		mc   *clusterv1.ManagedCluster
+		file []string
+		want bool
+	}{{mc, []string{other, own}, true}, {mc, []string{fleet}, true}, {mc, []string{other}, false}, {bare, []string{own}, false}} {
+		if got := CanDecrypt(c.mc, c.file); got != c.want {
+			t.Errorf("%s CanDecrypt(%v) = %v", c.mc.Name, c.file, got)
+		}
+	}
+	rs, missing := RecipientsOf([]*clusterv1.ManagedCluster{mc, bare})
+	if !slices.Equal(rs, []string{own}) || !slices.Equal(missing, []string{"new"}) {
+		t.Errorf("RecipientsOf = %v, missing %v", rs, missing)
+	}
+	// A claim holds at most 1024 bytes: what does not fit is counted.
+	many := slices.Repeat([]string{fleet}, 20)
+	v, omitted := heldClaimValue(many)
+	if len(v) > maxClaimValue || omitted != 20-len(strings.Fields(v)) || omitted == 0 {
+		t.Errorf("heldClaimValue: %d bytes, %d omitted", len(v), omitted)
 	}
 }
