@@ -11,11 +11,14 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	"sigs.k8s.io/yaml"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
+	"github.com/ocm-gitops/ocm-gitops/pkg/secrets"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
@@ -30,7 +33,9 @@ func newRenderCommand() *cobra.Command {
 		Example: `  ocm-gitops render --dir ./fleet --path apps/hello
   ocm-gitops render --dir ./fleet --subscription sub.yaml --cluster cluster1 --labels region=east,env=dev`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return r.run(cmd.Context(), cmd.OutOrStdout()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return r.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&r.dir, "dir", "", "local folder holding the fleet repository (required)")
@@ -48,7 +53,7 @@ type renderFlags struct {
 	dir, path, cluster, labels, claims, values, subFile string
 }
 
-func (r *renderFlags) run(ctx context.Context, stdout io.Writer) error {
+func (r *renderFlags) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if r.dir == "" {
 		return usageErrorf("--dir is required: the folder holding the fleet repository")
 	}
@@ -84,12 +89,33 @@ func (r *renderFlags) run(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnUndecryptable(stderr, out.Objects, c)
 	data, err := encodeYAMLStream(out)
 	if err != nil {
 		return err
 	}
 	_, err = stdout.Write(data)
 	return err
+}
+
+// warnUndecryptable names the SOPS-encrypted objects (printed as they are,
+// never decrypted) that the cluster, by the age recipients in --claims,
+// holds no key for.
+func warnUndecryptable(stderr io.Writer, objs []*unstructured.Unstructured, c render.Cluster) {
+	if c.Claims[secrets.ClaimName] == "" && c.Claims[secrets.HeldClaimName] == "" {
+		return
+	}
+	mc := &clusterv1.ManagedCluster{}
+	mc.Name = c.Name
+	for name, value := range c.Claims {
+		mc.Status.ClusterClaims = append(mc.Status.ClusterClaims, clusterv1.ManagedClusterClaim{Name: name, Value: value})
+	}
+	for _, o := range objs {
+		if len(secrets.Undecryptable(o.Object, []*clusterv1.ManagedCluster{mc})) > 0 {
+			what := o.GetKind() + " " + strings.TrimPrefix(o.GetNamespace()+"/"+o.GetName(), "/")
+			fmt.Fprintf(stderr, "warning: %s\n", secrets.MissingRecipientMessage(what, o.Object))
+		}
+	}
 }
 
 // renderSubscription reads --subscription, or makes a Subscription in the

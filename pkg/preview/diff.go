@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
+	"github.com/ocm-gitops/ocm-gitops/pkg/secrets"
 )
 
 // diffContext is the number of unchanged lines around each change.
@@ -120,7 +121,10 @@ func objectYAML(o *unstructured.Unstructured, secretKey []byte) (string, error) 
 		return "", nil
 	}
 	obj := o.Object
-	if o.GetKind() == "Secret" && o.GroupVersionKind().Group == "" {
+	switch {
+	case secrets.IsEncrypted(obj): // SOPS: ciphertext digests and recipients
+		obj = secrets.Redacted(obj, secretKey)
+	case o.GetKind() == "Secret" && o.GroupVersionKind().Group == "":
 		obj = redactSecret(o.Object, secretKey)
 	}
 	b, err := yaml.Marshal(obj)

@@ -104,7 +104,7 @@ func (r *Report) writeFailing(b *strings.Builder, opts MarkdownOptions) {
 	if !r.Failing() {
 		return
 	}
-	b.WriteString("> [!WARNING]\n> **These Subscriptions cannot be placed or rendered at the head revision; the hub would keep what they deployed:**\n")
+	b.WriteString("> [!WARNING]\n> **These Subscriptions cannot be placed, rendered or decrypted at the head revision; the hub or the named clusters would keep what they deployed:**\n")
 	for _, s := range r.Subscriptions {
 		for _, p := range s.Problems {
 			if p.Side == "head" && !p.Preexisting {

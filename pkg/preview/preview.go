@@ -504,6 +504,7 @@ func (p *previewer) group(sc *SubscriptionChange, b, h *subSide) error {
 	}
 	pairs := map[pair]diffed{}
 	byKey := map[string]*Group{}
+	sealed := newUndecryptable(p.inv)
 	var order []string
 	all := map[string]bool{}
 	for _, t := range b.targets {
@@ -547,6 +548,7 @@ func (p *previewer) group(sc *SubscriptionChange, b, h *subSide) error {
 		if d.key == "" {
 			continue
 		}
+		sealed.check(c, bo, ho, d.changes)
 		g := byKey[d.key]
 		if g == nil {
 			g = &Group{Objects: d.changes}
@@ -561,6 +563,7 @@ func (p *previewer) group(sc *SubscriptionChange, b, h *subSide) error {
 	for _, k := range order {
 		sc.Groups = append(sc.Groups, *byKey[k])
 	}
+	sc.Problems = append(sc.Problems, sealed.list()...)
 	sort.SliceStable(sc.Groups, func(i, j int) bool { return len(sc.Groups[i].Clusters) > len(sc.Groups[j].Clusters) })
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/secrets"
 )
 
 // now is the fixed time previews are judged at in tests.
@@ -583,5 +586,88 @@ func TestTreeIsWhatTheHubSees(t *testing.T) {
 	r.dir = t.TempDir()
 	if _, err := r.tree(ctx, commit); err == nil || !strings.Contains(err.Error(), "the tree is larger than 10 bytes") {
 		t.Errorf("tree over the size bound: %v", err)
+	}
+}
+
+// TestEncryptedSecretReview: a SOPS-encrypted Secret shows as digests of
+// its ciphertexts and its recipients, never plaintext; a change that
+// leaves out a cluster's recipient fails the head side naming that cluster;
+// a change of a readable field shows the encrypted values unchanged.
+func TestEncryptedSecretReview(t *testing.T) {
+	g := buildFleet(t)
+	inv := readInventory(t, "testdata/clusters.yaml")
+	recipients := map[string]string{}
+	for _, name := range []string{"prod-eu-1", "prod-us-1", "fleet"} {
+		_, r, err := secrets.NewIdentity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		recipients[name] = r
+	}
+	for _, mc := range inv.Clusters {
+		switch mc.Name {
+		case "prod-eu-1", "prod-us-1":
+			mc.Status.ClusterClaims = append(mc.Status.ClusterClaims, clusterv1.ManagedClusterClaim{Name: secrets.ClaimName, Value: recipients[mc.Name]})
+		case "staging-1": // holds the fleet key only
+			mc.Status.ClusterClaims = append(mc.Status.ClusterClaims, clusterv1.ManagedClusterClaim{Name: secrets.HeldClaimName, Value: recipients["fleet"]})
+		}
+	}
+	sealed := func(password string, for_ ...string) string {
+		var rs []string
+		for _, n := range for_ {
+			rs = append(rs, recipients[n])
+		}
+		enc, err := secrets.Encrypt([]byte("apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: hello\nstringData:\n  password: "+password+"\n  user: admin-plaintext\n"), rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(enc)
+	}
+	g.write(map[string]string{"apps/hello/db.yaml": sealed("old-pw-plaintext", "prod-eu-1", "prod-us-1", "fleet")})
+	g.commit("sealed")
+	g.git("tag", "sealed")
+	g.write(map[string]string{"apps/hello/db.yaml": sealed("new-pw-plaintext", "prod-eu-1", "fleet")})
+	g.commit("rotated, prod-us-1 forgotten")
+	g.git("tag", "forgot")
+
+	rep := run(t, Options{Repo: g.dir, Base: "sealed", Head: "forgot", Inventory: inv, MaxRemovalPercent: 50})
+	hello := find(t, rep, "fleet/hello")
+	js, err := rep.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := rep.Markdown(MarkdownOptions{})
+	for _, out := range []string{string(js), md} {
+		if strings.Contains(out, "plaintext") || strings.Contains(out, "ENC[") {
+			t.Fatalf("the report holds a value or a ciphertext:\n%s", out)
+		}
+		for _, want := range []string{"-  password: <encrypted, digest ", "+  password: <encrypted, digest ", "-  - " + recipients["prod-us-1"]} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the report lacks %q:\n%s", want, out)
+			}
+		}
+	}
+	if !rep.Failing() || len(hello.Problems) != 1 || !slices.Equal(hello.Problems[0].Clusters, []string{"prod-us-1"}) ||
+		!strings.Contains(hello.Problems[0].Message, "Secret hello/db is encrypted for "+recipients["prod-eu-1"]) {
+		t.Fatalf("problems %+v, want prod-us-1 unable to decrypt hello/db", hello.Problems)
+	}
+	if !strings.Contains(md, "`prod-us-1`") || !strings.Contains(md, "secrets encrypt --placement") {
+		t.Errorf("the markdown does not name the cluster and the fix:\n%s", md)
+	}
+
+	// Only a readable field changes: every encrypted value is unchanged.
+	g.replace("apps/hello/db.yaml", "    name: db\n", "    name: db\n    labels:\n        tier: db\n")
+	g.commit("label")
+	rep = run(t, Options{Repo: g.dir, Base: "forgot", Head: "HEAD", Inventory: inv, MaxRemovalPercent: 50})
+	hello = find(t, rep, "fleet/hello")
+	if len(hello.Groups) != 1 || len(hello.Groups[0].Objects) != 1 {
+		t.Fatalf("groups %+v, want the Secret's label change", hello.Groups)
+	}
+	diff := hello.Groups[0].Objects[0].Diff
+	if strings.Contains(diff, "-  password") || strings.Contains(diff, "+  password") || !strings.Contains(diff, "+    tier: db") {
+		t.Errorf("encrypted values show as changed when only a label did:\n%s", diff)
+	}
+	if len(hello.Problems) != 1 || !slices.Equal(hello.Problems[0].Clusters, []string{"prod-us-1"}) || !hello.Problems[0].Preexisting || rep.Failing() {
+		t.Errorf("problems %+v: the Secret still cannot be decrypted on prod-us-1, as before the change", hello.Problems)
 	}
 }

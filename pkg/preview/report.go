@@ -82,7 +82,9 @@ type SubscriptionChange struct {
 	// Groups are the clusters that receive a different set of objects at
 	// head, grouped by identical change; the largest group first.
 	Groups []Group `json:"groups,omitempty"`
-	// Problems are clusters that could not be placed or rendered at a revision.
+	// Problems are clusters that could not be placed or rendered at a
+	// revision, or that hold no key for an encrypted object the change
+	// adds or changes.
 	Problems []Problem `json:"problems,omitempty"`
 }
 
@@ -141,7 +143,9 @@ type ObjectChange struct {
 	// Change is added, removed or changed.
 	Change Change `json:"change"`
 	// Diff is a unified diff of the object's YAML (keys sorted; Secret
-	// values replaced by a digest).
+	// values replaced by a digest; in a SOPS-encrypted object, each
+	// encrypted value by a digest of its ciphertext and the sops stanza by
+	// its recipients).
 	Diff string `json:"diff"`
 }
 
