@@ -707,6 +707,9 @@ func TestKlusterletRBAC(t *testing.T) {
 // klusterlet to one without AppliedManifestWork, so the CRDs are created by
 // the apply itself.
 func TestManifestsApplyToAPIServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)

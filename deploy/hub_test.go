@@ -110,6 +110,9 @@ func freeAddr(t *testing.T) string {
 // setup runs with an admin client before the hub starts.
 func startDeployedHub(t *testing.T, dir string, role lab.Role, setup func(ctx context.Context, admin client.Client), configure ...func(*hub.Options, *lab.ControlPlane)) *hubEnv {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)

@@ -103,6 +103,9 @@ type klusterletEnv struct {
 
 func startDeployedKlusterlet(t *testing.T, logs *logCapture) *klusterletEnv {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)

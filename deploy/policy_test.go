@@ -26,6 +26,9 @@ import (
 // direct forms are refused with a message saying what to use. Platform
 // namespaces keep OCM's forms.
 func TestTenantPlacementPolicy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)

@@ -44,6 +44,9 @@ func startHub(t *testing.T, clusters ...string) *env {
 // the defaults: channel and subscription controllers, real clock).
 func startHubWith(t *testing.T, configure func(*hub.Options), clusters ...string) *env {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)

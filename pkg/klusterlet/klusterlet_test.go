@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -43,6 +44,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
 	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 const (
@@ -153,22 +155,15 @@ func runKlusterlet(t *testing.T, opts klusterlet.Options) (stop func()) {
 	return stop
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for {
-		ok, msg := cond()
-		if ok {
-			return
+// clusterConditionIs checks that the cluster's condition typ has status
+// (and reason, when given).
+func clusterConditionIs(t *testing.T, cluster, typ string, status metav1.ConditionStatus, reason string) func() error {
+	return func() error {
+		c := clusterCondition(t, cluster, typ)
+		if c == nil || c.Status != status || reason != "" && c.Reason != reason {
+			return fmt.Errorf("%s = %+v, want %s %s", typ, c, status, reason)
 		}
-		if msg != "" {
-			last = msg
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, last)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
 	}
 }
 
@@ -229,13 +224,15 @@ func configMapWork(cluster, name, ns string) *workv1.ManifestWork {
 
 func waitApplied(t *testing.T, cluster, name string, timeout time.Duration) {
 	t.Helper()
-	eventually(t, timeout, "ManifestWork "+name+" applied", func() (bool, string) {
+	poll.Eventually(t, timeout, "ManifestWork "+name+" applied", func() error {
 		w := &workv1.ManifestWork{}
 		if err := hubC.Get(context.Background(), client.ObjectKey{Namespace: cluster, Name: name}, w); err != nil {
-			return false, err.Error()
+			return err
 		}
-		c := meta.FindStatusCondition(w.Status.Conditions, workv1.WorkApplied)
-		return c != nil && c.Status == metav1.ConditionTrue && c.ObservedGeneration == w.Generation, fmt.Sprintf("%+v", c)
+		if c := meta.FindStatusCondition(w.Status.Conditions, workv1.WorkApplied); c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != w.Generation {
+			return fmt.Errorf("Applied = %+v", c)
+		}
+		return nil
 	})
 }
 
@@ -256,10 +253,7 @@ func TestRegistrationEndToEnd(t *testing.T) {
 	start := time.Now()
 	runKlusterlet(t, klusterlet.Options{ClusterName: cluster, Bootstrap: bootstrapConfig(t, autoUser), HubKubeconfigPath: path, LeaseInterval: time.Second})
 
-	eventually(t, 30*time.Second, "cluster joined and available", func() (bool, string) {
-		c := clusterCondition(t, cluster, clusterv1.ManagedClusterConditionAvailable)
-		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
-	})
+	poll.Eventually(t, 30*time.Second, "cluster joined and available", clusterConditionIs(t, cluster, clusterv1.ManagedClusterConditionAvailable, metav1.ConditionTrue, ""))
 	t.Logf("joined in %s", time.Since(start).Round(time.Millisecond))
 	mc := managedCluster(t, cluster)
 	if !mc.Spec.HubAcceptsClient {
@@ -328,9 +322,11 @@ func TestRegistrationEndToEnd(t *testing.T) {
 
 	// The certificate rotates before it expires, and the agent keeps working
 	// after the first one is dead.
-	eventually(t, certValidity+10*time.Second, "certificate rotated", func() (bool, string) {
-		c := storedCert(t, path)
-		return c.SerialNumber.Cmp(first.SerialNumber) != 0, "same certificate"
+	poll.Eventually(t, certValidity+10*time.Second, "certificate rotated", func() error {
+		if storedCert(t, path).SerialNumber.Cmp(first.SerialNumber) == 0 {
+			return errors.New("same certificate")
+		}
+		return nil
 	})
 	if wait := time.Until(first.NotAfter) + time.Second; wait > 0 {
 		time.Sleep(wait)
@@ -355,10 +351,13 @@ func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
 	secret := "open-cluster-management-agent/hub-kubeconfig"
 	stop := runKlusterlet(t, klusterlet.Options{ClusterName: cluster, Bootstrap: bootstrapConfig(t, manualUser), HubKubeconfigSecret: secret})
 
-	eventually(t, 20*time.Second, "pending CSR", func() (bool, string) {
+	poll.Eventually(t, 20*time.Second, "pending CSR", func() error {
 		var l certificatesv1.CertificateSigningRequestList
 		_ = hubC.List(ctx, &l, client.MatchingLabels{registration.LabelClusterName: cluster})
-		return len(l.Items) == 1, fmt.Sprint(len(l.Items), " CSRs")
+		if len(l.Items) != 1 {
+			return fmt.Errorf("%d CSRs", len(l.Items))
+		}
+		return nil
 	})
 	time.Sleep(2 * time.Second)
 	var l certificatesv1.CertificateSigningRequestList
@@ -378,10 +377,7 @@ func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
 	if err := hubC.Patch(ctx, mc, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "cluster accepted", func() (bool, string) {
-		c := clusterCondition(t, cluster, clusterv1.ManagedClusterConditionHubAccepted)
-		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
-	})
+	poll.Eventually(t, 20*time.Second, "cluster accepted", clusterConditionIs(t, cluster, clusterv1.ManagedClusterConditionHubAccepted, metav1.ConditionTrue, ""))
 	_ = hubC.List(ctx, &l, client.MatchingLabels{registration.LabelClusterName: cluster})
 	if len(l.Items) != 1 || len(l.Items[0].Status.Conditions) != 0 {
 		t.Fatalf("the request was decided because the cluster was accepted: %+v", l.Items[0].Status.Conditions)
@@ -397,10 +393,7 @@ func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
 	if _, err := kube.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, csr.Name, csr, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "accepted cluster available", func() (bool, string) {
-		c := clusterCondition(t, cluster, clusterv1.ManagedClusterConditionAvailable)
-		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
-	})
+	poll.Eventually(t, 30*time.Second, "accepted cluster available", clusterConditionIs(t, cluster, clusterv1.ManagedClusterConditionAvailable, metav1.ConditionTrue, ""))
 	sec := &corev1.Secret{}
 	if err := spokeC.Get(ctx, client.ObjectKey{Namespace: "open-cluster-management-agent", Name: "hub-kubeconfig"}, sec); err != nil || len(sec.Data["kubeconfig"]) == 0 || len(sec.Data["tls.crt"]) == 0 {
 		t.Fatalf("hub kubeconfig Secret: %v", err)
@@ -408,17 +401,12 @@ func TestManualAcceptanceLeaseAndRestart(t *testing.T) {
 
 	// The agent stops: after 5 lease durations the hub marks it unknown.
 	stop()
-	eventually(t, 20*time.Second, "cluster unknown", func() (bool, string) {
-		c := clusterCondition(t, cluster, clusterv1.ManagedClusterConditionAvailable)
-		return c != nil && c.Status == metav1.ConditionUnknown && c.Reason == reghub.ReasonLeaseUpdateStopped, fmt.Sprintf("%+v", c)
-	})
+	poll.Eventually(t, 20*time.Second, "cluster unknown",
+		clusterConditionIs(t, cluster, clusterv1.ManagedClusterConditionAvailable, metav1.ConditionUnknown, reghub.ReasonLeaseUpdateStopped))
 
 	// Restarted, it uses the stored credentials: no new request.
 	runKlusterlet(t, klusterlet.Options{ClusterName: cluster, Bootstrap: bootstrapConfig(t, manualUser), HubKubeconfigSecret: secret})
-	eventually(t, 20*time.Second, "cluster available again", func() (bool, string) {
-		c := clusterCondition(t, cluster, clusterv1.ManagedClusterConditionAvailable)
-		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
-	})
+	poll.Eventually(t, 20*time.Second, "cluster available again", clusterConditionIs(t, cluster, clusterv1.ManagedClusterConditionAvailable, metav1.ConditionTrue, ""))
 	_ = hubC.List(ctx, &l, client.MatchingLabels{registration.LabelClusterName: cluster})
 	byBootstrap := 0
 	for _, c := range l.Items {
@@ -453,15 +441,15 @@ func TestRequestForMoreThanAClusterIsDenied(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "request denied", func() (bool, string) {
+	poll.Eventually(t, 10*time.Second, "request denied", func() error {
 		cur := &certificatesv1.CertificateSigningRequest{}
 		_ = hubC.Get(ctx, client.ObjectKey{Name: csr.Name}, cur)
 		for _, c := range cur.Status.Conditions {
-			if c.Type == certificatesv1.CertificateDenied {
-				return len(cur.Status.Certificate) == 0, c.Message
+			if c.Type == certificatesv1.CertificateDenied && len(cur.Status.Certificate) == 0 {
+				return nil
 			}
 		}
-		return false, fmt.Sprintf("%+v", cur.Status)
+		return fmt.Errorf("%+v", cur.Status)
 	})
 }
 
@@ -488,14 +476,13 @@ func TestKlusterletStopsCleanly(t *testing.T) {
 	before := stableGoroutines()
 	path := filepath.Join(t.TempDir(), "hub.kubeconfig")
 	stop := runKlusterlet(t, klusterlet.Options{ClusterName: "stopclean", Bootstrap: bootstrapConfig(t, autoUser), HubKubeconfigPath: path, LeaseInterval: time.Second})
-	eventually(t, 30*time.Second, "cluster available", func() (bool, string) {
-		c := clusterCondition(t, "stopclean", clusterv1.ManagedClusterConditionAvailable)
-		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
-	})
+	poll.Eventually(t, 30*time.Second, "cluster available", clusterConditionIs(t, "stopclean", clusterv1.ManagedClusterConditionAvailable, metav1.ConditionTrue, ""))
 	stop()
-	eventually(t, 10*time.Second, "goroutines gone", func() (bool, string) {
-		n := goruntime.NumGoroutine()
-		return n <= before+5, fmt.Sprintf("%d goroutines, %d before", n, before)
+	poll.Eventually(t, 10*time.Second, "goroutines gone", func() error {
+		if n := goruntime.NumGoroutine(); n > before+5 {
+			return fmt.Errorf("%d goroutines, %d before", n, before)
+		}
+		return nil
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -34,6 +35,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
 	regagent "github.com/ocm-gitops/ocm-gitops/pkg/registration/agent"
 	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // joinCluster runs a klusterlet for name until the test ends, waits until
@@ -42,10 +44,7 @@ func joinCluster(t *testing.T, name string) *rest.Config {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "hub.kubeconfig")
 	runKlusterlet(t, klusterlet.Options{ClusterName: name, Bootstrap: bootstrapConfig(t, autoUser), HubKubeconfigPath: path, LeaseInterval: time.Second})
-	eventually(t, 30*time.Second, name+" joined and available", func() (bool, string) {
-		c := clusterCondition(t, name, clusterv1.ManagedClusterConditionAvailable)
-		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", c)
-	})
+	poll.Eventually(t, 30*time.Second, name+" joined and available", clusterConditionIs(t, name, clusterv1.ManagedClusterConditionAvailable, metav1.ConditionTrue, ""))
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -142,30 +141,21 @@ func TestClusterIdentityReachesItsOwnNamespaceOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a cluster identity may request certificates (renewals): %v", err)
 	}
-	consistently(t, 3*time.Second, "the request for another cluster's identity stays undecided", func() (bool, string) {
+	poll.Consistently(t, 3*time.Second, "the request for another cluster's identity stays undecided", func() error {
 		cur := &certificatesv1.CertificateSigningRequest{}
 		if err := hubC.Get(ctx, client.ObjectKey{Name: csr.Name}, cur); err != nil {
-			return false, err.Error()
+			return err
 		}
 		for _, c := range cur.Status.Conditions {
 			if c.Type == certificatesv1.CertificateApproved {
-				return false, "approved: " + c.Message
+				return errors.New("approved: " + c.Message)
 			}
 		}
-		return len(cur.Status.Certificate) == 0, "a certificate was issued"
-	})
-}
-
-// consistently fails the test if cond stops holding during d.
-func consistently(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if ok, msg := cond(); !ok {
-			t.Fatalf("%s stopped holding: %s", what, msg)
+		if len(cur.Status.Certificate) != 0 {
+			return errors.New("a certificate was issued")
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestClusterNamesCannotTakeOverSharedRoles: clusters named like the shared

@@ -25,6 +25,7 @@ import (
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	. "github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/procstat"
 )
 
@@ -231,7 +232,7 @@ func createBenchClusters(b *testing.B) {
 		b.FailNow()
 	}
 	must(b, testHub.c.Create(ctx, ExclusiveSet("bench")))
-	eventually(b, 60*time.Second, func() error {
+	poll.Eventually(b, 60*time.Second, "the bench clusters in the cache", func() error {
 		var list clusterv1.ManagedClusterList
 		if err := testHub.mgr.GetCache().List(ctx, &list, client.HasLabels{"bench-group"}, client.UnsafeDisableDeepCopy); err != nil {
 			return err
@@ -277,7 +278,7 @@ func (w *nsWatch) waitComplete(b *testing.B, timeout time.Duration) {
 	b.Helper()
 	want := benchClusters / benchGroups
 	ctx := context.Background()
-	eventually(b, timeout, func() error {
+	poll.Eventually(b, timeout, "every Placement of "+w.ns+" scheduled", func() error {
 		var ps clusterv1beta1.PlacementList
 		if err := w.cache.List(ctx, &ps, client.InNamespace(w.ns), client.UnsafeDisableDeepCopy); err != nil {
 			return err

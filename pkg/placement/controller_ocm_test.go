@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	. "github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // TestControllerReschedulesAsOCM: what re-schedules a Placement is what
@@ -115,7 +116,7 @@ func TestControllerScoresSortAndRateLimit(t *testing.T) {
 	createPlacement(t, "scores", "live", spec("0s"))
 	ordered := func(name, want string) {
 		t.Helper()
-		eventually(t, 20*time.Second, func() error {
+		poll.Eventually(t, 20*time.Second, name+" ordered by score", func() error {
 			ds, err := listDecisions(ctx, "scores", name)
 			if err != nil || len(ds) == 0 {
 				return fmt.Errorf("decisions of %s: %v", name, err)

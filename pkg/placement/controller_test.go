@@ -31,6 +31,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	. "github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // hub is the control plane every controller test shares; tests use their own
@@ -125,22 +126,6 @@ func must(t testing.TB, err error) {
 	}
 }
 
-// eventually retries f until it succeeds or the deadline passes.
-func eventually(t testing.TB, timeout time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func createNS(t testing.TB, name string) {
 	t.Helper()
 	must(t, testHub.c.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}))
@@ -197,7 +182,7 @@ func expectDecisions(t testing.TB, ns, placement string, want ...string) []clust
 	t.Helper()
 	sort.Strings(want)
 	var ds []clusterv1beta1.PlacementDecision
-	eventually(t, 20*time.Second, func() error {
+	poll.Eventually(t, 20*time.Second, "decisions of "+ns+"/"+placement, func() error {
 		var err error
 		ds, err = listDecisions(context.Background(), ns, placement)
 		if err != nil {
@@ -218,7 +203,7 @@ func expectDecisions(t testing.TB, ns, placement string, want ...string) []clust
 func expectCondition(t testing.TB, ns, name, typ string, status metav1.ConditionStatus, reason string) *clusterv1beta1.Placement {
 	t.Helper()
 	var p clusterv1beta1.Placement
-	eventually(t, 20*time.Second, func() error {
+	poll.Eventually(t, 20*time.Second, "condition "+typ+" of "+ns+"/"+name, func() error {
 		if err := testHub.c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &p); err != nil {
 			return err
 		}
@@ -233,7 +218,7 @@ func expectCondition(t testing.TB, ns, name, typ string, status metav1.Condition
 
 func updateCluster(t testing.TB, name string, mutate func(*clusterv1.ManagedCluster)) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, "update of cluster "+name, func() error {
 		var mc clusterv1.ManagedCluster
 		if err := testHub.c.Get(context.Background(), client.ObjectKey{Name: name}, &mc); err != nil {
 			return err
@@ -245,7 +230,7 @@ func updateCluster(t testing.TB, name string, mutate func(*clusterv1.ManagedClus
 
 func updatePlacement(t testing.TB, ns, name string, mutate func(*clusterv1beta1.Placement)) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, "update of placement "+ns+"/"+name, func() error {
 		var p clusterv1beta1.Placement
 		if err := testHub.c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &p); err != nil {
 			return err
@@ -393,7 +378,7 @@ func TestControllerPredicatesAndTaints(t *testing.T) {
 	expectDecisions(t, "pred", "p", "pred-2", "pred-3", "pred-4")
 	// metav1.Time keeps whole seconds.
 	expired := added.Truncate(time.Second).Add(5 * time.Second)
-	eventually(t, 15*time.Second, func() error {
+	poll.Eventually(t, 15*time.Second, "the toleration expired", func() error {
 		ds, err := listDecisions(ctx, "pred", "p")
 		if err != nil {
 			return err
@@ -533,7 +518,7 @@ func TestControllerLayoutGroupsAndEmpty(t *testing.T) {
 		p.Spec.Predicates = []clusterv1beta1.ClusterPredicate{LabelPredicate("env", "canary")}
 	})
 	ds = expectDecisions(t, "layout", "big", "layout-000", "layout-050", "layout-100", "layout-150", "layout-200")
-	eventually(t, 10*time.Second, func() error {
+	poll.Eventually(t, 10*time.Second, "decision groups of layout/big", func() error {
 		ds, err := listDecisions(ctx, "layout", "big")
 		if err != nil {
 			return err

@@ -16,13 +16,14 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	. "github.com/ocm-gitops/ocm-gitops/pkg/placement"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
 
 // expectRule waits until the PlacementRule's decisions are want and returns it.
 func expectRule(t *testing.T, ns, name string, want ...string) *appsv1.PlacementRule {
 	t.Helper()
 	var r appsv1.PlacementRule
-	eventually(t, 20*time.Second, func() error {
+	poll.Eventually(t, 20*time.Second, "decisions of PlacementRule "+ns+"/"+name, func() error {
 		if err := testHub.c.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &r); err != nil {
 			return err
 		}
@@ -72,7 +73,7 @@ func TestControllerPlacementRule(t *testing.T) {
 	must(t, testHub.c.Get(ctx, client.ObjectKeyFromObject(rule), &live))
 	live.Spec.ClusterSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "app", Operator: metav1.LabelSelectorOpIn}}}
 	must(t, testHub.c.Update(ctx, &live))
-	eventually(t, 20*time.Second, func() error {
+	poll.Eventually(t, 20*time.Second, "the PlacementRule marked invalid", func() error {
 		must(t, testHub.c.Get(ctx, client.ObjectKeyFromObject(rule), &live))
 		c := meta.FindStatusCondition(live.Status.Conditions, RuleConditionReady)
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != ReasonRuleInvalid || !strings.Contains(c.Message, "spec.clusterSelector") {

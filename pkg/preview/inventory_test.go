@@ -28,6 +28,9 @@ import (
 // checks ResolveTargets (what previews use) against TargetsFor (what the hub
 // uses) on that hub.
 func TestExportRoundTrip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)

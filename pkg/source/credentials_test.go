@@ -17,6 +17,9 @@ import (
 )
 
 func TestCredentialsForReadsSecretAndConfigMap(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	assets, err := lab.FindAssets("")

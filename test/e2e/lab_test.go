@@ -43,6 +43,9 @@ import (
 // hub through the webhook, and that the lab stops without leaving processes
 // or goroutines behind.
 func TestLabExample(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	ctx := context.Background()
 	root, err := filepath.Abs("../..")
 	if err != nil {

@@ -55,6 +55,9 @@ type Hub struct {
 // StartControlPlane starts a control plane of role, stopped when the test ends.
 func StartControlPlane(t *testing.T, name string, role lab.Role) *lab.ControlPlane {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)
@@ -505,6 +508,9 @@ func (e *Hub) ClusterAvailable(name string) (metav1.ConditionStatus, error) {
 // options, e.g. WithWorkloads.
 func StartLab(t *testing.T, n int, dir string, configure ...func(*lab.Options)) *lab.Lab {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a lab")
+	}
 	opts := lab.Options{Clusters: n, Dir: dir, GitAddr: "127.0.0.1:0", Logger: logr.Discard()}
 	for _, f := range configure {
 		f(&opts)

@@ -42,6 +42,9 @@ const (
 // converge within testBound, and a reconcile of every Subscription with
 // nothing changed sends no write and no list to the API server.
 func TestFleetRollout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	assets, err := lab.FindAssets("")

@@ -219,6 +219,9 @@ func quiet(t *testing.T, f *fakeGitHub, d time.Duration) {
 }
 
 func TestCommitStatusesFollowRolloutAndDrift(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := lab.FindAssets("")
 	if err != nil {
 		t.Fatal(err)
