@@ -42,7 +42,7 @@ func NewPodIndex(client kubernetes.Interface, log logr.Logger, onChange func(*Po
 	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 	_ = inf.SetTransform(SlimPod)
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		log.V(1).Info("watch of pods failed; retrying", "error", err.Error())
+		log.Error(err, "watch of pods failed; retrying")
 	})
 	p := &PodIndex{log: log, inf: inf, onChange: onChange}
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -131,7 +133,7 @@ func (l *Lab) waitJoined(parent context.Context, timeout time.Duration, progress
 			if parent.Err() != nil {
 				return parent.Err()
 			}
-			return fmt.Errorf("clusters %s did not join the hub within %s; see the agents' log", strings.Join(sortedKeys(pending), ", "), timeout)
+			return fmt.Errorf("clusters %s did not join the hub within %s; see the agents' log", strings.Join(slices.Sorted(maps.Keys(pending)), ", "), timeout)
 		case <-time.After(pollInterval):
 		}
 	}
@@ -203,15 +205,6 @@ func subscriptionReady(s *appsv1.Subscription) (bool, string) {
 		return true, ""
 	}
 	return false, c.Reason + ": " + c.Message
-}
-
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func isDir(p string) bool {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -103,10 +104,8 @@ func ruleCandidates(spec appsv1.PlacementRuleSpec) (func(*clusterv1.ManagedClust
 
 func conditionsMatch(mc *clusterv1.ManagedCluster, filters []appsv1.ClusterConditionFilter) bool {
 	for _, f := range filters {
-		for _, c := range mc.Status.Conditions {
-			if c.Type == f.Type && c.Status != f.Status {
-				return false
-			}
+		if c := meta.FindStatusCondition(mc.Status.Conditions, f.Type); c != nil && c.Status != f.Status {
+			return false
 		}
 	}
 	return true

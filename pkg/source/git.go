@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -292,7 +293,7 @@ func (r *gitRepo) sync(ctx context.Context, t *gitTransport, ref Ref) error {
 		// A shallow clone tracks the one ref asked for.
 		name := plumbing.NewTagReferenceName(ref.Tag)
 		if ref.Tag == "" {
-			name = plumbing.NewBranchReferenceName(firstNonEmpty(ref.Branch, r.defaultBranch(want)))
+			name = plumbing.NewBranchReferenceName(cmp.Or(ref.Branch, r.defaultBranch(want)))
 		}
 		h, ok := want[name]
 		if !ok {
@@ -446,8 +447,6 @@ func notFoundRef(ref Ref, name plumbing.ReferenceName, url string, refs map[plum
 	return fail(KindNotFound, nil, "%s %q not found in %s (it has %s); fix annotation %s",
 		kind, name.Short(), SanitizeURL(url), strings.Join(have, ", "), field)
 }
-
-func firstNonEmpty(vals ...string) string { return first(vals...) }
 
 // classifyGit turns transport errors into Errors with a kind and a hint.
 // An HTTP answer's status is described, never quoted, and its body never

@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -72,12 +73,12 @@ func (g *gitFetcher) newGitTransport(ctx context.Context, url string, ep *transp
 
 // basicAuthFor is the token (or password) of the Secret, else of the URL.
 func basicAuthFor(ep *transport.Endpoint, c Credentials) transport.AuthMethod {
-	token := firstNonEmpty(c.get(KeyAccessToken), c.get(KeyPassword), ep.Password)
+	token := cmp.Or(c.get(KeyAccessToken), c.get(KeyPassword), ep.Password)
 	if token == "" {
 		return nil
 	}
 	// Forges accept any user name with a token; git needs one.
-	return &githttp.BasicAuth{Username: firstNonEmpty(c.get(KeyUser), ep.User, "git"), Password: token}
+	return &githttp.BasicAuth{Username: cmp.Or(c.get(KeyUser), ep.User, "git"), Password: token}
 }
 
 func (g *gitFetcher) sshAuth(ctx context.Context, url string, ep *transport.Endpoint, c Credentials, insecure bool) (transport.AuthMethod, error) {
@@ -98,7 +99,7 @@ func (g *gitFetcher) sshAuth(ctx context.Context, url string, ep *transport.Endp
 	}
 	policy := g.policy
 	return &gitssh.PublicKeys{
-		User:   firstNonEmpty(ep.User, c.get(KeyUser), "git"),
+		User:   cmp.Or(ep.User, c.get(KeyUser), "git"),
 		Signer: signer,
 		// The name was checked before dialing; the address connected to
 		// (which DNS may have changed since) is checked here, before the
@@ -145,7 +146,7 @@ func hostKeyCheck(ep *transport.Endpoint, c Credentials, insecure bool, dir stri
 		port = 22
 	}
 	hostPort := net.JoinHostPort(ep.Host, strconv.Itoa(port))
-	known := firstNonEmpty(c.get(KeyKnownHosts), c.get(keyKnownHostsAlt))
+	known := cmp.Or(c.get(KeyKnownHosts), c.get(keyKnownHostsAlt))
 	var files []string
 	if known != "" {
 		f, err := writeKnownHosts(dir, known)

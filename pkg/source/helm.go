@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -156,7 +157,7 @@ func (h *helmFetcher) gc(cutoff time.Time) {
 
 // basicAuth is the Channel's user and password (or accessToken), if any.
 func basicAuth(c Credentials) (string, string) {
-	return c.get(KeyUser), firstNonEmpty(c.get(KeyPassword), c.get(KeyAccessToken))
+	return c.get(KeyUser), cmp.Or(c.get(KeyPassword), c.get(KeyAccessToken))
 }
 
 func (h *helmFetcher) fetchHTTP(ctx context.Context, req Request, hc *http.Client, base *url.URL, chart, version string) (*Artifact, error) {
@@ -252,7 +253,7 @@ func (h *helmFetcher) refreshIndex(ctx context.Context, r *helmRepo, req Request
 	idx, err := loadIndex(h.dir, digest, body)
 	if err != nil {
 		// The parser quotes what it read; that stays in the hub's log.
-		h.log.V(1).Info("invalid index", "url", SanitizeURL(indexURL), "error", err.Error())
+		h.log.Error(err, "invalid index", "url", SanitizeURL(indexURL))
 		return fail(KindUnavailable, nil, "%s is not a valid Helm repository index (YAML with apiVersion and entries); check spec.pathname", SanitizeURL(indexURL))
 	}
 	r.index, r.indexDigest = idx, digest
@@ -565,7 +566,7 @@ func pickTag(tags []string, version string) (string, error) {
 			}
 		}
 	}
-	c, err := semver.NewConstraint(firstNonEmpty(version, "*"))
+	c, err := semver.NewConstraint(cmp.Or(version, "*"))
 	if err != nil {
 		return "", err
 	}

@@ -18,6 +18,7 @@
 package source
 
 import (
+	"cmp"
 	"strconv"
 	"strings"
 	"time"
@@ -119,7 +120,7 @@ type Request struct {
 func RefFor(sub *appsv1.Subscription) Ref {
 	a := sub.GetAnnotations()
 	ref := Ref{
-		Branch: first(a[appsv1.AnnotationGitBranch], a[appsv1.AnnotationGithubBranch]),
+		Branch: cmp.Or(a[appsv1.AnnotationGitBranch], a[appsv1.AnnotationGithubBranch]),
 		Tag:    a[appsv1.AnnotationGitTag],
 		Commit: a[appsv1.AnnotationGitDesiredCommit],
 		Chart:  sub.Spec.Package,
@@ -137,14 +138,5 @@ func RefFor(sub *appsv1.Subscription) Ref {
 // SubscriptionPath is the folder inside the artifact a Subscription deploys.
 func SubscriptionPath(sub *appsv1.Subscription) string {
 	a := sub.GetAnnotations()
-	return first(a[appsv1.AnnotationGitPath], a[appsv1.AnnotationGithubPath])
-}
-
-func first(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
+	return cmp.Or(a[appsv1.AnnotationGitPath], a[appsv1.AnnotationGithubPath])
 }

@@ -5,6 +5,7 @@
 package webhook
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -189,7 +190,7 @@ func parseGitLabPush(body []byte) (*push, error) {
 	if err := json.Unmarshal(body, &pl); err != nil {
 		return nil, fmt.Errorf("payload is not a GitLab push event: %w", err)
 	}
-	if kind := firstNonEmpty(pl.ObjectKind, pl.EventName); kind != "push" && kind != "tag_push" {
+	if kind := cmp.Or(pl.ObjectKind, pl.EventName); kind != "push" && kind != "tag_push" {
 		return nil, errIgnored
 	}
 	return &push{
@@ -236,7 +237,7 @@ func bitbucketRefs(pl bitbucketPayload) []string {
 		}
 	}
 	for _, c := range pl.Changes {
-		refs = append(refs, firstNonEmpty(c.RefID, c.Ref.ID))
+		refs = append(refs, cmp.Or(c.RefID, c.Ref.ID))
 	}
 	return refs
 }
@@ -275,13 +276,4 @@ func hrefs(raw json.RawMessage) []string {
 		out = append(out, l.Href)
 	}
 	return out
-}
-
-func firstNonEmpty(vals ...string) string {
-	for _, v := range vals {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -172,7 +173,7 @@ func repoKey(raw string) string {
 
 func webhookEnabled(ch *appsv1.Channel) bool {
 	a := ch.GetAnnotations()
-	return strings.EqualFold(strings.TrimSpace(firstNonEmpty(a[appsv1.AnnotationWebhookEnabled], a["webhookenabled"])), "true")
+	return strings.EqualFold(strings.TrimSpace(cmp.Or(a[appsv1.AnnotationWebhookEnabled], a["webhookenabled"])), "true")
 }
 
 // result is the JSON answer to a request.

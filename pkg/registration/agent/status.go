@@ -187,7 +187,7 @@ func (r *statusReporter) leaseLoop(ctx context.Context, override time.Duration) 
 	for {
 		wait := r.period(override)
 		if err := r.renewLease(ctx, wait); err != nil && ctx.Err() == nil {
-			r.log.V(1).Info("could not renew the cluster lease; retrying", "error", err.Error(), "in", retry)
+			r.log.Error(err, "could not renew the cluster lease; retrying", "in", retry)
 			wait, retry = min(retry, wait), min(2*retry, wait)
 		} else {
 			retry = firstRetry
