@@ -13,6 +13,9 @@ import (
 )
 
 func TestControlPlaneServesCRDs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := FindAssets("")
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +43,9 @@ func TestControlPlaneServesCRDs(t *testing.T) {
 // TestControlPlaneRestartKeepsData restarts etcd and kube-apiserver: the
 // same Config reaches the restarted apiserver and the objects are still there.
 func TestControlPlaneRestartKeepsData(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
 	assets, err := FindAssets("")
 	if err != nil {
 		t.Fatal(err)
