@@ -80,6 +80,11 @@ type Options struct {
 	Open func(obj *unstructured.Unstructured) (*unstructured.Unstructured, error)
 	// Logger receives the agent's logs.
 	Logger logr.Logger
+
+	// noHealth leaves health out: no verdicts judged, no health conditions
+	// written. Only the apply benchmark sets it (export_test.go), to
+	// measure what health costs in the same run.
+	noHealth bool
 }
 
 func (o *Options) defaults() error {
@@ -209,6 +214,7 @@ func New(opts Options) (*Agent, error) {
 		return nil, err
 	}
 	a.applier.health = a.health
+	a.applier.noHealth, a.status.noHealth = opts.noHealth, opts.noHealth
 	if a.worksHandled, err = a.workInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    a.enqueueWork,
 		UpdateFunc: a.onWorkUpdate,

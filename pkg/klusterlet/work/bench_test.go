@@ -41,6 +41,65 @@ func BenchmarkApply1000ConfigMaps(b *testing.B) {
 }
 
 func benchApply(b *testing.B, ssa bool) {
+	var total time.Duration
+	cpu := map[string]float64{}
+	b.StopTimer()
+	iter := 0
+	for ; iter < b.N; iter++ {
+		elapsed, used := applyRun(b, iter, ssa, nil)
+		total += elapsed
+		for k, v := range used {
+			cpu[k] += v
+		}
+	}
+	// ns/op would include the set-up of every run; these are the measured spans.
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(total.Seconds()/float64(iter), "s/1000objects")
+	b.ReportMetric(float64(benchWorks*benchPerWork*iter)/total.Seconds(), "objects/s")
+	for k, v := range cpu {
+		b.ReportMetric(v/float64(iter), k+"-cpu-s/op")
+	}
+}
+
+// BenchmarkHealthCost measures what health on the agent costs on the apply
+// path (issue 14: at most ~10%): the works of BenchmarkApply1000ConfigMaps,
+// as the hub writes them (server-side apply), applied by an agent with
+// health and by one without (WithoutHealth: no verdicts judged, no health
+// conditions written), alternately in every iteration so both see the
+// same load. It reports each time, their ratio, and the agent's CPU ratio.
+//
+//	go test ./pkg/klusterlet/work/ -run '^$' -bench HealthCost -benchtime 5x
+func BenchmarkHealthCost(b *testing.B) {
+	b.StopTimer()
+	var with, without time.Duration
+	var cpuWith, cpuWithout float64
+	iter := 0
+	for ; iter < b.N; iter++ {
+		// Alternate which goes first, so neither always meets a warmer cache.
+		for k := range 2 {
+			if (iter+k)%2 == 0 {
+				d, cpu := applyRun(b, iter, true, nil)
+				with, cpuWith = with+d, cpuWith+cpu["agent+test"]
+			} else {
+				d, cpu := applyRun(b, iter, true, work.WithoutHealth)
+				without, cpuWithout = without+d, cpuWithout+cpu["agent+test"]
+			}
+		}
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(with.Seconds()/float64(iter), "s-with-health")
+	b.ReportMetric(without.Seconds()/float64(iter), "s-without-health")
+	b.ReportMetric(with.Seconds()/without.Seconds(), "time-ratio")
+	if cpuWithout > 0 {
+		b.ReportMetric(cpuWith/cpuWithout, "agent-cpu-ratio")
+	}
+}
+
+// applyRun starts an agent (configured by configure, when set) for a new
+// cluster, applies benchWorks works of benchPerWork ConfigMaps and returns
+// the time until all report Applied and the CPU seconds used meanwhile by
+// the two API servers and this process.
+func applyRun(b *testing.B, iter int, ssa bool, configure func(o *work.Options)) (time.Duration, map[string]float64) {
 	ctx := context.Background()
 	hub := rest.CopyConfig(hubCP.Config)
 	hub.QPS, hub.Burst = 0, 0 // let the agent's defaults apply, as for a kubeconfig file
@@ -50,113 +109,120 @@ func benchApply(b *testing.B, ssa bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var total time.Duration
-	cpu := map[string]float64{}
-	b.StopTimer()
-	iter := 0
-	for ; iter < b.N; iter++ {
-		cluster := newCluster(b, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano()%1e6, iter))
-		agent := startAgent(b, cluster, hub, func(o *work.Options) { o.Managed = managed })
-		ns := func(w int) string { return fmt.Sprintf("%s-ns%d", cluster, w%benchNamespaces) }
-		createWork(b, manifestWork(cluster, "warmup", configMap(cluster+"-warm", "w", nil)))
-		waitWorkCondition(b, cluster, "warmup", workv1.WorkApplied, metav1.ConditionTrue, 30*time.Second)
+	cluster := newCluster(b, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano()%1e6, iter))
+	agent := startAgent(b, cluster, hub, func(o *work.Options) {
+		o.Managed = managed
+		if configure != nil {
+			configure(o)
+		}
+	})
+	ns := func(w int) string { return fmt.Sprintf("%s-ns%d", cluster, w%benchNamespaces) }
+	createWork(b, manifestWork(cluster, "warmup", configMap(cluster+"-warm", "w", nil)))
+	waitWorkCondition(b, cluster, "warmup", workv1.WorkApplied, metav1.ConditionTrue, 30*time.Second)
 
-		works := make([]*workv1.ManifestWork, benchWorks)
-		for w := range works {
-			var ms []string
-			for c := 0; c < benchPerWork; c++ {
-				ms = append(ms, configMap(ns(w), fmt.Sprintf("w%d-cm%d", w, c), map[string]string{"index": fmt.Sprint(c), "payload": "some configuration value"}))
-			}
-			name := fmt.Sprintf("%s-work-%d", cluster, w)
-			if ssa {
-				works[w] = hubLikeWork(cluster, name, false, ms...)
-			} else {
-				works[w] = manifestWork(cluster, name, ms...)
-			}
+	works := make([]*workv1.ManifestWork, benchWorks)
+	for w := range works {
+		var ms []string
+		for c := 0; c < benchPerWork; c++ {
+			ms = append(ms, configMap(ns(w), fmt.Sprintf("w%d-cm%d", w, c), map[string]string{"index": fmt.Sprint(c), "payload": "some configuration value"}))
 		}
-		watch, err := watcher.WorkV1().ManifestWorks(cluster).Watch(ctx, metav1.ListOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-
-		cpu0 := procCPU()
-		start := time.Now()
-		var wg sync.WaitGroup
-		for i := range 10 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for w := i; w < benchWorks; w += 10 {
-					if err := hubC.Create(ctx, works[w]); err != nil {
-						b.Errorf("create work: %v", err)
-					}
-				}
-			}()
-		}
-		applied := map[string]bool{}
-		timeout := time.After(60 * time.Second)
-		for len(applied) < benchWorks {
-			select {
-			case ev, open := <-watch.ResultChan():
-				if !open {
-					if watch, err = watcher.WorkV1().ManifestWorks(cluster).Watch(ctx, metav1.ListOptions{}); err != nil {
-						b.Fatal(err)
-					}
-					continue
-				}
-				w, ok := ev.Object.(*workv1.ManifestWork)
-				if !ok || w.Name == "warmup" {
-					continue
-				}
-				if c := meta.FindStatusCondition(w.Status.Conditions, workv1.WorkApplied); c != nil &&
-					c.Status == metav1.ConditionTrue && c.ObservedGeneration == w.Generation {
-					applied[w.Name] = true
-				}
-			case <-timeout:
-				var l workv1.ManifestWorkList
-				_ = hubC.List(ctx, &l, client.InNamespace(cluster))
-				for _, w := range l.Items {
-					if !applied[w.Name] {
-						b.Logf("%s: generation %d finalizers %v conditions %+v", w.Name, w.Generation, w.Finalizers, w.Status.Conditions)
-						break
-					}
-				}
-				b.Fatalf("only %d of %d works applied after 60s (%d works exist)", len(applied), benchWorks, len(l.Items))
-			}
-		}
-		elapsed := time.Since(start)
-		for k, v := range procCPU() {
-			cpu[k] += v - cpu0[k]
-		}
-		b.Logf("run %d: %d ConfigMaps in %d works applied in %s", iter+1, benchWorks*benchPerWork, benchWorks, elapsed.Round(time.Millisecond))
-		wg.Wait()
-		watch.Stop()
-		total += elapsed
-		agent.stop()
-
-		// Every object is there.
-		var n int
-		for i := 0; i < benchNamespaces; i++ {
-			var l corev1.ConfigMapList
-			if err := spokeC.List(ctx, &l, client.InNamespace(ns(i))); err != nil {
-				b.Fatal(err)
-			}
-			n += len(l.Items)
-		}
-		if n < benchWorks*benchPerWork {
-			b.Fatalf("%d ConfigMaps on the cluster, want %d", n, benchWorks*benchPerWork)
-		}
-		// Leave the cluster lean for the next run.
-		for i := 0; i < benchNamespaces; i++ {
-			_ = spokeC.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(ns(i)))
+		name := fmt.Sprintf("%s-work-%d", cluster, w)
+		if ssa {
+			works[w] = hubLikeWork(cluster, name, false, ms...)
+		} else {
+			works[w] = manifestWork(cluster, name, ms...)
 		}
 	}
-	// ns/op would include the set-up of every run; these are the measured spans.
-	b.ReportMetric(0, "ns/op")
-	b.ReportMetric(total.Seconds()/float64(iter), "s/1000objects")
-	b.ReportMetric(float64(benchWorks*benchPerWork*iter)/total.Seconds(), "objects/s")
-	for k, v := range cpu {
-		b.ReportMetric(v/float64(iter), k+"-cpu-s/op")
+	watch, err := watcher.WorkV1().ManifestWorks(cluster).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	cpu0 := procCPU()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := i; w < benchWorks; w += 10 {
+				if err := hubC.Create(ctx, works[w]); err != nil {
+					b.Errorf("create work: %v", err)
+				}
+			}
+		}()
+	}
+	applied := map[string]bool{}
+	timeout := time.After(60 * time.Second)
+	for len(applied) < benchWorks {
+		select {
+		case ev, open := <-watch.ResultChan():
+			if !open {
+				if watch, err = watcher.WorkV1().ManifestWorks(cluster).Watch(ctx, metav1.ListOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				continue
+			}
+			w, ok := ev.Object.(*workv1.ManifestWork)
+			if !ok || w.Name == "warmup" {
+				continue
+			}
+			if c := meta.FindStatusCondition(w.Status.Conditions, workv1.WorkApplied); c != nil &&
+				c.Status == metav1.ConditionTrue && c.ObservedGeneration == w.Generation {
+				applied[w.Name] = true
+			}
+		case <-timeout:
+			var l workv1.ManifestWorkList
+			_ = hubC.List(ctx, &l, client.InNamespace(cluster))
+			for _, w := range l.Items {
+				if !applied[w.Name] {
+					b.Logf("%s: generation %d finalizers %v conditions %+v", w.Name, w.Generation, w.Finalizers, w.Status.Conditions)
+					break
+				}
+			}
+			b.Fatalf("only %d of %d works applied after 60s (%d works exist)", len(applied), benchWorks, len(l.Items))
+		}
+	}
+	elapsed := time.Since(start)
+	used := procCPU()
+	for k, v := range cpu0 {
+		used[k] -= v
+	}
+	b.Logf("run %d: %d ConfigMaps in %d works applied in %s", iter+1, benchWorks*benchPerWork, benchWorks, elapsed.Round(time.Millisecond))
+	wg.Wait()
+	watch.Stop()
+	agent.stop()
+	checkHealthConditions(b, cluster, configure == nil)
+
+	// Every object is there.
+	var n int
+	for i := 0; i < benchNamespaces; i++ {
+		var l corev1.ConfigMapList
+		if err := spokeC.List(ctx, &l, client.InNamespace(ns(i))); err != nil {
+			b.Fatal(err)
+		}
+		n += len(l.Items)
+	}
+	if n < benchWorks*benchPerWork {
+		b.Fatalf("%d ConfigMaps on the cluster, want %d", n, benchWorks*benchPerWork)
+	}
+	// Leave the cluster lean for the next run.
+	for i := 0; i < benchNamespaces; i++ {
+		_ = spokeC.DeleteAllOf(ctx, &corev1.ConfigMap{}, client.InNamespace(ns(i)))
+	}
+	return elapsed, used
+}
+
+// checkHealthConditions fails the benchmark unless the first work of the
+// run carries the health conditions exactly when health was on, so the
+// comparison compares what it says.
+func checkHealthConditions(b *testing.B, cluster string, want bool) {
+	var w workv1.ManifestWork
+	if err := hubC.Get(context.Background(), client.ObjectKey{Namespace: cluster, Name: cluster + "-work-0"}, &w); err != nil {
+		b.Fatal(err)
+	}
+	if got := meta.FindStatusCondition(w.Status.Conditions, workv1.WorkProgressing) != nil; got != want {
+		b.Fatalf("work %s: Progressing present = %t, want %t (health on = %t)", w.Name, got, want, want)
 	}
 }
 

@@ -37,6 +37,7 @@ type applyReconciler struct {
 	locks     *keyLocks
 	events    *eventRecorder
 	health    *health.Monitor
+	noHealth  bool // see Options.noHealth
 	mapper    meta.RESTMapper
 	// requeue looks at the works of an object again.
 	requeue func(objKey)
@@ -194,7 +195,9 @@ func (r *applyReconciler) run(ctx context.Context, work *workv1.ManifestWork, st
 			}
 		}
 	}
-	j.o.verdict, j.o.ruleConds = r.health.Judge(ctx, work, m.meta, rules, j.o.live)
+	if !r.noHealth {
+		j.o.verdict, j.o.ruleConds = r.health.Judge(ctx, work, m.meta, rules, j.o.live)
+	}
 	return j.o
 }
 

@@ -23,7 +23,8 @@ import (
 // (the agent is the status's only writer); cleared fields are removed, never
 // written as null. A status that did not change costs no write.
 type statusWriter struct {
-	hub client.Client
+	hub      client.Client
+	noHealth bool // see Options.noHealth
 }
 
 func newStatusWriter(cfg *rest.Config, httpClient *http.Client) (*statusWriter, error) {
@@ -44,6 +45,9 @@ func (s *statusWriter) write(ctx context.Context, work *workv1.ManifestWork, out
 	updated := &workv1.ManifestWork{ObjectMeta: metav1.ObjectMeta{Name: work.Name, Namespace: work.Namespace, UID: work.UID}, Status: work.Status}
 	h := patch.NewHelper(updated, s.hub)
 	updated.Status = buildStatus(work, outcomes)
+	if s.noHealth {
+		withoutHealth(&updated.Status)
+	}
 	ctx, cancel := context.WithTimeout(ctx, hubTimeout)
 	defer cancel()
 	if err := h.Patch(ctx, updated); err != nil {
@@ -74,4 +78,17 @@ func buildStatus(work *workv1.ManifestWork, outcomes []*outcome) workv1.Manifest
 	}
 	out.Conditions = workConditions(work.Status.Conditions, outcomes, out.ResourceStatus.Manifests, gen)
 	return out
+}
+
+// withoutHealth drops the health conditions (Progressing, Degraded) from a
+// status, for Options.noHealth.
+func withoutHealth(st *workv1.ManifestWorkStatus) {
+	drop := func(conds *[]metav1.Condition) {
+		meta.RemoveStatusCondition(conds, workv1.ManifestProgressing)
+		meta.RemoveStatusCondition(conds, workv1.ManifestDegraded)
+	}
+	drop(&st.Conditions)
+	for i := range st.ResourceStatus.Manifests {
+		drop(&st.ResourceStatus.Manifests[i].Conditions)
+	}
 }
