@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"time"
 
@@ -20,6 +18,7 @@ type statusCommand struct {
 	watch       bool
 	interval    time.Duration
 	allClusters bool
+	wide        bool
 	timeout     time.Duration
 }
 
@@ -39,6 +38,7 @@ func newStatusCommand() *cobra.Command {
 	fs.BoolVar(&s.watch, "watch", false, "print again whenever the fleet changes, until interrupted")
 	fs.DurationVar(&s.interval, "interval", 2*time.Second, "how often --watch reads the hub")
 	fs.BoolVar(&s.allClusters, "all-clusters", false, "list every cluster, not only those needing attention in large fleets")
+	fs.BoolVar(&s.wide, "wide", false, "keep each message on one line however long (by default long messages wrap)")
 	fs.DurationVar(&s.timeout, "timeout", 30*time.Second, "how long one read of the hub may take")
 	return cmd
 }
@@ -60,58 +60,18 @@ func (s *statusCommand) run(cmd *cobra.Command) error {
 	if err != nil {
 		return fmt.Errorf("hub client: %w", err)
 	}
-	render := func() ([]byte, error) {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		f, err := fleetstatus.Collect(rctx, c)
-		if err != nil {
-			return nil, fmt.Errorf("read the fleet from %s: %w", cfg.Host, err)
-		}
-		var buf bytes.Buffer
-		if output == "json" {
-			err = f.WriteJSON(&buf)
-		} else {
-			err = f.WriteOverview(&buf, fleetstatus.OverviewOptions{AllClusters: allClusters})
-		}
-		return buf.Bytes(), err
+	opts := fleetstatus.PrintOptions{JSON: output == "json", Timeout: timeout,
+		Overview: fleetstatus.OverviewOptions{AllClusters: allClusters}}
+	if s.wide {
+		opts.Overview.MessageWidth = -1
 	}
-
-	out, err := render()
+	if watch {
+		err = fleetstatus.Watch(ctx, c, interval, stdout, stderr, opts)
+	} else {
+		err = fleetstatus.Print(ctx, c, stdout, opts)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("read the fleet from %s: %w", cfg.Host, err)
 	}
-	if _, err := stdout.Write(out); err != nil {
-		return err
-	}
-	if !watch {
-		return nil
-	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		next, err := render()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			// A hub briefly out of reach is no reason to stop watching.
-			fmt.Fprintf(stderr, "ocm-gitops status: %v\n", err)
-			continue
-		}
-		if bytes.Equal(next, out) {
-			continue
-		}
-		out = next
-		if output == "table" {
-			fmt.Fprintf(stdout, "\n--- %s\n", time.Now().Format(time.TimeOnly))
-		}
-		if _, err := stdout.Write(out); err != nil {
-			return err
-		}
-	}
+	return nil
 }

@@ -13,8 +13,10 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -203,6 +205,8 @@ func addSummary(to *appsv1.ClusterSummary, s appsv1.ClusterSummary) {
 	to.Drifted += s.Drifted
 	to.Failed += s.Failed
 	to.Offline += s.Offline
+	to.Stale += s.Stale
+	to.Held += s.Held
 }
 
 // redact drops credentials from a URL ("https://user:token@host/x" shows as
@@ -263,7 +267,8 @@ type OverviewOptions struct {
 	AllClusters bool
 	// MaxClusters is how many clusters are listed in full (default 30).
 	MaxClusters int
-	// MessageWidth truncates messages (default 80; negative: never).
+	// MessageWidth wraps messages onto more lines at word boundaries, so
+	// none is cut (default 80; negative: one line however long, as --wide).
 	MessageWidth int
 }
 
@@ -296,8 +301,8 @@ func (f *Fleet) writeOverview(w io.Writer, opts OverviewOptions) error {
 	d := t.Deployments
 	fmt.Fprintf(w, "FLEET  %d/%d channels ready, %d/%d subscriptions ready, %d/%d clusters available\n",
 		t.ChannelsReady, t.Channels, t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters)
-	fmt.Fprintf(w, "       deployments: %d applied, %d progressing, %d pending, %d drifted, %d failed, %d offline\n",
-		d.Applied, d.Progressing, d.Pending, d.Drifted, d.Failed, d.Offline)
+	fmt.Fprintf(w, "       deployments: %d applied, %d progressing, %d pending, %d drifted, %d failed, %d offline, %d stale, %d held\n",
+		d.Applied, d.Progressing, d.Pending, d.Drifted, d.Failed, d.Offline, d.Stale, d.Held)
 	for _, section := range []func(io.Writer, OverviewOptions) error{f.writeChannels, f.writeSubscriptions, f.writeClusters} {
 		if err := section(w, opts); err != nil {
 			return err
@@ -319,7 +324,7 @@ func (f *Fleet) writeChannels(w io.Writer, opts OverviewOptions) error {
 		for _, r := range c.Revisions {
 			revs = append(revs, source.ShortRevision(r.Revision))
 		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%s\t%s\n", c.Namespace, c.Name, dash(c.Type), c.Ready, dash(strings.Join(revs, ",")), oneLine(c.Message, opts.MessageWidth))
+		writeRow(tw, []string{c.Namespace + "/" + c.Name, dash(c.Type), c.Ready, dash(strings.Join(revs, ","))}, wrap(c.Message, opts.MessageWidth))
 	}
 	return tw.Flush()
 }
@@ -331,7 +336,7 @@ func (f *Fleet) writeSubscriptions(w io.Writer, opts OverviewOptions) error {
 		fmt.Fprintln(tw, "  (none)")
 		return tw.Flush()
 	}
-	fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tMESSAGE")
+	fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tSTALE\tHELD\tMESSAGE")
 	for _, s := range f.Subscriptions {
 		rev := source.ShortRevision(s.Revision)
 		if s.Attempted != "" {
@@ -349,8 +354,11 @@ func (f *Fleet) writeSubscriptions(w io.Writer, opts OverviewOptions) error {
 			m = s.Reason + ": " + m
 		}
 		sum := s.Summary
-		fmt.Fprintf(tw, "%s/%s\t%s\t%s\t%d/%d\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Namespace, s.Name, rev, ready,
-			sum.Applied, sum.Selected, sum.Progressing, sum.Pending, sum.Drifted, sum.Failed, sum.Offline, oneLine(m, opts.MessageWidth))
+		cells := []string{s.Namespace + "/" + s.Name, rev, ready, fmt.Sprintf("%d/%d", sum.Applied, sum.Selected)}
+		for _, n := range []int32{sum.Progressing, sum.Pending, sum.Drifted, sum.Failed, sum.Offline, sum.Stale, sum.Held} {
+			cells = append(cells, strconv.Itoa(int(n)))
+		}
+		writeRow(tw, cells, wrap(m, opts.MessageWidth))
 	}
 	return tw.Flush()
 }
@@ -367,12 +375,13 @@ func (f *Fleet) writeClusters(w io.Writer, opts OverviewOptions) error {
 		return tw.Flush()
 	}
 	if len(listed) > 0 {
-		fmt.Fprintln(tw, "NAME\tACCEPTED\tAVAILABLE\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE")
+		fmt.Fprintln(tw, "NAME\tACCEPTED\tAVAILABLE\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tSTALE\tHELD")
 		for _, c := range listed {
-			d := c.Deployments
-			fmt.Fprintf(tw, "%s\t%t\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", c.Name, c.Accepted, c.Available,
-				d[appsv1.ClusterApplied], d[appsv1.ClusterProgressing], d[appsv1.ClusterPending],
-				d[appsv1.ClusterDrifted], d[appsv1.ClusterFailed], d[appsv1.ClusterOffline])
+			fmt.Fprintf(tw, "%s\t%t\t%s", c.Name, c.Accepted, c.Available)
+			for _, st := range clusterColumns {
+				fmt.Fprintf(tw, "\t%d", c.Deployments[st])
+			}
+			fmt.Fprintln(tw)
 		}
 	}
 	if hidden := len(f.Clusters) - len(listed); hidden > 0 {
@@ -381,12 +390,25 @@ func (f *Fleet) writeClusters(w io.Writer, opts OverviewOptions) error {
 	return tw.Flush()
 }
 
-// needsAttention: not available, not accepted, or reported failed, drifted
-// or offline by some Subscription.
+// clusterColumns are the states the clusters table counts, in order.
+var clusterColumns = []appsv1.ClusterState{appsv1.ClusterApplied, appsv1.ClusterProgressing, appsv1.ClusterPending,
+	appsv1.ClusterDrifted, appsv1.ClusterFailed, appsv1.ClusterOffline, appsv1.ClusterStale, appsv1.ClusterHeld}
+
+// needsAttention: not available, not accepted, or reported failed, drifted,
+// offline, stale or held by some Subscription.
 func (c Cluster) needsAttention() bool {
 	d := c.Deployments
 	return c.Available != string(metav1.ConditionTrue) || !c.Accepted ||
-		d[appsv1.ClusterFailed]+d[appsv1.ClusterDrifted]+d[appsv1.ClusterOffline] > 0
+		d[appsv1.ClusterFailed]+d[appsv1.ClusterDrifted]+d[appsv1.ClusterOffline]+d[appsv1.ClusterStale]+d[appsv1.ClusterHeld] > 0
+}
+
+// writeRow writes a table row whose last cell, a message, may take several
+// lines: the others continue under it.
+func writeRow(tw io.Writer, cells, message []string) {
+	fmt.Fprintf(tw, "%s\t%s\n", strings.Join(cells, "\t"), strings.Join(message[:min(1, len(message))], ""))
+	for _, line := range message[min(1, len(message)):] {
+		fmt.Fprintf(tw, "%s%s\n", strings.Repeat("\t", len(cells)), line)
+	}
 }
 
 // WriteJSON prints the snapshot as indented JSON.
@@ -403,13 +425,26 @@ func dash(s string) string {
 	return s
 }
 
-// oneLine keeps a message on one table line, cut to width runes.
-func oneLine(s string, width int) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if width > 0 {
-		if r := []rune(s); len(r) > width {
-			s = string(r[:width-1]) + "…"
+// wrap folds a message's whitespace and breaks it into lines of at most width
+// runes between words (a longer word gets a line of its own), so that no
+// message is cut. width <= 0 keeps one line.
+func wrap(s string, width int) []string {
+	words := strings.Fields(s)
+	if width <= 0 {
+		return []string{strings.Join(words, " ")}
+	}
+	var lines []string
+	line := ""
+	for _, w := range words {
+		switch {
+		case line == "":
+			line = w
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(w) <= width:
+			line += " " + w
+		default:
+			lines = append(lines, line)
+			line = w
 		}
 	}
-	return s
+	return append(lines, line)
 }

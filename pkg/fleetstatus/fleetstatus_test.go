@@ -85,6 +85,35 @@ func sampleFleet() ([]appsv1.Channel, []appsv1.Subscription, []clusterv1.Managed
 			},
 		},
 		{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "new"}, Spec: appsv1.SubscriptionSpec{Channel: "fleet/charts"}},
+		{
+			// The latest commit fails to render: both clusters hold the last good one.
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "broken"},
+			Spec:       appsv1.SubscriptionSpec{Channel: "fleet/repo"},
+			Status: appsv1.SubscriptionStatus{
+				LastAppliedRevision:   "main@sha1:1111111111111111111111111111111111111111",
+				LastAttemptedRevision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
+				Conditions: []metav1.Condition{cond(appsv1.ConditionReady, metav1.ConditionFalse, appsv1.ReasonRenderFailed,
+					"apps/broken/deploy.yaml: yaml: line 7: found unexpected end of stream")},
+				Summary: appsv1.ClusterSummary{Selected: 2, Stale: 2},
+				Clusters: []appsv1.ClusterStatus{
+					{Name: "east", State: appsv1.ClusterStale, Message: "holds main@1111111; main@0123456 fails to render (see the Rendered condition)"},
+					{Name: "west", State: appsv1.ClusterStale, Message: "holds main@1111111; main@0123456 fails to render (see the Rendered condition)"},
+				},
+			},
+		},
+		{
+			// Its placement dropped north, whose removal the deletion budget holds.
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "old"},
+			Spec:       appsv1.SubscriptionSpec{Channel: "fleet/repo"},
+			Status: appsv1.SubscriptionStatus{
+				LastAppliedRevision:   "main@sha1:0123456789abcdef0123456789abcdef01234567",
+				LastAttemptedRevision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
+				Conditions: []metav1.Condition{cond(appsv1.ConditionReady, metav1.ConditionFalse, appsv1.ReasonDeletionHeld,
+					"removing this Subscription's objects from 1 of 1 clusters (100%: north) exceeds the deletion budget of 50%; to go ahead, annotate the Subscription with apps.open-cluster-management.io/confirm-deletion=0123abcd")},
+				Summary:  appsv1.ClusterSummary{Held: 1},
+				Clusters: []appsv1.ClusterStatus{{Name: "north", State: appsv1.ClusterHeld, Message: "no longer selected; removing the objects waits: the deletion budget holds it (see the DeletionHeld condition)"}},
+			},
+		},
 	}
 	available := func(name string, status metav1.ConditionStatus) clusterv1.ManagedCluster {
 		mc := clusterv1.ManagedCluster{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: clusterv1.ManagedClusterSpec{HubAcceptsClient: true}}
@@ -120,8 +149,8 @@ func TestOverviewGolden(t *testing.T) {
 func TestTotals(t *testing.T) {
 	f := Build(sampleFleet())
 	want := Totals{
-		Channels: 2, ChannelsReady: 1, Subscriptions: 3, SubscriptionsReady: 1, Clusters: 4, ClustersAvailable: 2,
-		Deployments: appsv1.ClusterSummary{Selected: 6, Applied: 4, Drifted: 1, Offline: 1},
+		Channels: 2, ChannelsReady: 1, Subscriptions: 5, SubscriptionsReady: 1, Clusters: 4, ClustersAvailable: 2,
+		Deployments: appsv1.ClusterSummary{Selected: 8, Applied: 4, Drifted: 1, Offline: 1, Stale: 2, Held: 1},
 	}
 	if f.Totals != want {
 		t.Errorf("Totals = %+v, want %+v", f.Totals, want)
@@ -134,6 +163,48 @@ func TestTotals(t *testing.T) {
 	}
 	if west.Deployments[appsv1.ClusterApplied] != 1 || west.Deployments[appsv1.ClusterDrifted] != 1 {
 		t.Errorf("west deployments = %v, want 1 applied and 1 drifted", west.Deployments)
+	}
+}
+
+// TestOverviewNeverCutsMessages: a long message wraps between words onto
+// more lines under the MESSAGE column; with a negative width (--wide) it
+// stays on one line. Either way every word is there.
+func TestOverviewNeverCutsMessages(t *testing.T) {
+	f := Build(sampleFleet())
+	long := f.Subscriptions[3].Message // shop/old's budget message
+	for _, width := range []int{0, 40, -1} {
+		var out bytes.Buffer
+		if err := f.WriteOverview(&out, OverviewOptions{MessageWidth: width}); err != nil {
+			t.Fatal(err)
+		}
+		s := out.String()
+		if strings.Contains(s, "…") {
+			t.Errorf("width %d: a message was cut:\n%s", width, s)
+		}
+		var words []string
+		for _, line := range strings.Split(s, "\n") {
+			words = append(words, strings.Fields(line)...)
+		}
+		joined := " " + strings.Join(words, " ") + " "
+		for _, w := range strings.Fields(long) {
+			if !strings.Contains(joined, " "+w+" ") && !strings.Contains(joined, " DeletionBudgetExceeded: "+w+" ") {
+				t.Errorf("width %d: the word %q is missing or cut", width, w)
+			}
+		}
+		if oneLine := strings.Contains(s, "confirm-deletion=0123abcd") && strings.Contains(s, "DeletionBudgetExceeded: removing this"); width < 0 && !oneLine {
+			t.Errorf("--wide: the message is not whole on its line:\n%s", s)
+		}
+	}
+}
+
+func TestWrap(t *testing.T) {
+	got := wrap("a  bb\nccc dddddddddd e", 6)
+	want := []string{"a bb", "ccc", "dddddddddd", "e"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("wrap = %q, want %q", got, want)
+	}
+	if got := wrap("a b", -1); len(got) != 1 || got[0] != "a b" {
+		t.Errorf("no width: %q", got)
 	}
 }
 

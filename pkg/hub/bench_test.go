@@ -113,7 +113,7 @@ func BenchmarkSyncNoop5000(b *testing.B) {
 		for _, c := range clusters {
 			hashes[c.Name] = f.desired[c.Name].hash
 		}
-		f.r.summarize(f.sub, f.targets, f.existing, hashes, g.Held, nil, f.art.Revision)
+		summarize(f.sub, outcome{targets: f.targets, existing: f.existing, hashes: hashes, waiting: g.Held, revision: f.art.Revision})
 		if f.sub.Status.Summary.Applied != 5000 {
 			b.Fatalf("summary %+v, want 5000 applied", f.sub.Status.Summary)
 		}

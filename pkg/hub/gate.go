@@ -152,6 +152,9 @@ type gateResult struct {
 	// Held says why the selected clusters that are neither current nor sent
 	// wait, for their status entries.
 	Held string
+	// RemovalWait says why the leaving clusters not in Remove keep their
+	// works.
+	RemovalWait string
 	// Rollout is status.rollout; nil leaves it as it was.
 	Rollout *appsv1.RolloutStatus
 	// NextWindow is status.nextWindow.
@@ -185,6 +188,7 @@ func gate(in gateInput) gateResult {
 	out.Rollout = st
 	out.Conditions = []metav1.Condition{window, rolloutCond, deletionCondition(in, len(out.Remove) > 0)}
 	out.Held = heldReason(in)
+	out.RemovalWait = removalWait(in)
 	out.RequeueAfter = timers(in)
 	return out
 }
@@ -255,15 +259,21 @@ func deletionCondition(in gateInput, removing bool) metav1.Condition {
 		return newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
 			fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget", len(in.Leaving)))
 	}
-	why := "the deployment window is closed"
-	switch {
-	case in.Paused:
-		why = "the subscription is paused"
-	case in.WindowErr != nil:
-		why = "the time window is invalid"
-	}
 	return newCondition(appsv1.ConditionDeletionHeld, false, ReasonWithinBudget,
-		fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget and waits because %s", len(in.Leaving), why))
+		fmt.Sprintf("removing the objects from %d cluster(s) is within the deletion budget and waits because %s", len(in.Leaving), removalWait(in)))
+}
+
+// removalWait says why removals that are due wait.
+func removalWait(in gateInput) string {
+	switch {
+	case in.Budget.Hold:
+		return "the deletion budget holds it (see the DeletionHeld condition)"
+	case in.Paused:
+		return "the subscription is paused"
+	case in.WindowErr != nil:
+		return "the time window is invalid"
+	}
+	return "the deployment window is closed"
 }
 
 // heldReason says why the selected clusters that are neither current nor

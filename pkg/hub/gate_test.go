@@ -331,6 +331,7 @@ func TestSetReady(t *testing.T) {
 		{"paused wins", with(c(appsv1.ConditionSourceReady, false, appsv1.ReasonFetchFailed)), true, "", false, appsv1.ReasonPaused},
 		{"source first", with(c(appsv1.ConditionSourceReady, false, appsv1.ReasonFetchFailed), c(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld)), false, "", false, appsv1.ReasonFetchFailed},
 		{"held removal", with(c(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld)), false, appsv1.RolloutSucceeded, false, appsv1.ReasonDeletionHeld},
+		{"held removal of every cluster, none selected", with(c(appsv1.ConditionPlaced, false, appsv1.ReasonNoClusters), c(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld)), false, "", false, appsv1.ReasonDeletionHeld},
 		{"invalid rollout", with(c(appsv1.ConditionRolloutProgressing, false, appsv1.ReasonInvalidSpec)), false, "", false, appsv1.ReasonInvalidSpec},
 		{"rollout failed before apply failed", with(c(appsv1.ConditionApplied, false, appsv1.ReasonApplyFailed)), false, appsv1.RolloutFailed, false, appsv1.ReasonRolloutFailed},
 		{"window explains pending clusters", with(c(appsv1.ConditionApplied, false, appsv1.ReasonProgressing), c(appsv1.ConditionWindowOpen, false, appsv1.ReasonWindowClosed)), false, appsv1.RolloutWaiting, false, appsv1.ReasonWindowClosed},

@@ -111,7 +111,7 @@ func controllers() []hubController {
 	return []hubController{
 		{name: "placement", setup: func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupWithManager(mgr) }},
 		{name: placement.RuleControllerName, setup: func(mgr ctrl.Manager, _ *Deps) error { return placement.SetupRuleWithManager(mgr) }},
-		{name: "channel", setup: setupChannel},
+		{name: "channel", indexes: []string{index.SubscriptionChannel}, setup: setupChannel},
 		{name: "subscription", indexes: []string{index.SubscriptionChannel}, works: true, setup: setupSubscription},
 		{name: "registration", setup: func(mgr ctrl.Manager, deps *Deps) error {
 			return reghub.SetupHubWithManager(mgr, deps.Options.Registration)

@@ -369,7 +369,7 @@ func TestPinnedCommitIsRecorded(t *testing.T) {
 }
 
 // TestMissingChannelIsReported checks a Subscription naming no Channel gets a
-// condition that says what to fix.
+// condition that says what to fix, and one event.
 func TestMissingChannelIsReported(t *testing.T) {
 	e := startHub(t, "east")
 	sub := &appsv1.Subscription{
@@ -391,6 +391,12 @@ func TestMissingChannelIsReported(t *testing.T) {
 	if ws := e.Works(t, "orphan"); len(ws) != 0 {
 		t.Fatalf("works written without a source: %v", keys(ws))
 	}
+	poll.Eventually(t, 10*time.Second, "a ChannelNotFound event", func() error {
+		if n := e.eventCounts(t, "orphan")[appsv1.ReasonChannelNotFound]; n != 1 {
+			return fmt.Errorf("%d ChannelNotFound events", n)
+		}
+		return nil
+	})
 }
 
 // eventCounts counts the events about fleet/<name> by reason, a series as

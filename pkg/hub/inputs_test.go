@@ -2,6 +2,7 @@ package hub
 
 import (
 	"testing"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
@@ -67,5 +68,18 @@ func TestHeldContent(t *testing.T) {
 		if got := heldContent(tc.works, "in", tc.parts); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestTruncateEndsAtAWord(t *testing.T) {
+	if got := truncate("short", 10); got != "short" {
+		t.Errorf("short message changed: %q", got)
+	}
+	got := truncate("apps/web/deploy.yaml: unknown field resourcez", 33)
+	if got != "apps/web/deploy.yaml: unknown…" || len(got) > 33 {
+		t.Errorf("truncate = %q (%d bytes)", got, len(got))
+	}
+	if got := truncate("ééééééééééé", 8); !utf8.ValidString(got) {
+		t.Errorf("cut inside a rune: %q", got)
 	}
 }

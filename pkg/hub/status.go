@@ -12,6 +12,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
 // maxClusterEntries bounds status.clusters so the Subscription stays small at
@@ -31,18 +32,27 @@ type clusterView struct {
 	desiredHash string
 	// offline is true when the cluster's agent stopped reporting.
 	offline bool
-	// held says why a cluster with no desiredHash waits.
-	held string
+	// waiting says why a cluster with no desiredHash waits, or, for a leaving
+	// cluster, why the removal of its objects does.
+	waiting string
+	// stale says why the latest cannot be deployed; desiredHash is then the
+	// content the cluster holds.
+	stale string
+	// leaving is true for a cluster the placement no longer selects whose
+	// works are kept for now.
+	leaving bool
 }
 
 // severity orders states from most to least in need of attention.
 var severity = map[appsv1.ClusterState]int{
 	appsv1.ClusterFailed:      0,
 	appsv1.ClusterDrifted:     1,
-	appsv1.ClusterOffline:     2,
-	appsv1.ClusterProgressing: 3,
-	appsv1.ClusterPending:     4,
-	appsv1.ClusterApplied:     5,
+	appsv1.ClusterHeld:        2,
+	appsv1.ClusterStale:       3,
+	appsv1.ClusterOffline:     4,
+	appsv1.ClusterProgressing: 5,
+	appsv1.ClusterPending:     6,
+	appsv1.ClusterApplied:     7,
 }
 
 // aggregate sums up the clusters' works into the Subscription's summary and its
@@ -52,8 +62,14 @@ func aggregate(views []clusterView, revision string) (appsv1.ClusterSummary, []a
 	statuses := make([]appsv1.ClusterStatus, 0, len(views))
 	for _, v := range views {
 		st := clusterStatus(v, revision)
-		sum.Selected++
+		if st.State != appsv1.ClusterHeld {
+			sum.Selected++
+		}
 		switch st.State {
+		case appsv1.ClusterHeld:
+			sum.Held++
+		case appsv1.ClusterStale:
+			sum.Stale++
 		case appsv1.ClusterApplied:
 			sum.Applied++
 		case appsv1.ClusterProgressing:
@@ -87,19 +103,34 @@ func aggregate(views []clusterView, revision string) (appsv1.ClusterSummary, []a
 func clusterStatus(v clusterView, revision string) appsv1.ClusterStatus {
 	st := appsv1.ClusterStatus{Name: v.name}
 	switch {
+	case v.leaving:
+		st.State, st.Message = appsv1.ClusterHeld, "no longer selected; removing the objects waits: "+v.waiting
+		return withRevision(st, v, revision)
 	case v.offline:
 		st.State, st.Message = appsv1.ClusterOffline, "the cluster's agent has not reported recently"
 		return withRevision(st, v, revision)
+	case v.desiredHash == "" && v.stale != "":
+		st.State, st.Message = appsv1.ClusterPending, "not deployed: "+v.stale
+		return st
 	case v.desiredHash == "":
 		st.State, st.Message = appsv1.ClusterPending, "waiting to be sent the new revision"
-		if v.held != "" {
-			st.Message += ": " + v.held
+		if v.waiting != "" {
+			st.Message += ": " + v.waiting
 		}
 		return withRevision(st, v, revision)
 	case len(v.works) == 0:
 		st.State, st.Message = appsv1.ClusterProgressing, "ManifestWork is being created"
 		return st
 	}
+	st = fromWorks(st, v)
+	if v.stale != "" && st.State == appsv1.ClusterApplied {
+		st.State, st.Message = appsv1.ClusterStale, "holds "+source.ShortRevision(v.works[0].Annotations[appsv1.AnnotationRevision])+"; "+v.stale
+	}
+	return withRevision(st, v, revision)
+}
+
+// fromWorks is the worst state of a cluster's works, with their drift.
+func fromWorks(st appsv1.ClusterStatus, v clusterView) appsv1.ClusterStatus {
 	st.State = appsv1.ClusterApplied
 	for _, w := range v.works {
 		ws, msg, drift := workState(w, v.desiredHash)
@@ -114,13 +145,13 @@ func clusterStatus(v clusterView, revision string) appsv1.ClusterStatus {
 	if st.State == appsv1.ClusterDrifted && st.Message == "" {
 		st.Message = driftMessage(st.Drift)
 	}
-	return withRevision(st, v, revision)
+	return st
 }
 
 // withRevision records the revision the cluster holds: the desired one once
 // every work carries the desired content.
 func withRevision(st appsv1.ClusterStatus, v clusterView, revision string) appsv1.ClusterStatus {
-	current := len(v.works) > 0 && v.desiredHash != ""
+	current := len(v.works) > 0 && v.desiredHash != "" && v.stale == "" && !v.leaving
 	for _, w := range v.works {
 		if w.Annotations[appsv1.AnnotationContentHash] != v.desiredHash {
 			current = false

@@ -8,6 +8,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 )
 
 func work(hash string, generation int64, conds ...metav1.Condition) *workv1.ManifestWork {
@@ -47,6 +48,12 @@ func TestClusterStatus(t *testing.T) {
 		{"degraded", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, cond(workv1.WorkDegraded, metav1.ConditionTrue, 2, "crashloop"))}}, appsv1.ClusterFailed, "new@sha1:2"},
 		{"drifted", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{drifted}}, appsv1.ClusterDrifted, "new@sha1:2"},
 		{"worst part wins", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, available), drifted}}, appsv1.ClusterDrifted, "new@sha1:2"},
+		// The latest cannot be deployed: what the cluster holds is stale.
+		{"stale", clusterView{desiredHash: "old", stale: "x fails to render", works: []*workv1.ManifestWork{work("old", 2, applied, available)}}, appsv1.ClusterStale, "old@sha1:1"},
+		{"stale and failing is failing", clusterView{desiredHash: "old", stale: "x", works: []*workv1.ManifestWork{work("old", 2, cond(workv1.WorkApplied, metav1.ConditionFalse, 2, "quota"))}}, appsv1.ClusterFailed, "old@sha1:1"},
+		{"never deployed", clusterView{stale: "x fails to render"}, appsv1.ClusterPending, ""},
+		// No longer selected, its removal waiting.
+		{"held", clusterView{leaving: true, waiting: "budget", works: []*workv1.ManifestWork{work("old", 2, applied, available)}}, appsv1.ClusterHeld, "old@sha1:1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -68,6 +75,31 @@ func TestClusterStatus(t *testing.T) {
 	}
 	if got.Message != "drift: Deployment web/front .spec.replicas,.spec.template.spec.containers[0].image" {
 		t.Fatalf("message = %q", got.Message)
+	}
+}
+
+// TestSummarizeStaleAndHeld: a render failure makes the clusters holding the
+// last good content Stale (and Applied False); clusters whose removal waits
+// are listed Held, outside Selected.
+func TestSummarizeStaleAndHeld(t *testing.T) {
+	ok := []metav1.Condition{cond(workv1.WorkApplied, metav1.ConditionTrue, 1, ""), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, "")}
+	existing := map[string][]*workv1.ManifestWork{"a": {work("h", 1, ok...)}, "gone": {work("h", 1, ok...)}}
+	sub := &appsv1.Subscription{}
+	summarize(sub, outcome{targets: []placement.Target{{Cluster: "a"}, {Cluster: "b"}}, existing: existing,
+		stale: "main@abc fails to render", holding: map[string]string{"gone": "the deletion budget holds it"}})
+	sum := sub.Status.Summary
+	if sum.Selected != 2 || sum.Stale != 1 || sum.Pending != 1 || sum.Held != 1 || sum.Applied != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	states := map[string]appsv1.ClusterState{}
+	for _, c := range sub.Status.Clusters {
+		states[c.Name] = c.State
+	}
+	if states["a"] != appsv1.ClusterStale || states["b"] != appsv1.ClusterPending || states["gone"] != appsv1.ClusterHeld {
+		t.Fatalf("states %v", states)
+	}
+	if c := conditionIn(sub.Status.Conditions, appsv1.ConditionApplied); c.Status != metav1.ConditionFalse || c.Reason != appsv1.ReasonStale {
+		t.Fatalf("Applied %+v", c)
 	}
 }
 

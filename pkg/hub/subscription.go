@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -158,6 +161,7 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	o := outcome{existing: existing, revision: sub.Status.LastAppliedRevision}
 	targets, err := tenancy.TargetsFor(ctx, r.Client, sub, r.Tenancy)
 	if err != nil {
 		reason := appsv1.ReasonPlacementNotFound
@@ -165,6 +169,8 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 			reason = appsv1.ReasonAccessDenied
 		}
 		condition(sub, appsv1.ConditionPlaced, false, reason, err.Error())
+		o.holding = holdAll(deployedClusters(existing), "the placement cannot be read (see the Placed condition)")
+		summarize(sub, o)
 		return ctrl.Result{}, nil
 	}
 	if len(targets) == 0 {
@@ -172,7 +178,7 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	} else {
 		condition(sub, appsv1.ConditionPlaced, true, appsv1.ReasonSucceeded, fmt.Sprintf("%d clusters selected", len(targets)))
 	}
-	offline := r.offlineClusters(ctx, targets)
+	o.targets, o.offline = targets, r.offlineClusters(ctx, targets)
 	if r.statusBatch != nil {
 		r.statusBatch.observe(client.ObjectKeyFromObject(sub), len(targets))
 	}
@@ -180,7 +186,9 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	art, access, requeue, err := r.fetch(ctx, sub)
 	if art == nil {
 		// Nothing was ever fetched: leave whatever runs untouched.
-		r.summarize(sub, targets, existing, nil, "", offline, sub.Status.LastAppliedRevision)
+		o.stale = "nothing could be fetched (see the SourceReady condition)"
+		o.holding = holdAll(leaving(targets, existing), "nothing changes until the source can be read")
+		summarize(sub, o)
 		return ctrl.Result{RequeueAfter: requeue}, err
 	}
 	sub.Status.LastAttemptedRevision = art.Revision
@@ -189,13 +197,19 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	if err != nil {
 		// A broken commit must not wipe a fleet: keep the last good works.
 		condition(sub, appsv1.ConditionRendered, false, appsv1.ReasonRenderFailed, err.Error())
-		r.summarize(sub, targets, existing, nil, "", offline, sub.Status.LastAppliedRevision)
+		o.stale = source.ShortRevision(art.Revision) + " fails to render (see the Rendered condition)"
+		o.holding = holdAll(leaving(targets, existing), "nothing changes until the Subscription renders again")
+		summarize(sub, o)
 		return ctrl.Result{RequeueAfter: requeue}, nil
 	}
 	condition(sub, appsv1.ConditionRendered, true, appsv1.ReasonSucceeded, "rendered revision "+art.Revision)
+	return r.deploy(ctx, sub, art, desired, o, requeue)
+}
 
-	clusters := rolloutClusters(targets, existing, desired)
-	g := r.gate(sub, clusters, targets, existing, art.Revision)
+// deploy gates and writes the rendered content and reports the outcome.
+func (r *SubscriptionReconciler) deploy(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, desired map[string]*want, o outcome, requeue time.Duration) (ctrl.Result, error) {
+	clusters := rolloutClusters(o.targets, o.existing, desired)
+	g := r.gate(sub, clusters, o.targets, o.existing, art.Revision)
 	for _, c := range g.Conditions {
 		condition(sub, c.Type, c.Status == metav1.ConditionTrue, c.Reason, c.Message)
 	}
@@ -208,7 +222,7 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 	for _, c := range g.Send {
 		send[c] = desired[c]
 	}
-	if err := r.syncWorks(ctx, sub, art.Revision, send, existing, g.Remove); err != nil {
+	if err := r.syncWorks(ctx, sub, art.Revision, send, o.existing, g.Remove); err != nil {
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonWorkWriteFailed, err.Error())
 		sub.Status.Phase, sub.Status.Reason, sub.Status.Message = appsv1.SubscriptionPropagationFailed, appsv1.ReasonWorkWriteFailed, err.Error()
 		return ctrl.Result{}, err
@@ -216,18 +230,29 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 
 	// Clusters that hold the desired content or were just sent it are judged
 	// against it; the others are Pending, for the reason gate gave.
-	hashes := map[string]string{}
+	o.hashes = map[string]string{}
 	for _, c := range clusters {
 		if c.Current || send[c.Name] != nil {
-			hashes[c.Name] = desired[c.Name].hash
+			o.hashes[c.Name] = desired[c.Name].hash
 		}
 	}
-	if len(hashes) > 0 || len(targets) == 0 {
+	if len(o.hashes) > 0 || len(o.targets) == 0 {
 		sub.Status.LastAppliedRevision = art.Revision
 	}
 	sub.Status.Phase, sub.Status.Reason, sub.Status.Message = appsv1.SubscriptionPropagated, "", ""
-	r.summarize(sub, targets, existing, hashes, g.Held, offline, sub.Status.LastAppliedRevision)
+	o.revision, o.waiting = sub.Status.LastAppliedRevision, g.Held
+	o.holding = holdAll(slices.DeleteFunc(leaving(o.targets, o.existing), func(c string) bool { return slices.Contains(g.Remove, c) }), g.RemovalWait)
+	summarize(sub, o)
 	return ctrl.Result{RequeueAfter: soonest(requeue, g.RequeueAfter)}, nil
+}
+
+// holdAll maps each cluster to why the removal of its objects waits.
+func holdAll(clusters []string, why string) map[string]string {
+	out := make(map[string]string, len(clusters))
+	for _, c := range clusters {
+		out[c] = why
+	}
+	return out
 }
 
 // gate gathers the pause label, the time windows, the rollout plan and the
@@ -272,7 +297,6 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 	// A webhook or "reconcile now" request forces a fetch; otherwise the poll
 	// interval decides how old a check may be.
 	req := source.Request{Channel: channel, Ref: source.RefFor(sub), Credentials: creds, NotBefore: source.NotBefore(channel, sub, time.Now())}
-	wasReady := meta.IsStatusConditionTrue(sub.Status.Conditions, appsv1.ConditionSourceReady)
 	art, err := r.Store.Fetch(ctx, req)
 	if err != nil {
 		last := r.Store.Cached(req)
@@ -281,17 +305,11 @@ func (r *SubscriptionReconciler) fetch(ctx context.Context, sub *appsv1.Subscrip
 			msg += "; still deploying the last good revision " + last.Revision
 		}
 		condition(sub, appsv1.ConditionSourceReady, false, source.Reason(err), msg)
-		if wasReady {
-			r.event(sub, corev1.EventTypeWarning, source.Reason(err), actionFetch, msg)
-		}
 		retry := source.RetryAfter(err)
 		if retry <= 0 {
 			retry = retryAfterSourceError
 		}
 		return last, render.AccessFor(channel, creds), retry, nil
-	}
-	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionSourceReady); c != nil && c.Status == metav1.ConditionFalse {
-		r.event(sub, corev1.EventTypeNormal, "SourceRecovered", actionFetch, "fetched revision "+art.Revision)
 	}
 	condition(sub, appsv1.ConditionSourceReady, true, appsv1.ReasonSucceeded, "fetched revision "+art.Revision)
 	return art, render.AccessFor(channel, creds), interval, nil
@@ -445,38 +463,65 @@ func (r *SubscriptionReconciler) offlineClusters(ctx context.Context, targets []
 	return out
 }
 
-// summarize fills the status summary, cluster list and Applied/Drifted conditions.
-// hashes is nil when there is no desired content (nothing fetched or
-// rendered): each cluster is then judged by the content it already holds.
-// Otherwise a cluster missing from hashes waits, for the reason held gives.
-func (r *SubscriptionReconciler) summarize(sub *appsv1.Subscription, targets []placement.Target, existing map[string][]*workv1.ManifestWork, hashes map[string]string, held string, offline map[string]bool, revision string) {
-	views := make([]clusterView, 0, len(targets))
-	for _, t := range targets {
-		v := clusterView{name: t.Cluster, works: existing[t.Cluster], offline: offline[t.Cluster], held: held}
-		if hashes != nil {
-			v.desiredHash = hashes[t.Cluster]
+// outcome is what a reconcile found, for the status.
+type outcome struct {
+	targets  []placement.Target
+	existing map[string][]*workv1.ManifestWork
+	offline  map[string]bool
+	// hashes is the content each selected cluster should hold now; a
+	// cluster missing from it waits, for the reason waiting gives. It is nil
+	// when the latest cannot be deployed (nothing fetched, or the render
+	// failed): stale then says why, and each cluster is judged by the content
+	// it holds.
+	hashes  map[string]string
+	waiting string
+	stale   string
+	// holding names the clusters leaving the placement whose removal waits,
+	// with why.
+	holding map[string]string
+	// revision is the revision deployed.
+	revision string
+}
+
+// summarize fills the status summary, cluster list and Applied/Drifted
+// conditions.
+func summarize(sub *appsv1.Subscription, o outcome) {
+	views := make([]clusterView, 0, len(o.targets)+len(o.holding))
+	for _, t := range o.targets {
+		v := clusterView{name: t.Cluster, works: o.existing[t.Cluster], offline: o.offline[t.Cluster], waiting: o.waiting, stale: o.stale}
+		if o.hashes != nil {
+			v.desiredHash = o.hashes[t.Cluster]
 		} else if len(v.works) > 0 {
 			v.desiredHash = v.works[0].Annotations[appsv1.AnnotationContentHash]
 		}
 		views = append(views, v)
 	}
-	sum, clusters, truncated := aggregate(views, revision)
+	for _, c := range slices.Sorted(maps.Keys(o.holding)) {
+		views = append(views, clusterView{name: c, works: o.existing[c], leaving: true, waiting: o.holding[c]})
+	}
+	sum, clusters, truncated := aggregate(views, o.revision)
 	sub.Status.Summary, sub.Status.Clusters, sub.Status.ClustersTruncated = sum, clusters, truncated
+	appliedCondition(sub, sum, clusters)
+	if sum.Drifted > 0 {
+		condition(sub, appsv1.ConditionDrifted, true, appsv1.ReasonDriftDetected, fmt.Sprintf("drift on %d/%d clusters: %s", sum.Drifted, sum.Selected, firstMessage(clusters, appsv1.ClusterDrifted)))
+	} else {
+		condition(sub, appsv1.ConditionDrifted, false, appsv1.ReasonNoDrift, "no drift reported")
+	}
+}
 
+// appliedCondition sets Applied from the summary.
+func appliedCondition(sub *appsv1.Subscription, sum appsv1.ClusterSummary, clusters []appsv1.ClusterStatus) {
 	switch {
 	case sum.Selected == 0:
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonNoClusters, "no clusters selected")
 	case sum.Failed > 0:
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonApplyFailed, fmt.Sprintf("apply failed on %d/%d clusters: %s", sum.Failed, sum.Selected, firstMessage(clusters, appsv1.ClusterFailed)))
+	case sum.Stale > 0:
+		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonStale, fmt.Sprintf("stale on %d/%d clusters: %s", sum.Stale, sum.Selected, firstMessage(clusters, appsv1.ClusterStale)))
 	case sum.Applied+sum.Drifted == sum.Selected:
 		condition(sub, appsv1.ConditionApplied, true, appsv1.ReasonSucceeded, fmt.Sprintf("applied on %d/%d clusters", sum.Applied+sum.Drifted, sum.Selected))
 	default:
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonProgressing, fmt.Sprintf("rolling out: %d/%d applied", sum.Applied+sum.Drifted, sum.Selected))
-	}
-	if sum.Drifted > 0 {
-		condition(sub, appsv1.ConditionDrifted, true, appsv1.ReasonDriftDetected, fmt.Sprintf("drift on %d/%d clusters: %s", sum.Drifted, sum.Selected, firstMessage(clusters, appsv1.ClusterDrifted)))
-	} else {
-		condition(sub, appsv1.ConditionDrifted, false, appsv1.ReasonNoDrift, "no drift reported")
 	}
 }
 
@@ -531,6 +576,8 @@ func (r *SubscriptionReconciler) finalize(ctx context.Context, sub *appsv1.Subsc
 		})
 		if d.Hold {
 			condition(sub, appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, "the Subscription is being deleted: "+d.Message)
+			summarize(sub, outcome{existing: existing, revision: sub.Status.LastAppliedRevision,
+				holding: holdAll(deployed, "the Subscription is being deleted and the deletion budget holds it (see the DeletionHeld condition)")})
 			return nil
 		}
 	}
@@ -564,32 +611,84 @@ func (r *SubscriptionReconciler) orphanWorks(ctx context.Context, works []*workv
 	return errors.Join(errs...)
 }
 
-// recordTransitions sends an event when a revision fails to render, drift
-// appears or is corrected, a removal starts waiting for confirmation, or a
-// rollout stops on failures: once per transition, not once per reconcile.
+// recordTransitions sends an event when the source cannot be read (a missing
+// or forbidden Channel, a failed fetch) or recovers, a revision fails to
+// render, drift appears or is corrected, a removal starts waiting for
+// confirmation, or a rollout stops on failures: once per transition, not once
+// per reconcile.
 func (r *SubscriptionReconciler) recordTransitions(before, after *appsv1.Subscription) {
-	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionRendered); c != nil && c.Status == metav1.ConditionFalse {
-		if old := meta.FindStatusCondition(before.Status.Conditions, appsv1.ConditionRendered); old == nil || old.Status != c.Status || old.Message != c.Message {
-			r.event(after, corev1.EventTypeWarning, c.Reason, actionRender, "revision "+after.Status.LastAttemptedRevision+": "+c.Message)
+	for _, ev := range transitions(&before.Status, &after.Status) {
+		r.event(after, ev.typ, ev.reason, ev.action, ev.msg)
+	}
+}
+
+// transitionEvent is an event recordTransitions sends.
+type transitionEvent struct{ typ, reason, action, msg string }
+
+// transitions lists the events of the changes from before to after.
+func transitions(before, after *appsv1.SubscriptionStatus) []transitionEvent {
+	var out []transitionEvent
+	for _, f := range []func(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool){
+		sourceEvent, renderEvent, driftEvent, heldEvent, rolloutEvent,
+	} {
+		if ev, ok := f(before, after); ok {
+			out = append(out, ev)
 		}
 	}
-	wasDrifted := meta.IsStatusConditionTrue(before.Status.Conditions, appsv1.ConditionDrifted)
-	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionDrifted); c != nil {
-		switch {
-		case c.Status == metav1.ConditionTrue && !wasDrifted:
-			r.event(after, corev1.EventTypeWarning, appsv1.ReasonDriftDetected, actionApply, c.Message)
-		case c.Status == metav1.ConditionFalse && wasDrifted:
-			r.event(after, corev1.EventTypeNormal, "DriftCorrected", actionApply, "no cluster reports drift any more")
-		}
+	return out
+}
+
+func sourceEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	c := meta.FindStatusCondition(after.Conditions, appsv1.ConditionSourceReady)
+	old := meta.FindStatusCondition(before.Conditions, appsv1.ConditionSourceReady)
+	switch {
+	case c == nil:
+	case c.Status == metav1.ConditionFalse && (old == nil || old.Status != c.Status || old.Reason != c.Reason):
+		return transitionEvent{corev1.EventTypeWarning, c.Reason, actionFetch, c.Message}, true
+	case c.Status == metav1.ConditionTrue && old != nil && old.Status == metav1.ConditionFalse:
+		return transitionEvent{corev1.EventTypeNormal, "SourceRecovered", actionFetch, c.Message}, true
 	}
-	if c := meta.FindStatusCondition(after.Status.Conditions, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue &&
-		!meta.IsStatusConditionTrue(before.Status.Conditions, appsv1.ConditionDeletionHeld) {
-		r.event(after, corev1.EventTypeWarning, appsv1.ReasonDeletionHeld, actionRemove, c.Message)
+	return transitionEvent{}, false
+}
+
+func renderEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	c := meta.FindStatusCondition(after.Conditions, appsv1.ConditionRendered)
+	if c == nil || c.Status != metav1.ConditionFalse {
+		return transitionEvent{}, false
 	}
-	if ro := after.Status.Rollout; ro != nil && ro.Phase == appsv1.RolloutFailed &&
-		(before.Status.Rollout == nil || before.Status.Rollout.Phase != appsv1.RolloutFailed || before.Status.Rollout.Revision != ro.Revision) {
-		r.event(after, corev1.EventTypeWarning, appsv1.ReasonRolloutFailed, actionRollout, ro.Message)
+	if old := meta.FindStatusCondition(before.Conditions, appsv1.ConditionRendered); old != nil && old.Status == c.Status && old.Message == c.Message {
+		return transitionEvent{}, false
 	}
+	return transitionEvent{corev1.EventTypeWarning, c.Reason, actionRender, "revision " + after.LastAttemptedRevision + ": " + c.Message}, true
+}
+
+func driftEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	wasDrifted := meta.IsStatusConditionTrue(before.Conditions, appsv1.ConditionDrifted)
+	c := meta.FindStatusCondition(after.Conditions, appsv1.ConditionDrifted)
+	switch {
+	case c == nil:
+	case c.Status == metav1.ConditionTrue && !wasDrifted:
+		return transitionEvent{corev1.EventTypeWarning, appsv1.ReasonDriftDetected, actionApply, c.Message}, true
+	case c.Status == metav1.ConditionFalse && wasDrifted:
+		return transitionEvent{corev1.EventTypeNormal, "DriftCorrected", actionApply, "no cluster reports drift any more"}, true
+	}
+	return transitionEvent{}, false
+}
+
+func heldEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	c := meta.FindStatusCondition(after.Conditions, appsv1.ConditionDeletionHeld)
+	if c == nil || c.Status != metav1.ConditionTrue || meta.IsStatusConditionTrue(before.Conditions, appsv1.ConditionDeletionHeld) {
+		return transitionEvent{}, false
+	}
+	return transitionEvent{corev1.EventTypeWarning, appsv1.ReasonDeletionHeld, actionRemove, c.Message}, true
+}
+
+func rolloutEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	ro, old := after.Rollout, before.Rollout
+	if ro == nil || ro.Phase != appsv1.RolloutFailed || (old != nil && old.Phase == appsv1.RolloutFailed && old.Revision == ro.Revision) {
+		return transitionEvent{}, false
+	}
+	return transitionEvent{corev1.EventTypeWarning, appsv1.ReasonRolloutFailed, actionRollout, ro.Message}, true
 }
 
 // Actions of the hub's events (events.k8s.io asks what the controller was doing).
@@ -623,8 +722,8 @@ func condition(sub *appsv1.Subscription, typ string, ok bool, reason, msg string
 }
 
 // setReady sums the other conditions up into Ready. What stops the
-// Subscription is named first: the pause label, the source, the placement,
-// the render, a held removal, a failed rollout; then why clusters are not
+// Subscription is named first: the pause label, the source, a held removal,
+// the placement, the render, a failed rollout; then why clusters are not
 // applied yet (a failure, or a closed window), then drift.
 func setReady(sub *appsv1.Subscription) {
 	if reason, msg, stopped := stopped(sub); stopped {
@@ -651,13 +750,18 @@ func stopped(sub *appsv1.Subscription) (reason, msg string, ok bool) {
 	if paused(sub) {
 		return appsv1.ReasonPaused, "the " + appsv1.LabelSubscriptionPause + " label is set; nothing new is sent and nothing is removed", true
 	}
-	for _, typ := range []string{appsv1.ConditionSourceReady, appsv1.ConditionPlaced, appsv1.ConditionRendered} {
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionSourceReady); c != nil && c.Status != metav1.ConditionTrue {
+		return c.Reason, c.Message, true
+	}
+	// A held removal before the placement: a placement selecting no cluster
+	// is what a held removal of every cluster looks like.
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue {
+		return c.Reason, c.Message, true
+	}
+	for _, typ := range []string{appsv1.ConditionPlaced, appsv1.ConditionRendered} {
 		if c := meta.FindStatusCondition(conds, typ); c != nil && c.Status != metav1.ConditionTrue {
 			return c.Reason, c.Message, true
 		}
-	}
-	if c := meta.FindStatusCondition(conds, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue {
-		return c.Reason, c.Message, true
 	}
 	for _, typ := range []string{appsv1.ConditionWindowOpen, appsv1.ConditionRolloutProgressing} {
 		if c := meta.FindStatusCondition(conds, typ); c != nil && c.Reason == appsv1.ReasonInvalidSpec {
@@ -692,11 +796,17 @@ func statusChanged(a, b *appsv1.SubscriptionStatus) bool {
 	return !equalJSON(x, y)
 }
 
+// truncate bounds a message to n bytes, ending at a word with "…" when it
+// must shorten it: never in the middle of a word or of a UTF-8 sequence.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := s[:n-len("…")]
+	if i := strings.LastIndexAny(cut, " \n\t"); i > 0 {
+		cut = cut[:i]
+	}
+	return strings.ToValidUTF8(cut, "") + "…"
 }
 
 // restMapperResource maps kinds to resources with the hub's discovery, which

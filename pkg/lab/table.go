@@ -20,13 +20,15 @@ var cellOf = map[appsv1.ClusterState]string{
 	appsv1.ClusterDrifted:     "DRIFT",
 	appsv1.ClusterFailed:      "FAILED",
 	appsv1.ClusterOffline:     "OFFLINE",
+	appsv1.ClusterStale:       "STALE",
+	appsv1.ClusterHeld:        "HELD",
 }
 
 // WriteFleetTable prints the lab's fleet: one row per Subscription (its
-// deployed revision, clusters applied out of selected, clusters drifted) and
-// one column per cluster with the Subscription's state there ("-" where it
-// is not placed), then a line of totals. Every ManagedCluster gets a column,
-// local-cluster first.
+// deployed revision, clusters applied out of selected, clusters drifted, one
+// column per cluster with the Subscription's state there, "-" where it is not
+// placed, and its status: "ready", or why not, in full), then a line of
+// totals. Every ManagedCluster gets a column, local-cluster first.
 func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 	var clusters []string
 	for _, c := range f.Clusters {
@@ -41,7 +43,7 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 	for _, c := range clusters {
 		fmt.Fprintf(tw, "\t%s", strings.ToUpper(c))
 	}
-	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "\tSTATUS")
 	for _, s := range f.Subscriptions {
 		rev := source.ShortRevision(s.Revision)
 		if s.Attempted != "" {
@@ -58,13 +60,25 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 			}
 			fmt.Fprintf(tw, "\t%s", cell)
 		}
-		fmt.Fprintln(tw)
+		fmt.Fprintf(tw, "\t%s\n", rowStatus(s))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	t := f.Totals
-	_, err := fmt.Fprintf(w, "%d/%d subscriptions ready, %d/%d clusters available, %d drifted, %d failed\n",
-		t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters, t.Deployments.Drifted, t.Deployments.Failed)
+	d := t.Deployments
+	_, err := fmt.Fprintf(w, "%d/%d subscriptions ready, %d/%d clusters available, %d drifted, %d failed, %d stale, %d held\n",
+		t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters, d.Drifted, d.Failed, d.Stale, d.Held)
 	return err
+}
+
+// rowStatus is "ready", or the reason and the whole message of why not.
+func rowStatus(s fleetstatus.Subscription) string {
+	switch {
+	case s.Ready:
+		return "ready"
+	case s.Reason == "":
+		return "not reconciled yet"
+	}
+	return s.Reason + ": " + strings.Join(strings.Fields(s.Message), " ")
 }

@@ -142,7 +142,10 @@ func attemptProblem(st *appsv1.SubscriptionStatus) (gitprovider.Status, bool) {
 func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
 	st := &sub.Status
 	sum := st.Summary
-	if sum.Selected == 0 {
+	switch {
+	case sum.Selected == 0 && sum.Held > 0:
+		return gitprovider.StatePending, fmt.Sprintf("no clusters selected; removal from %d held: %s", sum.Held, heldReason(st))
+	case sum.Selected == 0:
 		if c := meta.FindStatusCondition(st.Conditions, appsv1.ConditionPlaced); c != nil && c.Status == metav1.ConditionFalse && c.Message != "" {
 			return gitprovider.StateError, "no clusters: " + oneLine(c.Message)
 		}
@@ -151,10 +154,28 @@ func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
 	if d, failed := failure(st); failed {
 		return gitprovider.StateFailure, d
 	}
-	if sum.Applied >= sum.Selected {
-		return gitprovider.StateSuccess, fmt.Sprintf("applied on %d/%d", sum.Applied, sum.Selected)
+	if sum.Applied+sum.Stale >= sum.Selected {
+		// Stale clusters hold this commit; a newer one cannot be deployed
+		// and has its own failure status.
+		d := fmt.Sprintf("applied on %d/%d", sum.Applied+sum.Stale, sum.Selected)
+		if c := firstCluster(st.Clusters, appsv1.ClusterStale); c != nil {
+			d += "; stale: " + oneLine(c.Message)
+		}
+		return gitprovider.StateSuccess, d
 	}
 	return gitprovider.StatePending, pending(sub)
+}
+
+// heldReason is why removals wait: the DeletionHeld condition when it holds
+// them, else the first held cluster's message.
+func heldReason(st *appsv1.SubscriptionStatus) string {
+	if c := meta.FindStatusCondition(st.Conditions, appsv1.ConditionDeletionHeld); c != nil && c.Status == metav1.ConditionTrue {
+		return oneLine(c.Message)
+	}
+	if c := firstCluster(st.Clusters, appsv1.ClusterHeld); c != nil {
+		return oneLine(c.Message)
+	}
+	return "see the Subscription's status"
 }
 
 // failure describes what fails the deployed commit: an apply failure, a
@@ -224,6 +245,10 @@ func ClusterStatus(c appsv1.ClusterStatus) (gitprovider.State, string) {
 		return gitprovider.StatePending, "offline: " + cmp.Or(msg, "the agent has not reported recently")
 	case appsv1.ClusterPending:
 		return gitprovider.StatePending, "pending: " + cmp.Or(msg, "not sent yet")
+	case appsv1.ClusterStale:
+		return gitprovider.StateSuccess, "stale: " + cmp.Or(msg, "holds this commit; a newer one cannot be deployed")
+	case appsv1.ClusterHeld:
+		return gitprovider.StatePending, "held: " + cmp.Or(msg, "no longer selected; removing the objects waits")
 	default:
 		return gitprovider.StatePending, "progressing: " + cmp.Or(msg, "being applied")
 	}

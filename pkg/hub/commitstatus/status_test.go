@@ -53,6 +53,16 @@ func TestAggregate(t *testing.T) {
 		sub:   sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 40, Applied: 12, Progressing: 20, Pending: 8}}),
 		state: gitprovider.StatePending, desc: "rolling out: 12/40 applied",
 	}, {
+		name: "stale: a newer commit does not render",
+		sub: sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 2, Stale: 2},
+			Clusters: []appsv1.ClusterStatus{cluster("a", appsv1.ClusterStale, "holds main@0123456; main@89abcde fails to render (see the Rendered condition)")}}),
+		state: gitprovider.StateSuccess, desc: "applied on 2/2; stale: holds main@0123456; main@89abcde fails to render (see the Rendered condition)",
+	}, {
+		name: "removal held, none selected",
+		sub: sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Held: 1},
+			Conditions: []metav1.Condition{cond(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, "removing this Subscription's objects from 1 of 1 clusters exceeds the deletion budget")}}),
+		state: gitprovider.StatePending, desc: "no clusters selected; removal from 1 held: removing this Subscription's objects from 1 of 1 clusters exceeds the deletion budget",
+	}, {
 		name:  "applied everywhere",
 		sub:   sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 40, Applied: 40}}),
 		state: gitprovider.StateSuccess, desc: "applied on 40/40",

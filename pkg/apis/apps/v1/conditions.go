@@ -49,6 +49,9 @@ const (
 	// of the work's) when another ManifestWork applies the same object with
 	// different content and wins: the message names that ManifestWork.
 	ReasonManifestConflict = "ManifestConflict"
+	// ReasonStale: clusters hold an earlier revision or spec because the
+	// latest cannot be deployed.
+	ReasonStale = "Stale"
 )
 
 // Normalized returns the channel type in lower case with GitHub folded into Git.

@@ -229,6 +229,14 @@ const (
 	ClusterFailed ClusterState = "Failed"
 	// ClusterOffline: the cluster's agent has not reported recently.
 	ClusterOffline ClusterState = "Offline"
+	// ClusterStale: the cluster holds, applied, what an earlier revision or
+	// spec gave; the latest cannot be deployed (it fails to render, or its
+	// source cannot be read), so it keeps that until the cause is fixed.
+	ClusterStale ClusterState = "Stale"
+	// ClusterHeld: the placement no longer selects the cluster, but the
+	// removal of the Subscription's objects from it waits: for the deletion
+	// budget's confirmation, the pause label or a deployment window.
+	ClusterHeld ClusterState = "Held"
 )
 
 // ClusterSummary counts clusters by state.
@@ -240,6 +248,14 @@ type ClusterSummary struct {
 	Drifted     int32 `json:"drifted"`
 	Failed      int32 `json:"failed"`
 	Offline     int32 `json:"offline"`
+	// Stale counts selected clusters holding an earlier revision or spec
+	// because the latest cannot be deployed.
+	// +optional
+	Stale int32 `json:"stale,omitempty"`
+	// Held counts clusters no longer selected whose removal waits; they are
+	// not among Selected.
+	// +optional
+	Held int32 `json:"held,omitempty"`
 }
 
 // ObjectReference names one Kubernetes object on a managed cluster.
@@ -340,7 +356,8 @@ type SubscriptionStatus struct {
 	Summary ClusterSummary `json:"summary,omitempty"`
 
 	// Clusters lists the clusters that are not Applied first, then the others, up
-	// to 100 entries; ClustersTruncated says when some were left out.
+	// to 100 entries, with the clusters whose removal is held (state Held);
+	// ClustersTruncated says when some were left out.
 	// +optional
 	Clusters []ClusterStatus `json:"clusters,omitempty"`
 	// +optional
