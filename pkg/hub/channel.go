@@ -26,6 +26,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub/index"
 	"github.com/ocm-gitops/ocm-gitops/pkg/patch"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
 // ChannelReconciler validates Channels and reports, in their status, what the
@@ -34,6 +35,10 @@ import (
 type ChannelReconciler struct {
 	Client client.Client
 	Store  *source.Store
+
+	// statusWrites remembers the Channels written until the cache shows
+	// them (patch.Latest).
+	statusWrites writes.Records
 }
 
 // Reconcile updates one Channel's status; one deferred patch writes it.
@@ -45,7 +50,8 @@ func (r *ChannelReconciler) Reconcile(ctx context.Context, req ctrl.Request) (_ 
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	patcher := patch.NewHelper(ch, r.Client)
+	ch = patch.Latest(&r.statusWrites, ch, time.Now())
+	patcher := patch.NewHelper(ch, r.Client, patch.Recording(&r.statusWrites))
 	defer func() {
 		if err := patcher.Patch(ctx, ch); err != nil {
 			retErr = errors.Join(retErr, err)

@@ -105,7 +105,7 @@ func TestRelabelReportsAppliedPromptly(t *testing.T) {
 	})
 	// The agent applied it; the hub must say so promptly.
 	start := time.Now()
-	poll.Eventually(t, 20*time.Second, "the Subscription reports the relabelled cluster applied", func() error {
+	poll.Eventually(t, 45*time.Second, "the Subscription reports the relabelled cluster applied", func() error {
 		s := e.Subscription(t, "page")
 		for _, cs := range s.Status.Clusters {
 			if cs.State != appsv1.ClusterApplied {

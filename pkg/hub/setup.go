@@ -68,6 +68,8 @@ func setupSubscription(mgr ctrl.Manager, deps *Deps) error {
 		bundles:  newBundleCache(512),
 		resource: restMapperResource(mgr.GetRESTMapper()),
 		written:  &writes.Records{TTL: writeRecordTTL},
+		// Status diffs start from the reconciler's own last write.
+		statusWrites: &writes.Records{},
 		// Input digests name the renderer that made the works.
 		renderVersion: rendererVersion(),
 		// Status-driven reconciles are spaced by the batcher (workEvents).

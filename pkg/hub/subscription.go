@@ -67,6 +67,9 @@ type SubscriptionReconciler struct {
 	// written remembers the hub's ManifestWork writes until the cache
 	// shows them.
 	written *writes.Records
+	// statusWrites remembers the Subscriptions this reconciler wrote, until
+	// the cache shows them (patch.Latest).
+	statusWrites *writes.Records
 	// renderVersion names the renderer in input digests (rendererVersion).
 	renderVersion string
 	// statusBatch spaces the reconciles caused by works' status reports.
@@ -95,7 +98,8 @@ func (r *SubscriptionReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	if err := r.Client.Get(ctx, req.NamespacedName, sub); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	patcher := patch.NewHelper(sub, r.Client)
+	sub = patch.Latest(r.statusWrites, sub, time.Now())
+	patcher := patch.NewHelper(sub, r.Client, patch.Recording(r.statusWrites))
 	before := sub.DeepCopy()
 	// Read before the work starts: a request made while it runs is handled by
 	// the next reconcile, which the request's own event queues.

@@ -13,21 +13,53 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
 // Helper writes the changes made to one object since the snapshot it holds.
 type Helper struct {
-	client client.Client
-	before client.Object
+	client  client.Client
+	before  client.Object
+	records *writes.Records
 }
 
+// Option tunes a Helper.
+type Option func(*Helper)
+
+// Recording remembers every object the Helper writes in records, for Latest.
+func Recording(records *writes.Records) Option { return func(h *Helper) { h.records = records } }
+
 // NewHelper takes a snapshot of obj.
-func NewHelper(obj client.Object, c client.Client) *Helper {
-	return &Helper{client: c, before: obj.DeepCopyObject().(client.Object)}
+func NewHelper(obj client.Object, c client.Client, opts ...Option) *Helper {
+	h := &Helper{client: c, before: obj.DeepCopyObject().(client.Object)}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
+}
+
+// Latest is cached or, when this process wrote the object later than the
+// cache shows (records, fed by a Helper made with Recording), a copy of what
+// it wrote. A reconcile must start from its own last write: an informer cache
+// lags the process's own writes, most of all under load, and a diff against
+// the cached status would leave what the process wrote last in place
+// whenever the new status equals the stale one.
+func Latest[T client.Object](records *writes.Records, cached T, now time.Time) T {
+	if records == nil {
+		return cached
+	}
+	if n := records.Newest(writes.Key(cached), cached, now); n != nil && n != client.Object(cached) {
+		if ours, ok := n.DeepCopyObject().(T); ok {
+			return ours
+		}
+	}
+	return cached
 }
 
 // Patch writes what changed in obj since the snapshot: the status through the
@@ -79,6 +111,9 @@ func (h *Helper) Patch(ctx context.Context, obj client.Object) error {
 		return errors.Join(errs...)
 	}
 	h.before = obj.DeepCopyObject().(client.Object)
+	if h.records != nil && (hasStatus || hasMetadata) {
+		h.records.Wrote(h.before.DeepCopyObject().(client.Object), time.Now())
+	}
 	return nil
 }
 
