@@ -8,12 +8,14 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
+	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -45,7 +47,8 @@ func TestRelabelReportsAppliedPromptly(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := &env{&harness.Hub{C: c, Ctx: ctx}}
-	e.Create(t, &corev1.Namespace{ObjectMeta: harness.Meta("", "fleet")})
+	// Direct placement by cluster name, as OCM allows it (not a tenant).
+	e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Labels: map[string]string{tenancy.LabelTenant: "false"}}})
 	for _, cp := range l.Clusters {
 		sc, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
 		if err != nil {
