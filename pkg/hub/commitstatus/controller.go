@@ -262,8 +262,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 			rec.retryAt = now.Add(delay)
 			return ctrl.Result{RequeueAfter: delay}, nil
 		}
+		// Only a post that went through ends an outage: a status that
+		// flaps back to what was posted before must not restart the
+		// backoff at its base while the forge still fails.
+		rec.failures, rec.retryAt = 0, time.Time{}
 	}
-	rec.failures, rec.retryAt = 0, time.Time{}
 	if wait == 0 && sub.Annotations[AnnotationPosted] != digest {
 		if err := r.markPosted(ctx, sub, digest); err != nil {
 			log.Error(err, "record posted digest")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -209,6 +210,24 @@ func waitPosts(t *testing.T, f *fakeGitHub, want ...string) {
 }
 
 // quiet asserts the forge receives nothing new for a while.
+// postedAnnotation waits until the Subscription's posted-digest annotation
+// differs from prev and returns it.
+func postedAnnotation(t *testing.T, c client.Client, prev string) string {
+	t.Helper()
+	var got string
+	poll.Eventually(t, 10*time.Second, "posted annotation changes from "+strconv.Quote(prev), func() error {
+		sub := &appsv1.Subscription{}
+		if err := c.Get(context.Background(), client.ObjectKey{Namespace: "apps", Name: "web"}, sub); err != nil {
+			return err
+		}
+		if got = sub.Annotations[commitstatus.AnnotationPosted]; got == prev {
+			return fmt.Errorf("annotation %s is still %q", commitstatus.AnnotationPosted, prev)
+		}
+		return nil
+	})
+	return got
+}
+
 func quiet(t *testing.T, f *fakeGitHub, d time.Duration) {
 	t.Helper()
 	before := len(f.posts())
@@ -278,11 +297,17 @@ func TestCommitStatusesFollowRolloutAndDrift(t *testing.T) {
 		st.LastAppliedRevision, st.Summary, st.Clusters = revA, summary(3, 1, 2, 0), clusters("east-1=Progressing", "east-2=Progressing", "west-1=Applied")
 	})
 	waitPosts(t, forge, rollout[:1]...)
+	// Each set of posts is recorded in the annotation right after it went
+	// out; following its values one step at a time keeps the restart below
+	// from racing the last write.
+	posted := postedAnnotation(t, c, "")
 
 	e.setStatus("web", func(st *appsv1.SubscriptionStatus) {
 		st.Summary, st.Clusters = summary(3, 3, 0, 0), clusters("east-1=Applied", "east-2=Applied", "west-1=Applied")
 	})
 	waitPosts(t, forge, rollout[:2]...)
+	posted = postedAnnotation(t, c, posted)
+	appliedDigest := posted
 
 	// Status updates that change nothing the forge shows post nothing.
 	e.setStatus("web", func(st *appsv1.SubscriptionStatus) {
@@ -298,22 +323,17 @@ func TestCommitStatusesFollowRolloutAndDrift(t *testing.T) {
 		st.Summary, st.Clusters = summary(3, 2, 0, 1), clusters("east-1=Drifted", "east-2=Applied", "west-1=Applied")
 	})
 	waitPosts(t, forge, rollout[:3]...)
+	posted = postedAnnotation(t, c, posted)
 	e.setStatus("web", func(st *appsv1.SubscriptionStatus) {
 		st.Summary, st.Clusters = summary(3, 3, 0, 0), clusters("east-1=Applied", "east-2=Applied", "west-1=Applied")
 	})
 	waitPosts(t, forge, rollout...)
 
-	// The posted digest is recorded so a restarted hub stays quiet.
-	poll.Eventually(t, 10*time.Second, "posted annotation", func() error {
-		sub := &appsv1.Subscription{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "apps", Name: "web"}, sub); err != nil {
-			return err
-		}
-		if sub.Annotations[commitstatus.AnnotationPosted] == "" {
-			return fmt.Errorf("annotation %s not set", commitstatus.AnnotationPosted)
-		}
-		return nil
-	})
+	// The posted digest is recorded so a restarted hub stays quiet: the
+	// same statuses as after the rollout, so the same digest.
+	if got := postedAnnotation(t, c, posted); got != appliedDigest {
+		t.Fatalf("annotation %s = %q after drift was corrected, want %q as after the rollout", commitstatus.AnnotationPosted, got, appliedDigest)
+	}
 	stop()
 	stop = startController(t, cp.Config, opts)
 	quiet(t, forge, 1500*time.Millisecond)
