@@ -24,7 +24,7 @@ stringData:
   user: admin-plaintext
 `
 
-func identity(t *testing.T) (id, recipient string) {
+func identity(t testing.TB) (id, recipient string) {
 	t.Helper()
 	id, recipient, err := NewIdentity()
 	if err != nil {
@@ -35,7 +35,7 @@ func identity(t *testing.T) (id, recipient string) {
 
 // asObject decodes a document as the agent receives it: through JSON with
 // sorted keys, as the API server stores a ManifestWork.
-func asObject(t *testing.T, doc []byte) *unstructured.Unstructured {
+func asObject(t testing.TB, doc []byte) *unstructured.Unstructured {
 	t.Helper()
 	j, err := yaml.YAMLToJSON(doc)
 	if err != nil {
@@ -48,7 +48,7 @@ func asObject(t *testing.T, doc []byte) *unstructured.Unstructured {
 	return obj
 }
 
-func encrypt(t *testing.T, recipients ...string) *unstructured.Unstructured {
+func encrypt(t testing.TB, recipients ...string) *unstructured.Unstructured {
 	t.Helper()
 	enc, err := Encrypt([]byte(plainSecret), recipients)
 	if err != nil {
