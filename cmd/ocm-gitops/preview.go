@@ -97,17 +97,8 @@ or GITLAB_TOKEN (GitLab's CI_JOB_TOKEN cannot comment: use a project access toke
 }
 
 func (p *previewCommand) run(ctx context.Context, stdout, stderr io.Writer) error {
-	if p.base == "" {
-		return usageErrorf("--base is required: the revision the change is compared with (the pull request's target commit)")
-	}
-	if (p.clustersFile == "") == (p.hub.kubeconfig == "") {
-		return usageErrorf("pass exactly one of --clusters FILE (from 'ocm-gitops clusters export') and --hub-kubeconfig H")
-	}
-	if p.format != "markdown" && p.format != "json" {
-		return usageErrorf("--format %q: want markdown or json", p.format)
-	}
-	if p.maxRemoval < 0 || p.maxRemoval > 100 {
-		return usageErrorf("--max-removal-percent %v: want a number from 0 to 100", p.maxRemoval)
+	if err := p.validate(); err != nil {
+		return err
 	}
 	var target *forgeTarget
 	if p.post.enabled {
@@ -117,62 +108,83 @@ func (p *previewCommand) run(ctx context.Context, stdout, stderr io.Writer) erro
 		}
 		target = t
 	}
-
 	inv, err := loadInventory(ctx, p.clustersFile, &p.hub, stderr)
 	if err != nil {
 		return err
-	}
-	var chans []string
-	for _, c := range strings.Split(p.channels, ",") {
-		if c = strings.TrimSpace(c); c != "" {
-			chans = append(chans, c)
-		}
-	}
-	opts := preview.Options{
-		Repo: p.repo, Base: p.base, Head: p.head, Inventory: inv,
-		ObjectsPath: p.objectsPath, Channels: chans, Branch: p.branch, MaxRemovalPercent: p.maxRemoval,
 	}
 	store, cleanup, err := previewSources(p.fetchSources, p.allowNetworks)
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	opts.Sources = store
-	rep, err := preview.Run(ctx, opts)
+	rep, err := preview.Run(ctx, preview.Options{
+		Repo: p.repo, Base: p.base, Head: p.head, Inventory: inv, Sources: store,
+		ObjectsPath: p.objectsPath, Channels: splitList(p.channels), Branch: p.branch, MaxRemovalPercent: p.maxRemoval,
+	})
 	if err != nil {
 		return err
 	}
-	js, err := rep.JSON()
+	md, err := p.write(stdout, rep)
 	if err != nil {
-		return err
-	}
-	md := rep.Markdown(preview.MarkdownOptions{MaxBytes: p.maxBytes, Title: p.title})
-	if p.jsonOut != "" {
-		if err := os.WriteFile(p.jsonOut, js, 0o644); err != nil {
-			return fmt.Errorf("--json-out: %w", err)
-		}
-	}
-	out := md
-	if p.format == "json" {
-		out = string(js)
-	}
-	if _, err := io.WriteString(stdout, out); err != nil {
 		return err
 	}
 	if target != nil {
-		if target.opts.SHA == "" {
-			target.opts.SHA = rep.Head.Commit
-		}
-		if err := preview.Post(ctx, target.client, target.repo, rep, md, target.opts); err != nil {
+		if err := target.post(ctx, rep, md, stderr); err != nil {
 			return err
 		}
-		fmt.Fprintf(stderr, "posted the preview on pull request %d of %s and status %s on %s\n", target.opts.PR, target.repo, target.opts.Context, target.opts.SHA)
 	}
 	if p.failOnDanger && (rep.Flagged() || rep.Failing()) {
 		return fmt.Errorf("%d Subscriptions lose more than %v%% of their clusters and %d cannot be placed or rendered at %s (--fail-on-danger)",
 			rep.Summary.Flagged, p.maxRemoval, rep.Summary.Failing, p.head)
 	}
 	return nil
+}
+
+// validate checks the flags that need no I/O.
+func (p *previewCommand) validate() error {
+	switch {
+	case p.base == "":
+		return usageErrorf("--base is required: the revision the change is compared with (the pull request's target commit)")
+	case (p.clustersFile == "") == (p.hub.kubeconfig == ""):
+		return usageErrorf("pass exactly one of --clusters FILE (from 'ocm-gitops clusters export') and --hub-kubeconfig H")
+	case p.format != "markdown" && p.format != "json":
+		return usageErrorf("--format %q: want markdown or json", p.format)
+	case p.maxRemoval < 0 || p.maxRemoval > 100:
+		return usageErrorf("--max-removal-percent %v: want a number from 0 to 100", p.maxRemoval)
+	}
+	return nil
+}
+
+// write prints the report in --format, writes --json-out, and returns the
+// markdown (what --post posts).
+func (p *previewCommand) write(stdout io.Writer, rep *preview.Report) (string, error) {
+	js, err := rep.JSON()
+	if err != nil {
+		return "", err
+	}
+	md := rep.Markdown(preview.MarkdownOptions{MaxBytes: p.maxBytes, Title: p.title})
+	if p.jsonOut != "" {
+		if err := os.WriteFile(p.jsonOut, js, 0o644); err != nil {
+			return "", fmt.Errorf("--json-out: %w", err)
+		}
+	}
+	out := md
+	if p.format == "json" {
+		out = string(js)
+	}
+	_, err = io.WriteString(stdout, out)
+	return md, err
+}
+
+// splitList reads a comma-separated flag, blanks dropped.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // loadInventory reads --clusters, or exports the inventory from the hub.
@@ -249,6 +261,19 @@ type forgeTarget struct {
 	client gitprovider.Client
 	repo   gitprovider.Repo
 	opts   preview.PostOptions
+}
+
+// post posts the report on the pull request and sets the commit status (on
+// the head commit unless --sha names another).
+func (t *forgeTarget) post(ctx context.Context, rep *preview.Report, md string, stderr io.Writer) error {
+	if t.opts.SHA == "" {
+		t.opts.SHA = rep.Head.Commit
+	}
+	if err := preview.Post(ctx, t.client, t.repo, rep, md, t.opts); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "posted the preview on pull request %d of %s and status %s on %s\n", t.opts.PR, t.repo, t.opts.Context, t.opts.SHA)
+	return nil
 }
 
 var pullRef = regexp.MustCompile(`^refs/pull/([0-9]+)/`)

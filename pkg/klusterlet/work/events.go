@@ -36,7 +36,7 @@ func (e *eventRecorder) record(ctx context.Context, work *workv1.ManifestWork, t
 	ctx, cancel := context.WithTimeout(ctx, hubTimeout)
 	defer cancel()
 	if _, err := e.hub.CoreV1().Events(work.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
-		e.log.V(1).Info("could not record event", "work", work.Name, "reason", reason, "error", err.Error())
+		e.log.V(1).Info("could not record event", "work", work.Name, "reason", reason, "error", err)
 	}
 	e.log.Info(msg, "work", work.Name, "reason", reason)
 }

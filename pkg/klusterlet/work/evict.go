@@ -62,13 +62,13 @@ func (e *evictor) check(ctx context.Context, amw *workv1.AppliedManifestWork) {
 	case exists && amw.Spec.HubHash == e.applied.hubHash:
 		if amw.Status.EvictionStartTime != nil {
 			if err := e.applied.setEvictionStart(ctx, amw, nil); err != nil {
-				e.log.V(1).Info("could not clear eviction time", "appliedManifestWork", amw.Name, "error", err.Error())
+				e.log.Error(err, "could not clear eviction time", "appliedManifestWork", amw.Name)
 			}
 		}
 	case amw.Status.EvictionStartTime == nil:
 		now := metav1.Now()
 		if err := e.applied.setEvictionStart(ctx, amw, &now); err != nil {
-			e.log.V(1).Info("could not start eviction", "appliedManifestWork", amw.Name, "error", err.Error())
+			e.log.Error(err, "could not start eviction", "appliedManifestWork", amw.Name)
 			return
 		}
 		e.log.Info("ManifestWork is gone from the hub; its objects are removed after the grace period unless it comes back",

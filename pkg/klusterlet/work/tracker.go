@@ -62,7 +62,7 @@ func (t *tracker) informer(gvr schema.GroupVersionResource) cache.SharedIndexInf
 		return obj, nil
 	})
 	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
-		t.log.V(1).Info("watch of applied objects failed; retrying", "resource", gvr.String(), "error", err.Error())
+		t.log.V(1).Info("watch of applied objects failed; retrying", "resource", gvr.String(), "error", err)
 	})
 	handler := func(obj any, deleted bool) {
 		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
