@@ -72,7 +72,7 @@ SCALE_CLUSTERS ?= 1000
 scale: tools ## the hub against $(SCALE_CLUSTERS) simulated clusters x 10 Subscriptions (docs/performance.md)
 	$(GO) run ./test/scale fleet -clusters $(SCALE_CLUSTERS) -subscriptions 10
 
-lab: ## hub + $(CLUSTERS) managed clusters that run pods + the example fleet, until Ctrl-C
+lab: ## hub + $(CLUSTERS) managed clusters that run pods + the example fleet + the dashboard (its URL printed), until Ctrl-C
 	@echo ">> tools: kube-apiserver, kube-controller-manager, kube-scheduler, etcd, kwok, kubectl (built on first use, then cached)"
 	@hack/tools.sh kube etcd kwok kubectl
 	@echo ">> building bin/ocm-gitops"

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +33,7 @@ type labUpCommand struct {
 	logs    logFlags
 	logFile string
 	root    string
+	uiAddr  string
 }
 
 func newLabCommand() *cobra.Command {
@@ -47,8 +49,8 @@ func newLabUpCommand() *cobra.Command {
 each; with --workloads also kube-controller-manager, kube-scheduler and kwok so pods
 run), the hub controllers and an agent per cluster, and a local Git server. With
 --example it serves fleet-repo-example, applies channels/ and subscriptions/ and
-waits for the example fleet. It then prints the fleet whenever it changes, until
-Ctrl-C stops everything it started.`,
+waits for the example fleet. It serves the dashboard (--ui-addr) and prints the fleet
+whenever it changes, until Ctrl-C stops everything it started.`,
 		Example: "  ocm-gitops lab up --clusters 3 --dir .lab --example",
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return u.run(cmd) },
@@ -63,6 +65,7 @@ Ctrl-C stops everything it started.`,
 	fs.BoolVar(&opts.Workloads, "workloads", true, "make each managed cluster run pods: kube-controller-manager, kube-scheduler and kwok with fake nodes (--workloads=false: API servers only)")
 	fs.IntVar(&opts.Nodes, "nodes", lab.DefaultNodes, "fake nodes per managed cluster with --workloads")
 	fs.StringVar(&u.root, "repo-root", ".", "checkout holding fleet-repo-example/, channels/ and subscriptions/")
+	fs.StringVar(&u.uiAddr, "ui-addr", "127.0.0.1:8090", "address of the dashboard ('ocm-gitops ui') the lab serves; empty: none")
 	fs.StringVar(&u.logFile, "log-file", "", "where the components log (default: lab.log in --dir; - for stderr)")
 	u.logs.register(fs, "info")
 	return cmd
@@ -139,8 +142,34 @@ func (u *labUpCommand) run(cmd *cobra.Command) error {
 			return err
 		}
 	}
-	printLabSummary(stdout, l, root, logFile, time.Since(started))
+	dashboardURL := u.startDashboard(ctx, l, stderr, log)
+	printLabSummary(stdout, l, labPaths{root: root, logFile: logFile, dashboard: dashboardURL}, time.Since(started))
 	return watchFleet(ctx, stdout, l)
+}
+
+// startDashboard serves the dashboard on --ui-addr until ctx ends and
+// returns its URL; a dashboard that cannot start is reported, and the lab
+// runs on without it.
+func (u *labUpCommand) startDashboard(ctx context.Context, l *lab.Lab, stderr io.Writer, log logr.Logger) string {
+	if u.uiAddr == "" {
+		return ""
+	}
+	d, err := startDashboard(ctx, l.Hub.Config, u.uiAddr, time.Minute)
+	if err != nil {
+		fmt.Fprintf(stderr, "the dashboard did not start (--ui-addr %s): %v\n", u.uiAddr, err)
+		return ""
+	}
+	go func() {
+		if err := d.serve(); err != nil {
+			log.Error(err, "dashboard stopped")
+		}
+	}()
+	return d.url
+}
+
+// labPaths are where the summary points people.
+type labPaths struct {
+	root, logFile, dashboard string
 }
 
 // waitExample shows the example fleet coming up: on a terminal one line
@@ -191,7 +220,8 @@ func placedNowhere(f *fleetstatus.Fleet) int {
 	return n
 }
 
-func printLabSummary(w io.Writer, l *lab.Lab, root, logFile string, took time.Duration) {
+func printLabSummary(w io.Writer, l *lab.Lab, paths labPaths, took time.Duration) {
+	root, logFile := paths.root, paths.logFile
 	hubKC := relPath(l.Kubeconfigs["hub"])
 	kubectl := relPath(filepath.Join(root, "bin", "kubectl"))
 	what := fmt.Sprintf("hub + %d managed clusters", len(l.Clusters))
@@ -211,6 +241,9 @@ func printLabSummary(w io.Writer, l *lab.Lab, root, logFile string, took time.Du
 	}
 	if l.Helm != nil {
 		fmt.Fprintf(w, "  %-14s %s/index.yaml\n", "Helm repo", l.Helm.URL)
+	}
+	if paths.dashboard != "" {
+		fmt.Fprintf(w, "  %-14s %s\n", "dashboard", paths.dashboard)
 	}
 	fmt.Fprintf(w, "  %-14s %s\n", "logs", relPath(logFile))
 

@@ -286,11 +286,7 @@ func newTraceSubscription(sub *appsv1.Subscription, mc *clusterv1.ManagedCluster
 			ts.Overrides = append(ts.Overrides, o.ClusterOverrides...)
 		}
 	}
-	claims := map[string]string{}
-	for _, cl := range mc.Status.ClusterClaims {
-		claims[cl.Name] = cl.Value
-	}
-	vals, err := render.NewRenderer().ClusterValues(sub, render.Cluster{Name: mc.Name, Labels: mc.Labels, Claims: claims})
+	vals, err := render.NewRenderer().ClusterValues(sub, renderCluster(mc))
 	if err != nil {
 		ts.ValuesError = err.Error()
 	}

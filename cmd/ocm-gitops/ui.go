@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
 
 	"github.com/ocm-gitops/ocm-gitops/pkg/ui"
 )
@@ -51,24 +52,44 @@ func (u *uiCommand) run(cmd *cobra.Command) error {
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	srv, err := ui.New(ctx, cfg, logr.Discard(), u.syncTimeout)
+	d, err := startDashboard(ctx, cfg, u.addr, u.syncTimeout)
 	if err != nil {
-		return fmt.Errorf("read the hub at %s: %w", cfg.Host, err)
+		return err
 	}
-	ln, err := net.Listen("tcp", u.addr)
+	fmt.Fprintf(cmd.OutOrStdout(), "dashboard of %s at %s (Ctrl-C stops it)\n", cfg.Host, d.url)
+	return d.serve()
+}
+
+// dashboard is the dashboard's HTTP server on its listener.
+type dashboard struct {
+	url string
+	hs  *http.Server
+	ln  net.Listener
+}
+
+// startDashboard reads the hub and listens on addr; serve then serves until
+// ctx ends, live event streams included.
+func startDashboard(ctx context.Context, cfg *rest.Config, addr string, syncTimeout time.Duration) (*dashboard, error) {
+	srv, err := ui.New(ctx, cfg, logr.Discard(), syncTimeout)
 	if err != nil {
-		return usageErrorf("--addr %s: %v", u.addr, err)
+		return nil, fmt.Errorf("read the hub at %s: %w", cfg.Host, err)
 	}
-	// Requests end with the command, live event streams included.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usageErrorf("--addr %s: %v", addr, err)
+	}
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	fmt.Fprintf(cmd.OutOrStdout(), "dashboard of %s at http://%s/ (Ctrl-C stops it)\n", cfg.Host, ln.Addr())
 	go func() {
 		<-ctx.Done()
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer scancel()
 		_ = hs.Shutdown(sctx)
 	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	return &dashboard{url: "http://" + ln.Addr().String() + "/", hs: hs, ln: ln}, nil
+}
+
+func (d *dashboard) serve() error {
+	if err := d.hs.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil

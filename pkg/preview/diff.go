@@ -2,6 +2,7 @@ package preview
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -56,10 +57,13 @@ func (id objectID) path() string {
 	return k + "/" + id.name
 }
 
-// diffOutputs compares what a cluster receives at base and at head (nil: the
-// cluster receives nothing at that revision) object by object, in a stable
-// order (namespace, kind, name).
-func diffOutputs(base, head *render.Output, secretKey []byte) ([]ObjectChange, error) {
+// DiffOutputs compares what a cluster receives in two renders, before and
+// after (nil: the cluster receives nothing there), object by object, in a
+// stable order (namespace, kind, name). The diff headers name the sides
+// fromSide and toSide ("base" and "head" in a preview). Secret values, and
+// the values of sops-encrypted objects, are replaced by digests keyed with
+// secretKey (see NewSecretKey).
+func DiffOutputs(base, head *render.Output, fromSide, toSide string, secretKey []byte) ([]ObjectChange, error) {
 	before := index(base)
 	after := index(head)
 	ids := make([]objectID, 0, len(before)+len(after))
@@ -87,7 +91,7 @@ func diffOutputs(base, head *render.Output, secretKey []byte) ([]ObjectChange, e
 			continue
 		}
 		c := ObjectChange{Kind: id.kind, Namespace: id.namespace, Name: id.name}
-		from, to := "base/"+id.path(), "head/"+id.path()
+		from, to := fromSide+"/"+id.path(), toSide+"/"+id.path()
 		switch {
 		case b == nil:
 			c.Change, c.APIVersion, from = ChangeAdded, a.GetAPIVersion(), "/dev/null"
@@ -208,8 +212,19 @@ func hunkRange(start, stop int) string {
 	return strconv.Itoa(begin) + "," + strconv.Itoa(length)
 }
 
-// changesKey digests a list of object changes, to group clusters by it.
-func changesKey(cs []ObjectChange) string {
+// NewSecretKey draws a key for the digests that stand for secret values:
+// fresh for each report, so digests match within it and cannot be checked
+// against guesses or other reports.
+func NewSecretKey() ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("draw a key for Secret digests: %w", err)
+	}
+	return key, nil
+}
+
+// ChangesKey digests a list of object changes, to group clusters by it.
+func ChangesKey(cs []ObjectChange) string {
 	h := sha256.New()
 	for _, c := range cs {
 		fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%s\x00", c.APIVersion, c.Kind, c.Namespace, c.Name, c.Change, c.Diff)

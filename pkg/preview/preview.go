@@ -3,7 +3,6 @@ package preview
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"math"
 	"os"
@@ -151,10 +150,11 @@ func newPreviewer(ctx context.Context, o Options, r *repo) (*previewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &previewer{opts: o, repo: r, remotes: remotes, inv: o.Inventory, secretKey: make([]byte, 32)}
-	if _, err := rand.Read(p.secretKey); err != nil {
-		return nil, fmt.Errorf("draw a key for Secret digests: %w", err)
+	key, err := NewSecretKey()
+	if err != nil {
+		return nil, err
 	}
+	p := &previewer{opts: o, repo: r, remotes: remotes, inv: o.Inventory, secretKey: key}
 	return p, p.index()
 }
 
@@ -536,13 +536,13 @@ func (p *previewer) group(sc *SubscriptionChange, b, h *subSide) error {
 		}
 		d, ok := pairs[pk]
 		if !ok {
-			changes, err := diffOutputs(bo, ho, p.secretKey)
+			changes, err := DiffOutputs(bo, ho, "base", "head", p.secretKey)
 			if err != nil {
 				return fmt.Errorf("subscription %s/%s: diff for cluster %s: %w", sc.Namespace, sc.Name, c, err)
 			}
 			d = diffed{changes: changes}
 			if len(changes) > 0 {
-				d.key = changesKey(changes)
+				d.key = ChangesKey(changes)
 			}
 			pairs[pk] = d
 		}
