@@ -124,17 +124,20 @@ func TestBuildMatrix(t *testing.T) {
 
 // BenchmarkMatrix5000 is the matrix page at the scale harness's size: 5,000
 // clusters × 10 Subscriptions, one page of clusters and grouped by a label,
-// to the HTML the page serves and to its JSON.
+// to the HTML the page serves and to its JSON. The baseline is the page of a
+// fleet of 100 clusters (one page, nothing to skip), measured in the same run.
 func BenchmarkMatrix5000(b *testing.B) {
-	in := fleet(5000, 10)
+	big, small := fleet(5000, 10), fleet(100, 10)
 	pages, err := template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html")
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
 		name string
+		in   Inputs
 		q    Query
-	}{{"page", Query{}}, {"grouped", Query{GroupBy: "region"}}, {"failing", Query{State: fleetstatus.ClassFailing}}} {
+	}{{"baseline-100-clusters", small, Query{}}, {"page", big, Query{}}, {"grouped", big, Query{GroupBy: "region"}}, {"failing", big, Query{State: fleetstatus.ClassFailing}}} {
+		in := c.in
 		b.Run(c.name+"/html", func(b *testing.B) {
 			var buf bytes.Buffer
 			for b.Loop() {
