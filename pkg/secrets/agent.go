@@ -58,10 +58,6 @@ func LoadKeyring(ctx context.Context, kube kubernetes.Interface, namespace, name
 }
 
 func createKeySecret(ctx context.Context, kube kubernetes.Interface, namespace, name string) (*corev1.Secret, error) {
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating namespace %s: %w", namespace, err)
-	}
 	id, _, err := NewIdentity()
 	if err != nil {
 		return nil, err
@@ -71,10 +67,20 @@ func createKeySecret(ctx context.Context, kube kubernetes.Interface, namespace, 
 		Type:       corev1.SecretTypeOpaque,
 		Data:       map[string][]byte{IdentityKey: []byte(id + "\n")},
 	}
-	created, err := kube.CoreV1().Secrets(namespace).Create(ctx, s, metav1.CreateOptions{})
+	secrets := kube.CoreV1().Secrets(namespace)
+	created, err := secrets.Create(ctx, s, metav1.CreateOptions{})
+	if apierrors.IsNotFound(err) {
+		// Only a missing namespace is made: a deployed agent's namespace
+		// exists, and its RBAC need not allow creating namespaces.
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}
+		if _, err := kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return nil, fmt.Errorf("creating namespace %s: %w", namespace, err)
+		}
+		created, err = secrets.Create(ctx, s, metav1.CreateOptions{})
+	}
 	if apierrors.IsAlreadyExists(err) {
 		// Another agent replica made it first: use theirs.
-		return kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
+		return secrets.Get(ctx, name, metav1.GetOptions{})
 	}
 	return created, err
 }
