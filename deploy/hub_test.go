@@ -554,7 +554,7 @@ func TestStandaloneHubRunsWithItsRBAC(t *testing.T) {
 	e.push(t, repo.url, hookSecret)
 	poll.Eventually(t, 30*time.Second, "works updated", func() error {
 		for cluster, w := range e.works(t) {
-			if len(w.Spec.Workload.Manifests) != 1 || !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"two"`) {
+			if len(w.Spec.Workload.Manifests) != 2 || !strings.Contains(string(w.Spec.Workload.Manifests[1].Raw), `"value":"two"`) { // the Namespace first
 				return fmt.Errorf("work on %s not updated yet", cluster)
 			}
 		}

@@ -106,7 +106,9 @@ func TestDeletionOnRealClusters(t *testing.T) {
 			if strings.HasSuffix(amw.Name, "-fleet."+sub) {
 				var names []string
 				for _, r := range amw.Status.AppliedResources {
-					names = append(names, r.Name)
+					if r.Resource == "configmaps" { // not the namespace the work carries
+						names = append(names, r.Name)
+					}
 				}
 				return names, true, nil
 			}
@@ -160,6 +162,71 @@ func TestDeletionOnRealClusters(t *testing.T) {
 		var subs appsv1.SubscriptionList
 		if err := hubClient.List(ctx, &subs, client.InNamespace("fleet")); err != nil || len(subs.Items) != 0 {
 			return fmt.Errorf("%d left (%v)", len(subs.Items), err)
+		}
+		return nil
+	})
+}
+
+// TestConflictOnRealCluster: two Subscriptions apply one object with
+// different content on a cluster. The agent lets the older work write it
+// and the other leave it alone; the hub reports the loser's cluster as
+// Failed with a conflict that names the object and the Subscription that
+// won (issue 15 item 2).
+func TestConflictOnRealCluster(t *testing.T) {
+	ctx := context.Background()
+	l := harness.StartLab(t, 1, filepath.Join(t.TempDir(), "lab"))
+	hubClient, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spoke, err := client.New(l.Clusters[0].Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{&harness.Hub{C: hubClient, Ctx: ctx}}
+	if err := hubClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Labels: map[string]string{tenancy.LabelTenant: "false"}}}); err != nil {
+		t.Fatal(err)
+	}
+	repo := harness.NewFleet(t, map[string]string{
+		"apps/first/cm.yaml":  harness.ConfigMapYAML("shared", "first"),
+		"apps/second/cm.yaml": harness.ConfigMapYAML("shared", "second"),
+	})
+	cluster := lab.ClusterName(1)
+	value := func() (string, error) {
+		var list corev1.ConfigMapList
+		if err := spoke.List(ctx, &list); err != nil {
+			return "", err
+		}
+		for _, cm := range list.Items {
+			if cm.Name == "shared" {
+				return cm.Data["value"], nil
+			}
+		}
+		return "", fmt.Errorf("no ConfigMap shared")
+	}
+	appSubscription(e, t, repo.URL, "first", "apps/first", []string{cluster}, nil)
+	poll.Eventually(t, 60*time.Second, "first applied", func() error {
+		if v, err := value(); v != "first" {
+			return fmt.Errorf("value %q (%v)", v, err)
+		}
+		return nil
+	})
+
+	appSubscription(e, t, repo.URL, "second", "apps/second", []string{cluster}, nil)
+	e.expectStatus(t, "second", "the conflict reported", func(s *appsv1.Subscription) error {
+		if len(s.Status.Clusters) != 1 || s.Status.Summary.Failed != 1 {
+			return fmt.Errorf("status %+v", s.Status.Clusters)
+		}
+		cs := s.Status.Clusters[0]
+		if cs.State != appsv1.ClusterFailed || !strings.HasPrefix(cs.Message, "conflict: ConfigMap ") ||
+			!strings.Contains(cs.Message, "of Subscription fleet/first") {
+			return fmt.Errorf("%s: %s", cs.State, cs.Message)
+		}
+		return nil
+	})
+	poll.Consistently(t, 2*time.Second, "the winner's content stays", func() error {
+		if v, err := value(); v != "first" {
+			return fmt.Errorf("value %q (%v)", v, err)
 		}
 		return nil
 	})

@@ -179,11 +179,12 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		return nil
 	})
 	first := e.Works(t, "settings")["east"]
-	if n := len(first.Spec.Workload.Manifests); n != 1 {
-		t.Fatalf("work has %d manifests, want 1", n)
+	// The ConfigMap's namespace is not in Git: the work carries it first.
+	if n := len(first.Spec.Workload.Manifests); n != 2 {
+		t.Fatalf("work has %d manifests, want 2", n)
 	}
-	if !strings.Contains(string(first.Spec.Workload.Manifests[0].Raw), `"value":"one"`) {
-		t.Fatalf("manifest lacks the committed value: %s", first.Spec.Workload.Manifests[0].Raw)
+	if !strings.Contains(string(first.Spec.Workload.Manifests[1].Raw), `"value":"one"`) {
+		t.Fatalf("manifest lacks the committed value: %s", first.Spec.Workload.Manifests[1].Raw)
 	}
 	if first.Name != "fleet.settings" || !strings.HasPrefix(first.Annotations[appsv1.AnnotationRevision], "main@sha1:") {
 		t.Fatalf("work name %q / revision %q", first.Name, first.Annotations[appsv1.AnnotationRevision])
@@ -236,8 +237,8 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	requestReconcile(t, e, ch)
 	poll.Eventually(t, 20*time.Second, "works carry the new value", func() error {
 		for cluster, w := range e.Works(t, "settings") {
-			if !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"two"`) {
-				return fmt.Errorf("%s still has %s", cluster, w.Spec.Workload.Manifests[0].Raw)
+			if !harness.ManifestsContain(w, `"value":"two"`) {
+				return fmt.Errorf("%s still has %s", cluster, w.Spec.Workload.Manifests[1].Raw)
 			}
 		}
 		return nil
@@ -354,7 +355,7 @@ func TestPinnedCommitIsRecorded(t *testing.T) {
 	e.Create(t, sub)
 	poll.Eventually(t, 20*time.Second, "the pinned commit deployed and recorded", func() error {
 		w := e.Works(t, "settings")["east"]
-		if w == nil || !strings.Contains(string(w.Spec.Workload.Manifests[0].Raw), `"value":"one"`) {
+		if w == nil || !harness.ManifestsContain(w, `"value":"one"`) {
 			return fmt.Errorf("work %v", w)
 		}
 		s := e.Subscription(t, "settings")

@@ -3,10 +3,12 @@ package hub_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
@@ -62,7 +64,7 @@ func TestRandomChartNotRewrittenAcrossRestart(t *testing.T) {
 		return nil
 	})
 	after := h.Works(t, "random")["east"]
-	if after.Generation != first.Generation || !bytes.Equal(after.Spec.Workload.Manifests[0].Raw, first.Spec.Workload.Manifests[0].Raw) {
+	if after.Generation != first.Generation || !slices.EqualFunc(after.Spec.Workload.Manifests, first.Spec.Workload.Manifests, func(a, b workv1.Manifest) bool { return bytes.Equal(a.Raw, b.Raw) }) {
 		t.Fatalf("the restarted hub rewrote the work (generation %d -> %d)", first.Generation, after.Generation)
 	}
 

@@ -660,13 +660,15 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	}
 	ssa := "ServerSideApply(force=true," + hub.FieldManager + ")"
 	w := e.expectWorks(t, "app", "c1")["c1"]
-	want := map[string]string{"configmaps/plain": "Update", "configmaps/merged": ssa, "configmaps/keep": "Update", "services/web": ssa}
+	want := map[string]string{"configmaps/plain": "Update", "configmaps/merged": ssa, "configmaps/keep": "Update", "services/web": ssa,
+		"namespaces/apps": "CreateOnly"} // undeclared: made sure to exist, never changed
+	nsRule := workv1.OrphaningRule{Resource: "namespaces", Name: "apps"}
 	if got := strategies(w); !equalMaps(got, want) {
 		t.Fatalf("update strategies %v, want %v", got, want)
 	}
 	keepRule := workv1.OrphaningRule{Resource: "configmaps", Namespace: "apps", Name: "keep"}
 	if d := w.Spec.DeleteOption; d == nil || d.PropagationPolicy != workv1.DeletePropagationPolicyTypeSelectivelyOrphan ||
-		d.SelectivelyOrphan == nil || !slices.Equal(d.SelectivelyOrphan.OrphaningRules, []workv1.OrphaningRule{keepRule}) {
+		d.SelectivelyOrphan == nil || !slices.Equal(d.SelectivelyOrphan.OrphaningRules, []workv1.OrphaningRule{keepRule, nsRule}) {
 		t.Fatalf("delete option %+v", d)
 	}
 
@@ -676,12 +678,12 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	requestReconcile(t, e, ch)
 	poll.Eventually(t, 20*time.Second, "keep left the work", func() error {
 		w = e.Works(t, "app")["c1"]
-		if len(w.Spec.Workload.Manifests) != 3 {
+		if len(w.Spec.Workload.Manifests) != 4 { // with the Namespace
 			return fmt.Errorf("%d manifests", len(w.Spec.Workload.Manifests))
 		}
 		return nil
 	})
-	if d := w.Spec.DeleteOption; d == nil || d.SelectivelyOrphan == nil || !slices.Equal(d.SelectivelyOrphan.OrphaningRules, []workv1.OrphaningRule{keepRule}) {
+	if d := w.Spec.DeleteOption; d == nil || d.SelectivelyOrphan == nil || !slices.Equal(d.SelectivelyOrphan.OrphaningRules, []workv1.OrphaningRule{keepRule, nsRule}) {
 		t.Fatalf("orphaning rule lost when the object left Git: %+v", d)
 	}
 
@@ -690,7 +692,7 @@ func TestReconcileOptionsShapeWorks(t *testing.T) {
 	poll.Eventually(t, 20*time.Second, "server-side apply everywhere", func() error {
 		got := strategies(e.Works(t, "app")["c1"])
 		for k, v := range got {
-			if v != ssa {
+			if v != ssa && k != "namespaces/apps" { // the undeclared namespace stays CreateOnly
 				return fmt.Errorf("%s: %s", k, v)
 			}
 		}

@@ -247,7 +247,7 @@ func (r *SubscriptionReconciler) deploy(ctx context.Context, sub *appsv1.Subscri
 	o.revision, o.waiting = sub.Status.LastAppliedRevision, g.Held
 	o.holding = holdAll(slices.DeleteFunc(leaving(o.targets, o.existing), func(c string) bool { return slices.Contains(g.Remove, c) }), g.RemovalWait)
 	summarize(sub, o)
-	return ctrl.Result{RequeueAfter: soonest(requeue, g.RequeueAfter)}, nil
+	return ctrl.Result{RequeueAfter: soonest(requeue, g.RequeueAfter)}, r.markHeld(ctx, o.existing, o.holding)
 }
 
 // holdAll maps each cluster to why the removal of its objects waits.
@@ -412,7 +412,9 @@ func (r *SubscriptionReconciler) bundleFor(sub *appsv1.Subscription, o *render.O
 	if b, ok := memo[key]; ok {
 		return b, nil
 	}
-	opt, err := reconcileopt.DeleteOption(sub.Spec.DeleteOption, o.Objects, reconcileopt.ResourceFunc(r.resource), previous)
+	namespaces := undeclaredNamespaces(o.Objects)
+	spec := orphanNamespaces(sub.Spec.DeleteOption, namespaces)
+	opt, err := reconcileopt.DeleteOption(spec, withNamespaces(o.Objects, namespaces), reconcileopt.ResourceFunc(r.resource), previous)
 	if err != nil {
 		return nil, err
 	}
@@ -580,9 +582,9 @@ func (r *SubscriptionReconciler) finalize(ctx context.Context, sub *appsv1.Subsc
 		})
 		if d.Hold {
 			condition(sub, appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, "the Subscription is being deleted: "+d.Message)
-			summarize(sub, outcome{existing: existing, revision: sub.Status.LastAppliedRevision,
-				holding: holdAll(deployed, "the Subscription is being deleted and the deletion budget holds it (see the DeletionHeld condition)")})
-			return nil
+			holding := holdAll(deployed, "the Subscription is being deleted and the deletion budget holds it (see the DeletionHeld condition)")
+			summarize(sub, outcome{existing: existing, revision: sub.Status.LastAppliedRevision, holding: holding})
+			return r.markHeld(ctx, existing, holding)
 		}
 	}
 	if err := r.deleteWorks(ctx, works); err != nil {

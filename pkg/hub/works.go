@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -97,12 +98,15 @@ type resourceMapper func(gvk schema.GroupVersionKind) (string, bool)
 // encodeBundle turns rendered objects into ManifestWork manifests, split so no
 // work exceeds OCM's manifest size limit.
 func encodeBundle(out *render.Output, settings workSettings, mapResource resourceMapper) (*bundle, error) {
-	parts, err := render.Split(out.Objects, render.ManifestLimit)
+	// The undeclared namespaces come first, so they land in the first part.
+	implicit := undeclaredNamespaces(out.Objects)
+	objects := withNamespaces(out.Objects, implicit)
+	parts, err := render.Split(objects, render.ManifestLimit)
 	if err != nil {
 		return nil, err
 	}
 	crdPlurals := map[schema.GroupKind]string{}
-	for _, o := range out.Objects {
+	for _, o := range objects {
 		if o.GetKind() == "CustomResourceDefinition" {
 			var crd apiextensionsv1.CustomResourceDefinition
 			if runtime.DefaultUnstructuredConverter.FromUnstructured(o.Object, &crd) == nil {
@@ -122,7 +126,7 @@ func encodeBundle(out *render.Output, settings workSettings, mapResource resourc
 			}
 			manifests = append(manifests, workv1.Manifest{RawExtension: runtime.RawExtension{Raw: raw}})
 			h.Write(raw)
-			cfg, err := applyConfig(o, crdPlurals, mapResource, settings.ReconcileOption)
+			cfg, err := configFor(o, implicit, crdPlurals, mapResource, settings.ReconcileOption)
 			if err != nil {
 				return nil, err
 			}
@@ -136,6 +140,19 @@ func encodeBundle(out *render.Output, settings workSettings, mapResource resourc
 	h.Write(s)
 	b.hash = hex.EncodeToString(h.Sum(nil))[:32]
 	return b, nil
+}
+
+// configFor is the manifest config of one object. A namespace the render
+// uses but does not declare (in implicit) is made sure to exist and never
+// changed: not the work's own, so no reconcile option applies to it.
+func configFor(o *unstructured.Unstructured, implicit []string, crdPlurals map[schema.GroupKind]string, mapResource resourceMapper, subOption string) (workv1.ManifestConfigOption, error) {
+	if isNamespace(o) && slices.Contains(implicit, o.GetName()) {
+		return workv1.ManifestConfigOption{
+			ResourceIdentifier: workv1.ResourceIdentifier{Resource: "namespaces", Name: o.GetName()},
+			UpdateStrategy:     &workv1.UpdateStrategy{Type: workv1.UpdateStrategyTypeCreateOnly},
+		}, nil
+	}
+	return applyConfig(o, crdPlurals, mapResource, subOption)
 }
 
 // applyConfig sets the update strategy of one object from its reconcile

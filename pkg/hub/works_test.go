@@ -37,13 +37,15 @@ func TestEncodeBundleUpdateStrategies(t *testing.T) {
 		object("v1", "Service", "web", "replace"),
 		object("apps.open-cluster-management.io/v1", "Subscription", "nested", ""),
 	}}
+	// The objects' namespace "apps" is not declared: the work carries it
+	// first, create-only whatever the option.
 	tests := []struct {
 		subOption string
 		want      []workv1.UpdateStrategyType
 	}{
-		{"", []workv1.UpdateStrategyType{"ServerSideApply", "ServerSideApply", "Update", "ServerSideApply", "Update"}},
-		{"merge", []workv1.UpdateStrategyType{"ServerSideApply", "ServerSideApply", "Update", "ServerSideApply", "Update"}},
-		{"replace", []workv1.UpdateStrategyType{"Update", "ServerSideApply", "Update", "ServerSideApply", "Update"}},
+		{"", []workv1.UpdateStrategyType{"CreateOnly", "ServerSideApply", "ServerSideApply", "Update", "ServerSideApply", "Update"}},
+		{"merge", []workv1.UpdateStrategyType{"CreateOnly", "ServerSideApply", "ServerSideApply", "Update", "ServerSideApply", "Update"}},
+		{"replace", []workv1.UpdateStrategyType{"CreateOnly", "Update", "ServerSideApply", "Update", "ServerSideApply", "Update"}},
 	}
 	hashes := map[string]bool{}
 	for _, tt := range tests {

@@ -15,8 +15,12 @@ import (
 //  1. a work whose removal the hub holds (AnnotationRemovalHeld) never wins
 //     against one whose removal is not held;
 //  2. otherwise the work created first wins (creationTimestamp, then name).
+// A manifest that never writes over an object that exists (CreateOnly,
+// ReadOnly: the bare Namespace the hub adds for a namespace a render uses but
+// does not declare) claims no content and takes part in no contest.
 
-// contender is a work that applies an object, with its manifest's digest.
+// contender is a work that applies an object, with its manifest's digest
+// ("" when the manifest claims no content, see claim).
 type contender struct {
 	work   *workv1.ManifestWork
 	digest string
@@ -26,8 +30,14 @@ type contender struct {
 // It returns the winner when it is another work with other content (self
 // loses), and the works with other content that self beats.
 func contest(self *workv1.ManifestWork, mine string, others []contender) (winner *contender, why string, beaten []string) {
+	if mine == "" {
+		return nil, "", nil
+	}
 	best := &contender{work: self, digest: mine}
 	for i := range others {
+		if others[i].digest == "" {
+			continue
+		}
 		if first, reason := precedes(others[i].work, best.work); first {
 			best, why = &others[i], reason
 		}
@@ -36,8 +46,8 @@ func contest(self *workv1.ManifestWork, mine string, others []contender) (winner
 		return best, why, nil
 	}
 	for _, o := range others {
-		if o.digest != mine {
-			beaten = append(beaten, o.work.Namespace+"/"+o.work.Name)
+		if o.digest != mine && o.digest != "" {
+			beaten = append(beaten, workName(o.work))
 		}
 	}
 	return nil, "", beaten
@@ -73,7 +83,27 @@ func (e *conflictError) Error() string {
 		"this work leaves the object alone until that work drops it or applies the same content", e.winner, e.object, e.why)
 }
 
+// workName names a work for conflict messages, with the Subscription the
+// hub wrote it for (AnnotationHostingSubscription), so that the status of
+// the other side can say which Subscription the object went to.
+func workName(w *workv1.ManifestWork) string {
+	name := w.Namespace + "/" + w.Name
+	if sub := w.Annotations[appsv1.AnnotationHostingSubscription]; sub != "" {
+		name += " of Subscription " + sub
+	}
+	return name
+}
+
 func isConflict(err error) bool {
 	var c *conflictError
 	return errors.As(err, &c)
+}
+
+// claim is the content a manifest wants an object to have, for contests:
+// none for a manifest that never writes over an existing object.
+func (m *manifest) claim() string {
+	if m.strategy.Type == workv1.UpdateStrategyTypeCreateOnly || m.strategy.Type == workv1.UpdateStrategyTypeReadOnly {
+		return ""
+	}
+	return m.digest
 }

@@ -39,6 +39,8 @@ func TestContest(t *testing.T) {
 		{"both held: the older wins", w("dev", 5, "true"), "A", []contender{{w("prod", 1, "true"), "B"}}, "prod", "created first", nil},
 		{"same time: the name decides", w("b", 1, ""), "A", []contender{{w("a", 1, ""), "B"}}, "a", "name sorts first", nil},
 		{"the winner's content wins for all who share it", w("mid", 3, ""), "A", []contender{{w("old", 1, ""), "A"}, {w("new", 5, ""), "B"}}, "", "", []string{"c/new"}},
+		{"a create-only self claims nothing", w("dev", 5, ""), "", []contender{{w("prod", 1, ""), "B"}}, "", "", nil},
+		{"a create-only other neither wins nor is beaten", w("dev", 5, ""), "A", []contender{{w("prod", 1, ""), ""}}, "", "", nil},
 		{"a third work with other content", w("mid", 3, ""), "A", []contender{{w("new", 5, ""), "B"}, {w("old", 1, ""), "C"}}, "old", "created first", nil},
 	}
 	for _, tc := range tests {

@@ -137,7 +137,7 @@ func (r *applyReconciler) track(work string, ms []*manifest) {
 		if m.obj == nil {
 			continue
 		}
-		objects[m.key()] = m.digest
+		objects[m.key()] = m.claim()
 		if m.strategy.Type != workv1.UpdateStrategyTypeReadOnly {
 			r.objects.watch(m.gvr)
 		}
@@ -234,14 +234,14 @@ func (r *applyReconciler) lost(ctx context.Context, j *job) bool {
 	if len(others) == 0 {
 		return false
 	}
-	winner, why, beaten := contest(j.work, j.m.digest, others)
+	winner, why, beaten := contest(j.work, j.m.claim(), others)
 	if winner == nil {
 		if len(beaten) > 0 {
 			j.o.note = "ManifestWork " + strings.Join(beaten, ", ") + " also applies this object with different content; this work takes precedence"
 		}
 		return false
 	}
-	j.o.err = &conflictError{object: describe(j.m.meta), winner: winner.work.Namespace + "/" + winner.work.Name, why: why}
+	j.o.err = &conflictError{object: describe(j.m.meta), winner: workName(winner.work), why: why}
 	j.o.live, _ = r.objects.cached(ctx, j.m.key())
 	return true
 }
