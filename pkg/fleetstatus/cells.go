@@ -66,18 +66,18 @@ func ClassOf(s appsv1.ClusterState) Class {
 		return ClassFailing
 	case appsv1.ClusterOffline:
 		return ClassOffline
+	case appsv1.ClusterStale:
+		return ClassStale
+	case appsv1.ClusterHeld:
+		return ClassHeld
 	}
-	// States the hub is growing (issues 14 and 15), by name until their
-	// constants exist.
+	// States the hub is growing (issue 14), by name until their constants
+	// exist.
 	switch s {
 	case "Healthy":
 		return ClassHealthy
 	case "Degraded":
 		return ClassDegraded
-	case "Stale":
-		return ClassStale
-	case "Held":
-		return ClassHeld
 	}
 	return ClassUnknown
 }
@@ -96,6 +96,8 @@ func Counts(s appsv1.ClusterSummary) map[Class]int {
 	add(ClassDrifted, s.Drifted)
 	add(ClassFailing, s.Failed)
 	add(ClassOffline, s.Offline)
+	add(ClassStale, s.Stale)
+	add(ClassHeld, s.Held)
 	return m
 }
 

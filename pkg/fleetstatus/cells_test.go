@@ -10,7 +10,7 @@ func TestClassOf(t *testing.T) {
 	for state, want := range map[appsv1.ClusterState]Class{
 		appsv1.ClusterApplied: ClassHealthy, appsv1.ClusterProgressing: ClassProgressing, appsv1.ClusterPending: ClassHeld,
 		appsv1.ClusterDrifted: ClassDrifted, appsv1.ClusterFailed: ClassFailing, appsv1.ClusterOffline: ClassOffline,
-		"Stale": ClassStale, "Held": ClassHeld, "Degraded": ClassDegraded, "Healthy": ClassHealthy,
+		appsv1.ClusterStale: ClassStale, appsv1.ClusterHeld: ClassHeld, "Degraded": ClassDegraded, "Healthy": ClassHealthy,
 		"SomethingNew": ClassUnknown, "": ClassUnknown,
 	} {
 		if got := ClassOf(state); got != want {
@@ -79,8 +79,8 @@ func TestCellsAt(t *testing.T) {
 }
 
 func TestCountsText(t *testing.T) {
-	got := CountsText(Counts(appsv1.ClusterSummary{Selected: 6, Applied: 3, Failed: 1, Pending: 2}))
-	if want := "1 failing, 2 held, 3 healthy"; got != want {
+	got := CountsText(Counts(appsv1.ClusterSummary{Selected: 7, Applied: 3, Failed: 1, Pending: 2, Stale: 1, Held: 1}))
+	if want := "1 failing, 1 stale, 3 held, 3 healthy"; got != want {
 		t.Errorf("CountsText = %q, want %q", got, want)
 	}
 	if got := CountsText(nil); got != "-" {

@@ -47,7 +47,7 @@ func TestTroubledManifests(t *testing.T) {
 	// What the hub reports from a work is the same before and after.
 	w := &workv1.ManifestWork{Status: workv1.ManifestWorkStatus{ResourceStatus: workv1.ManifestResourceStatus{Manifests: in}}}
 	stripped := &workv1.ManifestWork{Status: workv1.ManifestWorkStatus{ResourceStatus: workv1.ManifestResourceStatus{Manifests: got}}}
-	if a, b := failedManifests(w, ""), failedManifests(stripped, ""); a != b {
+	if a, b := failedManifests(w, "", ""), failedManifests(stripped, "", ""); a != b {
 		t.Errorf("failure message %q, after stripping %q", a, b)
 	}
 	if a, b := driftedObjects(w), driftedObjects(stripped); !equalJSON(a, b) {

@@ -177,7 +177,12 @@ func workState(w *workv1.ManifestWork, desiredHash string) (appsv1.ClusterState,
 		return appsv1.ClusterProgressing, "waiting for the agent to apply", nil
 	}
 	if applied.Status == metav1.ConditionFalse {
-		return appsv1.ClusterFailed, "apply failed: " + failedManifests(w, applied.Message), nil
+		// Another work on the cluster applies an object with other content
+		// and wins: the agent's message names it and its Subscription.
+		if c := failedManifests(w, "", appsv1.ReasonManifestConflict); c != "" {
+			return appsv1.ClusterFailed, "conflict: " + c, nil
+		}
+		return appsv1.ClusterFailed, "apply failed: " + failedManifests(w, applied.Message, ""), nil
 	}
 	if c := meta.FindStatusCondition(conds, workv1.WorkDegraded); c != nil && c.Status == metav1.ConditionTrue {
 		return appsv1.ClusterFailed, "degraded: " + c.Message, nil
@@ -191,11 +196,12 @@ func workState(w *workv1.ManifestWork, desiredHash string) (appsv1.ClusterState,
 	return appsv1.ClusterApplied, "", nil
 }
 
-// failedManifests names the manifests whose Applied condition is False.
-func failedManifests(w *workv1.ManifestWork, fallback string) string {
+// failedManifests names the manifests whose Applied condition is False
+// (with reason, when not ""), or says fallback when there are none.
+func failedManifests(w *workv1.ManifestWork, fallback, reason string) string {
 	var parts []string
 	for _, m := range w.Status.ResourceStatus.Manifests {
-		if c := meta.FindStatusCondition(m.Conditions, workv1.ManifestApplied); c != nil && c.Status == metav1.ConditionFalse {
+		if c := meta.FindStatusCondition(m.Conditions, workv1.ManifestApplied); c != nil && c.Status == metav1.ConditionFalse && (reason == "" || c.Reason == reason) {
 			parts = append(parts, fmt.Sprintf("%s %s: %s", m.ResourceMeta.Kind, objectName(m.ResourceMeta.Namespace, m.ResourceMeta.Name), c.Message))
 			if len(parts) == 3 {
 				break

@@ -78,6 +78,32 @@ func TestClusterStatus(t *testing.T) {
 	}
 }
 
+// TestClusterStatusConflict: a manifest another work applies with other
+// content and wins (the agent's reason ManifestConflict) makes the cluster
+// Failed with a conflict message naming the object and what the agent says
+// of the winner; other failures stay "apply failed".
+func TestClusterStatusConflict(t *testing.T) {
+	const agentMsg = "Not applied: ManifestWork c1/fleet.dev of Subscription fleet/dev also applies Deployment web/front with different content and takes precedence"
+	lost := work("h", 2, cond(workv1.WorkApplied, metav1.ConditionFalse, 2, "1 manifest not applied"))
+	applied := cond(workv1.ManifestApplied, metav1.ConditionTrue, 2, "")
+	applied.Reason = "AppliedManifestComplete"
+	conflict := cond(workv1.ManifestApplied, metav1.ConditionFalse, 2, agentMsg)
+	conflict.Reason = appsv1.ReasonManifestConflict
+	lost.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{
+		{ResourceMeta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Namespace: "web", Name: "cfg"}, Conditions: []metav1.Condition{applied}},
+		{ResourceMeta: workv1.ManifestResourceMeta{Kind: "Deployment", Namespace: "web", Name: "front"}, Conditions: []metav1.Condition{conflict}},
+	}
+	got := clusterStatus(clusterView{name: "c1", desiredHash: "h", works: []*workv1.ManifestWork{lost}}, "r")
+	if got.State != appsv1.ClusterFailed || got.Message != "conflict: Deployment web/front: "+agentMsg {
+		t.Fatalf("status = %s %q", got.State, got.Message)
+	}
+	conflict.Reason = "AppliedManifestFailed"
+	lost.Status.ResourceStatus.Manifests[1].Conditions = []metav1.Condition{conflict}
+	if got := clusterStatus(clusterView{name: "c1", desiredHash: "h", works: []*workv1.ManifestWork{lost}}, "r"); got.Message != "apply failed: Deployment web/front: "+agentMsg {
+		t.Fatalf("an ordinary failure reads %q", got.Message)
+	}
+}
+
 // TestSummarizeStaleAndHeld: a render failure makes the clusters holding the
 // last good content Stale (and Applied False); clusters whose removal waits
 // are listed Held, outside Selected.
