@@ -35,6 +35,7 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
+	"github.com/ocm-gitops/ocm-gitops/pkg/secrets"
 	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
 )
 
@@ -620,6 +621,10 @@ func klusterletNeeds() []perm {
 		perms(work, []string{"appliedmanifestworks/status"}, "update"),
 		// registration/status.go: ClusterClaims informer.
 		perms(cluster, []string{"clusterclaims"}, read...),
+		// secrets/agent.go: the cluster's age recipients published as two
+		// ClusterClaims, and no other claim changed.
+		perms(cluster, []string{"clusterclaims"}, "create"),
+		named(cluster, []string{"clusterclaims"}, []string{secrets.ClaimName, secrets.HeldClaimName}, "update", "delete"),
 		// work/apply.go: namespaces created ahead of their objects, CRDs
 		// read until established.
 		perms("", []string{"namespaces"}, "create"),
@@ -636,17 +641,22 @@ func TestKlusterletRBAC(t *testing.T) {
 	b := typed[rbacv1.ClusterRoleBinding](t, objs, "ClusterRoleBinding", "", "ocm-gitops-klusterlet")
 	checkSubjects(t, b.Name, b.RoleRef, b.Subjects, "ClusterRole", agentNamespace, agentSA)
 
-	// registration/store.go: the issued hub kubeconfig, in one Secret.
+	// registration/store.go: the issued hub kubeconfig, in one Secret;
+	// secrets/agent.go: the cluster's age identities, read (made once).
 	secret := typed[rbacv1.Role](t, objs, "Role", agentNamespace, "ocm-gitops-klusterlet")
+	own := []string{"ocm-gitops-hub-kubeconfig", secrets.DefaultKeySecretName}
 	for _, r := range secret.Rules {
 		if slices.Contains(r.Verbs, "list") || slices.Contains(r.Verbs, "watch") {
 			t.Errorf("the agent may list or watch Secrets: %+v", r)
 		}
-		if (slices.Contains(r.Verbs, "get") || slices.Contains(r.Verbs, "update")) && !slices.Equal(r.ResourceNames, []string{"ocm-gitops-hub-kubeconfig"}) {
-			t.Errorf("Secret reads and updates must be limited to ocm-gitops-hub-kubeconfig: %+v", r)
+		if (slices.Contains(r.Verbs, "get") || slices.Contains(r.Verbs, "update")) &&
+			(len(r.ResourceNames) == 0 || slices.ContainsFunc(r.ResourceNames, func(n string) bool { return !slices.Contains(own, n) })) {
+			t.Errorf("Secret reads and updates must be limited to %v: %+v", own, r)
 		}
 	}
-	wantSecret := slices.Concat(perms("", []string{"secrets"}, "create"), named("", []string{"secrets"}, []string{"ocm-gitops-hub-kubeconfig"}, "get", "update"))
+	wantSecret := slices.Concat(perms("", []string{"secrets"}, "create"),
+		named("", []string{"secrets"}, []string{"ocm-gitops-hub-kubeconfig"}, "get", "update"),
+		named("", []string{"secrets"}, []string{secrets.DefaultKeySecretName}, "get"))
 	if missing, extra := sameSet(wantSecret, granted(t, secret.Name, secret.Rules)); len(missing)+len(extra) > 0 {
 		t.Errorf("Secret Role: missing %v, extra %v", missing, extra)
 	}
