@@ -214,11 +214,21 @@ func storedCert(t *testing.T, path string) *x509.Certificate {
 	return cert
 }
 
+// configMapWork is a work of one ConfigMap that carries its namespace (the
+// agent creates none), kept when the work goes.
 func configMapWork(cluster, name, ns string) *workv1.ManifestWork {
 	raw := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":%q,"namespace":%q},"data":{"k":"v"}}`, name, ns)
+	nsRaw := fmt.Sprintf(`{"apiVersion":"v1","kind":"Namespace","metadata":{"name":%q}}`, ns)
 	return &workv1.ManifestWork{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: cluster},
-		Spec:       workv1.ManifestWorkSpec{Workload: workv1.ManifestsTemplate{Manifests: []workv1.Manifest{{RawExtension: runtime.RawExtension{Raw: []byte(raw)}}}}},
+		Spec: workv1.ManifestWorkSpec{
+			Workload: workv1.ManifestsTemplate{Manifests: []workv1.Manifest{
+				{RawExtension: runtime.RawExtension{Raw: []byte(raw)}},
+				{RawExtension: runtime.RawExtension{Raw: []byte(nsRaw)}},
+			}},
+			DeleteOption: &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeSelectivelyOrphan,
+				SelectivelyOrphan: &workv1.SelectivelyOrphan{OrphaningRules: []workv1.OrphaningRule{{Resource: "namespaces", Name: ns}}}},
+		},
 	}
 }
 

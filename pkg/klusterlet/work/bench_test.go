@@ -149,6 +149,10 @@ func applyRun(b *testing.B, iter int, ssa bool, configure func(o *work.Options),
 		}
 	})
 	ns := func(w int) string { return fmt.Sprintf("%s-ns%d", cluster, w%benchNamespaces) }
+	for i := range benchNamespaces {
+		createNS(b, spokeC, ns(i))
+	}
+	createNS(b, spokeC, cluster+"-warm")
 	createWork(b, manifestWork(cluster, "warmup", configMap(cluster+"-warm", "w", nil)))
 	waitWorkCondition(b, cluster, "warmup", workv1.WorkApplied, metav1.ConditionTrue, 30*time.Second)
 

@@ -51,6 +51,7 @@ func TestDriftCorrected(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "driftfix")
 	ns := "driftfix-apps"
+	createNS(t, spokeC, ns)
 	startAgent(t, cluster, nil)
 	createWork(t, hubLikeWork(cluster, "app", false, configMap(ns, "cfg", map[string]string{"key": "v"}), fmt.Sprintf(deployment, ns)))
 	waitWorkCondition(t, cluster, "app", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
@@ -112,6 +113,7 @@ func TestDriftReportOnly(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "driftreport")
 	ns := "driftreport-apps"
+	createNS(t, spokeC, ns)
 	startAgent(t, cluster, nil)
 	createWork(t, hubLikeWork(cluster, "app", true,
 		configMap(ns, "a", map[string]string{"key": "v", "other": "o"}),
@@ -187,6 +189,7 @@ func TestDriftCorrectionBacksOff(t *testing.T) {
 	defer cancel()
 	cluster := newCluster(t, "driftfight")
 	ns := "driftfight-apps"
+	createNS(t, spokeC, ns)
 	startAgent(t, cluster, nil)
 	createWork(t, hubLikeWork(cluster, "app", false, configMap(ns, "contested", map[string]string{"key": "ours"})))
 	waitWorkCondition(t, cluster, "app", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)

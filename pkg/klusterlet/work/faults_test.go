@@ -25,6 +25,7 @@ func TestHubOutage(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "outage")
 	ns := "outage-apps"
+	createNS(t, spokeC, ns)
 	proxy := netcut.New(t, hostPort(hubCP.Config))
 	startAgent(t, cluster, hubVia(proxy.Addr()), func(o *work.Options) { o.EvictionGracePeriod = time.Second })
 	createWork(t, hubLikeWork(cluster, "app", false, configMap(ns, "a", map[string]string{"k": "v1"}), configMap(ns, "b", map[string]string{"k": "v1"})))
@@ -70,7 +71,8 @@ func TestHubOutage(t *testing.T) {
 	}
 }
 
-// A failing manifest does not block the others; namespaces are created; CRDs
+// A failing manifest does not block the others; the work's Namespace and
+// CRDs go before the objects that need them, wherever they are listed; CRDs
 // go before their objects, in one work or across works.
 func TestFaultsAndOrdering(t *testing.T) {
 	ctx := context.Background()
@@ -83,20 +85,22 @@ func TestFaultsAndOrdering(t *testing.T) {
 	widget := func(ns, name string) string {
 		return fmt.Sprintf(`{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":%q,"namespace":%q},"spec":{"size":3}}`, name, ns)
 	}
-	// The CR comes first in the manifest list; the namespace does not exist.
+	// The CR comes first in the manifest list; the namespace does not exist
+	// yet: the work carries it, last.
 	w := manifestWork(cluster, "mixed",
 		widget("faults-new-ns", "w1"),
 		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"bad","namespace":"faults-new-ns"},"data":{"k":42}}`,
 		`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"namespace":"faults-new-ns"}}`,
 		configMap("faults-new-ns", "good", map[string]string{"k": "v"}),
-		crd)
+		crd,
+		namespaceManifest("faults-new-ns"))
 	createWork(t, w)
 	w = waitWorkCondition(t, cluster, "mixed", workv1.WorkApplied, metav1.ConditionFalse, 20*time.Second)
 	poll.Eventually(t, 20*time.Second, "good manifests applied", func() error {
 		w = getWork(t, cluster, "mixed")
 		var states []string
 		ok := true
-		for i, want := range []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionTrue, metav1.ConditionTrue} {
+		for i, want := range []metav1.ConditionStatus{metav1.ConditionTrue, metav1.ConditionFalse, metav1.ConditionFalse, metav1.ConditionTrue, metav1.ConditionTrue, metav1.ConditionTrue} {
 			c := manifestCondition(w, i, workv1.ManifestApplied)
 			if c == nil || c.Status != want {
 				ok = false
@@ -115,7 +119,7 @@ func TestFaultsAndOrdering(t *testing.T) {
 	if err := spokeC.Get(ctx, client.ObjectKey{Namespace: "faults-new-ns", Name: "w1"}, wd); err != nil {
 		t.Errorf("custom resource not applied after its CRD: %v", err)
 	}
-	if c := workCondition(w, workv1.WorkDegraded); c == nil || c.Status != metav1.ConditionTrue || !contains(c.Message, "2 of 5") {
+	if c := workCondition(w, workv1.WorkDegraded); c == nil || c.Status != metav1.ConditionTrue || !contains(c.Message, "2 of 6") {
 		t.Errorf("Degraded = %+v", c)
 	}
 	if c := manifestCondition(w, 2, workv1.ManifestApplied); c == nil || !contains(c.Message, "no metadata.name") {

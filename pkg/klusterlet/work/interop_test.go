@@ -96,6 +96,7 @@ func TestOCMWrittenManifestWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Namespace = cluster
+	createNS(t, spokeC, "interop")
 	startAgent(t, cluster, nil)
 	createWork(t, w)
 	w = waitWorkCondition(t, cluster, "hello-work", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)

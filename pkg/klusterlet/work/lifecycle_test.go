@@ -61,6 +61,7 @@ func TestDeleteOptions(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := "delopt-" + tc.name
+			createNS(t, spokeC, ns)
 			w := manifestWork(cluster, tc.name, configMap(ns, "a", map[string]string{"k": "v"}), configMap(ns, "b", map[string]string{"k": "v"}))
 			w.Spec.DeleteOption = tc.option
 			createWork(t, w)
@@ -92,6 +93,7 @@ func TestPruneAndOrphanSwitch(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "prune")
 	ns := "prune-apps"
+	createNS(t, spokeC, ns)
 	startAgent(t, cluster, nil)
 	createWork(t, manifestWork(cluster, "p", configMap(ns, "a", nil), configMap(ns, "b", nil)))
 	waitWorkCondition(t, cluster, "p", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)
@@ -174,6 +176,7 @@ func TestRestartFindsDrift(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "restartdrift")
 	ns := "restartdrift-apps"
+	createNS(t, spokeC, ns)
 	first := startAgent(t, cluster, nil)
 	correct := manifestWork(cluster, "correct", configMap(ns, "c", map[string]string{"k": "v"}))
 	correct.Spec.ManifestConfigs = []workv1.ManifestConfigOption{ssaConfig("", "configmaps", ns, "c", true, "work-agent-ocm-gitops")}
@@ -235,6 +238,7 @@ func TestAgentStopsCleanly(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for i := range 3 {
 		cluster := newCluster(t, fmt.Sprintf("stopclean-%d", i))
+		createNS(t, spokeC, cluster+"-apps")
 		a := startAgent(t, cluster, nil)
 		createWork(t, manifestWork(cluster, "w", configMap(cluster+"-apps", "c", nil)))
 		waitWorkCondition(t, cluster, "w", workv1.WorkApplied, metav1.ConditionTrue, 20*time.Second)

@@ -22,7 +22,8 @@ import (
 func TestUpdateStrategy(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "update")
-	ns := "update-apps" // created by the agent: it does not exist yet
+	ns := "update-apps"
+	createNS(t, spokeC, ns)
 	startAgent(t, cluster, nil)
 
 	w := manifestWork(cluster, "app",
@@ -275,6 +276,7 @@ func TestServerSideApplyIgnoreFields(t *testing.T) {
 	ctx := context.Background()
 	cluster := newCluster(t, "ignore")
 	ns := "ignore-apps"
+	createNS(t, spokeC, ns)
 	startAgent(t, cluster, nil)
 	w := manifestWork(cluster, "ig", configMap(ns, "cfg", map[string]string{"change": "1", "present": "1", "strict": "1"}))
 	cfg := ssaConfig("", "configmaps", ns, "cfg", true, "")

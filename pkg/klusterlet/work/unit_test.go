@@ -206,3 +206,36 @@ func TestHandOffWindow(t *testing.T) {
 		t.Errorf("no window: wait %s began %t, want no hold", wait, began)
 	}
 }
+
+// Ownership follows OCM's OwnedByTheWork: Foreground (or none) owns all,
+// Orphan none, SelectivelyOrphan all but the rules that match group,
+// resource, namespace and name exactly.
+func TestOwnedByWorkAsOCM(t *testing.T) {
+	ns := workv1.ResourceIdentifier{Resource: "namespaces", Name: "apps"}
+	cm := workv1.ResourceIdentifier{Resource: "configmaps", Namespace: "apps", Name: "cfg"}
+	selective := func(rules ...workv1.OrphaningRule) *workv1.DeleteOption {
+		return &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeSelectivelyOrphan,
+			SelectivelyOrphan: &workv1.SelectivelyOrphan{OrphaningRules: rules}}
+	}
+	tests := []struct {
+		name string
+		opt  *workv1.DeleteOption
+		id   workv1.ResourceIdentifier
+		want bool
+	}{
+		{"no option", nil, ns, true},
+		{"foreground", &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeForeground}, ns, true},
+		{"orphan", &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeOrphan}, cm, false},
+		{"selective without rules", &workv1.DeleteOption{PropagationPolicy: workv1.DeletePropagationPolicyTypeSelectivelyOrphan}, ns, true},
+		{"the namespace's rule", selective(workv1.OrphaningRule{Resource: "namespaces", Name: "apps"}), ns, false},
+		{"the rule keeps only its object", selective(workv1.OrphaningRule{Resource: "namespaces", Name: "apps"}), cm, true},
+		{"a namespace in the rule of a cluster-scoped object", selective(workv1.OrphaningRule{Resource: "namespaces", Namespace: "apps", Name: "apps"}), ns, true},
+		{"another group", selective(workv1.OrphaningRule{Group: "apps", Resource: "namespaces", Name: "apps"}), ns, true},
+		{"no wildcards", selective(workv1.OrphaningRule{Resource: "configmaps", Namespace: "apps", Name: "*"}), cm, true},
+	}
+	for _, tc := range tests {
+		if got := ownedByWork(tc.opt, tc.id); got != tc.want {
+			t.Errorf("%s: owned = %t, want %t", tc.name, got, tc.want)
+		}
+	}
+}

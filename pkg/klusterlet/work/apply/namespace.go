@@ -1,34 +1,38 @@
 package apply
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-var namespacesGVR = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+// The agent never creates a namespace behind the user's back (as neither
+// helm without --create-namespace nor Argo CD without CreateNamespace
+// does): an object whose namespace does not exist fails, unless the work
+// carries the Namespace, which is applied before the objects in it.
 
-// inNamespace runs a write and, when it failed because the object's
-// namespace does not exist, creates the namespace and runs it again.
-func inNamespace(ctx context.Context, req *Request, write func() (*unstructured.Unstructured, error)) (*unstructured.Unstructured, error) {
+// NamespaceMissingError is a write refused because the object's namespace
+// does not exist on the managed cluster.
+type NamespaceMissingError struct {
+	Namespace string
+	Object    string
+}
+
+func (e *NamespaceMissingError) Error() string {
+	return fmt.Sprintf("namespace %s does not exist on the managed cluster, so %s cannot be created in it; "+
+		"add a Namespace manifest for %s to the work (the agent applies it before the objects in it) or create the namespace on the cluster",
+		e.Namespace, e.Object, e.Namespace)
+}
+
+// inNamespace runs a write, telling a missing namespace apart.
+func inNamespace(req *Request, write func() (*unstructured.Unstructured, error)) (*unstructured.Unstructured, error) {
 	obj, err := write()
-	ns := req.Object.GetNamespace()
-	if !missingNamespace(err, ns) {
-		return obj, err
+	if ns := req.Object.GetNamespace(); missingNamespace(err, ns) {
+		return nil, &NamespaceMissingError{Namespace: ns, Object: req.describe()}
 	}
-	nsObj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "v1", "kind": "Namespace",
-		"metadata": map[string]any{"name": ns},
-	}}
-	if _, cerr := req.Client.Resource(namespacesGVR).Create(ctx, nsObj, metav1.CreateOptions{}); cerr != nil && !apierrors.IsAlreadyExists(cerr) {
-		return nil, fmt.Errorf("create namespace %s for %s: %w", ns, req.describe(), cerr)
-	}
-	return write()
+	return obj, err
 }
 
 func missingNamespace(err error, ns string) bool {

@@ -70,7 +70,7 @@ func (s *serverSideApply) apply(ctx context.Context, req *Request, required *uns
 		}
 		body := required.DeepCopy()
 		guarded := setAppliedOwners(body, req, live)
-		obj, err := inNamespace(ctx, req, func() (*unstructured.Unstructured, error) {
+		obj, err := inNamespace(req, func() (*unstructured.Unstructured, error) {
 			return req.resource().Apply(ctx, body.GetName(), body, metav1.ApplyOptions{FieldManager: fm, Force: force})
 		})
 		if guarded && staleVersion(err) && attempt < maxAttempts {

@@ -68,7 +68,7 @@ func (u *update) Preview(ctx context.Context, req *Request) (drift.Drift, error)
 
 // create creates obj in the request's namespace.
 func create(ctx context.Context, req *Request, fieldManager string, obj *unstructured.Unstructured) (*unstructured.Unstructured, error) {
-	return inNamespace(ctx, req, func() (*unstructured.Unstructured, error) {
+	return inNamespace(req, func() (*unstructured.Unstructured, error) {
 		return req.resource().Create(ctx, obj, metav1.CreateOptions{FieldManager: fieldManager})
 	})
 }
