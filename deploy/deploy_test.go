@@ -35,8 +35,8 @@ import (
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/pkg/registration"
-	"github.com/ocm-gitops/ocm-gitops/pkg/secrets"
 	reghub "github.com/ocm-gitops/ocm-gitops/pkg/registration/hub"
+	"github.com/ocm-gitops/ocm-gitops/pkg/secrets"
 )
 
 // targets are the folders users install.
