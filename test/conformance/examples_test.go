@@ -88,7 +88,6 @@ func (f *fleet) testOCMExamples(t *testing.T) {
 		{dir: "helloworld", sub: "helloworld/helloworld-subscription-1", clusters: both,
 			objects: []string{"Deployment helloworld/helloworld-app-deploy", "Service helloworld/helloworld-app-svc", "Route helloworld/helloworld-app-route"},
 			gaps: map[string]string{
-				`namespaces "helloworld" not found`: "known gap (issue 17 item 2, hub): the work carries no Namespace for the Subscription's namespace, which OCM's agent does not create",
 				"resources.request: field not declared in schema": "known gap (hub and agent): the sample's Deployment has a misspelt field (resources.request); " +
 					"server-side apply (our hub's strategy, on both agents) refuses it where OCM's application agent dropped it",
 			}},

@@ -45,13 +45,13 @@ func fleetApps() []fleetApp {
 			objects: []string{"Namespace /guestbook", "Deployment guestbook/guestbook", "Service guestbook/guestbook"},
 			values:  map[string][]string{"Deployment guestbook/guestbook": {"replicas: 3", "cpu: 100m", "name: guestbook-config-"}}},
 		{sub: "status-page/status-page", source: "Helm chart in Git",
-			objects: []string{"ConfigMap status-page/status-page-config", "Deployment status-page/status-page", "Service status-page/status-page"},
+			objects: []string{"Namespace /status-page", "ConfigMap status-page/status-page-config", "Deployment status-page/status-page", "Service status-page/status-page"},
 			values: map[string][]string{
 				"ConfigMap status-page/status-page-config": {"region: east", "environment: prod", `replicas: "3"`, "message: Operational; deployed from Git"},
 				"Deployment status-page/status-page":       {"replicas: 3"},
 			}},
 		{sub: "node-probe/node-probe", source: "Helm repository",
-			objects: []string{"ConfigMap node-probe/node-probe", "DaemonSet node-probe/node-probe"},
+			objects: []string{"Namespace /node-probe", "ConfigMap node-probe/node-probe", "DaemonSet node-probe/node-probe"},
 			values:  map[string][]string{"ConfigMap node-probe/node-probe": {"chartVersion: 1.3.1"}}}, // newest in >=1.2.0 <2.0.0
 	}
 }
@@ -118,9 +118,9 @@ func (f *fleet) serveExampleFleet(t *testing.T) {
 
 // expectFleetApp waits until one agent's cluster runs app as the hub sent
 // it and the hub reads it back as applied, and returns the agent's state.
-// A Helm work without its release's Namespace fails on OCM's agent, which
-// does not create namespaces: that skips, naming the gap, until the hub
-// sends the Namespace (issue 17 item 2).
+// A Helm work carries its release's Namespace (the hub adds the namespaces
+// a render uses but does not declare), so OCM's agent, which creates no
+// namespace, applies it (issue 17 item 2).
 func (f *fleet) expectFleetApp(t *testing.T, app fleetApp, cluster string) workState {
 	t.Helper()
 	ns, name, _ := strings.Cut(app.sub, "/")
@@ -140,11 +140,6 @@ func (f *fleet) expectFleetApp(t *testing.T, app fleetApp, cluster string) workS
 		switch {
 		case cs == nil:
 			return fmt.Errorf("the Subscription reports no %s: %+v", cluster, sub.Status)
-		case cs.State == appsv1.ClusterFailed && strings.Contains(cs.Message, fmt.Sprintf("namespaces %q not found", ns)):
-			if w := f.fleetAppWork(t, app, cluster); w != nil && !carriesNamespace(w) {
-				t.Skipf("known gap (issue 17 item 2, hub): the work carries no Namespace %s, which OCM's agent does not create: %s", ns, cs.Message)
-			}
-			return fmt.Errorf("%s: %s", cs.State, cs.Message)
 		case cs.State != appsv1.ClusterApplied:
 			return fmt.Errorf("%s is %s: %s", cluster, cs.State, cs.Message)
 		case cs.Revision == "" || cs.Revision != sub.Status.LastAttemptedRevision:
@@ -211,15 +206,6 @@ func (f *fleet) fleetAppWork(t *testing.T, app fleetApp, cluster string) *workv1
 	}
 	t.Fatalf("%s has %d works on %s, want one", app.sub, len(list.Items), cluster)
 	return nil
-}
-
-func carriesNamespace(w *workv1.ManifestWork) bool {
-	for _, m := range w.Spec.Workload.Manifests {
-		if strings.Contains(string(m.Raw), `"kind":"Namespace"`) {
-			return true
-		}
-	}
-	return false
 }
 
 // labelCluster adds labels to a ManagedCluster on the hub.
