@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/preview"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
@@ -190,6 +191,10 @@ func diffCheckout(ctx context.Context, c client.Reader, sub *appsv1.Subscription
 			}
 			addProblem(result, failed, cluster, err.Error())
 			continue
+		}
+		// Works carry the namespaces a render uses but does not declare.
+		if local, err = render.NewOutput(hub.WithUndeclaredNamespaces(local.Objects)); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", cluster, err)
 		}
 		now, err := render.NewOutput(byCluster[cluster].objects)
 		if err != nil {

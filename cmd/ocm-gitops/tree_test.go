@@ -53,7 +53,9 @@ func TestTreeAndDiffCommands(t *testing.T) {
 	if err := json.Unmarshal([]byte(e.run(t, 0, "tree", "sub", "fleet/hello", "-o", "json")), &tree); err != nil {
 		t.Fatal(err)
 	}
-	if len(tree.Groups) != 2 || tree.Groups[0].Content == tree.Groups[1].Content || len(tree.Groups[0].Objects) != 2 || tree.Groups[1].Clusters[0].Name != "west" {
+	// Each work carries the ConfigMap and the Deployment, and the two
+	// namespaces they use but the repository does not declare.
+	if len(tree.Groups) != 2 || tree.Groups[0].Content == tree.Groups[1].Content || len(tree.Groups[0].Objects) != 4 || tree.Groups[1].Clusters[0].Name != "west" {
 		t.Fatalf("tree -o json after the override = %+v, want two groups of one cluster with different content", tree)
 	}
 

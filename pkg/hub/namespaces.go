@@ -77,3 +77,10 @@ func orphanNamespaces(opt *workv1.DeleteOption, names []string) *workv1.DeleteOp
 	}
 	return out
 }
+
+// WithUndeclaredNamespaces is objs as a work carries them: a bare v1
+// Namespace first for each namespace objs use but do not declare. What
+// compares a render with deployed works (ocm-gitops diff) starts here.
+func WithUndeclaredNamespaces(objs []*unstructured.Unstructured) []*unstructured.Unstructured {
+	return withNamespaces(objs, undeclaredNamespaces(objs))
+}
