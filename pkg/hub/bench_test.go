@@ -100,7 +100,7 @@ func BenchmarkSyncNoop5000(b *testing.B) {
 	f := newBenchFleet(b, 5000)
 	ctx := context.Background()
 	for b.Loop() {
-		clusters := rolloutClusters(f.targets, f.existing, f.desired)
+		clusters := rolloutClusters(f.targets, f.existing, f.desired, true)
 		g := f.r.gate(f.sub, clusters, f.targets, f.existing, f.art.Revision)
 		send := make(map[string]*want, len(g.Send))
 		for _, c := range g.Send {

@@ -106,13 +106,13 @@ func destructive(clusters []string, existing map[string][]*workv1.ManifestWork) 
 // rolloutClusters reads each selected cluster's standing with the content it
 // should hold. A cluster is current only when it holds exactly that many works
 // with that content.
-func rolloutClusters(targets []placement.Target, existing map[string][]*workv1.ManifestWork, desired map[string]*want) []rollout.Cluster {
+func rolloutClusters(targets []placement.Target, existing map[string][]*workv1.ManifestWork, desired map[string]*want, waitForHealth bool) []rollout.Cluster {
 	out := make([]rollout.Cluster, 0, len(targets))
 	for _, t := range targets {
 		c := rollout.Cluster{Name: t.Cluster, GroupIndex: int32(t.GroupIndex), GroupName: t.GroupName}
 		if d := desired[t.Cluster]; d != nil {
 			works := existing[t.Cluster]
-			c.Current, c.State, c.Since = rollout.FromWorks(works, d.hash)
+			c.Current, c.State, c.Since = rollout.FromWorks(works, d.hash, waitForHealth)
 			if len(works) != len(d.b.parts) {
 				c.Current, c.State, c.Since = false, rollout.ToApply, time.Time{}
 			}

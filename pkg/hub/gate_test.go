@@ -226,7 +226,7 @@ func TestGate(t *testing.T) {
 				targets = append(targets, placement.Target{Cluster: c})
 				desired[c] = &want{b: &bundle{hash: "new", parts: [][]workv1.Manifest{nil}}, hash: "new"}
 			}
-			clusters := rolloutClusters(targets, existing, desired)
+			clusters := rolloutClusters(targets, existing, desired, true)
 			g := r.gate(sub, clusters, targets, existing, "main@sha1:2")
 
 			if !slices.Equal(g.Send, tt.send) {
@@ -287,14 +287,14 @@ func TestRolloutClustersNeedEveryPart(t *testing.T) {
 	gone := workHolding("b", standing{hash: "new", state: "applied", ago: time.Hour})
 	gone.DeletionTimestamp = &metav1.Time{Time: monday}
 	targets := []placement.Target{{Cluster: "a", GroupIndex: 2, GroupName: "canary"}, {Cluster: "b"}}
-	got := rolloutClusters(targets, map[string][]*workv1.ManifestWork{"a": {one}, "b": {gone, gone}}, map[string]*want{"a": two, "b": two})
+	got := rolloutClusters(targets, map[string][]*workv1.ManifestWork{"a": {one}, "b": {gone, gone}}, map[string]*want{"a": two, "b": two}, true)
 	if got[0].Current || got[1].Current {
 		t.Fatalf("a cluster missing a part or holding deleted works counts as current: %+v", got)
 	}
 	if got[0].GroupIndex != 2 || got[0].GroupName != "canary" {
 		t.Fatalf("group lost: %+v", got[0])
 	}
-	got = rolloutClusters(targets[:1], map[string][]*workv1.ManifestWork{"a": {one, one}}, map[string]*want{"a": two})
+	got = rolloutClusters(targets[:1], map[string][]*workv1.ManifestWork{"a": {one, one}}, map[string]*want{"a": two}, true)
 	if !got[0].Current || got[0].State != rollout.Succeeded {
 		t.Fatalf("a cluster holding both parts: %+v", got[0])
 	}
@@ -386,7 +386,7 @@ func BenchmarkGate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for b.Loop() {
-				clusters := rolloutClusters(targets, existing, desired)
+				clusters := rolloutClusters(targets, existing, desired, true)
 				g := r.gate(sub, clusters, targets, existing, "main@sha1:2")
 				if len(g.Conditions) != 3 {
 					b.Fatal(g.Conditions)

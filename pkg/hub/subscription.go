@@ -212,7 +212,7 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 
 // deploy gates and writes the rendered content and reports the outcome.
 func (r *SubscriptionReconciler) deploy(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, desired map[string]*want, o outcome, requeue time.Duration) (ctrl.Result, error) {
-	clusters := rolloutClusters(o.targets, o.existing, desired)
+	clusters := rolloutClusters(o.targets, o.existing, desired, sub.Spec.WaitsForHealth())
 	g := r.gate(sub, clusters, o.targets, o.existing, art.Revision)
 	for _, c := range g.Conditions {
 		condition(sub, c.Type, c.Status == metav1.ConditionTrue, c.Reason, c.Message)

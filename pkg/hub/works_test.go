@@ -100,7 +100,7 @@ func TestCacheKeepsWriteTimes(t *testing.T) {
 	if len(w.ManagedFields) != 2 || w.ManagedFields[0].FieldsV1 != nil {
 		t.Fatalf("managed fields %+v", w.ManagedFields)
 	}
-	current, state, since := rollout.FromWorks([]*workv1.ManifestWork{w}, "h2")
+	current, state, since := rollout.FromWorks([]*workv1.ManifestWork{w}, "h2", true)
 	if !current || state != rollout.Progressing || !since.Equal(updated) {
 		t.Fatalf("FromWorks = %v %s %s, want the update time %s", current, state, since, updated)
 	}

@@ -132,6 +132,11 @@ type Decision struct {
 	Failing []string
 	// MaxFailureBreach is true when failures stopped the rollout.
 	MaxFailureBreach bool
+	// Failed is true when the rollout failed, for what spec.onRolloutFailure
+	// does: failures stopped it, or, with type All (which stops for no
+	// failure, as in OCM), more clusters failed or timed out than
+	// all.maxFailures allows (0 when unset).
+	Failed bool
 }
 
 // entry is one cluster as a rollout step sees it.
@@ -422,6 +427,7 @@ func (p *planner) decide(r result) Decision {
 		}
 	}
 	st, current := p.count(r, &d)
+	d.Failed = r.breach || (p.s.kind == clusterv1alpha1.All && p.failuresBeyond(len(d.Failing)+len(d.TimedOut)))
 	if p.in.Paused {
 		d.Update, d.RequeueAfter = nil, 0
 	}
@@ -430,6 +436,13 @@ func (p *planner) decide(r result) Decision {
 	st.StartedAt = p.startedAt()
 	d.Status = st
 	return d
+}
+
+// failuresBeyond reports whether n failures are more than the strategy's
+// maxFailures allows over all clusters.
+func (p *planner) failuresBeyond(n int) bool {
+	allowed, _ := sizeOf(p.s.maxFailures, len(p.order), 0)
+	return n > allowed
 }
 
 // nextTimer is how long until the first running soak or deadline timer of

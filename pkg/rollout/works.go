@@ -3,8 +3,6 @@ package rollout
 import (
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
@@ -13,13 +11,14 @@ import (
 // FromWorks reads a cluster's standing from its ManifestWorks for a
 // Subscription: whether they all carry desiredHash (their
 // appsv1.AnnotationContentHash), and if so the State and Since to give Plan.
+// With waitForHealth a cluster succeeds once its workloads are healthy and
+// fails once one is degraded (WorkReport.State).
 //
 // A work the agent has not picked up yet counts as Progressing since it was
 // last written, so that an agent that never answers runs into
 // progressDeadline; OCM's own controller reports ToApply there, which never
-// times out. Since is never earlier than the last write of a work, because a
-// condition that stayed True across an update keeps its old transition time.
-func FromWorks(works []*workv1.ManifestWork, desiredHash string) (current bool, state State, since time.Time) {
+// times out.
+func FromWorks(works []*workv1.ManifestWork, desiredHash string, waitForHealth bool) (current bool, state State, since time.Time) {
 	if len(works) == 0 {
 		return false, ToApply, time.Time{}
 	}
@@ -27,7 +26,7 @@ func FromWorks(works []*workv1.ManifestWork, desiredHash string) (current bool, 
 		if w.DeletionTimestamp != nil || w.Annotations[appsv1.AnnotationContentHash] != desiredHash {
 			return false, ToApply, time.Time{}
 		}
-		s, t := workState(w)
+		s, t := ReadWork(w).State(waitForHealth)
 		switch {
 		case i == 0 || severity(s) > severity(state):
 			state, since = s, t
@@ -52,28 +51,6 @@ func severity(s State) int {
 		return 1
 	}
 	return 0
-}
-
-// workState reads one work that carries the desired content.
-func workState(w *workv1.ManifestWork) (State, time.Time) {
-	written := lastWritten(w)
-	conds := w.Status.Conditions
-	applied := meta.FindStatusCondition(conds, workv1.WorkApplied)
-	if applied == nil || applied.ObservedGeneration < w.Generation {
-		return Progressing, written
-	}
-	if applied.Status == metav1.ConditionFalse {
-		return Failed, later(written, applied.LastTransitionTime.Time)
-	}
-	if c := meta.FindStatusCondition(conds, workv1.WorkDegraded); c != nil && c.Status == metav1.ConditionTrue {
-		return Failed, later(written, c.LastTransitionTime.Time)
-	}
-	available := meta.FindStatusCondition(conds, workv1.WorkAvailable)
-	if applied.Status != metav1.ConditionTrue || available == nil || available.Status != metav1.ConditionTrue ||
-		available.ObservedGeneration < w.Generation {
-		return Progressing, later(written, applied.LastTransitionTime.Time)
-	}
-	return Succeeded, later(written, later(applied.LastTransitionTime.Time, available.LastTransitionTime.Time))
 }
 
 // lastWritten is when the work's spec or metadata last changed, from its

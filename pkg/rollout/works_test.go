@@ -37,6 +37,8 @@ func TestFromWorks(t *testing.T) {
 		current bool
 		state   State
 		since   time.Duration
+		// applied: the Subscription waits for Applied, not Healthy.
+		applied bool
 	}{
 		{name: "no work", works: nil},
 		{name: "old content", works: []*workv1.ManifestWork{work("old", 1, 0)}},
@@ -69,10 +71,37 @@ func TestFromWorks(t *testing.T) {
 		{name: "parts in progress: deadline from the first", works: []*workv1.ManifestWork{
 			work("h", 2, 8*time.Minute), work("h", 2, 6*time.Minute)},
 			current: true, state: Progressing, since: 6 * time.Minute},
+		{name: "available, workloads still progressing", works: []*workv1.ManifestWork{work("h", 1, 0,
+			cond(workv1.WorkApplied, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, 2*time.Minute),
+			cond(workv1.WorkProgressing, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkDegraded, metav1.ConditionFalse, 1, time.Minute))},
+			current: true, state: Progressing, since: time.Minute},
+		{name: "healthy since progress ended", works: []*workv1.ManifestWork{work("h", 1, 0,
+			cond(workv1.WorkApplied, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, 2*time.Minute),
+			cond(workv1.WorkProgressing, metav1.ConditionFalse, 1, 6*time.Minute), cond(workv1.WorkDegraded, metav1.ConditionFalse, 1, time.Minute))},
+			current: true, state: Succeeded, since: 6 * time.Minute},
+		{name: "a workload failing fails the cluster", works: []*workv1.ManifestWork{work("h", 1, 0,
+			cond(workv1.WorkApplied, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, time.Minute),
+			cond(workv1.WorkProgressing, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkDegraded, metav1.ConditionTrue, 1, 3*time.Minute))},
+			current: true, state: Failed, since: 3 * time.Minute},
+		{name: "a workload failing does not hold a rollout that waits for Applied", applied: true, works: []*workv1.ManifestWork{work("h", 1, 0,
+			cond(workv1.WorkApplied, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, 2*time.Minute),
+			cond(workv1.WorkProgressing, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkDegraded, metav1.ConditionTrue, 1, 3*time.Minute))},
+			current: true, state: Succeeded, since: 2 * time.Minute},
+		{name: "an apply failure fails a rollout that waits for Applied", applied: true, works: []*workv1.ManifestWork{work("h", 1, 0,
+			cond(workv1.WorkApplied, metav1.ConditionFalse, 1, 3*time.Minute), cond(workv1.WorkDegraded, metav1.ConditionTrue, 1, 3*time.Minute))},
+			current: true, state: Failed, since: 3 * time.Minute},
+		{name: "health of an older generation is not read", works: []*workv1.ManifestWork{work("h", 2, 0,
+			cond(workv1.WorkApplied, metav1.ConditionTrue, 2, time.Minute), cond(workv1.WorkAvailable, metav1.ConditionTrue, 2, time.Minute),
+			cond(workv1.WorkProgressing, metav1.ConditionFalse, 1, 0), cond(workv1.WorkDegraded, metav1.ConditionTrue, 1, 0))},
+			current: true, state: Succeeded, since: time.Minute},
+		{name: "unknown health keeps progressing", works: []*workv1.ManifestWork{work("h", 1, 0,
+			cond(workv1.WorkApplied, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, time.Minute),
+			cond(workv1.WorkProgressing, metav1.ConditionTrue, 1, time.Minute), cond(workv1.WorkDegraded, metav1.ConditionUnknown, 1, 5*time.Minute))},
+			current: true, state: Progressing, since: time.Minute},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			current, state, since := FromWorks(tc.works, "h")
+			current, state, since := FromWorks(tc.works, "h", !tc.applied)
 			if current != tc.current {
 				t.Fatalf("current = %v, want %v", current, tc.current)
 			}

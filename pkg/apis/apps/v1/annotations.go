@@ -61,6 +61,13 @@ const (
 	// renderer version): while it stays the same the hub does not rewrite the
 	// work, even when rendering again gives other bytes.
 	AnnotationInputDigest = "apps.open-cluster-management.io/input-digest"
+	// AnnotationRollbackRevision on a ManifestWork is the last revision whose
+	// content was healthy on the cluster before the work's content, recorded
+	// when the content is written: what an automatic rollback restores.
+	AnnotationRollbackRevision = "apps.open-cluster-management.io/rollback-revision"
+	// AnnotationRolledBackFrom on a ManifestWork the hub restored is the
+	// revision whose failed rollout it undid.
+	AnnotationRolledBackFrom = "apps.open-cluster-management.io/rolled-back-from"
 	// AnnotationDriftPolicy on a ManifestWork tells the agent what to do on drift:
 	// Correct (the default) or ReportOnly.
 	AnnotationDriftPolicy = "apps.open-cluster-management.io/drift-policy"

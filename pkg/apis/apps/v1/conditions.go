@@ -20,6 +20,9 @@ const (
 	ConditionWindowOpen = "WindowOpen"
 	// ConditionDeletionHeld: a removal beyond the deletion budget waits for confirmation.
 	ConditionDeletionHeld = "DeletionHeld"
+	// ConditionHealthy: every selected cluster's workloads of the deployed
+	// revision are healthy.
+	ConditionHealthy = "Healthy"
 )
 
 // Condition reasons.
@@ -45,6 +48,12 @@ const (
 	ReasonRolloutFailed      = "RolloutFailed"
 	ReasonRolloutSucceeded   = "RolloutSucceeded"
 	ReasonDependencyNotReady = "DependencyNotReady"
+	// ReasonDegraded: a workload is failing on some cluster.
+	ReasonDegraded = "Degraded"
+	// ReasonRollingBack and ReasonRolledBack: a failed rollout is being, or
+	// has been, rolled back (spec.onRolloutFailure: Rollback).
+	ReasonRollingBack = "RollingBack"
+	ReasonRolledBack  = "RolledBack"
 	// ReasonManifestConflict is the reason of a manifest's Applied=False (and
 	// of the work's) when another ManifestWork applies the same object with
 	// different content and wins: the message names that ManifestWork.

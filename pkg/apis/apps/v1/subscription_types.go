@@ -201,7 +201,58 @@ type SubscriptionSpec struct {
 	// of its own (ocm-gitops extension).
 	// +optional
 	Executor *workv1.ManifestWorkExecutor `json:"executor,omitempty"`
+
+	// Health says what Ready and a rollout wait for on each cluster: every
+	// object applied and healthy when unset (ocm-gitops extension).
+	// +optional
+	Health *HealthPolicy `json:"health,omitempty"`
+
+	// OnRolloutFailure is what happens when the rollout of new content fails,
+	// that is when more clusters fail than the rolloutStrategy's maxFailures
+	// allows (with type All or no strategy: when more than all.maxFailures, 0
+	// by default, fail). A cluster fails when a workload is degraded, an apply
+	// fails, or progressDeadline passes before it is healthy. Stop (the
+	// default) sends the content to no further cluster; Rollback also gives
+	// every cluster that received it back the content of the last revision
+	// that was healthy there, and sends nothing new until a commit or a spec
+	// change gives other content (ocm-gitops extension).
+	// +optional
+	OnRolloutFailure RolloutFailureAction `json:"onRolloutFailure,omitempty"`
 }
+
+// HealthPolicy says what counts as done on a cluster.
+type HealthPolicy struct {
+	// WaitFor is Healthy (the default: every object applied and healthy as the
+	// agent judges it, from kstatus and conditionRules) or Applied (applied is
+	// enough: health is still reported, but holds neither Ready nor a rollout).
+	// +optional
+	WaitFor HealthWait `json:"waitFor,omitempty"`
+}
+
+// HealthWait is what Ready and a rollout wait for on each cluster.
+// +kubebuilder:validation:Enum=Healthy;Applied
+type HealthWait string
+
+// What Ready and a rollout wait for.
+const (
+	WaitForHealthy HealthWait = "Healthy"
+	WaitForApplied HealthWait = "Applied"
+)
+
+// WaitsForHealth reports whether Ready and a rollout wait for health.
+func (s *SubscriptionSpec) WaitsForHealth() bool {
+	return s.Health == nil || s.Health.WaitFor != WaitForApplied
+}
+
+// RolloutFailureAction is what a failed rollout does.
+// +kubebuilder:validation:Enum=Stop;Rollback
+type RolloutFailureAction string
+
+// What a failed rollout does.
+const (
+	RolloutFailureStop     RolloutFailureAction = "Stop"
+	RolloutFailureRollback RolloutFailureAction = "Rollback"
+)
 
 // SubscriptionPhase is OCM's coarse state, kept for existing tooling.
 type SubscriptionPhase string
@@ -217,9 +268,10 @@ type ClusterState string
 
 // Cluster states, from best to worst.
 const (
-	// ClusterApplied: every object of the deployed revision is applied and available.
+	// ClusterApplied: every object of the deployed revision is applied and
+	// healthy (available, where the agent reports no health).
 	ClusterApplied ClusterState = "Applied"
-	// ClusterProgressing: sent, not yet applied or not yet available.
+	// ClusterProgressing: sent, not yet applied or not yet healthy.
 	ClusterProgressing ClusterState = "Progressing"
 	// ClusterPending: selected but not sent yet (rollout, window or budget).
 	ClusterPending ClusterState = "Pending"
@@ -237,6 +289,27 @@ const (
 	// removal of the Subscription's objects from it waits: for the deletion
 	// budget's confirmation, the pause label or a deployment window.
 	ClusterHeld ClusterState = "Held"
+	// ClusterDegraded: applied, and a workload is failing (an image that
+	// cannot be pulled, a crashing container, a failed Job).
+	ClusterDegraded ClusterState = "Degraded"
+)
+
+// WorkloadHealth is how the objects a cluster applied are doing, as its
+// agent judges them.
+type WorkloadHealth string
+
+// Workload health, from best to worst.
+const (
+	// HealthHealthy: every object is healthy (kstatus Current, or what its
+	// conditionRules say); where the agent reports no health, every object
+	// is available.
+	HealthHealthy WorkloadHealth = "Healthy"
+	// HealthProgressing: some object is not healthy yet.
+	HealthProgressing WorkloadHealth = "Progressing"
+	// HealthUnknown: some object's health could not be read.
+	HealthUnknown WorkloadHealth = "Unknown"
+	// HealthDegraded: some object is failing.
+	HealthDegraded WorkloadHealth = "Degraded"
 )
 
 // ClusterSummary counts clusters by state.
@@ -256,6 +329,13 @@ type ClusterSummary struct {
 	// not among Selected.
 	// +optional
 	Held int32 `json:"held,omitempty"`
+	// Healthy counts the clusters whose workloads of the deployed content
+	// are healthy.
+	// +optional
+	Healthy int32 `json:"healthy"`
+	// Degraded counts the clusters where a workload is failing.
+	// +optional
+	Degraded int32 `json:"degraded"`
 }
 
 // ObjectReference names one Kubernetes object on a managed cluster.
@@ -288,6 +368,10 @@ type ClusterStatus struct {
 	Revision string `json:"revision,omitempty"`
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Health is how the workloads of the content the cluster holds are
+	// doing, once it is applied.
+	// +optional
+	Health WorkloadHealth `json:"health,omitempty"`
 	// Drift lists up to ten drifted objects.
 	// +optional
 	Drift []DriftedObject `json:"drift,omitempty"`
@@ -377,6 +461,59 @@ type SubscriptionStatus struct {
 	// as Flux's lastHandledReconcileAt; 'ocm-gitops reconcile' waits for it.
 	// +optional
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// Rollback is the automatic rollback of a revision whose rollout failed
+	// (spec.onRolloutFailure: Rollback), while it holds the Subscription.
+	// +optional
+	Rollback *RollbackStatus `json:"rollback,omitempty"`
+}
+
+// RollbackPhase is where an automatic rollback stands.
+type RollbackPhase string
+
+// Rollback phases.
+const (
+	// RollbackInProgress: some cluster still holds the failed content.
+	RollbackInProgress RollbackPhase = "RollingBack"
+	// RollbackDone: every cluster that received the failed content and can
+	// be restored holds the content of its last healthy revision again.
+	RollbackDone RollbackPhase = "RolledBack"
+)
+
+// MaxFailedContent bounds RollbackStatus.FailedContent.
+const MaxFailedContent = 16
+
+// RollbackStatus records an automatic rollback. It holds the Subscription:
+// nothing new is sent while the source's revision is Revision or renders
+// content listed in FailedContent for some cluster.
+type RollbackStatus struct {
+	// Revision is the revision whose rollout failed.
+	Revision string `json:"revision"`
+	// Phase is RollingBack or RolledBack.
+	Phase RollbackPhase `json:"phase"`
+	// Cause says why the rollout failed: the failing clusters and objects.
+	Cause string `json:"cause"`
+	// FailedContent are the content hashes (the ManifestWorks'
+	// content-hash annotation) of what failed, at most MaxFailedContent.
+	// +optional
+	FailedContent []string `json:"failedContent,omitempty"`
+	// Clusters counts the clusters that received the failed content;
+	// Restored those holding the content of their last healthy revision
+	// again; Unrestorable those that cannot get it (Message says why).
+	Clusters int32 `json:"clusters"`
+	// +optional
+	Restored int32 `json:"restored"`
+	// +optional
+	Unrestorable int32 `json:"unrestorable,omitempty"`
+	// RestoredRevisions are the revisions the clusters got back, sorted,
+	// at most five.
+	// +optional
+	RestoredRevisions []string `json:"restoredRevisions,omitempty"`
+	// +optional
+	Message string `json:"message,omitempty"`
+	// StartedAt is when the rollout was found failed.
+	// +optional
+	StartedAt *metav1.Time `json:"startedAt,omitempty"`
 }
 
 // +kubebuilder:object:root=true
@@ -385,6 +522,7 @@ type SubscriptionStatus struct {
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Revision",type=string,JSONPath=`.status.lastAppliedRevision`
 // +kubebuilder:printcolumn:name="Applied",type=integer,JSONPath=`.status.summary.applied`
+// +kubebuilder:printcolumn:name="Healthy",type=integer,JSONPath=`.status.summary.healthy`
 // +kubebuilder:printcolumn:name="Selected",type=integer,JSONPath=`.status.summary.selected`
 // +kubebuilder:printcolumn:name="Drifted",type=integer,JSONPath=`.status.summary.drifted`,priority=1
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`,priority=1
