@@ -164,6 +164,9 @@ type gateResult struct {
 	RequeueAfter time.Duration
 	// Conditions are WindowOpen, RolloutProgressing and DeletionHeld.
 	Conditions []metav1.Condition
+	// Failing names, when the rollout failed (rollout.Decision.Failed), the
+	// clusters that failed or timed out, for spec.onRolloutFailure.
+	Failing []string
 }
 
 // gate composes pause, time windows, the rollout and the deletion budget:
@@ -188,6 +191,9 @@ func gate(in gateInput) gateResult {
 	out.Rollout = st
 	out.Conditions = []metav1.Condition{window, rolloutCond, deletionCondition(in, len(out.Remove) > 0)}
 	out.Held = heldReason(in)
+	if in.RolloutErr == nil && in.Rollout.Failed {
+		out.Failing = append(slices.Clone(in.Rollout.Failing), in.Rollout.TimedOut...)
+	}
 	out.RemovalWait = removalWait(in)
 	out.RequeueAfter = timers(in)
 	return out

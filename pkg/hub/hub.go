@@ -254,16 +254,16 @@ func stripManifests(obj any) (any, error) {
 }
 
 // troubledManifests keeps of a work's per-manifest status what the hub
-// reports: the manifests that failed to apply or drifted, with only those
-// conditions. A healthy work's entries (five conditions per manifest) would
-// otherwise be most of the cache at thousands of clusters.
+// reports: the manifests that failed to apply, drifted, are degraded or not
+// healthy yet, with only those conditions. A healthy work's entries (five
+// conditions per manifest) would otherwise be most of the cache at
+// thousands of clusters.
 func troubledManifests(ms []workv1.ManifestCondition) []workv1.ManifestCondition {
 	var out []workv1.ManifestCondition
 	for _, m := range ms {
 		var conds []metav1.Condition
 		for _, c := range m.Conditions {
-			if (c.Type == workv1.ManifestApplied && c.Status == metav1.ConditionFalse) ||
-				(c.Type == appsv1.WorkConditionDrifted && c.Status == metav1.ConditionTrue) {
+			if troubled(c) {
 				conds = append(conds, c)
 			}
 		}
@@ -272,6 +272,20 @@ func troubledManifests(ms []workv1.ManifestCondition) []workv1.ManifestCondition
 		}
 	}
 	return out
+}
+
+// troubled reports a manifest condition that says something is wrong or
+// under way.
+func troubled(c metav1.Condition) bool {
+	switch c.Type {
+	case workv1.ManifestApplied:
+		return c.Status == metav1.ConditionFalse
+	case appsv1.WorkConditionDrifted, workv1.ManifestProgressing:
+		return c.Status == metav1.ConditionTrue
+	case workv1.ManifestDegraded:
+		return c.Status != metav1.ConditionFalse
+	}
+	return false
 }
 
 func selectControllers(want []string) ([]hubController, error) {

@@ -88,6 +88,11 @@ type want struct {
 	// works carry when they were written from these very inputs, so that a
 	// render differing by chance rewrites nothing.
 	hash string
+	// rollbackRevision and rolledBackFrom go on the works written
+	// (appsv1.AnnotationRollbackRevision, AnnotationRolledBackFrom); when
+	// rollbackRevision is empty, syncWorks records the cluster's last
+	// healthy revision.
+	rollbackRevision, rolledBackFrom string
 }
 
 // newWant is the cluster's want for bundle b rendered from inputs, given the

@@ -11,6 +11,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/rollout"
 	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
@@ -20,7 +21,8 @@ func TestTroubledManifests(t *testing.T) {
 	}
 	healthy := []metav1.Condition{
 		cond(workv1.ManifestApplied, metav1.ConditionTrue), cond(workv1.ManifestAvailable, metav1.ConditionTrue),
-		cond(appsv1.WorkConditionDrifted, metav1.ConditionFalse),
+		cond(appsv1.WorkConditionDrifted, metav1.ConditionFalse), cond(workv1.ManifestProgressing, metav1.ConditionFalse),
+		cond(workv1.ManifestDegraded, metav1.ConditionFalse),
 	}
 	in := []workv1.ManifestCondition{
 		{ResourceMeta: workv1.ManifestResourceMeta{Name: "ok"}, Conditions: healthy},
@@ -30,10 +32,17 @@ func TestTroubledManifests(t *testing.T) {
 		{ResourceMeta: workv1.ManifestResourceMeta{Name: "drifted"}, Conditions: []metav1.Condition{
 			cond(workv1.ManifestApplied, metav1.ConditionTrue), cond(appsv1.WorkConditionDrifted, metav1.ConditionTrue),
 		}, StatusFeedbacks: workv1.StatusFeedbackResult{Values: []workv1.FeedbackValue{{Name: "replicas"}}}},
+		{ResourceMeta: workv1.ManifestResourceMeta{Kind: "Deployment", Name: "degraded"}, Conditions: []metav1.Condition{
+			cond(workv1.ManifestApplied, metav1.ConditionTrue), cond(workv1.ManifestProgressing, metav1.ConditionTrue),
+			{Type: workv1.ManifestDegraded, Status: metav1.ConditionTrue, Message: "0/1 ready: ImagePullBackOff"},
+		}},
 	}
 	got := troubledManifests(in)
-	if len(got) != 2 || got[0].ResourceMeta.Name != "failed" || got[1].ResourceMeta.Name != "drifted" {
-		t.Fatalf("kept %+v, want the failed and the drifted manifest", got)
+	if len(got) != 3 || got[0].ResourceMeta.Name != "failed" || got[1].ResourceMeta.Name != "drifted" || got[2].ResourceMeta.Name != "degraded" {
+		t.Fatalf("kept %+v, want the failed, the drifted and the degraded manifest", got)
+	}
+	if len(got[2].Conditions) != 2 || got[2].Conditions[0].Type != workv1.ManifestProgressing || got[2].Conditions[1].Type != workv1.ManifestDegraded {
+		t.Errorf("degraded manifest keeps %+v, want only Progressing and Degraded", got[2].Conditions)
 	}
 	if len(got[0].Conditions) != 1 || got[0].Conditions[0].Type != workv1.ManifestApplied {
 		t.Errorf("failed manifest keeps %+v, want only Applied=False", got[0].Conditions)
@@ -52,6 +61,11 @@ func TestTroubledManifests(t *testing.T) {
 	}
 	if a, b := driftedObjects(w), driftedObjects(stripped); !equalJSON(a, b) {
 		t.Errorf("drift %+v, after stripping %+v", a, b)
+	}
+	w.Status.Conditions = []metav1.Condition{cond(workv1.WorkApplied, metav1.ConditionTrue), cond(workv1.WorkDegraded, metav1.ConditionTrue)}
+	stripped.Status.Conditions = w.Status.Conditions
+	if a, b := rollout.ReadWork(w).Problem(w), rollout.ReadWork(stripped).Problem(stripped); a != b || a != "Deployment degraded: 0/1 ready: ImagePullBackOff" {
+		t.Errorf("problem %q, after stripping %q", a, b)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/rollout"
 	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
@@ -46,43 +47,34 @@ type clusterView struct {
 // severity orders states from most to least in need of attention.
 var severity = map[appsv1.ClusterState]int{
 	appsv1.ClusterFailed:      0,
-	appsv1.ClusterDrifted:     1,
-	appsv1.ClusterHeld:        2,
-	appsv1.ClusterStale:       3,
-	appsv1.ClusterOffline:     4,
-	appsv1.ClusterProgressing: 5,
-	appsv1.ClusterPending:     6,
-	appsv1.ClusterApplied:     7,
+	appsv1.ClusterDegraded:    1,
+	appsv1.ClusterDrifted:     2,
+	appsv1.ClusterHeld:        3,
+	appsv1.ClusterStale:       4,
+	appsv1.ClusterOffline:     5,
+	appsv1.ClusterProgressing: 6,
+	appsv1.ClusterPending:     7,
+	appsv1.ClusterApplied:     8,
+}
+
+// tally is what aggregate finds.
+type tally struct {
+	sum       appsv1.ClusterSummary
+	clusters  []appsv1.ClusterStatus
+	truncated bool
+	// applied counts the selected clusters that applied the content they
+	// should hold, healthy or not.
+	applied int32
 }
 
 // aggregate sums up the clusters' works into the Subscription's summary and its
 // bounded per-cluster list.
-func aggregate(views []clusterView, revision string) (appsv1.ClusterSummary, []appsv1.ClusterStatus, bool) {
-	var sum appsv1.ClusterSummary
+func aggregate(views []clusterView, revision string) tally {
+	var t tally
 	statuses := make([]appsv1.ClusterStatus, 0, len(views))
 	for _, v := range views {
 		st := clusterStatus(v, revision)
-		if st.State != appsv1.ClusterHeld {
-			sum.Selected++
-		}
-		switch st.State {
-		case appsv1.ClusterHeld:
-			sum.Held++
-		case appsv1.ClusterStale:
-			sum.Stale++
-		case appsv1.ClusterApplied:
-			sum.Applied++
-		case appsv1.ClusterProgressing:
-			sum.Progressing++
-		case appsv1.ClusterPending:
-			sum.Pending++
-		case appsv1.ClusterDrifted:
-			sum.Drifted++
-		case appsv1.ClusterFailed:
-			sum.Failed++
-		case appsv1.ClusterOffline:
-			sum.Offline++
-		}
+		t.count(st)
 		statuses = append(statuses, st)
 	}
 	sort.Slice(statuses, func(i, j int) bool {
@@ -92,11 +84,49 @@ func aggregate(views []clusterView, revision string) (appsv1.ClusterSummary, []a
 		}
 		return statuses[i].Name < statuses[j].Name
 	})
-	truncated := len(statuses) > maxClusterEntries
-	if truncated {
+	t.truncated = len(statuses) > maxClusterEntries
+	if t.truncated {
 		statuses = statuses[:maxClusterEntries]
 	}
-	return sum, statuses, truncated
+	t.clusters = statuses
+	return t
+}
+
+// count adds one cluster to the summary.
+func (t *tally) count(st appsv1.ClusterStatus) {
+	sum := &t.sum
+	if st.State == appsv1.ClusterHeld {
+		sum.Held++
+		return
+	}
+	sum.Selected++
+	if st.Health == appsv1.HealthHealthy {
+		sum.Healthy++
+	}
+	switch st.State {
+	case appsv1.ClusterStale:
+		sum.Stale++
+	case appsv1.ClusterApplied:
+		sum.Applied++
+		t.applied++
+	case appsv1.ClusterProgressing:
+		sum.Progressing++
+		if st.Health != "" {
+			t.applied++
+		}
+	case appsv1.ClusterPending:
+		sum.Pending++
+	case appsv1.ClusterDrifted:
+		sum.Drifted++
+		t.applied++
+	case appsv1.ClusterDegraded:
+		sum.Degraded++
+		t.applied++
+	case appsv1.ClusterFailed:
+		sum.Failed++
+	case appsv1.ClusterOffline:
+		sum.Offline++
+	}
 }
 
 // clusterStatus reads one cluster's state from its works.
@@ -129,15 +159,19 @@ func clusterStatus(v clusterView, revision string) appsv1.ClusterStatus {
 	return withRevision(st, v, revision)
 }
 
-// fromWorks is the worst state of a cluster's works, with their drift.
+// fromWorks is the worst state and health of a cluster's works, with their
+// drift.
 func fromWorks(st appsv1.ClusterStatus, v clusterView) appsv1.ClusterStatus {
 	st.State = appsv1.ClusterApplied
 	for _, w := range v.works {
-		ws, msg, drift := workState(w, v.desiredHash)
-		if severity[ws] < severity[st.State] {
-			st.State, st.Message = ws, msg
+		ws := workState(w, v.desiredHash)
+		if severity[ws.state] < severity[st.State] {
+			st.State, st.Message = ws.state, ws.message
 		}
-		st.Drift = append(st.Drift, drift...)
+		if rollout.WorseHealth(ws.health, st.Health) {
+			st.Health = ws.health
+		}
+		st.Drift = append(st.Drift, ws.drift...)
 	}
 	if len(st.Drift) > maxDriftEntries {
 		st.Drift = st.Drift[:maxDriftEntries]
@@ -166,34 +200,43 @@ func withRevision(st appsv1.ClusterStatus, v clusterView, revision string) appsv
 	return st
 }
 
-// workState reads the state of one ManifestWork.
-func workState(w *workv1.ManifestWork, desiredHash string) (appsv1.ClusterState, string, []appsv1.DriftedObject) {
+// workStanding is one ManifestWork's part in its cluster's status.
+type workStanding struct {
+	state   appsv1.ClusterState
+	message string
+	// health is empty until the work is applied.
+	health appsv1.WorkloadHealth
+	drift  []appsv1.DriftedObject
+}
+
+// workState reads the state of one ManifestWork (rollout.ReadWork reads its
+// conditions): failed to apply, degraded (naming the first failing object),
+// drifted, progressing until healthy, or applied and healthy.
+func workState(w *workv1.ManifestWork, desiredHash string) workStanding {
 	if w.Annotations[appsv1.AnnotationContentHash] != desiredHash {
-		return appsv1.ClusterProgressing, "ManifestWork is being updated", nil
+		return workStanding{state: appsv1.ClusterProgressing, message: "ManifestWork is being updated"}
 	}
-	conds := w.Status.Conditions
-	applied := meta.FindStatusCondition(conds, workv1.WorkApplied)
-	if applied == nil || applied.ObservedGeneration < w.Generation {
-		return appsv1.ClusterProgressing, "waiting for the agent to apply", nil
-	}
-	if applied.Status == metav1.ConditionFalse {
+	rep := rollout.ReadWork(w)
+	switch {
+	case !rep.Reported:
+		return workStanding{state: appsv1.ClusterProgressing, message: rep.Message}
+	case rep.ApplyFailed:
 		// Another work on the cluster applies an object with other content
 		// and wins: the agent's message names it and its Subscription.
 		if c := failedManifests(w, "", appsv1.ReasonManifestConflict); c != "" {
-			return appsv1.ClusterFailed, "conflict: " + c, nil
+			return workStanding{state: appsv1.ClusterFailed, message: "conflict: " + c}
 		}
-		return appsv1.ClusterFailed, "apply failed: " + failedManifests(w, applied.Message, ""), nil
+		return workStanding{state: appsv1.ClusterFailed, message: "apply failed: " + failedManifests(w, rep.Message, "")}
+	case rep.Health == appsv1.HealthDegraded:
+		return workStanding{state: appsv1.ClusterDegraded, message: rep.Problem(w), health: rep.Health}
 	}
-	if c := meta.FindStatusCondition(conds, workv1.WorkDegraded); c != nil && c.Status == metav1.ConditionTrue {
-		return appsv1.ClusterFailed, "degraded: " + c.Message, nil
+	ws := workStanding{state: appsv1.ClusterApplied, health: rep.Health}
+	if c := meta.FindStatusCondition(w.Status.Conditions, appsv1.WorkConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {
+		ws.state, ws.drift = appsv1.ClusterDrifted, driftedObjects(w)
+	} else if rep.Health != appsv1.HealthHealthy {
+		ws.state, ws.message = appsv1.ClusterProgressing, "applied, not healthy yet: "+rep.Problem(w)
 	}
-	if c := meta.FindStatusCondition(conds, appsv1.WorkConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {
-		return appsv1.ClusterDrifted, "", driftedObjects(w)
-	}
-	if c := meta.FindStatusCondition(conds, workv1.WorkAvailable); c == nil || c.Status != metav1.ConditionTrue {
-		return appsv1.ClusterProgressing, "applied, waiting for resources to become available", nil
-	}
-	return appsv1.ClusterApplied, "", nil
+	return ws
 }
 
 // failedManifests names the manifests whose Applied condition is False

@@ -45,7 +45,13 @@ func TestClusterStatus(t *testing.T) {
 		{"applied", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, available)}}, appsv1.ClusterApplied, "new@sha1:2"},
 		{"not available", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied)}}, appsv1.ClusterProgressing, "new@sha1:2"},
 		{"apply failed", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, cond(workv1.WorkApplied, metav1.ConditionFalse, 2, "quota"))}}, appsv1.ClusterFailed, "new@sha1:2"},
-		{"degraded", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, cond(workv1.WorkDegraded, metav1.ConditionTrue, 2, "crashloop"))}}, appsv1.ClusterFailed, "new@sha1:2"},
+		{"degraded", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, cond(workv1.WorkDegraded, metav1.ConditionTrue, 2, "crashloop"))}}, appsv1.ClusterDegraded, "new@sha1:2"},
+		{"applied, workloads progressing", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, available,
+			cond(workv1.WorkProgressing, metav1.ConditionTrue, 2, "rolling"), cond(workv1.WorkDegraded, metav1.ConditionFalse, 2, ""))}}, appsv1.ClusterProgressing, "new@sha1:2"},
+		{"applied and healthy", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, available,
+			cond(workv1.WorkProgressing, metav1.ConditionFalse, 2, ""), cond(workv1.WorkDegraded, metav1.ConditionFalse, 2, ""))}}, appsv1.ClusterApplied, "new@sha1:2"},
+		{"degraded outweighs drift", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{drifted,
+			work("h", 2, applied, available, cond(workv1.WorkDegraded, metav1.ConditionTrue, 2, "crashloop"))}}, appsv1.ClusterDegraded, "new@sha1:2"},
 		{"drifted", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{drifted}}, appsv1.ClusterDrifted, "new@sha1:2"},
 		{"worst part wins", clusterView{desiredHash: "h", works: []*workv1.ManifestWork{work("h", 2, applied, available), drifted}}, appsv1.ClusterDrifted, "new@sha1:2"},
 		// The latest cannot be deployed: what the cluster holds is stale.
@@ -129,6 +135,66 @@ func TestSummarizeStaleAndHeld(t *testing.T) {
 	}
 }
 
+// TestSummarizeHealth: the Subscription's clusters by health, its Applied
+// and Healthy conditions, and the first failing object named.
+func TestSummarizeHealth(t *testing.T) {
+	c := func(typ string, status metav1.ConditionStatus, msg string) metav1.Condition { return cond(typ, status, 1, msg) }
+	healthy := work("h", 1, c(workv1.WorkApplied, metav1.ConditionTrue, ""), c(workv1.WorkAvailable, metav1.ConditionTrue, ""),
+		c(workv1.WorkProgressing, metav1.ConditionFalse, ""), c(workv1.WorkDegraded, metav1.ConditionFalse, ""))
+	progressing := work("h", 1, c(workv1.WorkApplied, metav1.ConditionTrue, ""), c(workv1.WorkAvailable, metav1.ConditionTrue, ""),
+		c(workv1.WorkProgressing, metav1.ConditionTrue, "1 of 2 resources progressing: Deployment apps/web: 0/1 ready"), c(workv1.WorkDegraded, metav1.ConditionFalse, ""))
+	degraded := work("h", 1, c(workv1.WorkApplied, metav1.ConditionTrue, ""), c(workv1.WorkAvailable, metav1.ConditionTrue, ""),
+		c(workv1.WorkProgressing, metav1.ConditionTrue, ""), c(workv1.WorkDegraded, metav1.ConditionTrue, "1 of 2 resources degraded"))
+	degraded.Status.ResourceStatus.Manifests = []workv1.ManifestCondition{{
+		ResourceMeta: workv1.ManifestResourceMeta{Group: "apps", Version: "v1", Kind: "Deployment", Namespace: "apps", Name: "web"},
+		Conditions:   []metav1.Condition{c(workv1.ManifestDegraded, metav1.ConditionTrue, "0/1 ready: ImagePullBackOff")},
+	}}
+	targets := []placement.Target{{Cluster: "a"}, {Cluster: "b"}, {Cluster: "c"}}
+	summary := func(existing map[string][]*workv1.ManifestWork) *appsv1.Subscription {
+		sub := &appsv1.Subscription{}
+		summarize(sub, outcome{targets: targets, existing: existing, hashes: map[string]string{"a": "h", "b": "h", "c": "h"}})
+		return sub
+	}
+
+	sub := summary(map[string][]*workv1.ManifestWork{"a": {healthy}, "b": {progressing}, "c": {degraded}})
+	if sum := sub.Status.Summary; sum.Healthy != 1 || sum.Applied != 1 || sum.Progressing != 1 || sum.Degraded != 1 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if got := sub.Status.Clusters[0]; got.Name != "c" || got.State != appsv1.ClusterDegraded || got.Health != appsv1.HealthDegraded ||
+		got.Message != "Deployment apps/web: 0/1 ready: ImagePullBackOff" {
+		t.Fatalf("first cluster %+v", got)
+	}
+	if got := conditionIn(sub.Status.Conditions, appsv1.ConditionApplied); got.Status != metav1.ConditionTrue || got.Message != "applied on 3/3 clusters" {
+		t.Fatalf("Applied %+v", got)
+	}
+	if got := conditionIn(sub.Status.Conditions, appsv1.ConditionHealthy); got.Status != metav1.ConditionFalse || got.Reason != appsv1.ReasonDegraded ||
+		got.Message != "degraded on 1/3 clusters: c: Deployment apps/web: 0/1 ready: ImagePullBackOff; healthy on 1/3 clusters" {
+		t.Fatalf("Healthy %+v", got)
+	}
+
+	sub = summary(map[string][]*workv1.ManifestWork{"a": {healthy}, "b": {healthy}, "c": {progressing}})
+	if got := conditionIn(sub.Status.Conditions, appsv1.ConditionHealthy); got.Status != metav1.ConditionFalse || got.Reason != appsv1.ReasonProgressing ||
+		got.Message != "healthy on 2/3 clusters, 1 progressing; c: applied, not healthy yet: 1 of 2 resources progressing: Deployment apps/web: 0/1 ready" {
+		t.Fatalf("Healthy %+v", got)
+	}
+	setReady(sub)
+	if got := conditionIn(sub.Status.Conditions, appsv1.ConditionReady); got.Status != metav1.ConditionFalse || got.Reason != appsv1.ReasonProgressing {
+		t.Fatalf("Ready waits for health: %+v", got)
+	}
+	// Relaxed: applied is enough for Ready; the views still say progressing.
+	sub.Spec.Health = &appsv1.HealthPolicy{WaitFor: appsv1.WaitForApplied}
+	setReady(sub)
+	if got := conditionIn(sub.Status.Conditions, appsv1.ConditionReady); got.Status != metav1.ConditionTrue || got.Message != "applied on 3/3 clusters" {
+		t.Fatalf("Ready with waitFor Applied: %+v", got)
+	}
+
+	sub = summary(map[string][]*workv1.ManifestWork{"a": {healthy}, "b": {healthy}, "c": {healthy}})
+	setReady(sub)
+	if got := conditionIn(sub.Status.Conditions, appsv1.ConditionReady); got.Status != metav1.ConditionTrue || got.Message != "healthy on 3/3 clusters" {
+		t.Fatalf("Ready %+v", got)
+	}
+}
+
 func TestAggregateBoundsAndOrders(t *testing.T) {
 	applied := []metav1.Condition{cond(workv1.WorkApplied, metav1.ConditionTrue, 1, ""), cond(workv1.WorkAvailable, metav1.ConditionTrue, 1, "")}
 	var views []clusterView
@@ -136,7 +202,8 @@ func TestAggregateBoundsAndOrders(t *testing.T) {
 		views = append(views, clusterView{name: fmt.Sprintf("c%03d", i), desiredHash: "h", works: []*workv1.ManifestWork{work("h", 1, applied...)}})
 	}
 	views = append(views, clusterView{name: "zz-failing", desiredHash: "h", works: []*workv1.ManifestWork{work("h", 1, cond(workv1.WorkApplied, metav1.ConditionFalse, 1, "boom"))}})
-	sum, list, truncated := aggregate(views, "r")
+	got := aggregate(views, "r")
+	sum, list, truncated := got.sum, got.clusters, got.truncated
 	if sum.Selected != 251 || sum.Applied != 250 || sum.Failed != 1 {
 		t.Fatalf("summary = %+v", sum)
 	}

@@ -212,6 +212,9 @@ func (r *SubscriptionReconciler) reconcile(ctx context.Context, sub *appsv1.Subs
 
 // deploy gates and writes the rendered content and reports the outcome.
 func (r *SubscriptionReconciler) deploy(ctx context.Context, sub *appsv1.Subscription, art *source.Artifact, desired map[string]*want, o outcome, requeue time.Duration) (ctrl.Result, error) {
+	if held, retry, err := r.holdForRollback(ctx, sub, art.Revision, o.targets, o.existing, desired); held {
+		return r.held(sub, o, soonest(requeue, retry), err)
+	}
 	clusters := rolloutClusters(o.targets, o.existing, desired, sub.Spec.WaitsForHealth())
 	g := r.gate(sub, clusters, o.targets, o.existing, art.Revision)
 	for _, c := range g.Conditions {
@@ -220,6 +223,11 @@ func (r *SubscriptionReconciler) deploy(ctx context.Context, sub *appsv1.Subscri
 	sub.Status.NextWindow = g.NextWindow
 	if g.Rollout != nil {
 		sub.Status.Rollout = g.Rollout
+	}
+	if r.rollsBack(sub, g.Failing, o.existing) {
+		// Nothing of this plan is sent: the failed content is undone first.
+		_, retry, err := r.holdForRollback(ctx, sub, art.Revision, o.targets, o.existing, desired)
+		return r.held(sub, o, soonest(requeue, retry), err)
 	}
 
 	send := make(map[string]*want, len(g.Send))
@@ -248,6 +256,15 @@ func (r *SubscriptionReconciler) deploy(ctx context.Context, sub *appsv1.Subscri
 	o.holding = holdAll(slices.DeleteFunc(leaving(o.targets, o.existing), func(c string) bool { return slices.Contains(g.Remove, c) }), g.RemovalWait)
 	summarize(sub, o)
 	return ctrl.Result{RequeueAfter: soonest(requeue, g.RequeueAfter)}, r.markHeld(ctx, o.existing, o.holding)
+}
+
+// held reports on a Subscription a rollback holds: each cluster is judged
+// by the content it holds, and removals wait too.
+func (r *SubscriptionReconciler) held(sub *appsv1.Subscription, o outcome, requeue time.Duration, err error) (ctrl.Result, error) {
+	o.revision = sub.Status.LastAppliedRevision
+	o.holding = holdAll(leaving(o.targets, o.existing), "the rollback of "+source.ShortRevision(sub.Status.Rollback.Revision)+" holds the Subscription")
+	summarize(sub, o)
+	return ctrl.Result{RequeueAfter: requeue}, err
 }
 
 // holdAll maps each cluster to why the removal of its objects waits.
@@ -505,9 +522,11 @@ func summarize(sub *appsv1.Subscription, o outcome) {
 	for _, c := range slices.Sorted(maps.Keys(o.holding)) {
 		views = append(views, clusterView{name: c, works: o.existing[c], leaving: true, waiting: o.holding[c]})
 	}
-	sum, clusters, truncated := aggregate(views, o.revision)
-	sub.Status.Summary, sub.Status.Clusters, sub.Status.ClustersTruncated = sum, clusters, truncated
-	appliedCondition(sub, sum, clusters)
+	t := aggregate(views, o.revision)
+	sum, clusters := t.sum, t.clusters
+	sub.Status.Summary, sub.Status.Clusters, sub.Status.ClustersTruncated = sum, clusters, t.truncated
+	appliedCondition(sub, t)
+	healthyCondition(sub, sum, clusters)
 	if sum.Drifted > 0 {
 		condition(sub, appsv1.ConditionDrifted, true, appsv1.ReasonDriftDetected, fmt.Sprintf("drift on %d/%d clusters: %s", sum.Drifted, sum.Selected, firstMessage(clusters, appsv1.ClusterDrifted)))
 	} else {
@@ -515,8 +534,10 @@ func summarize(sub *appsv1.Subscription, o outcome) {
 	}
 }
 
-// appliedCondition sets Applied from the summary.
-func appliedCondition(sub *appsv1.Subscription, sum appsv1.ClusterSummary, clusters []appsv1.ClusterStatus) {
+// appliedCondition sets Applied: every selected cluster applied the content
+// it should hold, healthy or not (Healthy says how it does).
+func appliedCondition(sub *appsv1.Subscription, t tally) {
+	sum, clusters := t.sum, t.clusters
 	switch {
 	case sum.Selected == 0:
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonNoClusters, "no clusters selected")
@@ -524,10 +545,37 @@ func appliedCondition(sub *appsv1.Subscription, sum appsv1.ClusterSummary, clust
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonApplyFailed, fmt.Sprintf("apply failed on %d/%d clusters: %s", sum.Failed, sum.Selected, firstMessage(clusters, appsv1.ClusterFailed)))
 	case sum.Stale > 0:
 		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonStale, fmt.Sprintf("stale on %d/%d clusters: %s", sum.Stale, sum.Selected, firstMessage(clusters, appsv1.ClusterStale)))
-	case sum.Applied+sum.Drifted == sum.Selected:
-		condition(sub, appsv1.ConditionApplied, true, appsv1.ReasonSucceeded, fmt.Sprintf("applied on %d/%d clusters", sum.Applied+sum.Drifted, sum.Selected))
+	case t.applied == sum.Selected:
+		condition(sub, appsv1.ConditionApplied, true, appsv1.ReasonSucceeded, fmt.Sprintf("applied on %d/%d clusters", t.applied, sum.Selected))
 	default:
-		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonProgressing, fmt.Sprintf("rolling out: %d/%d applied", sum.Applied+sum.Drifted, sum.Selected))
+		condition(sub, appsv1.ConditionApplied, false, appsv1.ReasonProgressing, fmt.Sprintf("rolling out: %d/%d applied", t.applied, sum.Selected))
+	}
+}
+
+// healthyCondition sets Healthy: "healthy on 38/40 clusters, 2
+// progressing", naming the first degraded or progressing cluster and why.
+func healthyCondition(sub *appsv1.Subscription, sum appsv1.ClusterSummary, clusters []appsv1.ClusterStatus) {
+	msg := fmt.Sprintf("healthy on %d/%d clusters", sum.Healthy, sum.Selected)
+	switch {
+	case sum.Selected == 0:
+		condition(sub, appsv1.ConditionHealthy, false, appsv1.ReasonNoClusters, "no clusters selected")
+	case sum.Degraded > 0:
+		condition(sub, appsv1.ConditionHealthy, false, appsv1.ReasonDegraded, fmt.Sprintf("degraded on %d/%d clusters: %s; %s", sum.Degraded, sum.Selected, firstMessage(clusters, appsv1.ClusterDegraded), msg))
+	case sum.Healthy == sum.Selected:
+		condition(sub, appsv1.ConditionHealthy, true, appsv1.ReasonSucceeded, msg)
+	default:
+		for _, n := range []struct {
+			count int32
+			what  string
+		}{{sum.Progressing, "progressing"}, {sum.Pending, "pending"}, {sum.Failed, "failed"}, {sum.Stale, "stale"}, {sum.Offline, "offline"}} {
+			if n.count > 0 {
+				msg += fmt.Sprintf(", %d %s", n.count, n.what)
+			}
+		}
+		if i := slices.IndexFunc(clusters, func(c appsv1.ClusterStatus) bool { return c.Health != appsv1.HealthHealthy }); i >= 0 {
+			msg += "; " + clusters[i].Name + ": " + clusters[i].Message
+		}
+		condition(sub, appsv1.ConditionHealthy, false, appsv1.ReasonProgressing, msg)
 	}
 }
 
@@ -736,12 +784,15 @@ func setReady(sub *appsv1.Subscription) {
 		condition(sub, appsv1.ConditionReady, false, reason, msg)
 		return
 	}
-	if reason, msg, waiting := notApplied(sub.Status.Conditions); waiting {
+	if reason, msg, waiting := notApplied(sub.Status.Conditions, sub.Spec.WaitsForHealth()); waiting {
 		condition(sub, appsv1.ConditionReady, false, reason, msg)
 		return
 	}
 	msg := "deployed"
 	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionApplied); c != nil {
+		msg = c.Message
+	}
+	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionHealthy); c != nil && sub.Spec.WaitsForHealth() {
 		msg = c.Message
 	}
 	if sub.Status.LastAppliedRevision != "" {
@@ -755,6 +806,9 @@ func stopped(sub *appsv1.Subscription) (reason, msg string, ok bool) {
 	conds := sub.Status.Conditions
 	if paused(sub) {
 		return appsv1.ReasonPaused, "the " + appsv1.LabelSubscriptionPause + " label is set; nothing new is sent and nothing is removed", true
+	}
+	if rb := sub.Status.Rollback; rb != nil {
+		return rollbackReason(rb), rollbackMessage(rb), true
 	}
 	if c := meta.FindStatusCondition(conds, appsv1.ConditionSourceReady); c != nil && c.Status != metav1.ConditionTrue {
 		return c.Reason, c.Message, true
@@ -781,12 +835,16 @@ func stopped(sub *appsv1.Subscription) (reason, msg string, ok bool) {
 }
 
 // notApplied says why the clusters do not all hold the deployed revision as
-// applied: a failure, a closed window, progress; or drift.
-func notApplied(conds []metav1.Condition) (reason, msg string, ok bool) {
+// applied (and, with waitForHealth, healthy): a failure, a closed window,
+// progress; or drift.
+func notApplied(conds []metav1.Condition, waitForHealth bool) (reason, msg string, ok bool) {
 	if c := meta.FindStatusCondition(conds, appsv1.ConditionApplied); c != nil && c.Status != metav1.ConditionTrue {
 		if w := meta.FindStatusCondition(conds, appsv1.ConditionWindowOpen); w != nil && w.Status != metav1.ConditionTrue && c.Reason != appsv1.ReasonApplyFailed {
 			return w.Reason, w.Message, true
 		}
+		return c.Reason, c.Message, true
+	}
+	if c := meta.FindStatusCondition(conds, appsv1.ConditionHealthy); waitForHealth && c != nil && c.Status != metav1.ConditionTrue {
 		return c.Reason, c.Message, true
 	}
 	if c := meta.FindStatusCondition(conds, appsv1.ConditionDrifted); c != nil && c.Status == metav1.ConditionTrue {

@@ -19,6 +19,7 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/render"
+	"github.com/ocm-gitops/ocm-gitops/pkg/rollout"
 	"github.com/ocm-gitops/ocm-gitops/pkg/writes"
 )
 
@@ -43,6 +44,11 @@ func (r *SubscriptionReconciler) syncWorks(ctx context.Context, sub *appsv1.Subs
 			}
 			if r.pendingWrite(cluster, name, d.b.hash, old) {
 				continue // written by us; the cache has not shown it yet
+			}
+			if d.rollbackRevision == "" {
+				// What to restore should this content fail: recorded now,
+				// while the hub still sees how the content it replaces did.
+				d.rollbackRevision = rollout.RollbackRevision(existing[cluster], sub.Spec.WaitsForHealth())
 			}
 			writes = append(writes, workWrite{work: desiredWork(sub, cluster, revision, d, i), exists: ok})
 		}

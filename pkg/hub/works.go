@@ -194,6 +194,12 @@ func desiredWork(sub *appsv1.Subscription, cluster, revision string, d *want, i 
 	if settings.DriftPolicy != "" {
 		annotations[appsv1.AnnotationDriftPolicy] = string(settings.DriftPolicy)
 	}
+	if d.rollbackRevision != "" {
+		annotations[appsv1.AnnotationRollbackRevision] = d.rollbackRevision
+	}
+	if d.rolledBackFrom != "" {
+		annotations[appsv1.AnnotationRolledBackFrom] = d.rolledBackFrom
+	}
 	return &workv1.ManifestWork{
 		TypeMeta: metav1.TypeMeta{APIVersion: workv1.GroupVersion.String(), Kind: "ManifestWork"},
 		ObjectMeta: metav1.ObjectMeta{

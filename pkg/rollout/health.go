@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"fmt"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -8,6 +9,7 @@ import (
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
+	"github.com/ocm-gitops/ocm-gitops/pkg/health"
 )
 
 // WorkReport is what one ManifestWork's status says about the content it
@@ -61,7 +63,7 @@ func ReadWork(w *workv1.ManifestWork) WorkReport {
 	if r.Available {
 		r.AvailableSince = later(r.AppliedSince, available.LastTransitionTime.Time)
 	}
-	r.Health, r.Since, r.Message = health(w, r, available)
+	r.Health, r.Since, r.Message = readHealth(w, r, available)
 	r.HealthReported = reportsHealth(w)
 	return r
 }
@@ -73,8 +75,8 @@ func reportsHealth(w *workv1.ManifestWork) bool {
 	return c != nil && c.ObservedGeneration >= w.Generation
 }
 
-// health reads an applied work's health and when it began.
-func health(w *workv1.ManifestWork, r WorkReport, available *metav1.Condition) (appsv1.WorkloadHealth, time.Time, string) {
+// readHealth reads an applied work's health and when it began.
+func readHealth(w *workv1.ManifestWork, r WorkReport, available *metav1.Condition) (appsv1.WorkloadHealth, time.Time, string) {
 	conds := w.Status.Conditions
 	if degraded := meta.FindStatusCondition(conds, workv1.WorkDegraded); degraded != nil && degraded.ObservedGeneration >= w.Generation {
 		switch degraded.Status {
@@ -132,3 +134,44 @@ var healthRank = map[appsv1.WorkloadHealth]int{
 // WorseHealth reports whether a is worse than b; any health is worse than
 // none.
 func WorseHealth(a, b appsv1.WorkloadHealth) bool { return healthRank[a] > healthRank[b] }
+
+// Problem names what keeps a work from being healthy: its first object
+// that is degraded (or whose health is unknown, or still progressing,
+// whichever its health is) and why, as "Deployment hello/hello: 0/1 ready:
+// ImagePullBackOff", with how many more there are; the work's own message
+// when no manifest says more; "" when healthy.
+func (r WorkReport) Problem(w *workv1.ManifestWork) string {
+	typ, status := "", metav1.ConditionTrue
+	switch {
+	case r.ApplyFailed || !r.Reported || r.Health == appsv1.HealthHealthy:
+		return r.Message
+	case r.Health == appsv1.HealthDegraded:
+		typ = workv1.ManifestDegraded
+	case r.Health == appsv1.HealthUnknown:
+		typ, status = workv1.ManifestDegraded, metav1.ConditionUnknown
+	case r.HealthReported:
+		typ = workv1.ManifestProgressing
+	default:
+		return r.Message
+	}
+	first, n := "", 0
+	for _, m := range w.Status.ResourceStatus.Manifests {
+		c := meta.FindStatusCondition(m.Conditions, typ)
+		if c == nil || c.Status != status {
+			continue
+		}
+		if n++; n == 1 {
+			first = health.Describe(m.ResourceMeta)
+			if c.Message != "" {
+				first += ": " + c.Message
+			}
+		}
+	}
+	switch {
+	case n == 0:
+		return r.Message
+	case n > 1:
+		first += fmt.Sprintf(" (and %d more)", n-1)
+	}
+	return first
+}

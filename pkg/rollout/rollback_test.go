@@ -39,43 +39,6 @@ var (
 	degradedConds   = []string{"Applied=True", "Available=True", "Progressing=True", "Degraded=True"}
 )
 
-func TestReadWork(t *testing.T) {
-	cases := []struct {
-		name     string
-		work     *workv1.ManifestWork
-		reported bool
-		health   appsv1.WorkloadHealth
-		judged   bool
-		message  string
-	}{
-		{name: "not picked up", work: reported("a", ""), message: "waiting for the agent to apply"},
-		{name: "apply failed", work: reported("a", "", "Applied=False"), reported: true, message: "Applied says False"},
-		{name: "healthy", work: reported("a", "", healthyConds...), reported: true, health: appsv1.HealthHealthy, judged: true},
-		{name: "progressing, in the agent's words", work: reported("a", "", progressingCond...), reported: true,
-			health: appsv1.HealthProgressing, judged: true, message: "Progressing says True"},
-		{name: "degraded, in the agent's words", work: reported("a", "", degradedConds...), reported: true,
-			health: appsv1.HealthDegraded, judged: true, message: "Degraded says True"},
-		{name: "unknown", work: reported("a", "", "Applied=True", "Available=True", "Progressing=True", "Degraded=Unknown"), reported: true,
-			health: appsv1.HealthUnknown, judged: true, message: "Degraded says Unknown"},
-		{name: "an agent that judges no health: available is healthy", work: reported("a", "", "Applied=True", "Available=True"),
-			reported: true, health: appsv1.HealthHealthy},
-		{name: "an agent that judges no health: not available is progressing", work: reported("a", "", "Applied=True", "Available=False"),
-			reported: true, health: appsv1.HealthProgressing, message: "Available says False"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := ReadWork(tc.work)
-			if r.Reported != tc.reported || r.Health != tc.health || r.HealthReported != tc.judged || r.Message != tc.message {
-				t.Fatalf("got reported=%v health=%q judged=%v message=%q, want %v %q %v %q",
-					r.Reported, r.Health, r.HealthReported, r.Message, tc.reported, tc.health, tc.judged, tc.message)
-			}
-		})
-	}
-	if !WorseHealth(appsv1.HealthDegraded, appsv1.HealthUnknown) || !WorseHealth(appsv1.HealthHealthy, "") || WorseHealth(appsv1.HealthHealthy, appsv1.HealthProgressing) {
-		t.Fatal("WorseHealth orders Degraded > Unknown > Progressing > Healthy > none")
-	}
-}
-
 func TestDecisionFailed(t *testing.T) {
 	one := map[string]held{"cluster1": {Failed, time.Minute}, "cluster2": {Succeeded, time.Minute}}
 	cases := []struct {
