@@ -82,10 +82,27 @@ type Subscription struct {
 	Reason    string                `json:"reason,omitempty"`
 	Message   string                `json:"message,omitempty"`
 	Summary   appsv1.ClusterSummary `json:"summary"`
-	// Clusters maps cluster names to their state ("Applied", "Drifted", …).
-	// Subscriptions list at most 100 clusters, those needing attention
-	// first; Summary counts them all.
+	// Clusters maps cluster names to their state ("Applied", "Degraded",
+	// "Drifted", …). Subscriptions list at most 100 clusters, those needing
+	// attention first; Summary counts them all.
 	Clusters map[string]appsv1.ClusterState `json:"clusters"`
+	// Rollback is the automatic rollback of a revision whose rollout
+	// failed, while it holds the Subscription (status.rollback).
+	Rollback *appsv1.RollbackStatus `json:"rollback,omitempty"`
+}
+
+// RevisionCell is the deployed revision, short, followed by the revision
+// rolled back or the newer one being tried: "main@0123456 (rolled back
+// main@89abcde)".
+func (s Subscription) RevisionCell() string {
+	rev := source.ShortRevision(s.Revision)
+	switch {
+	case s.Rollback != nil:
+		rev += " (rolled back " + source.ShortRevision(s.Rollback.Revision) + ")"
+	case s.Attempted != "":
+		rev += " (trying " + source.ShortRevision(s.Attempted) + ")"
+	}
+	return rev
 }
 
 // Cluster is one ManagedCluster's standing.
@@ -146,7 +163,7 @@ func Build(channels []appsv1.Channel, subs []appsv1.Subscription, clusters []clu
 		entry := Subscription{
 			Namespace: s.Namespace, Name: s.Name, Channel: s.Spec.Channel,
 			Revision: s.Status.LastAppliedRevision, Summary: s.Status.Summary,
-			Clusters: map[string]appsv1.ClusterState{},
+			Clusters: map[string]appsv1.ClusterState{}, Rollback: s.Status.Rollback,
 		}
 		if a := s.Status.LastAttemptedRevision; a != "" && a != entry.Revision {
 			entry.Attempted = a
@@ -200,6 +217,8 @@ func key(ns, name string) string { return ns + "/" + name }
 func addSummary(to *appsv1.ClusterSummary, s appsv1.ClusterSummary) {
 	to.Selected += s.Selected
 	to.Applied += s.Applied
+	to.Healthy += s.Healthy
+	to.Degraded += s.Degraded
 	to.Progressing += s.Progressing
 	to.Pending += s.Pending
 	to.Drifted += s.Drifted
@@ -301,8 +320,8 @@ func (f *Fleet) writeOverview(w io.Writer, opts OverviewOptions) error {
 	d := t.Deployments
 	fmt.Fprintf(w, "FLEET  %d/%d channels ready, %d/%d subscriptions ready, %d/%d clusters available\n",
 		t.ChannelsReady, t.Channels, t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters)
-	fmt.Fprintf(w, "       deployments: %d applied, %d progressing, %d pending, %d drifted, %d failed, %d offline, %d stale, %d held\n",
-		d.Applied, d.Progressing, d.Pending, d.Drifted, d.Failed, d.Offline, d.Stale, d.Held)
+	fmt.Fprintf(w, "       deployments: %d applied, %d healthy, %d progressing, %d pending, %d degraded, %d drifted, %d failed, %d offline, %d stale, %d held\n",
+		d.Applied, d.Healthy, d.Progressing, d.Pending, d.Degraded, d.Drifted, d.Failed, d.Offline, d.Stale, d.Held)
 	for _, section := range []func(io.Writer, OverviewOptions) error{f.writeChannels, f.writeSubscriptions, f.writeClusters} {
 		if err := section(w, opts); err != nil {
 			return err
@@ -336,12 +355,8 @@ func (f *Fleet) writeSubscriptions(w io.Writer, opts OverviewOptions) error {
 		fmt.Fprintln(tw, "  (none)")
 		return tw.Flush()
 	}
-	fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tSTALE\tHELD\tMESSAGE")
+	fmt.Fprintln(tw, "NAME\tREVISION\tREADY\tAPPLIED\tHEALTHY\tPROGRESSING\tPENDING\tDEGRADED\tDRIFTED\tFAILED\tOFFLINE\tSTALE\tHELD\tMESSAGE")
 	for _, s := range f.Subscriptions {
-		rev := source.ShortRevision(s.Revision)
-		if s.Attempted != "" {
-			rev += " (trying " + source.ShortRevision(s.Attempted) + ")"
-		}
 		ready := "True"
 		switch {
 		case !s.Ready && s.Reason == "":
@@ -354,8 +369,8 @@ func (f *Fleet) writeSubscriptions(w io.Writer, opts OverviewOptions) error {
 			m = s.Reason + ": " + m
 		}
 		sum := s.Summary
-		cells := []string{s.Namespace + "/" + s.Name, rev, ready, fmt.Sprintf("%d/%d", sum.Applied, sum.Selected)}
-		for _, n := range []int32{sum.Progressing, sum.Pending, sum.Drifted, sum.Failed, sum.Offline, sum.Stale, sum.Held} {
+		cells := []string{s.Namespace + "/" + s.Name, s.RevisionCell(), ready, fmt.Sprintf("%d/%d", sum.Applied, sum.Selected), fmt.Sprintf("%d/%d", sum.Healthy, sum.Selected)}
+		for _, n := range []int32{sum.Progressing, sum.Pending, sum.Degraded, sum.Drifted, sum.Failed, sum.Offline, sum.Stale, sum.Held} {
 			cells = append(cells, strconv.Itoa(int(n)))
 		}
 		writeRow(tw, cells, wrap(m, opts.MessageWidth))
@@ -375,7 +390,7 @@ func (f *Fleet) writeClusters(w io.Writer, opts OverviewOptions) error {
 		return tw.Flush()
 	}
 	if len(listed) > 0 {
-		fmt.Fprintln(tw, "NAME\tACCEPTED\tAVAILABLE\tAPPLIED\tPROGRESSING\tPENDING\tDRIFTED\tFAILED\tOFFLINE\tSTALE\tHELD")
+		fmt.Fprintln(tw, "NAME\tACCEPTED\tAVAILABLE\tAPPLIED\tPROGRESSING\tPENDING\tDEGRADED\tDRIFTED\tFAILED\tOFFLINE\tSTALE\tHELD")
 		for _, c := range listed {
 			fmt.Fprintf(tw, "%s\t%t\t%s", c.Name, c.Accepted, c.Available)
 			for _, st := range clusterColumns {
@@ -392,14 +407,14 @@ func (f *Fleet) writeClusters(w io.Writer, opts OverviewOptions) error {
 
 // clusterColumns are the states the clusters table counts, in order.
 var clusterColumns = []appsv1.ClusterState{appsv1.ClusterApplied, appsv1.ClusterProgressing, appsv1.ClusterPending,
-	appsv1.ClusterDrifted, appsv1.ClusterFailed, appsv1.ClusterOffline, appsv1.ClusterStale, appsv1.ClusterHeld}
+	appsv1.ClusterDegraded, appsv1.ClusterDrifted, appsv1.ClusterFailed, appsv1.ClusterOffline, appsv1.ClusterStale, appsv1.ClusterHeld}
 
-// needsAttention: not available, not accepted, or reported failed, drifted,
-// offline, stale or held by some Subscription.
+// needsAttention: not available, not accepted, or reported failed,
+// degraded, drifted, offline, stale or held by some Subscription.
 func (c Cluster) needsAttention() bool {
 	d := c.Deployments
 	return c.Available != string(metav1.ConditionTrue) || !c.Accepted ||
-		d[appsv1.ClusterFailed]+d[appsv1.ClusterDrifted]+d[appsv1.ClusterOffline]+d[appsv1.ClusterStale]+d[appsv1.ClusterHeld] > 0
+		d[appsv1.ClusterFailed]+d[appsv1.ClusterDegraded]+d[appsv1.ClusterDrifted]+d[appsv1.ClusterOffline]+d[appsv1.ClusterStale]+d[appsv1.ClusterHeld] > 0
 }
 
 // writeRow writes a table row whose last cell, a message, may take several

@@ -68,8 +68,27 @@ func sampleFleet() ([]appsv1.Channel, []appsv1.Subscription, []clusterv1.Managed
 				LastAppliedRevision:   "main@sha1:0123456789abcdef0123456789abcdef01234567",
 				LastAttemptedRevision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
 				Conditions:            []metav1.Condition{cond(appsv1.ConditionReady, metav1.ConditionTrue, appsv1.ReasonSucceeded, "revision main@sha1:0123456 applied on 3/3 clusters")},
-				Summary:               appsv1.ClusterSummary{Selected: 3, Applied: 3},
+				Summary:               appsv1.ClusterSummary{Selected: 3, Applied: 3, Healthy: 3},
 				Clusters:              []appsv1.ClusterStatus{{Name: "east", State: appsv1.ClusterApplied}, {Name: "west", State: appsv1.ClusterApplied}, {Name: "north", State: appsv1.ClusterApplied}},
+			},
+		},
+		{
+			// An image that cannot be pulled failed the rollout on east,
+			// which is being rolled back; west never got it.
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"},
+			Spec:       appsv1.SubscriptionSpec{Channel: "fleet/repo"},
+			Status: appsv1.SubscriptionStatus{
+				LastAppliedRevision:   "main@sha1:1111111111111111111111111111111111111111",
+				LastAttemptedRevision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
+				Conditions: []metav1.Condition{cond(appsv1.ConditionReady, metav1.ConditionFalse, appsv1.ReasonRollingBack,
+					"the rollout of main@0123456 failed (east: Deployment shop/web: 0/1 ready: ImagePullBackOff); rolling back main@sha1:0123456789abcdef0123456789abcdef01234567: 0 of 1 clusters restored, 1 being restored")},
+				Summary: appsv1.ClusterSummary{Selected: 2, Applied: 1, Healthy: 1, Degraded: 1},
+				Clusters: []appsv1.ClusterStatus{
+					{Name: "east", State: appsv1.ClusterDegraded, Health: appsv1.HealthDegraded, Message: "Deployment shop/web: 0/1 ready: ImagePullBackOff"},
+					{Name: "west", State: appsv1.ClusterApplied, Health: appsv1.HealthHealthy},
+				},
+				Rollback: &appsv1.RollbackStatus{Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567", Phase: appsv1.RollbackInProgress,
+					Cause: "east: Deployment shop/web: 0/1 ready: ImagePullBackOff", Clusters: 1, RestoredRevisions: []string{"main@sha1:1111111111111111111111111111111111111111"}},
 			},
 		},
 		{
@@ -149,8 +168,8 @@ func TestOverviewGolden(t *testing.T) {
 func TestTotals(t *testing.T) {
 	f := Build(sampleFleet())
 	want := Totals{
-		Channels: 2, ChannelsReady: 1, Subscriptions: 5, SubscriptionsReady: 1, Clusters: 4, ClustersAvailable: 2,
-		Deployments: appsv1.ClusterSummary{Selected: 8, Applied: 4, Drifted: 1, Offline: 1, Stale: 2, Held: 1},
+		Channels: 2, ChannelsReady: 1, Subscriptions: 6, SubscriptionsReady: 1, Clusters: 4, ClustersAvailable: 2,
+		Deployments: appsv1.ClusterSummary{Selected: 10, Applied: 5, Healthy: 4, Degraded: 1, Drifted: 1, Offline: 1, Stale: 2, Held: 1},
 	}
 	if f.Totals != want {
 		t.Errorf("Totals = %+v, want %+v", f.Totals, want)
@@ -161,8 +180,8 @@ func TestTotals(t *testing.T) {
 			west = c
 		}
 	}
-	if west.Deployments[appsv1.ClusterApplied] != 1 || west.Deployments[appsv1.ClusterDrifted] != 1 {
-		t.Errorf("west deployments = %v, want 1 applied and 1 drifted", west.Deployments)
+	if west.Deployments[appsv1.ClusterApplied] != 2 || west.Deployments[appsv1.ClusterDrifted] != 1 {
+		t.Errorf("west deployments = %v, want 2 applied and 1 drifted", west.Deployments)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
@@ -253,4 +255,34 @@ func rollbackReason(rb *appsv1.RollbackStatus) string {
 func rollbackMessage(rb *appsv1.RollbackStatus) string {
 	return fmt.Sprintf("the rollout of %s failed (%s); %s; nothing new is sent until a commit or a change to the Subscription gives other content",
 		source.ShortRevision(rb.Revision), rb.Cause, rb.Message)
+}
+
+// healthEvent: a workload became degraded on some cluster, or every
+// cluster is healthy again after one was.
+func healthEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	c := meta.FindStatusCondition(after.Conditions, appsv1.ConditionHealthy)
+	old := meta.FindStatusCondition(before.Conditions, appsv1.ConditionHealthy)
+	wasDegraded := old != nil && old.Reason == appsv1.ReasonDegraded
+	switch {
+	case c == nil:
+	case c.Reason == appsv1.ReasonDegraded && !wasDegraded:
+		return transitionEvent{corev1.EventTypeWarning, appsv1.ReasonDegraded, actionRollout, c.Message}, true
+	case c.Status == metav1.ConditionTrue && wasDegraded:
+		return transitionEvent{corev1.EventTypeNormal, "HealthRecovered", actionRollout, c.Message}, true
+	}
+	return transitionEvent{}, false
+}
+
+// rollbackEvent: an automatic rollback started, or every cluster it could
+// restore holds its last healthy revision again.
+func rollbackEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	rb, old := after.Rollback, before.Rollback
+	switch {
+	case rb == nil:
+	case old == nil || old.Revision != rb.Revision:
+		return transitionEvent{corev1.EventTypeWarning, appsv1.ReasonRollingBack, actionRollout, rollbackMessage(rb)}, true
+	case rb.Phase == appsv1.RollbackDone && old.Phase != appsv1.RollbackDone:
+		return transitionEvent{corev1.EventTypeNormal, appsv1.ReasonRolledBack, actionRollout, rb.Message}, true
+	}
+	return transitionEvent{}, false
 }

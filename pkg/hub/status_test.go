@@ -138,7 +138,9 @@ func TestSummarizeStaleAndHeld(t *testing.T) {
 // TestSummarizeHealth: the Subscription's clusters by health, its Applied
 // and Healthy conditions, and the first failing object named.
 func TestSummarizeHealth(t *testing.T) {
-	c := func(typ string, status metav1.ConditionStatus, msg string) metav1.Condition { return cond(typ, status, 1, msg) }
+	c := func(typ string, status metav1.ConditionStatus, msg string) metav1.Condition {
+		return cond(typ, status, 1, msg)
+	}
 	healthy := work("h", 1, c(workv1.WorkApplied, metav1.ConditionTrue, ""), c(workv1.WorkAvailable, metav1.ConditionTrue, ""),
 		c(workv1.WorkProgressing, metav1.ConditionFalse, ""), c(workv1.WorkDegraded, metav1.ConditionFalse, ""))
 	progressing := work("h", 1, c(workv1.WorkApplied, metav1.ConditionTrue, ""), c(workv1.WorkAvailable, metav1.ConditionTrue, ""),

@@ -668,8 +668,9 @@ func (r *SubscriptionReconciler) orphanWorks(ctx context.Context, works []*workv
 // recordTransitions sends an event when the source cannot be read (a missing
 // or forbidden Channel, a failed fetch) or recovers, a revision fails to
 // render, drift appears or is corrected, a removal starts waiting for
-// confirmation, or a rollout stops on failures: once per transition, not once
-// per reconcile.
+// confirmation, a rollout stops on failures, a workload becomes degraded or
+// recovers, or an automatic rollback starts or ends: once per transition,
+// not once per reconcile.
 func (r *SubscriptionReconciler) recordTransitions(before, after *appsv1.Subscription) {
 	for _, ev := range transitions(&before.Status, &after.Status) {
 		r.event(after, ev.typ, ev.reason, ev.action, ev.msg)
@@ -683,7 +684,7 @@ type transitionEvent struct{ typ, reason, action, msg string }
 func transitions(before, after *appsv1.SubscriptionStatus) []transitionEvent {
 	var out []transitionEvent
 	for _, f := range []func(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool){
-		sourceEvent, renderEvent, driftEvent, heldEvent, rolloutEvent,
+		sourceEvent, renderEvent, driftEvent, heldEvent, rolloutEvent, healthEvent, rollbackEvent,
 	} {
 		if ev, ok := f(before, after); ok {
 			out = append(out, ev)

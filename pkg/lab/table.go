@@ -8,24 +8,24 @@ import (
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/fleetstatus"
-	"github.com/ocm-gitops/ocm-gitops/pkg/source"
 )
 
 // cellOf is how the lab's table shows a Subscription's state on a cluster:
 // short words that line up, capitals for what needs a look.
 var cellOf = map[appsv1.ClusterState]string{
 	appsv1.ClusterApplied:     "ok",
-	appsv1.ClusterProgressing: "applying",
+	appsv1.ClusterProgressing: "progressing",
 	appsv1.ClusterPending:     "pending",
 	appsv1.ClusterDrifted:     "DRIFT",
 	appsv1.ClusterFailed:      "FAILED",
+	appsv1.ClusterDegraded:    "DEGRADED",
 	appsv1.ClusterOffline:     "OFFLINE",
 	appsv1.ClusterStale:       "STALE",
 	appsv1.ClusterHeld:        "HELD",
 }
 
 // WriteFleetTable prints the lab's fleet: one row per Subscription (its
-// deployed revision, clusters applied out of selected, clusters drifted, one
+// deployed revision, clusters applied and healthy out of selected, clusters drifted, one
 // column per cluster with the Subscription's state there, "-" where it is not
 // placed, and its status: "ready", or why not, in full), then a line of
 // totals. Every ManagedCluster gets a column, local-cluster first.
@@ -39,17 +39,14 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
-	fmt.Fprint(tw, "SUBSCRIPTION\tREVISION\tAPPLIED\tDRIFT")
+	fmt.Fprint(tw, "SUBSCRIPTION\tREVISION\tAPPLIED\tHEALTHY\tDRIFT")
 	for _, c := range clusters {
 		fmt.Fprintf(tw, "\t%s", strings.ToUpper(c))
 	}
 	fmt.Fprintln(tw, "\tSTATUS")
 	for _, s := range f.Subscriptions {
-		rev := source.ShortRevision(s.Revision)
-		if s.Attempted != "" {
-			rev += " (trying " + source.ShortRevision(s.Attempted) + ")"
-		}
-		fmt.Fprintf(tw, "%s/%s\t%s\t%d/%d\t%d", s.Namespace, s.Name, rev, s.Summary.Applied, s.Summary.Selected, s.Summary.Drifted)
+		sum := s.Summary
+		fmt.Fprintf(tw, "%s/%s\t%s\t%d/%d\t%d/%d\t%d", s.Namespace, s.Name, s.RevisionCell(), sum.Applied, sum.Selected, sum.Healthy, sum.Selected, sum.Drifted)
 		for _, c := range clusters {
 			cell := "-"
 			if st, ok := s.Clusters[c]; ok {
@@ -67,8 +64,8 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 	}
 	t := f.Totals
 	d := t.Deployments
-	_, err := fmt.Fprintf(w, "%d/%d subscriptions ready, %d/%d clusters available, %d drifted, %d failed, %d stale, %d held\n",
-		t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters, d.Drifted, d.Failed, d.Stale, d.Held)
+	_, err := fmt.Fprintf(w, "%d/%d subscriptions ready, %d/%d clusters available; deployments healthy on %d/%d, %d progressing, %d degraded, %d drifted, %d failed, %d stale, %d held\n",
+		t.SubscriptionsReady, t.Subscriptions, t.ClustersAvailable, t.Clusters, d.Healthy, d.Selected, d.Progressing, d.Degraded, d.Drifted, d.Failed, d.Stale, d.Held)
 	return err
 }
 

@@ -23,7 +23,7 @@ import (
 func states() []appsv1.ClusterState {
 	return []appsv1.ClusterState{
 		appsv1.ClusterApplied, appsv1.ClusterProgressing, appsv1.ClusterPending,
-		appsv1.ClusterDrifted, appsv1.ClusterFailed, appsv1.ClusterOffline,
+		appsv1.ClusterDrifted, appsv1.ClusterFailed, appsv1.ClusterOffline, appsv1.ClusterDegraded,
 	}
 }
 
@@ -40,9 +40,10 @@ const collectTimeout = 10 * time.Second
 //	ocm_gitops_subscription_clusters{namespace,name,state} each Subscription's clusters by state
 //	ocm_gitops_clusters_by_state{state}                    (Subscription, cluster) pairs by state, fleet-wide
 //	ocm_gitops_drifted_clusters                            (Subscription, cluster) pairs reporting drift
+//	ocm_gitops_healthy_clusters                            (Subscription, cluster) pairs whose workloads are healthy
 //	ocm_gitops_managed_clusters{available}                 ManagedClusters by their Available condition
 //
-// The per-Subscription series are 6 per Subscription. The collector is
+// The per-Subscription series are 7 per Subscription. The collector is
 // registered on reg (nil: controller-runtime's registry) only while mgr
 // leads, so standby replicas do not report the fleet twice. It reads
 // Subscriptions and ManagedClusters, which the subscription controller
@@ -107,6 +108,7 @@ type fleetCollector struct {
 	subClusters   *prometheus.Desc
 	byState       *prometheus.Desc
 	drifted       *prometheus.Desc
+	healthy       *prometheus.Desc
 	managed       *prometheus.Desc
 	errors        prometheus.Counter
 }
@@ -118,13 +120,16 @@ func newFleetCollector(r client.Reader) *fleetCollector {
 			"Subscriptions by the status and reason of their Ready condition (Unknown: not reconciled yet).",
 			[]string{"ready", "reason"}, nil),
 		subClusters: prometheus.NewDesc(SubscriptionClusters,
-			"Clusters selected by a Subscription, by state (Applied, Progressing, Pending, Drifted, Failed, Offline).",
+			"Clusters selected by a Subscription, by state (Applied, Progressing, Pending, Drifted, Failed, Offline, Degraded).",
 			[]string{"namespace", "name", "state"}, nil),
 		byState: prometheus.NewDesc(ClustersByState,
 			"(Subscription, cluster) pairs by state, summed over all Subscriptions.",
 			[]string{"state"}, nil),
 		drifted: prometheus.NewDesc(DriftedClusters,
 			"(Subscription, cluster) pairs whose live objects drifted from what was applied.",
+			nil, nil),
+		healthy: prometheus.NewDesc(HealthyClusters,
+			"(Subscription, cluster) pairs whose workloads of the deployed content are healthy, as their agents judge them.",
 			nil, nil),
 		managed: prometheus.NewDesc(ManagedClusters,
 			"ManagedClusters by the status of their Available condition (Unknown: never reported).",
@@ -137,7 +142,7 @@ func newFleetCollector(r client.Reader) *fleetCollector {
 }
 
 func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.subscriptions, c.subClusters, c.byState, c.drifted, c.managed} {
+	for _, d := range []*prometheus.Desc{c.subscriptions, c.subClusters, c.byState, c.drifted, c.healthy, c.managed} {
 		ch <- d
 	}
 	c.errors.Describe(ch)
@@ -172,6 +177,7 @@ func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.byState, prometheus.GaugeValue, float64(g.byState[i]), string(st))
 	}
 	ch <- prometheus.MustNewConstMetric(c.drifted, prometheus.GaugeValue, float64(g.byState[driftedIndex]))
+	ch <- prometheus.MustNewConstMetric(c.healthy, prometheus.GaugeValue, float64(g.healthy))
 	for _, av := range []string{string(metav1.ConditionTrue), string(metav1.ConditionFalse), string(metav1.ConditionUnknown)} {
 		ch <- prometheus.MustNewConstMetric(c.managed, prometheus.GaugeValue, float64(g.managed[av]), av)
 	}
@@ -182,6 +188,7 @@ type fleet struct {
 	subscriptions   map[readyKey]int
 	perSubscription []subscriptionCounts
 	byState         []int64 // indexed like states()
+	healthy         int64
 	managed         map[string]int
 }
 
@@ -209,10 +216,11 @@ func computeFleet(subs []appsv1.Subscription, clusters []clusterv1.ManagedCluste
 		}
 		g.subscriptions[k]++
 		sum := s.Status.Summary
-		counts := []int64{int64(sum.Applied), int64(sum.Progressing), int64(sum.Pending), int64(sum.Drifted), int64(sum.Failed), int64(sum.Offline)}
+		counts := []int64{int64(sum.Applied), int64(sum.Progressing), int64(sum.Pending), int64(sum.Drifted), int64(sum.Failed), int64(sum.Offline), int64(sum.Degraded)}
 		for j, n := range counts {
 			g.byState[j] += n
 		}
+		g.healthy += int64(sum.Healthy)
 		g.perSubscription = append(g.perSubscription, subscriptionCounts{namespace: s.Namespace, name: s.Name, counts: counts})
 	}
 	for i := range clusters {

@@ -170,25 +170,29 @@ func TestComputeFleet(t *testing.T) {
 			sub("db", &drift, appsv1.ClusterSummary{Selected: 4, Applied: 1, Drifted: 2, Offline: 1}),
 			sub("new", nil, appsv1.ClusterSummary{}),
 			sub("cache", &drift, appsv1.ClusterSummary{Selected: 2, Progressing: 1, Pending: 0, Failed: 0, Drifted: 1}),
+			sub("shop", &drift, appsv1.ClusterSummary{Selected: 3, Applied: 2, Healthy: 2, Degraded: 1}),
 		},
 		[]clusterv1.ManagedCluster{cluster("a", &yes), cluster("b", &yes), cluster("c", &no), cluster("d", nil)},
 	)
 	wantSubs := map[readyKey]int{
 		{"True", appsv1.ReasonSucceeded}:      1,
-		{"False", appsv1.ReasonDriftDetected}: 2,
+		{"False", appsv1.ReasonDriftDetected}: 3,
 		{"Unknown", ""}:                       1,
 	}
 	if fmt.Sprint(g.subscriptions) != fmt.Sprint(wantSubs) {
 		t.Errorf("subscriptions = %v, want %v", g.subscriptions, wantSubs)
 	}
-	// Applied, Progressing, Pending, Drifted, Failed, Offline
-	if want := []int64{4, 1, 0, 3, 0, 1}; fmt.Sprint(g.byState) != fmt.Sprint(want) {
+	// Applied, Progressing, Pending, Drifted, Failed, Offline, Degraded
+	if want := []int64{6, 1, 0, 3, 0, 1, 1}; fmt.Sprint(g.byState) != fmt.Sprint(want) {
 		t.Errorf("byState = %v, want %v", g.byState, want)
 	}
 	if g.byState[driftedIndex] != 3 || states()[driftedIndex] != appsv1.ClusterDrifted {
 		t.Errorf("driftedIndex does not point at Drifted")
 	}
-	if len(g.perSubscription) != 4 || g.perSubscription[1].name != "db" || fmt.Sprint(g.perSubscription[1].counts) != "[1 0 0 2 0 1]" {
+	if g.healthy != 2 {
+		t.Errorf("healthy = %d, want 2", g.healthy)
+	}
+	if len(g.perSubscription) != 5 || g.perSubscription[1].name != "db" || fmt.Sprint(g.perSubscription[1].counts) != "[1 0 0 2 0 1 0]" {
 		t.Errorf("perSubscription = %+v", g.perSubscription)
 	}
 	if want := map[string]int{"True": 2, "False": 1, "Unknown": 1}; fmt.Sprint(g.managed) != fmt.Sprint(want) {

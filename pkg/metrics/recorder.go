@@ -38,6 +38,7 @@ const (
 	SubscriptionClusters = "ocm_gitops_subscription_clusters"
 	ClustersByState      = "ocm_gitops_clusters_by_state"
 	DriftedClusters      = "ocm_gitops_drifted_clusters"
+	HealthyClusters      = "ocm_gitops_healthy_clusters"
 	ManagedClusters      = "ocm_gitops_managed_clusters"
 	FleetCollectorErrors = "ocm_gitops_fleet_collector_errors_total"
 )

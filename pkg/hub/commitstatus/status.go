@@ -90,16 +90,23 @@ func Context(s Settings, namespace, name string) string {
 //     already have a status on that commit, so they are kept current even
 //     past MaxPerCluster, and settled when they leave the list;
 //   - on a newer commit that could not be rendered or sent
-//     (status.lastAttemptedRevision): why, under the same context.
+//     (status.lastAttemptedRevision): why, under the same context;
+//   - on a commit whose rollout failed and was rolled back
+//     (status.rollback): failure, saying why and what was restored.
 func Desired(sub *appsv1.Subscription, s Settings, posted map[string]bool) []Target {
 	st := &sub.Status
 	base := Context(s, sub.Namespace, sub.Name)
 	ref, sha, ok := DeployedCommit(sub)
 	attemptRef, attemptSHA, attempted := gitCommit(st.LastAttemptedRevision)
 	problem, hasProblem := attemptProblem(st)
+	rbRef, rbSHA, rolledBack := rollbackProblem(st)
 
 	var out []Target
-	if attempted && hasProblem && attemptSHA != sha {
+	if rolledBack && rbSHA != sha {
+		out = append(out, Target{SHA: rbSHA, Status: gitprovider.Status{State: gitprovider.StateFailure,
+			Description: rollbackDescription(st.Rollback), Context: base, TargetURL: s.TargetURL, Ref: rbRef}})
+	}
+	if attempted && hasProblem && attemptSHA != sha && (!rolledBack || attemptSHA != rbSHA) {
 		problem.Context, problem.TargetURL, problem.Ref = base, s.TargetURL, attemptRef
 		out = append(out, Target{SHA: attemptSHA, Status: problem})
 	}
@@ -107,9 +114,12 @@ func Desired(sub *appsv1.Subscription, s Settings, posted map[string]bool) []Tar
 		return out
 	}
 	agg := gitprovider.Status{Context: base, TargetURL: s.TargetURL, Ref: ref}
-	if hasProblem && attempted && attemptSHA == sha {
+	switch {
+	case rolledBack && rbSHA == sha:
+		agg.State, agg.Description = gitprovider.StateFailure, rollbackDescription(st.Rollback)
+	case hasProblem && attempted && attemptSHA == sha:
 		agg.State, agg.Description = problem.State, problem.Description
-	} else {
+	default:
 		agg.State, agg.Description = Aggregate(sub)
 	}
 	out = append(out, Target{SHA: sha, Status: agg})
@@ -132,13 +142,40 @@ func attemptProblem(st *appsv1.SubscriptionStatus) (gitprovider.Status, bool) {
 	return gitprovider.Status{}, false
 }
 
+// rollbackProblem reads the commit an automatic rollback undid.
+func rollbackProblem(st *appsv1.SubscriptionStatus) (ref, sha string, ok bool) {
+	if st.Rollback == nil {
+		return "", "", false
+	}
+	return gitCommit(st.Rollback.Revision)
+}
+
+// rollbackDescription says that a commit's rollout failed and was (or is
+// being) rolled back, why, and where to.
+func rollbackDescription(rb *appsv1.RollbackStatus) string {
+	what := "rolled back"
+	if rb.Phase != appsv1.RollbackDone {
+		what = "rolling back"
+	}
+	if len(rb.RestoredRevisions) > 0 {
+		short := make([]string, len(rb.RestoredRevisions))
+		for i, r := range rb.RestoredRevisions {
+			short[i] = source.ShortRevision(r)
+		}
+		what += " to " + strings.Join(short, ", ")
+	}
+	return what + ": " + oneLine(rb.Cause)
+}
+
 // Aggregate sums a Subscription's clusters up into one state and description:
 //
 //	error    no cluster selected (missing Placement, or it selects none)
-//	failure  apply failed on some cluster, the rollout failed, or drift
-//	success  applied on every selected cluster
-//	pending  otherwise: rolling out, paused, held, waiting for a window, or
-//	         some clusters offline
+//	failure  apply failed on some cluster, a workload is degraded, the
+//	         rollout failed, or drift
+//	success  applied (and healthy, where agents judge health) on every
+//	         selected cluster
+//	pending  otherwise: rolling out or not healthy yet, paused, held,
+//	         waiting for a window, or some clusters offline
 func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
 	st := &sub.Status
 	sum := st.Summary
@@ -158,6 +195,9 @@ func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
 		// Stale clusters hold this commit; a newer one cannot be deployed
 		// and has its own failure status.
 		d := fmt.Sprintf("applied on %d/%d", sum.Applied+sum.Stale, sum.Selected)
+		if sum.Healthy == sum.Selected {
+			d = fmt.Sprintf("healthy on %d/%d", sum.Healthy, sum.Selected)
+		}
 		if c := firstCluster(st.Clusters, appsv1.ClusterStale); c != nil {
 			d += "; stale: " + oneLine(c.Message)
 		}
@@ -179,13 +219,20 @@ func heldReason(st *appsv1.SubscriptionStatus) string {
 }
 
 // failure describes what fails the deployed commit: an apply failure, a
-// failed rollout of it, drift.
+// degraded workload, a failed rollout of it, drift.
 func failure(st *appsv1.SubscriptionStatus) (string, bool) {
 	sum := st.Summary
 	if sum.Failed > 0 {
 		d := fmt.Sprintf("apply failed on %d/%d", sum.Failed, sum.Selected)
 		if c := firstCluster(st.Clusters, appsv1.ClusterFailed); c != nil {
 			d += ": " + c.Name + " " + strings.TrimPrefix(oneLine(c.Message), "apply failed: ")
+		}
+		return d, true
+	}
+	if sum.Degraded > 0 {
+		d := fmt.Sprintf("degraded on %d/%d", sum.Degraded, sum.Selected)
+		if c := firstCluster(st.Clusters, appsv1.ClusterDegraded); c != nil {
+			d += ": " + c.Name + " " + oneLine(c.Message)
 		}
 		return d, true
 	}
@@ -211,6 +258,10 @@ func pending(sub *appsv1.Subscription) string {
 	st := &sub.Status
 	sum := st.Summary
 	progress := fmt.Sprintf("%d/%d applied", sum.Applied, sum.Selected)
+	if sum.Healthy > 0 {
+		// The agents judge health: Applied counts healthy clusters.
+		progress = fmt.Sprintf("healthy on %d/%d, %d progressing", sum.Healthy, sum.Selected, sum.Progressing)
+	}
 	if sum.Applied+sum.Offline == sum.Selected {
 		return fmt.Sprintf("applied on %d/%d, %d offline", sum.Applied, sum.Selected, sum.Offline)
 	}
@@ -236,11 +287,16 @@ func ClusterStatus(c appsv1.ClusterStatus) (gitprovider.State, string) {
 	msg := oneLine(c.Message)
 	switch c.State {
 	case appsv1.ClusterApplied:
+		if c.Health == appsv1.HealthHealthy {
+			return gitprovider.StateSuccess, "healthy"
+		}
 		return gitprovider.StateSuccess, "applied"
 	case appsv1.ClusterDrifted:
 		return gitprovider.StateFailure, "drift: " + driftSummary(c)
 	case appsv1.ClusterFailed:
 		return gitprovider.StateFailure, cmp.Or(msg, "apply failed")
+	case appsv1.ClusterDegraded:
+		return gitprovider.StateFailure, "degraded: " + cmp.Or(msg, "a workload is failing")
 	case appsv1.ClusterOffline:
 		return gitprovider.StatePending, "offline: " + cmp.Or(msg, "the agent has not reported recently")
 	case appsv1.ClusterPending:

@@ -146,6 +146,21 @@ func TestAggregate(t *testing.T) {
 		sub:   sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 40, Applied: 30, Progressing: 9, Offline: 1}}),
 		state: gitprovider.StatePending, desc: "rolling out: 30/40 applied, 1 offline",
 	}, {
+		name:  "healthy everywhere",
+		sub:   sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 40, Applied: 40, Healthy: 40}}),
+		state: gitprovider.StateSuccess, desc: "healthy on 40/40",
+	}, {
+		name:  "applied, not healthy yet",
+		sub:   sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 40, Applied: 38, Healthy: 38, Progressing: 2}}),
+		state: gitprovider.StatePending, desc: "rolling out: healthy on 38/40, 2 progressing",
+	}, {
+		name: "degraded",
+		sub: sub(appsv1.SubscriptionStatus{
+			Summary:  appsv1.ClusterSummary{Selected: 40, Applied: 39, Healthy: 39, Degraded: 1},
+			Clusters: []appsv1.ClusterStatus{cluster("c1", appsv1.ClusterDegraded, "Deployment apps/web: 0/1 ready:\n ImagePullBackOff")},
+		}),
+		state: gitprovider.StateFailure, desc: "degraded on 1/40: c1 Deployment apps/web: 0/1 ready: ImagePullBackOff",
+	}, {
 		name:  "no clusters selected",
 		sub:   sub(appsv1.SubscriptionStatus{Conditions: []metav1.Condition{cond(appsv1.ConditionPlaced, false, appsv1.ReasonNoClusters, "the placement selects no clusters")}}),
 		state: gitprovider.StateError, desc: "no clusters: the placement selects no clusters",
@@ -236,6 +251,34 @@ func TestDesired(t *testing.T) {
 	})
 }
 
+func TestDesiredRollback(t *testing.T) {
+	s := Settings{}
+	rb := &appsv1.RollbackStatus{Revision: "main@sha1:" + shaB, Phase: appsv1.RollbackDone, Cause: "c1: Deployment apps/web: 0/1 ready: ImagePullBackOff",
+		RestoredRevisions: []string{"main@sha1:" + shaA}}
+
+	t.Run("the commit rolled back fails, the restored one is judged as usual", func(t *testing.T) {
+		got := Desired(sub(appsv1.SubscriptionStatus{LastAttemptedRevision: "main@sha1:" + shaB, Rollback: rb,
+			Summary: appsv1.ClusterSummary{Selected: 2, Applied: 2, Healthy: 2}}), s, nil)
+		require.Len(t, got, 2)
+		assert.Equal(t, Target{SHA: shaB, Status: gitprovider.Status{State: gitprovider.StateFailure, Context: "ocm-gitops/apps/web", Ref: "main",
+			Description: "rolled back to main@aaaaaaa: c1: Deployment apps/web: 0/1 ready: ImagePullBackOff"}}, got[0])
+		assert.Equal(t, shaA, got[1].SHA)
+		assert.Equal(t, gitprovider.StateSuccess, got[1].Status.State)
+		assert.Equal(t, "healthy on 2/2", got[1].Status.Description)
+	})
+
+	t.Run("a rollback that restored nothing yet fails the deployed commit", func(t *testing.T) {
+		x := *rb
+		x.Phase, x.RestoredRevisions = appsv1.RollbackInProgress, nil
+		got := Desired(sub(appsv1.SubscriptionStatus{LastAppliedRevision: "main@sha1:" + shaB, Rollback: &x,
+			Summary: appsv1.ClusterSummary{Selected: 2, Applied: 1, Healthy: 1, Degraded: 1}}), s, nil)
+		require.Len(t, got, 1)
+		assert.Equal(t, shaB, got[0].SHA)
+		assert.Equal(t, gitprovider.StateFailure, got[0].Status.State)
+		assert.Equal(t, "rolling back: c1: Deployment apps/web: 0/1 ready: ImagePullBackOff", got[0].Status.Description)
+	})
+}
+
 func TestDesiredPerCluster(t *testing.T) {
 	s := Settings{PerCluster: true, MaxPerCluster: 3}
 	st := appsv1.SubscriptionStatus{
@@ -303,6 +346,8 @@ func TestClusterStatus(t *testing.T) {
 		{cluster("a", appsv1.ClusterOffline, ""), gitprovider.StatePending, "offline: the agent has not reported recently"},
 		{cluster("a", appsv1.ClusterPending, "waiting to be sent the new revision"), gitprovider.StatePending, "pending: waiting to be sent the new revision"},
 		{cluster("a", appsv1.ClusterProgressing, ""), gitprovider.StatePending, "progressing: being applied"},
+		{appsv1.ClusterStatus{Name: "a", State: appsv1.ClusterApplied, Health: appsv1.HealthHealthy}, gitprovider.StateSuccess, "healthy"},
+		{cluster("a", appsv1.ClusterDegraded, "Deployment apps/web: 0/1 ready: ImagePullBackOff"), gitprovider.StateFailure, "degraded: Deployment apps/web: 0/1 ready: ImagePullBackOff"},
 		{cluster("a", appsv1.ClusterDrifted, "", drifted("Service", "web", ".spec.ports", ".spec.type")), gitprovider.StateFailure, "drift: Service/web .spec.ports,.spec.type"},
 	}
 	for _, tc := range cases {
