@@ -21,7 +21,8 @@ import (
 
 // benchFleet is what one Subscription reconcile at 5,000 clusters works on:
 // the targets, the rendered bundles and the existing works (all current and
-// reported applied).
+// reported applied; with health, also healthy as ocm-gitops' agent reports
+// it: Progressing=False, Degraded=False).
 type benchFleet struct {
 	r        *SubscriptionReconciler
 	sub      *appsv1.Subscription
@@ -31,7 +32,7 @@ type benchFleet struct {
 	existing map[string][]*workv1.ManifestWork
 }
 
-func newBenchFleet(b *testing.B, clusters int) *benchFleet {
+func newBenchFleet(b *testing.B, clusters int, health bool) *benchFleet {
 	b.Helper()
 	dir := b.TempDir()
 	app := filepath.Join(dir, "apps", "web")
@@ -75,6 +76,11 @@ func newBenchFleet(b *testing.B, clusters int) *benchFleet {
 			{Type: workv1.WorkApplied, Status: metav1.ConditionTrue, ObservedGeneration: 1, LastTransitionTime: now, Reason: "AppliedManifestWorkComplete"},
 			{Type: workv1.WorkAvailable, Status: metav1.ConditionTrue, ObservedGeneration: 1, LastTransitionTime: now, Reason: "ResourcesAvailable"},
 		}
+		if health {
+			w.Status.Conditions = append(w.Status.Conditions,
+				metav1.Condition{Type: workv1.WorkProgressing, Status: metav1.ConditionFalse, ObservedGeneration: 1, LastTransitionTime: now, Reason: workv1.WorkProgressingReasonCompleted},
+				metav1.Condition{Type: workv1.WorkDegraded, Status: metav1.ConditionFalse, ObservedGeneration: 1, LastTransitionTime: now, Reason: "AsExpected"})
+		}
 		f.existing[t.Cluster] = []*workv1.ManifestWork{w}
 	}
 	return f
@@ -84,7 +90,7 @@ func newBenchFleet(b *testing.B, clusters int) *benchFleet {
 // clusters with nothing new: every cluster's render is a cache hit and every
 // bundle is already encoded.
 func BenchmarkRenderAll5000(b *testing.B) {
-	f := newBenchFleet(b, 5000)
+	f := newBenchFleet(b, 5000, false)
 	ctx := context.Background()
 	for b.Loop() {
 		if _, err := f.r.renderAll(ctx, f.sub, f.art, render.Access{}, f.targets, f.existing); err != nil {
@@ -95,10 +101,17 @@ func BenchmarkRenderAll5000(b *testing.B) {
 
 // BenchmarkSyncNoop5000 is the rest of a reconcile at 5,000 clusters with
 // nothing to write: rollout standing, gate, write decisions (none) and the
-// status summary.
+// status summary; with works that report no health (OCM's agent, or ours
+// before it judged health) and with works that report it.
 func BenchmarkSyncNoop5000(b *testing.B) {
-	f := newBenchFleet(b, 5000)
+	for _, health := range []bool{false, true} {
+		b.Run(fmt.Sprintf("health=%t", health), func(b *testing.B) { benchSyncNoop(b, newBenchFleet(b, 5000, health)) })
+	}
+}
+
+func benchSyncNoop(b *testing.B, f *benchFleet) {
 	ctx := context.Background()
+	b.ReportAllocs()
 	for b.Loop() {
 		clusters := rolloutClusters(f.targets, f.existing, f.desired, true)
 		g := f.r.gate(f.sub, clusters, f.targets, f.existing, f.art.Revision)
@@ -114,8 +127,8 @@ func BenchmarkSyncNoop5000(b *testing.B) {
 			hashes[c.Name] = f.desired[c.Name].hash
 		}
 		summarize(f.sub, outcome{targets: f.targets, existing: f.existing, hashes: hashes, waiting: g.Held, revision: f.art.Revision})
-		if f.sub.Status.Summary.Applied != 5000 {
-			b.Fatalf("summary %+v, want 5000 applied", f.sub.Status.Summary)
+		if f.sub.Status.Summary.Applied != 5000 || f.sub.Status.Summary.Healthy != 5000 {
+			b.Fatalf("summary %+v, want 5000 applied and healthy", f.sub.Status.Summary)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package rollout
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -209,5 +210,29 @@ func TestPlanRollback(t *testing.T) {
 	}
 	if want := "rolled back bad on 4 of 5 clusters to good, older; 1 keep the failed content, no earlier revision was healthy there (c4)"; done.Status.Message != want {
 		t.Fatalf("message %q\nwant    %q", done.Status.Message, want)
+	}
+}
+
+// BenchmarkRollback5000 is what a failed rollout adds at 5,000 clusters:
+// recording it (StartRollback, 500 clusters failed on the bad revision) and
+// planning the restores on each reconcile while it holds (PlanRollback).
+func BenchmarkRollback5000(b *testing.B) {
+	clusters := make([]RollbackCluster, 5000)
+	for i := range clusters {
+		c := RollbackCluster{Name: fmt.Sprintf("cluster-%05d", i), Revision: "good", Hash: "h-good", RollbackRevision: "older"}
+		if i%10 == 0 {
+			c.Revision, c.Hash, c.RollbackRevision, c.Failing, c.Message = "bad", fmt.Sprintf("h-bad-%d", i%3), "good", true, "Deployment apps/web: 0/1 ready: ImagePullBackOff"
+		}
+		clusters[i] = c
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		st, ok := StartRollback(clusters, now)
+		if !ok || st.Clusters != 500 {
+			b.Fatal(st)
+		}
+		if p := PlanRollback(*st, clusters); len(p.Restore["good"]) != 500 {
+			b.Fatal(p.Status)
+		}
 	}
 }
