@@ -107,7 +107,7 @@ func TestDriftOnALabClusterFlipsTheCommitStatus(t *testing.T) {
 		}
 	}
 
-	poll.Eventually(t, 60*time.Second, "green once applied on both clusters", last("success applied on 2/2"))
+	poll.Eventually(t, 60*time.Second, "green once healthy on both clusters", last("success healthy on 2/2"))
 	n := len(ours())
 
 	edit := func(value string) {
@@ -124,7 +124,7 @@ func TestDriftOnALabClusterFlipsTheCommitStatus(t *testing.T) {
 	edit("tampered")
 	poll.Eventually(t, 60*time.Second, "red on drift", last("failure drift on 1/2: cluster1 ConfigMap/greeting"))
 	edit("hello")
-	poll.Eventually(t, 60*time.Second, "green again once corrected", last("success applied on 2/2"))
+	poll.Eventually(t, 60*time.Second, "green again once corrected", last("success healthy on 2/2"))
 
 	got := ours()[n-1:]
 	if len(got) != 3 {
