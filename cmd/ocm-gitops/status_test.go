@@ -95,15 +95,17 @@ func seedHub(t *testing.T, ctx context.Context, c client.Client) {
 		{"fleet", "hello", appsv1.SubscriptionStatus{
 			LastAppliedRevision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
 			Conditions:          []metav1.Condition{condition(appsv1.ConditionReady, metav1.ConditionTrue, appsv1.ReasonSucceeded, "revision main@sha1:0123456789abcdef0123456789abcdef01234567 applied on 2/2 clusters")},
-			Summary:             appsv1.ClusterSummary{Selected: 2, Applied: 2},
-			Clusters:            []appsv1.ClusterStatus{{Name: "east", State: appsv1.ClusterApplied}, {Name: "west", State: appsv1.ClusterApplied}},
+			Summary:             appsv1.ClusterSummary{Selected: 2, Applied: 2, Healthy: 2},
+			Clusters: []appsv1.ClusterStatus{{Name: "east", State: appsv1.ClusterApplied, Health: appsv1.HealthHealthy},
+				{Name: "west", State: appsv1.ClusterApplied, Health: appsv1.HealthHealthy}},
 		}},
 		{"shop", "cart", appsv1.SubscriptionStatus{
 			LastAppliedRevision:   "main@sha1:1111111111111111111111111111111111111111",
 			LastAttemptedRevision: "main@sha1:0123456789abcdef0123456789abcdef01234567",
 			Conditions:            []metav1.Condition{condition(appsv1.ConditionReady, metav1.ConditionFalse, appsv1.ReasonRenderFailed, "cluster east: apps/cart/kustomization.yaml: unknown field \"resourcez\"")},
-			Summary:               appsv1.ClusterSummary{Selected: 2, Applied: 1, Drifted: 1},
-			Clusters:              []appsv1.ClusterStatus{{Name: "west", State: appsv1.ClusterDrifted}, {Name: "east", State: appsv1.ClusterApplied}},
+			Summary:               appsv1.ClusterSummary{Selected: 2, Applied: 1, Healthy: 1, Drifted: 1},
+			Clusters: []appsv1.ClusterStatus{{Name: "west", State: appsv1.ClusterDrifted, Health: appsv1.HealthHealthy},
+				{Name: "east", State: appsv1.ClusterApplied, Health: appsv1.HealthHealthy}},
 		}},
 	}
 	for _, s := range subs {
