@@ -262,7 +262,8 @@ func (f *fleet) objects(t *testing.T, cluster string, names []string) map[string
 		}
 		for _, field := range [][]string{{"metadata", "uid"}, {"metadata", "resourceVersion"}, {"metadata", "creationTimestamp"},
 			{"metadata", "managedFields"}, {"metadata", "generation"}, {"metadata", "ownerReferences"}, {"metadata", "annotations"},
-			{"metadata", "labels", managedLabel}, {"spec", "clusterIP"}, {"spec", "clusterIPs"}} { // each cluster allocates its own Service IPs
+			{"metadata", "labels", managedLabel}, {"spec", "clusterIP"}, {"spec", "clusterIPs"}, // each cluster allocates its own Service IPs
+			{"status"}} { // written by each cluster's controllers at their own times, never by an agent
 			unstructured.RemoveNestedField(u.Object, field...)
 		}
 		if len(u.GetLabels()) == 0 {

@@ -32,11 +32,12 @@ func driftCases() []driftCase {
 		// OCM's agent writes no Drifted condition and ignores the
 		// drift-policy annotation: the edit is not reported at all; the
 		// deletion shows only as the manifest's Available=False, which the
-		// hub reads as waiting for resources. OCM's agent re-applies both at
-		// its next resync (every 4 to 6 minutes), ReportOnly or not.
+		// hub reads as applied but not healthy yet ("1 of 3 resources are not
+		// available"). OCM's agent re-applies both at its next resync (every
+		// 4 to 6 minutes), ReportOnly or not.
 		{agent: "OCM's agent", cluster: ocmCluster, want: func(cs appsv1.ClusterStatus) error {
-			if cs.State != appsv1.ClusterProgressing || !strings.Contains(cs.Message, "waiting for resources to become available") || len(cs.Drift) != 0 {
-				return fmt.Errorf("state %s (%s), drift %+v; want Progressing waiting for resources, no drift", cs.State, cs.Message, cs.Drift)
+			if cs.State != appsv1.ClusterProgressing || !strings.Contains(cs.Message, "resources are not available") || len(cs.Drift) != 0 {
+				return fmt.Errorf("state %s (%s), drift %+v; want Progressing with resources not available, no drift", cs.State, cs.Message, cs.Drift)
 			}
 			return nil
 		}},

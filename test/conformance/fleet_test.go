@@ -42,8 +42,12 @@ func newFleet(t *testing.T) *fleet {
 	t.Helper()
 	bin := needOCM(t, "work")
 	f := &fleet{hub: harness.NewHub(t, ocmCluster, ourCluster), spokes: map[string]*harness.Spoke{}}
+	// Pods run on both clusters (kube-controller-manager, kube-scheduler,
+	// kwok): our agent judges health, and the hub calls a cluster Applied
+	// only once its workloads are healthy; OCM's agent then reports the
+	// same Deployment status for feedback.
 	for _, name := range []string{ocmCluster, ourCluster} {
-		f.spokes[name] = harness.NewSpoke(t, name)
+		f.spokes[name] = harness.NewWorkloadSpoke(t, name)
 	}
 	// OCM's work agent, with the hub's admin identity (registration is
 	// not under test here).
@@ -75,7 +79,8 @@ func newFleet(t *testing.T) *fleet {
 	return f
 }
 
-// subscriptionState waits until ns/name reports every cluster applied.
+// waitApplied waits until ns/name reports every cluster applied (and
+// healthy, where the agent judges health).
 func (f *fleet) waitApplied(t *testing.T, ns, name string, clusters ...string) *appsv1.Subscription {
 	t.Helper()
 	sub := &appsv1.Subscription{}

@@ -127,10 +127,22 @@ func TestLabExample(t *testing.T) {
 		"status-page/status-page":  {"cluster1", "cluster2", "cluster3"},
 		"node-probe/node-probe":    {"cluster2", "cluster3"},
 	}
+	// Ready comes before health: a Deployment's pods need a moment on the
+	// simulated nodes, and until its agent reports them the cluster is
+	// Progressing. Wait (bounded) until every selected cluster is applied
+	// and healthy, then check the details.
 	var subs appsv1.SubscriptionList
-	if err := hub.List(ctx, &subs); err != nil {
-		t.Fatal(err)
-	}
+	poll.Eventually(t, 90*time.Second, "every Subscription applied and healthy where selected", func() error {
+		if err := hub.List(ctx, &subs); err != nil {
+			return err
+		}
+		for _, s := range subs.Items {
+			if sum := s.Status.Summary; sum.Applied != sum.Selected || int(sum.Selected) != len(want[s.Namespace+"/"+s.Name]) {
+				return fmt.Errorf("%s/%s: summary %+v", s.Namespace, s.Name, sum)
+			}
+		}
+		return nil
+	})
 	got := map[string][]string{}
 	for _, s := range subs.Items {
 		key := s.Namespace + "/" + s.Name

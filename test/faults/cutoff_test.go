@@ -100,7 +100,7 @@ func TestKlusterletCutOffCatchesUp(t *testing.T) {
 		if sum := sub.Status.Summary; sum.Applied != 1 || sum.Offline != 0 {
 			return fmt.Errorf("summary %+v", sum)
 		}
-		if c := harness.ConditionOf(sub, appsv1.ConditionReady); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "applied on 1/1") {
+		if c := harness.ConditionOf(sub, appsv1.ConditionReady); c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "healthy on 1/1") {
 			return fmt.Errorf("Ready %s: %s", c.Status, c.Message)
 		}
 		return nil
