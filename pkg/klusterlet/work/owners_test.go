@@ -9,6 +9,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	workv1 "open-cluster-management.io/api/work/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -49,9 +50,13 @@ func TestServerSideApplyOwnsInOneWrite(t *testing.T) {
 
 	setWork := func(edit func(w *workv1.ManifestWork)) {
 		t.Helper()
-		w := getWork(t, cluster, name)
-		edit(w)
-		if err := hubC.Update(ctx, w); err != nil {
+		// The agent writes the work's status and finalizer meanwhile: a
+		// conflict means read it again.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			w := getWork(t, cluster, name)
+			edit(w)
+			return hubC.Update(ctx, w)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
