@@ -255,7 +255,9 @@ func (r *applyReconciler) steady(ctx context.Context, j *job) {
 		return
 	}
 	j.o.corrected = j.rec.corrected
-	if live != nil && live.GetResourceVersion() == j.rec.rv {
+	// The verdict taken of this very version holds, unless it is drift a
+	// report-only policy left and the policy corrects now.
+	if live != nil && live.GetResourceVersion() == j.rec.rv && (!j.rec.drift.Drifted() || j.policy == appsv1.DriftReportOnly) {
 		j.o.live, j.o.drift = live, j.rec.drift
 		return
 	}
