@@ -168,6 +168,28 @@ func TestStatusCommand(t *testing.T) {
 	}
 	compareGolden(t, "status.golden", table.Bytes())
 
+	// --wide keeps each message whole on its row; the table above wraps it
+	// (issue 15 item 8: messages were cut mid-word).
+	var wide bytes.Buffer
+	if code := run(ctx, []string{"status", "--hub-kubeconfig", kubeconfig, "--wide"}, &wide, &stderr); code != 0 {
+		t.Fatalf("status --wide exited %d: %s", code, stderr.String())
+	}
+	const cart = `RenderFailed: cluster east: apps/cart/kustomization.yaml: unknown field "resourcez"`
+	cartRow := func(out string) string {
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, "shop/cart ") {
+				return l
+			}
+		}
+		return ""
+	}
+	if r := cartRow(table.String()); strings.Contains(r, cart) {
+		t.Errorf("the default table no longer wraps the long message, so --wide shows nothing: %q", r)
+	}
+	if r := cartRow(wide.String()); !strings.HasSuffix(r, cart) {
+		t.Errorf("status --wide: shop/cart's row %q, want the whole message %q on it", r, cart)
+	}
+
 	var js bytes.Buffer
 	if code := run(ctx, []string{"status", "--hub-kubeconfig", kubeconfig, "-o", "json"}, &js, &stderr); code != 0 {
 		t.Fatalf("status -o json exited %d: %s", code, stderr.String())
