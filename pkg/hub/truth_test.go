@@ -55,10 +55,11 @@ func TestChannelReportsTheRefsInUse(t *testing.T) {
 		return s
 	}
 	e.Create(t, typo("web"))
-	failing := func(what string) {
+	failing := func(what string, quoting ...string) {
 		t.Helper()
+		quoting = append(quoting, "mian")
 		poll.Eventually(t, 20*time.Second, what, func() error {
-			if c, _ := e.channelReady(t, "repo"); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "mian") {
+			if c, _ := e.channelReady(t, "repo"); c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, quoting[0]) {
 				return fmt.Errorf("Ready %s: %s", c.Status, c.Message)
 			}
 			return nil
@@ -68,13 +69,16 @@ func TestChannelReportsTheRefsInUse(t *testing.T) {
 		t.Helper()
 		poll.Eventually(t, 20*time.Second, what, func() error {
 			c, refs := e.channelReady(t, "repo")
-			if c.Status != metav1.ConditionTrue || strings.Contains(c.Message, "mian") || strings.Contains(strings.Join(refs, ","), "mian") {
+			if c.Status != metav1.ConditionTrue || strings.Contains(c.Message, "mian") || strings.Contains(strings.Join(refs, ","), "mian") ||
+				strings.Contains(c.Message, "git-clone-depth") || strings.Contains(strings.Join(refs, ","), "depth:") {
 				return fmt.Errorf("Ready %s: %s; refs %v", c.Status, c.Message, refs)
 			}
 			return nil
 		})
 	}
 	failing("the bad branch reported")
+
+	first := repo.Head(t)
 
 	// Fixed: the Channel is Ready again, through pushes and forced fetches.
 	e.update(t, "web", func(s *appsv1.Subscription) { s.Annotations[appsv1.AnnotationGitBranch] = "main" })
@@ -90,6 +94,20 @@ func TestChannelReportsTheRefsInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	healthy("the deleted Subscription's branch no longer reported")
+
+	// A depth failure: a pinned commit older than git-clone-depth reaches,
+	// reported until the depth is fixed, then no more.
+	deep := harness.GitSubscription("deep", "repo", "east")
+	deep.Annotations[appsv1.AnnotationGitPath] = "apps/web"
+	deep.Annotations[appsv1.AnnotationGitDesiredCommit] = first
+	deep.Annotations[appsv1.AnnotationGitCloneDepth] = "1"
+	e.Create(t, deep)
+	failing("the depth failure reported", "git-clone-depth")
+	e.update(t, "deep", func(s *appsv1.Subscription) { delete(s.Annotations, appsv1.AnnotationGitCloneDepth) })
+	healthy("the old depth failure no longer reported")
+	repo.Commit(t, "another push", map[string]string{"apps/web/cm.yaml": harness.ConfigMapYAML("web", "three")})
+	requestReconcile(t, e, &appsv1.Channel{ObjectMeta: harness.Meta("fleet", "repo")})
+	healthy("nor after a push and a forced fetch")
 }
 
 // views renders what every view shows of the hub: the lab table, the
