@@ -1,21 +1,14 @@
 package hub_test
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	clusterv1 "open-cluster-management.io/api/cluster/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
-	"github.com/ocm-gitops/ocm-gitops/pkg/apis/scheme"
 	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
-	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
 )
@@ -40,37 +33,15 @@ func TestRelabelReportsAppliedPromptly(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs control planes")
 	}
-	ctx := context.Background()
-	l := harness.StartLab(t, 2, filepath.Join(t.TempDir(), "lab"))
-	c, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{&harness.Hub{C: c, Ctx: ctx}}
-	// Direct placement by cluster name, as OCM allows it (not a tenant).
-	e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Labels: map[string]string{tenancy.LabelTenant: "false"}}})
-	for _, cp := range l.Clusters {
-		sc, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := sc.Create(ctx, &corev1.Namespace{ObjectMeta: harness.Meta("", "apps")}); err != nil {
+	e, _, spokes := labHub(t, 2)
+	for _, sc := range spokes {
+		if err := sc.Create(e.Ctx, &corev1.Namespace{ObjectMeta: harness.Meta("", "apps")}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	repo := harness.NewFleet(t, tierChart)
 	second := lab.ClusterName(2)
-	label := func(cluster, tier string) {
-		mc := &clusterv1.ManagedCluster{}
-		if err := c.Get(ctx, client.ObjectKey{Name: cluster}, mc); err != nil {
-			t.Fatal(err)
-		}
-		patch := client.MergeFrom(mc.DeepCopy())
-		mc.Labels["tier"] = tier
-		if err := c.Patch(ctx, mc, patch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	label := func(cluster, tier string) { t.Helper(); e.labelCluster(t, cluster, "tier", tier) }
 	label(lab.ClusterName(1), "gold")
 	label(second, "gold")
 	appSubscription(e, t, repo.URL, "page", "apps/page", []string{lab.ClusterName(1), second}, func(s *appsv1.Subscription) {
@@ -94,11 +65,7 @@ func TestRelabelReportsAppliedPromptly(t *testing.T) {
 	applied("applied everywhere")
 
 	label(second, "silver")
-	spoke := l.Clusters[1]
-	sc, err := client.New(spoke.Config, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := spokes[1]
 	poll.Eventually(t, 60*time.Second, "the new tier applied on "+second, func() error {
 		v, err := (&harness.Spoke{C: sc}).Value("page")
 		if err != nil || v != "silver" {

@@ -45,36 +45,15 @@ func TestRelabelHandsSharedObjectsOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs control planes")
 	}
-	ctx := context.Background()
-	l := harness.StartLab(t, 1, filepath.Join(t.TempDir(), "lab"))
-	c, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spoke, err := client.New(l.Clusters[0].Config, client.Options{Scheme: scheme.New()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{&harness.Hub{C: c, Ctx: ctx}}
-	e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Labels: map[string]string{tenancy.LabelTenant: "false"}}})
+	e, _, spokes := labHub(t, 1)
+	ctx, spoke := e.Ctx, spokes[0]
 	files := guestbookApp("dev")
 	for k, v := range guestbookApp("prod") {
 		files[k] = v
 	}
 	repo := harness.NewFleet(t, files)
 	cluster := lab.ClusterName(1)
-	label := func(env string) {
-		t.Helper()
-		mc := &clusterv1.ManagedCluster{}
-		if err := c.Get(ctx, client.ObjectKey{Name: cluster}, mc); err != nil {
-			t.Fatal(err)
-		}
-		patch := client.MergeFrom(mc.DeepCopy())
-		mc.Labels["env"] = env
-		if err := c.Patch(ctx, mc, patch); err != nil {
-			t.Fatal(err)
-		}
-	}
+	label := func(env string) { t.Helper(); e.labelCluster(t, cluster, "env", env) }
 	label("prod")
 	for _, env := range []string{"dev", "prod"} {
 		appSubscription(e, t, repo.URL, "guestbook-"+env, "apps/"+env, nil, func(s *appsv1.Subscription) {
@@ -165,4 +144,44 @@ func TestRelabelHandsSharedObjectsOver(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// labHub starts a lab of n managed clusters running the hub, with the fleet
+// namespace open to direct placement (not a tenant's); it returns the
+// clusters' clients too.
+func labHub(t *testing.T, n int) (*env, *lab.Lab, []client.Client) {
+	t.Helper()
+	l := harness.StartLab(t, n, filepath.Join(t.TempDir(), "lab"))
+	c, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{&harness.Hub{C: c, Ctx: context.Background()}}
+	e.Create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "fleet", Labels: map[string]string{tenancy.LabelTenant: "false"}}})
+	var spokes []client.Client
+	for _, cp := range l.Clusters {
+		sc, err := client.New(cp.Config, client.Options{Scheme: scheme.New()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		spokes = append(spokes, sc)
+	}
+	return e, l, spokes
+}
+
+// labelCluster sets one label of a ManagedCluster.
+func (e *env) labelCluster(t *testing.T, cluster, key, value string) {
+	t.Helper()
+	mc := &clusterv1.ManagedCluster{}
+	if err := e.C.Get(e.Ctx, client.ObjectKey{Name: cluster}, mc); err != nil {
+		t.Fatal(err)
+	}
+	patch := client.MergeFrom(mc.DeepCopy())
+	if mc.Labels == nil {
+		mc.Labels = map[string]string{}
+	}
+	mc.Labels[key] = value
+	if err := e.C.Patch(e.Ctx, mc, patch); err != nil {
+		t.Fatal(err)
+	}
 }
