@@ -124,6 +124,9 @@ type Cell struct {
 	Revision string                 `json:"revision,omitempty"`
 	Message  string                 `json:"message,omitempty"`
 	Drift    []appsv1.DriftedObject `json:"drift,omitempty"`
+	// Overrides are the other Subscriptions whose content for shared
+	// objects loses to this one's there (the message says which objects).
+	Overrides []string `json:"overrides,omitempty"`
 }
 
 // Label is the cell's short text: its class, or the hub's state when the
@@ -199,7 +202,7 @@ func (c *Cells) At(cluster string, work WorkMeta) Cell {
 // condition as Failed with a "degraded: " message until it has a state of
 // its own.
 func cellOf(cs appsv1.ClusterStatus) Cell {
-	cell := Cell{Class: ClassOf(cs.State), State: cs.State, Revision: cs.Revision, Message: cs.Message, Drift: cs.Drift}
+	cell := Cell{Class: ClassOf(cs.State), State: cs.State, Revision: cs.Revision, Message: cs.Message, Drift: cs.Drift, Overrides: cs.Overrides}
 	if cs.State == appsv1.ClusterFailed && strings.HasPrefix(cs.Message, "degraded: ") {
 		cell.Class = ClassDegraded
 	}

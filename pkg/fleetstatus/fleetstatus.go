@@ -86,6 +86,10 @@ type Subscription struct {
 	// "Drifted", …). Subscriptions list at most 100 clusters, those needing
 	// attention first; Summary counts them all.
 	Clusters map[string]appsv1.ClusterState `json:"clusters"`
+	// Overrides maps the clusters where other Subscriptions apply objects of
+	// this one with other content and lose to it, to those Subscriptions
+	// (status.clusters[].overrides): the cluster is fine, but not silently.
+	Overrides map[string][]string `json:"overrides,omitempty"`
 	// Rollback is the automatic rollback of a revision whose rollout
 	// failed, while it holds the Subscription (status.rollback).
 	Rollback *appsv1.RollbackStatus `json:"rollback,omitempty"`
@@ -173,6 +177,12 @@ func Build(channels []appsv1.Channel, subs []appsv1.Subscription, clusters []clu
 		}
 		for _, cl := range s.Status.Clusters {
 			entry.Clusters[cl.Name] = cl.State
+			if len(cl.Overrides) > 0 {
+				if entry.Overrides == nil {
+					entry.Overrides = map[string][]string{}
+				}
+				entry.Overrides[cl.Name] = cl.Overrides
+			}
 			if perCluster[cl.Name] == nil {
 				perCluster[cl.Name] = map[appsv1.ClusterState]int{}
 			}

@@ -171,7 +171,9 @@ func TestDeletionOnRealClusters(t *testing.T) {
 // different content on a cluster. The agent lets the older work write it
 // and the other leave it alone; the hub reports the loser's cluster as
 // Failed with a conflict that names the object and the Subscription that
-// won (issue 15 item 2).
+// won, and the winner's as Applied with an Overrides warning naming the
+// loser, in its status and every view, until the loser goes (issue 15
+// item 2).
 func TestConflictOnRealCluster(t *testing.T) {
 	ctx := context.Background()
 	l := harness.StartLab(t, 1, filepath.Join(t.TempDir(), "lab"))
@@ -230,4 +232,56 @@ func TestConflictOnRealCluster(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The winner's cluster stays Applied and Ready stays True (its app
+	// runs), but the Subscription warns and every view marks the cluster.
+	e.expectStatus(t, "first", "the winner reports it overrides the loser", func(s *appsv1.Subscription) error {
+		c := conditionOf(s, appsv1.ConditionOverrides)
+		if c.Status != metav1.ConditionTrue || c.Reason != appsv1.ReasonTakesPrecedence ||
+			!strings.Contains(c.Message, cluster+": overrides fleet/second on ConfigMap ") {
+			return fmt.Errorf("Overrides = %s/%s: %s", c.Status, c.Reason, c.Message)
+		}
+		if r := conditionOf(s, appsv1.ConditionReady); r.Status != metav1.ConditionTrue || !strings.Contains(r.Message, "overrides fleet/second") {
+			return fmt.Errorf("Ready = %s: %s", r.Status, r.Message)
+		}
+		if len(s.Status.Clusters) != 1 {
+			return fmt.Errorf("clusters %+v", s.Status.Clusters)
+		}
+		cs := s.Status.Clusters[0]
+		if cs.State != appsv1.ClusterApplied || strings.Join(cs.Overrides, ",") != "fleet/second" || !strings.HasPrefix(cs.Message, "overrides fleet/second on ConfigMap ") {
+			return fmt.Errorf("%s %v: %s", cs.State, cs.Overrides, cs.Message)
+		}
+		return nil
+	})
+	table, overview, _, commit := e.views(t, "first")
+	if r := row(table, "first"); !strings.Contains(r, " ok, overrides fleet/second ") || !strings.HasSuffix(r, "ready; overrides fleet/second on "+cluster) {
+		t.Errorf("lab table row %q", r)
+	}
+	if r := row(overview, "first"); !strings.Contains(r, "overrides fleet/second on ConfigMap ") {
+		t.Errorf("status overview row %q", r)
+	}
+	if !strings.HasPrefix(commit, "success ") || !strings.HasSuffix(commit, "; "+cluster+" overrides fleet/second") {
+		t.Errorf("commit status %q", commit)
+	}
+
+	// The loser goes: the contest ends and the mark with it.
+	if err := hubClient.Delete(ctx, e.Subscription(t, "second")); err != nil {
+		t.Fatal(err)
+	}
+	e.confirmDeletion(t, "second", 1)
+	e.expectStatus(t, "first", "the mark gone with the loser", func(s *appsv1.Subscription) error {
+		if c := conditionOf(s, appsv1.ConditionOverrides); c.Type != "" {
+			return fmt.Errorf("Overrides = %s: %s", c.Status, c.Message)
+		}
+		if len(s.Status.Clusters) != 1 || len(s.Status.Clusters[0].Overrides) != 0 || s.Status.Clusters[0].Message != "" {
+			return fmt.Errorf("clusters %+v", s.Status.Clusters)
+		}
+		if r := conditionOf(s, appsv1.ConditionReady); r.Status != metav1.ConditionTrue || strings.Contains(r.Message, "overrides") {
+			return fmt.Errorf("Ready = %s: %s", r.Status, r.Message)
+		}
+		return nil
+	})
+	if v, err := value(); v != "first" {
+		t.Fatalf("after the loser left, value %q (%v)", v, err)
+	}
 }

@@ -254,8 +254,8 @@ func stripManifests(obj any) (any, error) {
 }
 
 // troubledManifests keeps of a work's per-manifest status what the hub
-// reports: the manifests that failed to apply, drifted, are degraded or not
-// healthy yet, with only those conditions. A healthy work's entries (five
+// reports: the manifests that failed to apply, drifted, are degraded, not
+// healthy yet or override other works, with only those conditions. A healthy work's entries (five
 // conditions per manifest) would otherwise be most of the cache at
 // thousands of clusters.
 func troubledManifests(ms []workv1.ManifestCondition) []workv1.ManifestCondition {
@@ -280,7 +280,7 @@ func troubled(c metav1.Condition) bool {
 	switch c.Type {
 	case workv1.ManifestApplied:
 		return c.Status == metav1.ConditionFalse
-	case appsv1.WorkConditionDrifted, workv1.ManifestProgressing:
+	case appsv1.WorkConditionDrifted, workv1.ManifestProgressing, appsv1.WorkConditionOverrides:
 		return c.Status == metav1.ConditionTrue
 	case workv1.ManifestDegraded:
 		return c.Status != metav1.ConditionFalse

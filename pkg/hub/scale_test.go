@@ -3,6 +3,7 @@ package hub
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -36,9 +37,14 @@ func TestTroubledManifests(t *testing.T) {
 			cond(workv1.ManifestApplied, metav1.ConditionTrue), cond(workv1.ManifestProgressing, metav1.ConditionTrue),
 			{Type: workv1.ManifestDegraded, Status: metav1.ConditionTrue, Message: "0/1 ready: ImagePullBackOff"},
 		}},
+		{ResourceMeta: workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "overriding"}, Conditions: append(slices.Clone(healthy),
+			metav1.Condition{Type: appsv1.WorkConditionOverrides, Status: metav1.ConditionTrue, Message: "ManifestWork c/w of Subscription fleet/w also apply this object"})},
 	}
 	got := troubledManifests(in)
-	if len(got) != 3 || got[0].ResourceMeta.Name != "failed" || got[1].ResourceMeta.Name != "drifted" || got[2].ResourceMeta.Name != "degraded" {
+	if len(got) != 4 || got[3].ResourceMeta.Name != "overriding" || len(got[3].Conditions) != 1 || got[3].Conditions[0].Type != appsv1.WorkConditionOverrides {
+		t.Fatalf("kept %+v, want the overriding manifest with only Overrides=True", got)
+	}
+	if len(got) != 4 || got[0].ResourceMeta.Name != "failed" || got[1].ResourceMeta.Name != "drifted" || got[2].ResourceMeta.Name != "degraded" {
 		t.Fatalf("kept %+v, want the failed, the drifted and the degraded manifest", got)
 	}
 	if len(got[2].Conditions) != 2 || got[2].Conditions[0].Type != workv1.ManifestProgressing || got[2].Conditions[1].Type != workv1.ManifestDegraded {
@@ -61,6 +67,11 @@ func TestTroubledManifests(t *testing.T) {
 	}
 	if a, b := driftedObjects(w), driftedObjects(stripped); !equalJSON(a, b) {
 		t.Errorf("drift %+v, after stripping %+v", a, b)
+	}
+	others, objects := overridden(w)
+	strippedOthers, strippedObjects := overridden(stripped)
+	if len(others) != 1 || !slices.Equal(others, strippedOthers) || !slices.Equal(objects, strippedObjects) {
+		t.Errorf("overrides %v on %v, after stripping %v on %v", others, objects, strippedOthers, strippedObjects)
 	}
 	w.Status.Conditions = []metav1.Condition{cond(workv1.WorkApplied, metav1.ConditionTrue), cond(workv1.WorkDegraded, metav1.ConditionTrue)}
 	stripped.Status.Conditions = w.Status.Conditions

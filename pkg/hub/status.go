@@ -65,6 +65,11 @@ type tally struct {
 	// applied counts the selected clusters that applied the content they
 	// should hold, healthy or not.
 	applied int32
+	// overriding counts the clusters where other Subscriptions lose objects
+	// to this one (ClusterStatus.Overrides); overridingExample is the first,
+	// as "name: message".
+	overriding        int32
+	overridingExample string
 }
 
 // aggregate sums up the clusters' works into the Subscription's summary and its
@@ -75,6 +80,12 @@ func aggregate(views []clusterView, revision string) tally {
 	for _, v := range views {
 		st := clusterStatus(v, revision)
 		t.count(st)
+		if len(st.Overrides) > 0 {
+			t.overriding++
+			if t.overridingExample == "" {
+				t.overridingExample = st.Name + ": " + st.Message
+			}
+		}
 		statuses = append(statuses, st)
 	}
 	sort.Slice(statuses, func(i, j int) bool {
@@ -152,17 +163,19 @@ func clusterStatus(v clusterView, revision string) appsv1.ClusterStatus {
 		st.State, st.Message = appsv1.ClusterProgressing, "ManifestWork is being created"
 		return st
 	}
-	st = fromWorks(st, v)
+	st, objects := fromWorks(st, v)
 	if v.stale != "" && st.State == appsv1.ClusterApplied {
 		st.State, st.Message = appsv1.ClusterStale, "holds "+source.ShortRevision(v.works[0].Annotations[appsv1.AnnotationRevision])+"; "+v.stale
 	}
-	return withRevision(st, v, revision)
+	return withRevision(withOverrides(st, objects), v, revision)
 }
 
 // fromWorks is the worst state and health of a cluster's works, with their
-// drift.
-func fromWorks(st appsv1.ClusterStatus, v clusterView) appsv1.ClusterStatus {
+// drift, and the other Subscriptions that lose objects to them (with the
+// objects).
+func fromWorks(st appsv1.ClusterStatus, v clusterView) (appsv1.ClusterStatus, []string) {
 	st.State = appsv1.ClusterApplied
+	var objects []string
 	for _, w := range v.works {
 		ws := workState(w, v.desiredHash)
 		if severity[ws.state] < severity[st.State] {
@@ -172,14 +185,20 @@ func fromWorks(st appsv1.ClusterStatus, v clusterView) appsv1.ClusterStatus {
 			st.Health = ws.health
 		}
 		st.Drift = append(st.Drift, ws.drift...)
+		if w.Annotations[appsv1.AnnotationContentHash] == v.desiredHash {
+			// A work being rewritten reports on content it no longer carries.
+			others, objs := overridden(w)
+			st.Overrides, objects = append(st.Overrides, others...), append(objects, objs...)
+		}
 	}
+	st.Overrides, objects = bounded(st.Overrides), bounded(objects)
 	if len(st.Drift) > maxDriftEntries {
 		st.Drift = st.Drift[:maxDriftEntries]
 	}
 	if st.State == appsv1.ClusterDrifted && st.Message == "" {
 		st.Message = driftMessage(st.Drift)
 	}
-	return st
+	return st, objects
 }
 
 // withRevision records the revision the cluster holds: the desired one once

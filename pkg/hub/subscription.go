@@ -527,6 +527,7 @@ func summarize(sub *appsv1.Subscription, o outcome) {
 	sub.Status.Summary, sub.Status.Clusters, sub.Status.ClustersTruncated = sum, clusters, t.truncated
 	appliedCondition(sub, t)
 	healthyCondition(sub, sum, clusters)
+	overridesCondition(sub, t)
 	if sum.Drifted > 0 {
 		condition(sub, appsv1.ConditionDrifted, true, appsv1.ReasonDriftDetected, fmt.Sprintf("drift on %d/%d clusters: %s", sum.Drifted, sum.Selected, firstMessage(clusters, appsv1.ClusterDrifted)))
 	} else {
@@ -798,6 +799,10 @@ func setReady(sub *appsv1.Subscription) {
 	}
 	if sub.Status.LastAppliedRevision != "" {
 		msg = fmt.Sprintf("revision %s %s", sub.Status.LastAppliedRevision, msg)
+	}
+	// Still Ready (the app runs as written), but not silently so.
+	if c := meta.FindStatusCondition(sub.Status.Conditions, appsv1.ConditionOverrides); c != nil && c.Status == metav1.ConditionTrue {
+		msg += "; " + c.Message
 	}
 	condition(sub, appsv1.ConditionReady, true, appsv1.ReasonSucceeded, msg)
 }

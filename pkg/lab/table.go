@@ -3,6 +3,8 @@ package lab
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -54,6 +56,11 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 				if cell == "" {
 					cell = string(st)
 				}
+				// "ok" must not hide that another Subscription's content
+				// for the same object is not applied here.
+				if others := s.Overrides[c]; len(others) > 0 {
+					cell += ", overrides " + strings.Join(others, ",")
+				}
 			}
 			fmt.Fprintf(tw, "\t%s", cell)
 		}
@@ -69,9 +76,16 @@ func WriteFleetTable(w io.Writer, f *fleetstatus.Fleet) error {
 	return err
 }
 
-// rowStatus is "ready", or the reason and the whole message of why not.
+// rowStatus is "ready" (noting the clusters where it overrides other
+// Subscriptions), or the reason and the whole message of why not.
 func rowStatus(s fleetstatus.Subscription) string {
 	switch {
+	case s.Ready && len(s.Overrides) > 0:
+		var parts []string
+		for _, c := range slices.Sorted(maps.Keys(s.Overrides)) {
+			parts = append(parts, strings.Join(s.Overrides[c], ",")+" on "+c)
+		}
+		return "ready; overrides " + strings.Join(parts, ", ")
 	case s.Ready:
 		return "ready"
 	case s.Reason == "":

@@ -87,6 +87,9 @@ type Cell struct {
 	Class   fleetstatus.Class         `json:"class"`
 	Counts  map[fleetstatus.Class]int `json:"counts,omitempty"`
 	Message string                    `json:"message,omitempty"`
+	// Overrides: the cluster holds this Subscription's content for objects
+	// other Subscriptions apply differently (the message names them).
+	Overrides bool `json:"overrides,omitempty"`
 }
 
 // BuildMatrix computes the matrix for q. It is linear in
@@ -203,7 +206,7 @@ func (m *Matrix) page(clusters []*clusterv1.ManagedCluster, kept []int, grid [][
 		cells := make([]Cell, len(cols))
 		for k, j := range cols {
 			c := grid[i][j]
-			cells[k] = Cell{Class: c.Class, Message: cellTitle(c)}
+			cells[k] = Cell{Class: c.Class, Message: cellTitle(c), Overrides: len(c.Overrides) > 0}
 		}
 		m.Rows[row].Cells = cells
 		row++

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"slices"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -119,6 +120,36 @@ func TestBuildMatrix(t *testing.T) {
 	}
 	if m := BuildMatrix(in, Query{PageSize: 2, Page: 99}); m.Page != 2 || m.Pages != 3 {
 		t.Errorf("page 99 of 3 = page %d of %d, want the last", m.Page, m.Pages)
+	}
+}
+
+// TestMatrixMarksOverrides: a healthy cell where the Subscription's content
+// wins over another's for shared objects reads "healthy, overrides".
+func TestMatrixMarksOverrides(t *testing.T) {
+	in := fleet(3, 1)
+	for i, c := range in.Subscriptions[0].Status.Clusters {
+		if c.Name == "c00002" {
+			in.Subscriptions[0].Status.Clusters[i].Overrides = []string{"fleet/other"}
+			in.Subscriptions[0].Status.Clusters[i].Message = "overrides fleet/other on ConfigMap a/b"
+		}
+	}
+	m := BuildMatrix(in, Query{})
+	if c := m.Rows[0].Cells[2]; !c.Overrides || c.Class != fleetstatus.ClassHealthy || !strings.Contains(c.Message, "overrides fleet/other on ConfigMap a/b") {
+		t.Fatalf("cell c00002 = %+v", c)
+	}
+	if c := m.Rows[0].Cells[1]; c.Overrides {
+		t.Fatalf("cell c00001 = %+v", c)
+	}
+	pages, err := template.New("").Funcs(funcs).ParseFS(assets, "templates/*.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, "matrix", matrixView{Matrix: m, Classes: fleetstatus.Classes()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(buf.String(), ">healthy, overrides</td>"); n != 1 {
+		t.Errorf("%d cells read \"healthy, overrides\", want 1:\n%s", n, buf.String())
 	}
 }
 

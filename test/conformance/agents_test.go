@@ -277,7 +277,7 @@ func (f *fleet) objects(t *testing.T, cluster string, names []string) map[string
 }
 
 // oursOnlyConditions are the per-manifest conditions only our agent writes.
-var oursOnlyConditions = map[string]bool{"Progressing": true, "Degraded": true, "Drifted": true}
+var oursOnlyConditions = map[string]bool{"Progressing": true, "Degraded": true, "Drifted": true, "Overrides": true}
 
 var kinds = map[string]schema.GroupVersionKind{
 	"ConfigMap":  corev1.SchemeGroupVersion.WithKind("ConfigMap"),

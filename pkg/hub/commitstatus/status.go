@@ -201,6 +201,9 @@ func Aggregate(sub *appsv1.Subscription) (gitprovider.State, string) {
 		if c := firstCluster(st.Clusters, appsv1.ClusterStale); c != nil {
 			d += "; stale: " + oneLine(c.Message)
 		}
+		if i := slices.IndexFunc(st.Clusters, func(c appsv1.ClusterStatus) bool { return len(c.Overrides) > 0 }); i >= 0 {
+			d += "; " + st.Clusters[i].Name + " overrides " + strings.Join(st.Clusters[i].Overrides, ", ")
+		}
 		return gitprovider.StateSuccess, d
 	}
 	return gitprovider.StatePending, pending(sub)
@@ -287,10 +290,14 @@ func ClusterStatus(c appsv1.ClusterStatus) (gitprovider.State, string) {
 	msg := oneLine(c.Message)
 	switch c.State {
 	case appsv1.ClusterApplied:
+		d := "applied"
 		if c.Health == appsv1.HealthHealthy {
-			return gitprovider.StateSuccess, "healthy"
+			d = "healthy"
 		}
-		return gitprovider.StateSuccess, "applied"
+		if len(c.Overrides) > 0 {
+			d += "; overrides " + strings.Join(c.Overrides, ", ")
+		}
+		return gitprovider.StateSuccess, d
 	case appsv1.ClusterDrifted:
 		return gitprovider.StateFailure, "drift: " + driftSummary(c)
 	case appsv1.ClusterFailed:

@@ -63,6 +63,11 @@ func TestAggregate(t *testing.T) {
 			Conditions: []metav1.Condition{cond(appsv1.ConditionDeletionHeld, true, appsv1.ReasonDeletionHeld, "removing this Subscription's objects from 1 of 1 clusters exceeds the deletion budget")}}),
 		state: gitprovider.StatePending, desc: "no clusters selected; removal from 1 held: removing this Subscription's objects from 1 of 1 clusters exceeds the deletion budget",
 	}, {
+		name: "applied everywhere, overriding another Subscription on one cluster",
+		sub: sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 2, Applied: 2, Healthy: 2},
+			Clusters: []appsv1.ClusterStatus{{Name: "a", State: appsv1.ClusterApplied}, {Name: "b", State: appsv1.ClusterApplied, Overrides: []string{"fleet/prod"}}}}),
+		state: gitprovider.StateSuccess, desc: "healthy on 2/2; b overrides fleet/prod",
+	}, {
 		name:  "applied everywhere",
 		sub:   sub(appsv1.SubscriptionStatus{Summary: appsv1.ClusterSummary{Selected: 40, Applied: 40}}),
 		state: gitprovider.StateSuccess, desc: "applied on 40/40",
@@ -347,6 +352,9 @@ func TestClusterStatus(t *testing.T) {
 		{cluster("a", appsv1.ClusterPending, "waiting to be sent the new revision"), gitprovider.StatePending, "pending: waiting to be sent the new revision"},
 		{cluster("a", appsv1.ClusterProgressing, ""), gitprovider.StatePending, "progressing: being applied"},
 		{appsv1.ClusterStatus{Name: "a", State: appsv1.ClusterApplied, Health: appsv1.HealthHealthy}, gitprovider.StateSuccess, "healthy"},
+		// Its content wins over other Subscriptions' for shared objects: fine, not silently.
+		{appsv1.ClusterStatus{Name: "a", State: appsv1.ClusterApplied, Health: appsv1.HealthHealthy, Overrides: []string{"fleet/prod", "ops/x"}},
+			gitprovider.StateSuccess, "healthy; overrides fleet/prod, ops/x"},
 		{cluster("a", appsv1.ClusterDegraded, "Deployment apps/web: 0/1 ready: ImagePullBackOff"), gitprovider.StateFailure, "degraded: Deployment apps/web: 0/1 ready: ImagePullBackOff"},
 		{cluster("a", appsv1.ClusterDrifted, "", drifted("Service", "web", ".spec.ports", ".spec.type")), gitprovider.StateFailure, "drift: Service/web .spec.ports,.spec.type"},
 	}

@@ -26,6 +26,7 @@ import (
 const (
 	ConditionStatusFeedbackSynced = "StatusFeedbackSynced"
 	ConditionDrifted              = appsv1.WorkConditionDrifted
+	ConditionOverrides            = appsv1.WorkConditionOverrides
 
 	ReasonAppliedManifestComplete = workv1.AppliedManifestComplete
 	ReasonAppliedManifestFailed   = workv1.AppliedManifestFailed
@@ -55,6 +56,9 @@ const (
 	// ReasonManifestConflict: another work applies the object with different
 	// content and takes precedence.
 	ReasonManifestConflict = appsv1.ReasonManifestConflict
+	// ReasonTakesPrecedence: other works apply the object with different
+	// content and this work wins (Overrides=True).
+	ReasonTakesPrecedence = appsv1.ReasonTakesPrecedence
 )
 
 // outcome is what the agent knows about one manifest after a sync.
@@ -72,9 +76,9 @@ type outcome struct {
 	corrected *correction
 	// backingOff is set when corrections keep being undone and are delayed.
 	backingOff bool
-	// note is said on Applied when all is well but worth knowing (the works
-	// this one wins an object against).
-	note string
+	// beats names the works this one wins the object against (see contest),
+	// sorted: they apply it with different content and leave it alone.
+	beats []string
 	// feedback holds status feedback values and whether rules exist.
 	feedback    []workv1.FeedbackValue
 	feedbackErr error
@@ -107,8 +111,39 @@ func manifestConditions(old []metav1.Condition, o *outcome, gen int64) []metav1.
 			meta.SetStatusCondition(&conds, c)
 		}
 	}
+	setOverrides(&conds, o, gen)
 	health.SetManifest(&conds, verdictOf(o), o.ruleConds, gen)
 	return conds
+}
+
+// setOverrides sets Overrides=True while the manifest wins its object
+// against other works, and removes it once the contest ends: a warning
+// that exists only while it holds, like Argo CD's SharedResourceWarning.
+func setOverrides(conds *[]metav1.Condition, o *outcome, gen int64) {
+	if len(o.beats) == 0 {
+		meta.RemoveStatusCondition(conds, ConditionOverrides)
+		return
+	}
+	c := cond(ConditionOverrides, metav1.ConditionTrue, ReasonTakesPrecedence, overridesMessage(o.beats))
+	c.ObservedGeneration = gen
+	meta.SetStatusCondition(conds, c)
+}
+
+// overridesMessage names the works a manifest wins against. The hub reads
+// the Subscriptions from it ("ManifestWork ns/name of Subscription ns/name"
+// entries, comma-separated; see pkg/hub overriddenSubscriptions).
+func overridesMessage(beats []string) string {
+	list := beats
+	more := ""
+	if len(list) > maxListed {
+		list, more = list[:maxListed], fmt.Sprintf(" and %d more", len(beats)-maxListed)
+	}
+	names := make([]string, len(list))
+	for i, b := range list {
+		names[i] = "ManifestWork " + b
+	}
+	return strings.Join(names, ", ") + more + " also apply this object with different content; " +
+		"this work takes precedence and theirs is not applied"
 }
 
 // verdictOf is the health verdict of a manifest: failed when it was not
@@ -133,8 +168,6 @@ func cond(t string, s metav1.ConditionStatus, reason, msg string) metav1.Conditi
 
 func appliedCondition(o *outcome) []metav1.Condition {
 	switch {
-	case o.err == nil && o.note != "":
-		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "Apply manifest complete; "+o.note)}
 	case o.err == nil:
 		return []metav1.Condition{cond(workv1.ManifestApplied, metav1.ConditionTrue, ReasonAppliedManifestComplete, "")}
 	case isConflict(o.err):

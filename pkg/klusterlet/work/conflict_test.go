@@ -6,6 +6,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	workv1 "open-cluster-management.io/api/work/v1"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
@@ -54,5 +55,39 @@ func TestContest(t *testing.T) {
 				t.Errorf("contest = winner %q (%s), beaten %v; want %q (%s), %v", got, why, beaten, tc.wantWinner, tc.whyHas, tc.wantBeaten)
 			}
 		})
+	}
+}
+
+// The winner's manifest carries Overrides=True naming the works it beats
+// (at most maxListed of them), keeps it unchanged across syncs of the same
+// contest, and loses it once the contest ends.
+func TestOverridesCondition(t *testing.T) {
+	live := &unstructured.Unstructured{Object: map[string]any{}}
+	m := workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "a", Namespace: "n"}
+	winner := &outcome{meta: m, live: live, beats: []string{"c/dev of Subscription fleet/dev", "c/ocm"}}
+	conds := manifestConditions(nil, winner, 2)
+	c := find(conds, ConditionOverrides)
+	want := "ManifestWork c/dev of Subscription fleet/dev, ManifestWork c/ocm also apply this object with different content; " +
+		"this work takes precedence and theirs is not applied"
+	if c == nil || c.Status != metav1.ConditionTrue || c.Reason != ReasonTakesPrecedence || c.Message != want || c.ObservedGeneration != 2 {
+		t.Fatalf("Overrides = %+v, want True %s %q", c, ReasonTakesPrecedence, want)
+	}
+	if a := find(conds, workv1.ManifestApplied); a == nil || a.Status != metav1.ConditionTrue || a.Message != "" {
+		t.Errorf("Applied = %+v, want True with no message (Overrides says it)", a)
+	}
+	if again := find(manifestConditions(conds, winner, 2), ConditionOverrides); !again.LastTransitionTime.Equal(&c.LastTransitionTime) {
+		t.Errorf("the same contest moved the transition time: %v, was %v", again.LastTransitionTime, c.LastTransitionTime)
+	}
+	if c := find(manifestConditions(conds, &outcome{meta: m, live: live}, 3), ConditionOverrides); c != nil {
+		t.Errorf("the contest ended, Overrides stays: %+v", c)
+	}
+	loser := &outcome{meta: m, live: live, err: &conflictError{object: "ConfigMap n/a", winner: "c/old", why: "it was created first"}}
+	if c := find(manifestConditions(conds, loser, 3), ConditionOverrides); c != nil {
+		t.Errorf("a work that now loses keeps Overrides: %+v", c)
+	}
+	many := &outcome{meta: m, live: live, beats: []string{"c/a", "c/b", "c/c", "c/d", "c/e", "c/f", "c/g"}}
+	if c := find(manifestConditions(nil, many, 1), ConditionOverrides); !strings.Contains(c.Message, "ManifestWork c/e and 2 more also apply") ||
+		strings.Contains(c.Message, "c/f") {
+		t.Errorf("Overrides with 7 works = %q, want 5 named and 2 more", c.Message)
 	}
 }

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -223,7 +223,7 @@ func (r *applyReconciler) process(ctx context.Context, j *job) {
 
 // lost says whether another work applies the object with different content
 // and wins (see contest): then this work leaves it alone and reports it. A
-// winner notes the works it beats.
+// winner records the works it beats (its manifest's Overrides condition).
 func (r *applyReconciler) lost(ctx context.Context, j *job) bool {
 	var others []contender
 	for name, digest := range r.routes.contenders(j.m.key(), j.work.Name) {
@@ -236,9 +236,9 @@ func (r *applyReconciler) lost(ctx context.Context, j *job) bool {
 	}
 	winner, why, beaten := contest(j.work, j.m.claim(), others)
 	if winner == nil {
-		if len(beaten) > 0 {
-			j.o.note = "ManifestWork " + strings.Join(beaten, ", ") + " also applies this object with different content; this work takes precedence"
-		}
+		// Sorted, so that the same contest writes the same status.
+		slices.Sort(beaten)
+		j.o.beats = beaten
 		return false
 	}
 	j.o.err = &conflictError{object: describe(j.m.meta), winner: workName(winner.work), why: why}

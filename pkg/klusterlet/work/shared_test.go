@@ -273,10 +273,20 @@ func TestConflictingWorks(t *testing.T) {
 		return nil
 	}
 	poll.Eventually(t, 20*time.Second, "the newer work reports the conflict", func() error { return reportsConflict(newer, older) })
-	w := waitWorkCondition(t, cluster, older, workv1.WorkApplied, metav1.ConditionTrue, 10*time.Second)
-	if c := manifestCondition(w, 0, workv1.ManifestApplied); c == nil || !contains(c.Message, cluster+"/"+newer) {
-		t.Errorf("the winner's Applied does not note the other work: %+v", c)
+	// overrides checks the winner's manifest says Overrides=True naming the
+	// loser, and the loser's says nothing of the kind.
+	overrides := func(winner, loser string) error {
+		c := manifestCondition(getWork(t, cluster, winner), 0, work.ConditionOverrides)
+		if c == nil || c.Status != metav1.ConditionTrue || c.Reason != work.ReasonTakesPrecedence || !contains(c.Message, "ManifestWork "+cluster+"/"+loser) {
+			return fmt.Errorf("the winner's Overrides = %+v", c)
+		}
+		if c := manifestCondition(getWork(t, cluster, loser), 0, work.ConditionOverrides); c != nil {
+			return fmt.Errorf("the loser's Overrides = %+v", c)
+		}
+		return nil
 	}
+	waitWorkCondition(t, cluster, older, workv1.WorkApplied, metav1.ConditionTrue, 10*time.Second)
+	poll.Eventually(t, 20*time.Second, "the older work reports it overrides the newer", func() error { return overrides(older, newer) })
 	n, dep := replicas()
 	if n != 2 {
 		t.Fatalf("replicas = %d, want the older work's 2", n)
@@ -298,7 +308,7 @@ func TestConflictingWorks(t *testing.T) {
 	})
 
 	// The hub holds the older work's removal: the newer one wins.
-	w = getWork(t, cluster, older)
+	w := getWork(t, cluster, older)
 	metav1.SetMetaDataAnnotation(&w.ObjectMeta, apisv1.AnnotationRemovalHeld, "true")
 	if err := hubC.Update(ctx, w); err != nil {
 		t.Fatal(err)
@@ -307,7 +317,10 @@ func TestConflictingWorks(t *testing.T) {
 		if n, _ := replicas(); n != 5 {
 			return fmt.Errorf("replicas = %d, want 5", n)
 		}
-		return reportsConflict(older, newer)
+		if err := reportsConflict(older, newer); err != nil {
+			return err
+		}
+		return overrides(newer, older)
 	})
 
 	// The winner goes: the other takes the object over, without a delete.

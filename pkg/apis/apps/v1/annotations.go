@@ -97,7 +97,12 @@ const (
 // Applied, Available, Progressing and Degraded. On a manifest, Drifted is True
 // when the live object differs from what was applied; its message lists the
 // fields (".spec.replicas, .data.key") or says the object was deleted. On the
-// work, Drifted is True when any manifest is.
+// work, Drifted is True when any manifest is. On a manifest, Overrides is
+// True while other works apply the object with different content and this
+// work takes precedence; its message names them ("ManifestWork ns/name of
+// Subscription ns/name", comma-separated) and it is removed when the
+// contest ends. The losers report Applied=False with ReasonManifestConflict.
 const (
-	WorkConditionDrifted = "Drifted"
+	WorkConditionDrifted   = "Drifted"
+	WorkConditionOverrides = "Overrides"
 )

@@ -23,6 +23,12 @@ const (
 	// ConditionHealthy: every selected cluster's workloads of the deployed
 	// revision are healthy.
 	ConditionHealthy = "Healthy"
+	// ConditionOverrides: on some cluster another Subscription applies an
+	// object of this one with different content, and this one's takes
+	// precedence (a warning, as Argo CD's SharedResourceWarning: the app
+	// runs, the other Subscription's content for that object does not).
+	// Present only while True.
+	ConditionOverrides = "Overrides"
 )
 
 // Condition reasons.
@@ -58,6 +64,9 @@ const (
 	// of the work's) when another ManifestWork applies the same object with
 	// different content and wins: the message names that ManifestWork.
 	ReasonManifestConflict = "ManifestConflict"
+	// ReasonTakesPrecedence is the reason of the winner's Overrides
+	// condition, on its manifest and on its Subscription.
+	ReasonTakesPrecedence = "TakesPrecedence"
 	// ReasonStale: clusters hold an earlier revision or spec because the
 	// latest cannot be deployed.
 	ReasonStale = "Stale"

@@ -375,6 +375,12 @@ type ClusterStatus struct {
 	// Drift lists up to ten drifted objects.
 	// +optional
 	Drift []DriftedObject `json:"drift,omitempty"`
+	// Overrides lists, as namespace/name, up to ten other Subscriptions
+	// that apply objects of this one on the cluster with different content
+	// and lose to it: this Subscription's content is what runs there, and
+	// theirs is not applied (the Overrides condition says which objects).
+	// +optional
+	Overrides []string `json:"overrides,omitempty"`
 }
 
 // RolloutPhase is where a progressive rollout stands.
