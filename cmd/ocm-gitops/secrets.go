@@ -46,10 +46,12 @@ To re-encrypt after a key rotation, run the same command on the plain file again
 Choose clusters with --placement NS/NAME (its PlacementDecisions), --selector (ManagedCluster
 labels) or --clusters with names; --clusters FILE reads an inventory that 'ocm-gitops clusters
 export' wrote instead of the hub (offline, for CI), and then selects all its clusters unless
---placement or --selector narrow them.`,
+--placement or --selector narrow them. With --recipients and none of these, the file is for
+those recipients only (fleet keys) and no hub is read.`,
 		Example: `  ocm-gitops secrets encrypt --hub-kubeconfig hub.kubeconfig --placement fleet/prod secret.yaml > secret.enc.yaml
   ocm-gitops secrets encrypt --clusters cluster1,cluster2 --hub-kubeconfig hub.kubeconfig -o secret.enc.yaml secret.yaml
-  ocm-gitops secrets encrypt --clusters inventory/clusters.yaml --selector env=prod secret.yaml`,
+  ocm-gitops secrets encrypt --clusters inventory/clusters.yaml --selector env=prod secret.yaml
+  ocm-gitops secrets encrypt --recipients age1... secret.yaml > secret.enc.yaml   # a fleet key only`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return secretsEncrypt(cmd.Context(), f, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -70,27 +72,9 @@ func secretsEncrypt(ctx context.Context, f *encryptFlags, file string, stdout, s
 	if err != nil {
 		return usageErrorf("%v", err)
 	}
-	inventoryFile, names := "", []string(nil)
-	if st, err := os.Stat(f.clusters); f.clusters != "" && err == nil && !st.IsDir() {
-		inventoryFile = f.clusters
-	} else if f.clusters != "" {
-		names = strings.Split(f.clusters, ",")
-	}
-	if f.placement == "" && f.selector == "" && names == nil && inventoryFile == "" {
-		return usageErrorf("say which clusters may decrypt: --placement NS/NAME, --selector k=v or --clusters a,b|FILE")
-	}
-	inv, err := loadInventory(ctx, inventoryFile, &f.hub, stderr)
+	chosen, recipients, err := encryptionClusters(ctx, f, stderr)
 	if err != nil {
 		return err
-	}
-	chosen, err := chooseClusters(inv, f.placement, f.selector, names)
-	if err != nil {
-		return err
-	}
-	recipients, missing := secrets.RecipientsOf(chosen)
-	if len(missing) > 0 {
-		return fmt.Errorf("clusters %s publish no age recipient (ClusterClaim %s): their agents could not decrypt; start their klusterlets (they make a key at the first start) or leave them out",
-			strings.Join(missing, ", "), secrets.ClaimName)
 	}
 	enc, err := secrets.Encrypt(plain, append(recipients, f.recipients...))
 	if err != nil {
@@ -104,8 +88,45 @@ func secretsEncrypt(ctx context.Context, f *encryptFlags, file string, stdout, s
 	if err != nil {
 		return err
 	}
+	if len(chosen) == 0 {
+		fmt.Fprintf(stderr, "encrypted %s for %d recipients only (no cluster's own)\n", file, len(f.recipients))
+		return nil
+	}
 	fmt.Fprintf(stderr, "encrypted %s for %d clusters (%s) and %d further recipients\n", file, len(chosen), strings.Join(clusterNames(chosen), ", "), len(f.recipients))
 	return nil
+}
+
+// encryptionClusters returns the clusters the flags choose and their own
+// recipients. With --recipients alone it chooses none and reads no hub:
+// a file for fleet keys only (the example fleet's, made before any
+// cluster has a key of its own).
+func encryptionClusters(ctx context.Context, f *encryptFlags, stderr io.Writer) ([]*clusterv1.ManagedCluster, []string, error) {
+	inventoryFile, names := "", []string(nil)
+	if st, err := os.Stat(f.clusters); f.clusters != "" && err == nil && !st.IsDir() {
+		inventoryFile = f.clusters
+	} else if f.clusters != "" {
+		names = strings.Split(f.clusters, ",")
+	}
+	if f.placement == "" && f.selector == "" && names == nil && inventoryFile == "" {
+		if len(f.recipients) > 0 {
+			return nil, nil, nil
+		}
+		return nil, nil, usageErrorf("say which clusters may decrypt: --placement NS/NAME, --selector k=v or --clusters a,b|FILE (or only fleet keys: --recipients age1...)")
+	}
+	inv, err := loadInventory(ctx, inventoryFile, &f.hub, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	chosen, err := chooseClusters(inv, f.placement, f.selector, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	recipients, missing := secrets.RecipientsOf(chosen)
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("clusters %s publish no age recipient (ClusterClaim %s): their agents could not decrypt; start their klusterlets (they make a key at the first start) or leave them out",
+			strings.Join(missing, ", "), secrets.ClaimName)
+	}
+	return chosen, recipients, nil
 }
 
 // chooseClusters applies the selection flags to the inventory's clusters.

@@ -86,6 +86,13 @@ func TestSecretsEncryptOffline(t *testing.T) {
 	if code, _, errOut = runCmd(t, "secrets", "encrypt", plain); code != 2 || !strings.Contains(errOut, "--placement NS/NAME, --selector k=v or --clusters") {
 		t.Errorf("no selection: exit %d, %s", code, errOut)
 	}
+	// Fleet keys alone: no cluster chosen, no hub or inventory read (the
+	// example fleet's Secret is made so).
+	code, enc, errOut := runCmd(t, "secrets", "encrypt", "--recipients", rs["fleet"], "--hub-kubeconfig", filepath.Join(dir, "no-such-hub"), plain)
+	if code != 0 || !strings.Contains(errOut, "for 1 recipients only") {
+		t.Fatalf("--recipients alone: exit %d: %s", code, errOut)
+	}
+	decryptsFor(t, enc, ids, "fleet")
 	t.Setenv("OCM_GITOPS_CLUSTERS", inv) // as CI would set it
 	writeTestFile(t, inv, "apiVersion: v1\nkind: List\nitems:\n"+items+decision)
 	code, _, errOut = runCmd(t, "secrets", "encrypt", "--selector", "env=prod", "--recipients", rs["fleet"], "-o", out, plain)
@@ -94,7 +101,7 @@ func TestSecretsEncryptOffline(t *testing.T) {
 	}
 	decryptsFor(t, readTestFile(t, out), ids, "prod1", "prod2", "fleet")
 
-	code, enc, errOut := runCmd(t, "secrets", "encrypt", "--placement", "fleet/web", plain)
+	code, enc, errOut = runCmd(t, "secrets", "encrypt", "--placement", "fleet/web", plain)
 	if code != 0 {
 		t.Fatalf("--placement: exit %d: %s", code, errOut)
 	}

@@ -298,6 +298,9 @@ func (l *Lab) startAgents(ctx, runCtx context.Context, opts Options, localCRDs <
 		if agent, err = l.ownAgent(ctx, opts); err != nil {
 			return err
 		}
+		if err := l.installFleetKeys(ctx, progress); err != nil {
+			return err
+		}
 	}
 	for _, cp := range l.Clusters {
 		l.run("agent "+cp.Name, func() error {
@@ -316,6 +319,26 @@ func (l *Lab) startAgents(ctx, runCtx context.Context, opts Options, localCRDs <
 		return nil
 	}
 	return l.waitJoined(ctx, 60*time.Second, progress)
+}
+
+// installFleetKeys gives every managed cluster the demo fleet key before
+// its klusterlet starts, so the example's encrypted Secret opens there. The
+// hub (local-cluster) gets none: a hub holds no private key.
+func (l *Lab) installFleetKeys(ctx context.Context, progress io.Writer) error {
+	var g errgroup.Group
+	for _, cp := range l.Clusters {
+		g.Go(func() error {
+			if err := InstallDemoFleetKey(ctx, cp.Config); err != nil {
+				return fmt.Errorf("%s: %w", cp.Name, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	fmt.Fprintf(progress, "demo fleet key (%s..., lab only) installed on %s\n", DemoFleetRecipient[:12], plural(len(l.Clusters), "managed cluster"))
+	return nil
 }
 
 // ownAgent is the lab's klusterlet, once the hub grants the identities it
@@ -554,6 +577,7 @@ func klusterletAgent(bootstrap *rest.Config, dir string, log logr.Logger) AgentF
 		return klusterlet.Run(ctx, klusterlet.Options{
 			ClusterName: name, Managed: clusterConfig, Bootstrap: bootstrap,
 			HubKubeconfigPath: filepath.Join(dir, name+"-hub-identity.kubeconfig"),
+			AgeKeySecret:      KeySecret, // where InstallDemoFleetKey put the demo fleet key
 			Logger:            log.WithName("klusterlet").WithValues("cluster", name),
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/hub"
 	"github.com/ocm-gitops/ocm-gitops/pkg/klusterlet"
+	"github.com/ocm-gitops/ocm-gitops/pkg/lab"
 	"github.com/ocm-gitops/ocm-gitops/pkg/placement"
 	"github.com/ocm-gitops/ocm-gitops/pkg/tenancy"
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
@@ -60,7 +61,12 @@ func newFleet(t *testing.T) *fleet {
 		"--namespace", "open-cluster-management-agent", "--hub-kubeconfig", hubKC, "--workload-source-config", hubKC,
 		"--spoke-kubeconfig", spokeKC, "--kubeconfig", spokeKC, "--spoke-cluster-name", ocmCluster, "--agent-id", ocmCluster,
 		"--status-sync-interval", "1s")
-	// Ours, already registered (the same admin identity), status left alone.
+	// Ours, already registered (the same admin identity), status left alone;
+	// with the lab's demo fleet key, as a lab cluster, for the example
+	// fleet's encrypted Secret.
+	if err := lab.InstallDemoFleetKey(context.Background(), f.spokes[ourCluster].CP.Config); err != nil {
+		t.Fatal(err)
+	}
 	harness.Run(t, "our klusterlet", func(ctx context.Context) error {
 		return klusterlet.Run(ctx, klusterlet.Options{ClusterName: ourCluster, Managed: f.spokes[ourCluster].CP.Config,
 			Hub: f.hub.CP.Config, NoStatus: true, Logger: harness.Logger(t).WithName("klusterlet"),

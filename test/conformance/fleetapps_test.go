@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	clusterv1 "open-cluster-management.io/api/cluster/v1"
 	clusterv1beta2 "open-cluster-management.io/api/cluster/v1beta2"
 	workv1 "open-cluster-management.io/api/work/v1"
@@ -33,6 +36,13 @@ type fleetApp struct {
 	// values (overlays, packageOverrides, clusterValuesTemplate, the chosen
 	// chart version) reached the cluster.
 	values map[string][]string
+	// encrypted: SOPS-encrypted Secrets ("namespace/name"), with a key and
+	// its plaintext. OCM's agent has no SOPS: it fails these manifests,
+	// creating no Secret (and so the work is neither Applied nor
+	// Available), and applies the others, so they and the work's
+	// conditions are left out of the comparison; ours holds the lab's demo
+	// fleet key, as lab clusters do, and must hold the plaintext.
+	encrypted map[string][2]string
 }
 
 // fleetApps are the example fleet's Subscriptions that reach a production
@@ -40,7 +50,8 @@ type fleetApp struct {
 func fleetApps() []fleetApp {
 	return []fleetApp{
 		{sub: "hello/hello", source: "plain YAML",
-			objects: []string{"Namespace /hello", "ConfigMap hello/hello-config", "Deployment hello/hello"}},
+			objects:   []string{"Namespace /hello", "ConfigMap hello/hello-config", "Deployment hello/hello"},
+			encrypted: map[string][2]string{"hello/hello-db": {"password", "demo-password-1"}}}, // fleet-repo-example/README.md
 		{sub: "guestbook/guestbook-prod", source: "Kustomize overlay",
 			objects: []string{"Namespace /guestbook", "Deployment guestbook/guestbook", "Service guestbook/guestbook"},
 			values:  map[string][]string{"Deployment guestbook/guestbook": {"replicas: 3", "cpu: 100m", "name: guestbook-config-"}}},
@@ -79,7 +90,7 @@ func (f *fleet) testExampleFleet(t *testing.T) {
 				return // one skipped for a known gap, or failed
 			}
 			poll.Eventually(t, 30*time.Second, "both agents report the same and leave the same objects", func() error {
-				ocm, ours := f.fleetAppState(t, app, ocmCluster), f.fleetAppState(t, app, ourCluster)
+				ocm, ours := f.fleetAppState(t, app, ocmCluster).without(app), f.fleetAppState(t, app, ourCluster).without(app)
 				if !equalState(ocm, ours) {
 					return fmt.Errorf("OCM's: %s\nours:  %s", ocm, ours)
 				}
@@ -140,29 +151,101 @@ func (f *fleet) expectFleetApp(t *testing.T, app fleetApp, cluster string) workS
 		switch {
 		case cs == nil:
 			return fmt.Errorf("the Subscription reports no %s: %+v", cluster, sub.Status)
-		case cs.State != appsv1.ClusterApplied:
+		case cs.State != wantState(app, cluster) || !namesFailing(cs.Message, app, cluster):
 			return fmt.Errorf("%s is %s: %s", cluster, cs.State, cs.Message)
 		case cs.Revision == "" || cs.Revision != sub.Status.LastAttemptedRevision:
 			return fmt.Errorf("%s holds revision %q, the Subscription's is %q", cluster, cs.Revision, sub.Status.LastAttemptedRevision)
 		}
 		st = f.fleetAppState(t, app, cluster)
-		return checkFleetApp(app, st)
+		return checkFleetApp(app, st, cluster == ocmCluster)
 	})
+	for ref, kv := range app.encrypted {
+		f.checkEncrypted(t, cluster, ref, kv[0], kv[1])
+	}
 	return st
 }
 
+// isEncrypted says whether a manifest line of workState.Resources is one
+// of app's encrypted Secrets.
+func (app fleetApp) isEncrypted(resource string) bool {
+	for ref := range app.encrypted {
+		if strings.HasPrefix(resource, "Secret "+ref+":") {
+			return true
+		}
+	}
+	return false
+}
+
+// without is the state to compare between the agents for app: with
+// encrypted manifests, neither they nor the work's conditions (OCM's agent
+// has no SOPS, see fleetApp.encrypted).
+func (s workState) without(app fleetApp) workState {
+	if len(app.encrypted) == 0 {
+		return s
+	}
+	s.Conditions = nil
+	s.Resources = slices.DeleteFunc(slices.Clone(s.Resources), app.isEncrypted)
+	return s
+}
+
+// checkEncrypted checks what an agent made of a SOPS-encrypted Secret: ours
+// decrypted it; OCM's made none (it refuses the stanza, see namesFailing).
+func (f *fleet) checkEncrypted(t *testing.T, cluster, ref, key, plaintext string) {
+	t.Helper()
+	ns, name, _ := strings.Cut(ref, "/")
+	s := &corev1.Secret{}
+	err := f.spokes[cluster].C.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, s)
+	switch {
+	case cluster == ourCluster && (err != nil || string(s.Data[key]) != plaintext):
+		t.Errorf("our agent did not decrypt Secret %s: %s = %q (%v)", ref, key, s.Data[key], err)
+	case cluster == ocmCluster && !apierrors.IsNotFound(err):
+		t.Errorf("OCM's agent made Secret %s (%v), want none", ref, err)
+	}
+}
+
+// wantState is the state the hub must read back for app on cluster: OCM's
+// agent fails a work that holds an encrypted manifest.
+func wantState(app fleetApp, cluster string) appsv1.ClusterState {
+	if cluster == ocmCluster && len(app.encrypted) > 0 {
+		return appsv1.ClusterFailed
+	}
+	return appsv1.ClusterApplied
+}
+
+// namesFailing says whether a Failed cluster's message names the encrypted
+// manifests and why OCM's agent failed them: it applies the SOPS stanza as
+// a field of the Secret, which the Secret's schema does not have.
+func namesFailing(message string, app fleetApp, cluster string) bool {
+	if wantState(app, cluster) != appsv1.ClusterFailed {
+		return true
+	}
+	for ref := range app.encrypted {
+		if !strings.Contains(message, "Secret "+ref) || !strings.Contains(message, ".sops: field not declared in schema") {
+			return false
+		}
+	}
+	return true
+}
+
 // checkFleetApp checks one agent's state of app: the work and every
-// manifest Applied and Available, every object there with its values.
-func checkFleetApp(app fleetApp, st workState) error {
-	if !st.observed || strings.Join(st.Conditions, " ") != "Applied=True Available=True" {
-		return fmt.Errorf("work conditions %v (of the current generation: %t)", st.Conditions, st.observed)
+// manifest Applied and Available, every object there with its values. On
+// OCM's agent (ocm), app's encrypted manifests are neither, and so the work
+// is neither.
+func checkFleetApp(app fleetApp, st workState, ocm bool) error {
+	want := "Applied=True Available=True"
+	if ocm && len(app.encrypted) > 0 {
+		want = "Applied=False Available=False"
+	}
+	if !st.observed || strings.Join(st.Conditions, " ") != want {
+		return fmt.Errorf("work conditions %v (of the current generation: %t), want %s", st.Conditions, st.observed, want)
 	}
 	if len(st.Resources) < len(app.objects) {
 		return fmt.Errorf("%d manifests reported, want at least %d: %v", len(st.Resources), len(app.objects), st.Resources)
 	}
 	for _, r := range st.Resources {
-		if !strings.Contains(r, "Applied=True") || !strings.Contains(r, "Available=True") {
-			return fmt.Errorf("manifest not applied and available: %s", r)
+		applied := !(ocm && app.isEncrypted(r))
+		if strings.Contains(r, "Applied=True") != applied || (applied && !strings.Contains(r, "Available=True")) {
+			return fmt.Errorf("manifest not as wanted (applied and available: %t): %s", applied, r)
 		}
 	}
 	for _, ref := range app.objects {

@@ -40,8 +40,9 @@ import (
 // environment and region, with decision groups), Kustomize overlays differ
 // per environment, Helm values per region, the Helm repository's version is
 // the newest in the range; then that one push reaches every cluster and the
-// hub through the webhook, and that the lab stops without leaving processes
-// or goroutines behind.
+// hub through the webhook; that the example's encrypted Secret is opened on
+// every cluster, rotated by a push, and never plain on the hub; and that the
+// lab stops without leaving processes or goroutines behind.
 func TestLabExample(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane")
@@ -221,6 +222,9 @@ func TestLabExample(t *testing.T) {
 		c := clusters[name]
 		poll.Eventually(t, 60*time.Second, name+" runs the example's pods", func() error { return workloadsReady(ctx, c) })
 	}
+	// The example's encrypted Secret, opened by each cluster's agent with
+	// the demo fleet key the lab installed at join.
+	exampleSecret(ctx, t, hub, clusters)
 
 	// The hub runs only what the local Subscription gives it.
 	if v := configValue(ctx, hub, "hello", "hello-config", "color"); v != "" {
@@ -294,6 +298,10 @@ func TestLabExample(t *testing.T) {
 	t.Logf("the push reached 3 clusters (app) and the hub (Subscription from hub/) through the webhook %s after git push started", slowest.Round(time.Millisecond))
 
 	tourDrift(t, clone, hub, clusters["cluster1"])
+	tourRotateSecret(ctx, t, clone, hub, clusters)
+	if bad := errs.matching(examplePassword, rotatedPassword, "cannot decrypt"); len(bad) > 0 {
+		t.Errorf("logged errors about the encrypted Secret (or holding its value):\n%s", strings.Join(bad, "\n"))
+	}
 
 	// Stop: no control plane process and no goroutine of ours left.
 	if running := len(ourGoroutines()) - len(before); running < 10 {
