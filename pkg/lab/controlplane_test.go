@@ -40,9 +40,10 @@ func TestControlPlaneServesCRDs(t *testing.T) {
 	}
 }
 
-// TestControlPlaneRestartKeepsData restarts etcd and kube-apiserver: the
-// same Config reaches the restarted apiserver and the objects are still there.
-func TestControlPlaneRestartKeepsData(t *testing.T) {
+// startManaged starts a managed control plane for the test (skipped in
+// -short) and stops it at the end.
+func startManaged(t *testing.T, name string) *ControlPlane {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts a control plane")
 	}
@@ -50,12 +51,19 @@ func TestControlPlaneRestartKeepsData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	cp, err := StartControlPlane(ctx, "restart", RoleManaged, assets)
+	cp, err := StartControlPlane(context.Background(), name, RoleManaged, assets)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cp.Stop() })
+	return cp
+}
+
+// TestControlPlaneRestartKeepsData restarts etcd and kube-apiserver: the
+// same Config reaches the restarted apiserver and the objects are still there.
+func TestControlPlaneRestartKeepsData(t *testing.T) {
+	ctx := context.Background()
+	cp := startManaged(t, "restart")
 	c, err := client.New(cp.Config, client.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -62,19 +62,8 @@ func TestDemoFleetKeyOpensTheExample(t *testing.T) {
 // identity plus the demo key, and installing again keeps the own identity
 // (a changed one would orphan every file encrypted for it).
 func TestInstallDemoFleetKey(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane")
-	}
-	assets, err := FindAssets("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	cp, err := StartControlPlane(ctx, "fleetkey", RoleManaged, assets)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cp.Stop() })
+	cp := startManaged(t, "fleetkey")
 	kube, err := kubernetes.NewForConfig(cp.Config)
 	if err != nil {
 		t.Fatal(err)
