@@ -2,7 +2,6 @@ package hub
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -17,12 +16,6 @@ import (
 // objects named in a cluster's message.
 const maxOverrides = 10
 
-// beatenWork matches one work the agent's Overrides condition names:
-// "ManifestWork ns/name", then " of Subscription ns/name" when the hub
-// wrote it for one (see the agent's overridesMessage). Names are DNS names:
-// no blanks, commas or semicolons.
-var beatenWork = regexp.MustCompile(`ManifestWork ([^\s,;]+)(?: of Subscription ([^\s,;]+))?`)
-
 // overridden reads the manifests a work wins against other works (the
 // agent's Overrides=True) and names what they lose to it: the other
 // Subscriptions as namespace/name, or "ManifestWork ns/name" for a work no
@@ -35,13 +28,7 @@ func overridden(w *workv1.ManifestWork) (others, objects []string) {
 			continue
 		}
 		objects = append(objects, m.ResourceMeta.Kind+" "+objectName(m.ResourceMeta.Namespace, m.ResourceMeta.Name))
-		for _, match := range beatenWork.FindAllStringSubmatch(c.Message, maxOverrides) {
-			if match[2] != "" {
-				others = append(others, match[2])
-			} else {
-				others = append(others, "ManifestWork "+match[1])
-			}
-		}
+		others = append(others, appsv1.WorkRefOwners(c.Message, maxOverrides)...)
 	}
 	return bounded(others), bounded(objects)
 }

@@ -129,20 +129,15 @@ func setOverrides(conds *[]metav1.Condition, o *outcome, gen int64) {
 	meta.SetStatusCondition(conds, c)
 }
 
-// overridesMessage names the works a manifest wins against. The hub reads
-// the Subscriptions from it ("ManifestWork ns/name of Subscription ns/name"
-// entries, comma-separated; see pkg/hub overriddenSubscriptions).
+// overridesMessage names the works a manifest wins against (workName); the
+// hub reads their Subscriptions back with appsv1.WorkRefOwners.
 func overridesMessage(beats []string) string {
 	list := beats
 	more := ""
 	if len(list) > maxListed {
 		list, more = list[:maxListed], fmt.Sprintf(" and %d more", len(beats)-maxListed)
 	}
-	names := make([]string, len(list))
-	for i, b := range list {
-		names[i] = "ManifestWork " + b
-	}
-	return strings.Join(names, ", ") + more + " also apply this object with different content; " +
+	return strings.Join(list, ", ") + more + " also apply this object with different content; " +
 		"this work takes precedence and theirs is not applied"
 }
 

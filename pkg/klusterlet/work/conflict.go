@@ -79,19 +79,15 @@ type conflictError struct {
 }
 
 func (e *conflictError) Error() string {
-	return fmt.Sprintf("ManifestWork %s also applies %s with different content and takes precedence (%s); "+
+	return fmt.Sprintf("%s also applies %s with different content and takes precedence (%s); "+
 		"this work leaves the object alone until that work drops it or applies the same content", e.winner, e.object, e.why)
 }
 
 // workName names a work for conflict messages, with the Subscription the
-// hub wrote it for (AnnotationHostingSubscription), so that the status of
-// the other side can say which Subscription the object went to.
+// hub wrote it for, so that the status of the other side can say which
+// Subscription the object went to.
 func workName(w *workv1.ManifestWork) string {
-	name := w.Namespace + "/" + w.Name
-	if sub := w.Annotations[appsv1.AnnotationHostingSubscription]; sub != "" {
-		name += " of Subscription " + sub
-	}
-	return name
+	return appsv1.WorkRef(w.Namespace, w.Name, w.Annotations[appsv1.AnnotationHostingSubscription])
 }
 
 func isConflict(err error) bool {

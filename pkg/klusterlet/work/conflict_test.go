@@ -32,14 +32,14 @@ func TestContest(t *testing.T) {
 		wantBeaten []string
 	}{
 		{"older work wins", w("dev", 5, ""), "A", []contender{{w("prod", 1, ""), "B"}}, "prod", "created first", nil},
-		{"younger work loses to self", w("prod", 1, ""), "A", []contender{{w("dev", 5, ""), "B"}}, "", "", []string{"c/dev"}},
+		{"younger work loses to self", w("prod", 1, ""), "A", []contender{{w("dev", 5, ""), "B"}}, "", "", []string{"ManifestWork c/dev"}},
 		{"same content is no conflict", w("dev", 5, ""), "A", []contender{{w("prod", 1, ""), "A"}}, "", "", nil},
-		{"held work never wins", w("dev", 5, ""), "A", []contender{{w("prod", 1, "true"), "B"}}, "", "", []string{"c/prod"}},
+		{"held work never wins", w("dev", 5, ""), "A", []contender{{w("prod", 1, "true"), "B"}}, "", "", []string{"ManifestWork c/prod"}},
 		{"held self loses to a younger one", w("prod", 1, "yes"), "A", []contender{{w("dev", 5, ""), "B"}}, "dev", "holds the removal of prod", nil},
 		{"held false counts as not held", w("dev", 5, ""), "A", []contender{{w("prod", 1, "false"), "B"}}, "prod", "created first", nil},
 		{"both held: the older wins", w("dev", 5, "true"), "A", []contender{{w("prod", 1, "true"), "B"}}, "prod", "created first", nil},
 		{"same time: the name decides", w("b", 1, ""), "A", []contender{{w("a", 1, ""), "B"}}, "a", "name sorts first", nil},
-		{"the winner's content wins for all who share it", w("mid", 3, ""), "A", []contender{{w("old", 1, ""), "A"}, {w("new", 5, ""), "B"}}, "", "", []string{"c/new"}},
+		{"the winner's content wins for all who share it", w("mid", 3, ""), "A", []contender{{w("old", 1, ""), "A"}, {w("new", 5, ""), "B"}}, "", "", []string{"ManifestWork c/new"}},
 		{"a create-only self claims nothing", w("dev", 5, ""), "", []contender{{w("prod", 1, ""), "B"}}, "", "", nil},
 		{"a create-only other neither wins nor is beaten", w("dev", 5, ""), "A", []contender{{w("prod", 1, ""), ""}}, "", "", nil},
 		{"a third work with other content", w("mid", 3, ""), "A", []contender{{w("new", 5, ""), "B"}, {w("old", 1, ""), "C"}}, "old", "created first", nil},
@@ -64,7 +64,7 @@ func TestContest(t *testing.T) {
 func TestOverridesCondition(t *testing.T) {
 	live := &unstructured.Unstructured{Object: map[string]any{}}
 	m := workv1.ManifestResourceMeta{Kind: "ConfigMap", Name: "a", Namespace: "n"}
-	winner := &outcome{meta: m, live: live, beats: []string{"c/dev of Subscription fleet/dev", "c/ocm"}}
+	winner := &outcome{meta: m, live: live, beats: []string{"ManifestWork c/dev of Subscription fleet/dev", "ManifestWork c/ocm"}}
 	conds := manifestConditions(nil, winner, 2)
 	c := find(conds, ConditionOverrides)
 	want := "ManifestWork c/dev of Subscription fleet/dev, ManifestWork c/ocm also apply this object with different content; " +
@@ -85,7 +85,7 @@ func TestOverridesCondition(t *testing.T) {
 	if c := find(manifestConditions(conds, loser, 3), ConditionOverrides); c != nil {
 		t.Errorf("a work that now loses keeps Overrides: %+v", c)
 	}
-	many := &outcome{meta: m, live: live, beats: []string{"c/a", "c/b", "c/c", "c/d", "c/e", "c/f", "c/g"}}
+	many := &outcome{meta: m, live: live, beats: []string{"ManifestWork c/a", "ManifestWork c/b", "ManifestWork c/c", "ManifestWork c/d", "ManifestWork c/e", "ManifestWork c/f", "ManifestWork c/g"}}
 	if c := find(manifestConditions(nil, many, 1), ConditionOverrides); !strings.Contains(c.Message, "ManifestWork c/e and 2 more also apply") ||
 		strings.Contains(c.Message, "c/f") {
 		t.Errorf("Overrides with 7 works = %q, want 5 named and 2 more", c.Message)
