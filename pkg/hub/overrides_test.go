@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	workv1 "open-cluster-management.io/api/work/v1"
 
@@ -135,5 +136,36 @@ func TestOverridesAfterOtherStates(t *testing.T) {
 	}
 	if st := withOverrides(appsv1.ClusterStatus{State: appsv1.ClusterApplied}, nil); st.Message != "" {
 		t.Fatalf("no overrides, message %q", st.Message)
+	}
+}
+
+// The Overrides warning sends one event when it appears or changes, one
+// when it clears, and none while it stays.
+func TestOverridesEvent(t *testing.T) {
+	over := func(msg string) *appsv1.SubscriptionStatus {
+		return &appsv1.SubscriptionStatus{Conditions: []metav1.Condition{{Type: appsv1.ConditionOverrides, Status: metav1.ConditionTrue, Reason: appsv1.ReasonTakesPrecedence, Message: msg}}}
+	}
+	none := &appsv1.SubscriptionStatus{}
+	one, two := over("overrides other Subscriptions on 1/2 clusters: c1"), over("overrides other Subscriptions on 2/2 clusters: c1")
+	for _, tc := range []struct {
+		name          string
+		before, after *appsv1.SubscriptionStatus
+		want          string
+	}{
+		{"appears", none, one, corev1.EventTypeWarning + "/" + appsv1.ReasonTakesPrecedence},
+		{"stays", one, one, ""},
+		{"changes", one, two, corev1.EventTypeWarning + "/" + appsv1.ReasonTakesPrecedence},
+		{"clears", two, none, corev1.EventTypeNormal + "/OverridesCleared"},
+		{"never there", none, none, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ""
+			if ev, ok := overridesEvent(tc.before, tc.after); ok {
+				got = ev.typ + "/" + ev.reason
+			}
+			if got != tc.want {
+				t.Errorf("event %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

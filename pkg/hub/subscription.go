@@ -670,7 +670,8 @@ func (r *SubscriptionReconciler) orphanWorks(ctx context.Context, works []*workv
 // or forbidden Channel, a failed fetch) or recovers, a revision fails to
 // render, drift appears or is corrected, a removal starts waiting for
 // confirmation, a rollout stops on failures, a workload becomes degraded or
-// recovers, or an automatic rollback starts or ends: once per transition,
+// recovers, an automatic rollback starts or ends, or this Subscription starts
+// or stops overriding another's object: once per transition,
 // not once per reconcile.
 func (r *SubscriptionReconciler) recordTransitions(before, after *appsv1.Subscription) {
 	for _, ev := range transitions(&before.Status, &after.Status) {
@@ -685,7 +686,7 @@ type transitionEvent struct{ typ, reason, action, msg string }
 func transitions(before, after *appsv1.SubscriptionStatus) []transitionEvent {
 	var out []transitionEvent
 	for _, f := range []func(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool){
-		sourceEvent, renderEvent, driftEvent, heldEvent, rolloutEvent, healthEvent, rollbackEvent,
+		sourceEvent, renderEvent, driftEvent, heldEvent, rolloutEvent, healthEvent, rollbackEvent, overridesEvent,
 	} {
 		if ev, ok := f(before, after); ok {
 			out = append(out, ev)
@@ -727,6 +728,20 @@ func driftEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool
 		return transitionEvent{corev1.EventTypeWarning, appsv1.ReasonDriftDetected, actionApply, c.Message}, true
 	case c.Status == metav1.ConditionFalse && wasDrifted:
 		return transitionEvent{corev1.EventTypeNormal, "DriftCorrected", actionApply, "no cluster reports drift any more"}, true
+	}
+	return transitionEvent{}, false
+}
+
+// overridesEvent: the Overrides warning appears (or names other objects or
+// Subscriptions), or clears.
+func overridesEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
+	c := meta.FindStatusCondition(after.Conditions, appsv1.ConditionOverrides)
+	old := meta.FindStatusCondition(before.Conditions, appsv1.ConditionOverrides)
+	switch {
+	case c != nil && c.Status == metav1.ConditionTrue && (old == nil || old.Status != c.Status || old.Message != c.Message):
+		return transitionEvent{corev1.EventTypeWarning, c.Reason, actionApply, c.Message}, true
+	case (c == nil || c.Status != metav1.ConditionTrue) && old != nil && old.Status == metav1.ConditionTrue:
+		return transitionEvent{corev1.EventTypeNormal, "OverridesCleared", actionApply, "no other Subscription applies an object of this one with other content any more"}, true
 	}
 	return transitionEvent{}, false
 }
