@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/ocm-gitops/ocm-gitops/test/harness"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/syncbuf"
 )
 
 // chromium finds Debian's headless Chromium; make test installs it
@@ -32,9 +33,9 @@ func chromium(t *testing.T) string {
 // startUI runs 'ocm-gitops ui' on a free port and returns its URL.
 func (e *fleetEnv) startUI(t *testing.T) string {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	stop := harness.Run(t, "ui", func(ctx context.Context) error {
-		var stderr syncBuffer
+		var stderr syncbuf.Buffer
 		if code := run(ctx, []string{"ui", "--addr", "127.0.0.1:0", "--hub-kubeconfig", e.kubeconfig}, out, &stderr); code != 0 {
 			return fmt.Errorf("ui exited %d: %s", code, stderr.String())
 		}

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,12 +9,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ocm-gitops/ocm-gitops/test/harness/poll"
+	"github.com/ocm-gitops/ocm-gitops/test/harness/syncbuf"
 )
 
 // makeTargets reads the Makefile's targets: prerequisites and recipe lines.
@@ -121,24 +120,6 @@ func TestMakeTestBuildsNoKubectl(t *testing.T) {
 	}
 }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fakeGo stands in for the go command in hack/tools.sh: `go list` says it
 // downloads two modules and names ten packages to compile, `go build -v`
 // compiles five, and each waits for the test (a file named list or build
@@ -198,7 +179,7 @@ func TestToolsBuildShowsProgress(t *testing.T) {
 	cmd.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"), "FAKE_GO_DIR="+fake,
 		"OCM_GITOPS_TOOLS_CACHE="+filepath.Join(root, "cache"), "OCM_GITOPS_TOOLS_PROGRESS_INTERVAL=0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr := &syncBuffer{}
+	stderr := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = stderr, stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

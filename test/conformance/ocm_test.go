@@ -8,20 +8,20 @@
 package conformance_test
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-logr/logr"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ocm-gitops/ocm-gitops/test/harness/syncbuf"
 )
 
 func TestMain(m *testing.M) {
@@ -82,7 +82,7 @@ func freeAddr(t *testing.T) string {
 type process struct {
 	name string
 	cmd  *exec.Cmd
-	log  *syncBuffer
+	log  *syncbuf.Buffer
 	done chan error
 }
 
@@ -90,7 +90,7 @@ type process struct {
 // output is shown if the test failed (or with OCM_GITOPS_TEST_LOG set).
 func startOCM(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{name: filepath.Base(bin) + " " + args[0], log: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{name: filepath.Base(bin) + " " + args[0], log: &syncbuf.Buffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
@@ -105,7 +105,7 @@ func startOCM(t *testing.T, bin string, args ...string) *process {
 			t.Errorf("%s did not exit after kill", p.name)
 		}
 		if t.Failed() || os.Getenv("OCM_GITOPS_TEST_LOG") != "" {
-			t.Logf("output of %s (last 8 KiB):\n%s", p.name, p.log.tail(8<<10))
+			t.Logf("output of %s (last 8 KiB):\n%s", p.name, p.log.Tail(8<<10))
 		}
 	})
 	return p
@@ -117,30 +117,9 @@ func (p *process) alive(t *testing.T) {
 	select {
 	case err := <-p.done:
 		p.done <- err
-		t.Fatalf("%s exited (%v):\n%s", p.name, err, p.log.tail(4<<10))
+		t.Fatalf("%s exited (%v):\n%s", p.name, err, p.log.Tail(4<<10))
 	default:
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.Bytes()
-	if len(s) > n {
-		s = s[len(s)-n:]
-	}
-	return string(s)
 }
 
 // writeFile writes data to a new file in the test's folder and returns its path.
