@@ -181,6 +181,8 @@ func (g *getCommand) channelTable(w io.Writer, rows []channelRow) error {
 }
 
 // subscriptionRow is one Subscription as 'get subscriptions' shows it.
+// Healthy is the hub's summary.healthy (clusters whose workloads are healthy,
+// drifted or not), the HEALTHY that kubectl, status and the lab table show.
 type subscriptionRow struct {
 	Namespace string `json:"namespace"`
 	Name      string `json:"name"`
@@ -196,6 +198,7 @@ type subscriptionRow struct {
 	Paused    bool                      `json:"paused,omitempty"`
 	Rollout   string                    `json:"rollout,omitempty"`
 	Selected  int                       `json:"selected"`
+	Healthy   int                       `json:"healthy"`
 	Clusters  map[fleetstatus.Class]int `json:"clusters"`
 }
 
@@ -228,7 +231,7 @@ func newSubscriptionRow(s *appsv1.Subscription, chans map[string]*appsv1.Channel
 		Namespace: s.Namespace, Name: s.Name, Channel: s.Spec.Channel, Path: source.SubscriptionPath(s),
 		Revision: s.Status.LastAppliedRevision, Ready: string(metav1.ConditionUnknown),
 		Paused: s.Labels[appsv1.LabelSubscriptionPause] == "true", Selected: int(s.Status.Summary.Selected),
-		Clusters: fleetstatus.Counts(s.Status.Summary),
+		Healthy: int(s.Status.Summary.Healthy), Clusters: fleetstatus.Counts(s.Status.Summary),
 	}
 	if key, err := s.ChannelKey(); err == nil {
 		row.Channel = key.String()
@@ -259,7 +262,7 @@ func (g *getCommand) subscriptionTable(w io.Writer, rows []subscriptionRow) erro
 			rev += " (trying " + source.ShortRevision(r.Attempted) + ")"
 		}
 		cells := []string{r.Namespace, r.Name, rev, r.Ready, r.Reason,
-			fmt.Sprintf("%d/%d", r.Clusters[fleetstatus.ClassHealthy], r.Selected), fleetstatus.CountsText(r.Clusters)}
+			fmt.Sprintf("%d/%d", r.Healthy, r.Selected), fleetstatus.CountsText(r.Clusters)}
 		if wide {
 			cells = append(cells, r.Channel, r.Path, r.Rollout, fmt.Sprint(r.Paused), oneLine(r.Message))
 		}

@@ -44,8 +44,13 @@ func TestGetCommands(t *testing.T) {
 	})
 	head := e.fleet.Head(t)
 
+	// HEALTHY is the hub's summary.healthy, as status, the lab table and
+	// kubectl show it: west drifted, and its workloads are healthy.
+	if h := e.Subscription(t, "hello").Status.Summary.Healthy; h != 2 {
+		t.Fatalf("summary.healthy = %d, want 2 (west drifted, healthy)", h)
+	}
 	out := e.run(t, 0, "get", "subscriptions")
-	for _, want := range []string{"NAMESPACE", "fleet", "hello", head[:7], "1/2", "1 drifted, 1 healthy"} {
+	for _, want := range []string{"NAMESPACE", "fleet", "hello", head[:7], " 2/2 ", "1 drifted, 1 healthy"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("get subscriptions lacks %q:\n%s", want, out)
 		}
@@ -110,7 +115,10 @@ func TestGetTables(t *testing.T) {
 	g := &getCommand{format: outputTable}
 	subs := []subscriptionRow{
 		{Namespace: "fleet", Name: "hello", Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567", Ready: "True", Reason: "Succeeded",
-			Selected: 3, Clusters: map[fleetstatus.Class]int{fleetstatus.ClassHealthy: 2, fleetstatus.ClassFailing: 1}},
+			Selected: 3, Healthy: 2, Clusters: map[fleetstatus.Class]int{fleetstatus.ClassHealthy: 2, fleetstatus.ClassFailing: 1}},
+		// Drifted and healthy: HEALTHY counts it, as summary.healthy does.
+		{Namespace: "guestbook", Name: "dev", Revision: "main@sha1:0123456789abcdef0123456789abcdef01234567", Ready: "False", Reason: "DriftDetected",
+			Selected: 1, Healthy: 1, Clusters: map[fleetstatus.Class]int{fleetstatus.ClassDrifted: 1}},
 		{Namespace: "shop", Name: "cart", Revision: "main@sha1:1111111111111111111111111111111111111111",
 			Attempted: "main@sha1:2222222222222222222222222222222222222222", Ready: "False", Reason: "RenderFailed",
 			Message: "apps/cart:\n  unknown field", Paused: true, Clusters: map[fleetstatus.Class]int{}},
@@ -119,13 +127,15 @@ func TestGetTables(t *testing.T) {
 		format outputFormat
 		want   string
 	}{
-		{outputTable, `NAMESPACE  NAME   REVISION                            READY  REASON        HEALTHY  STATES
-fleet      hello  main@0123456                        True   Succeeded     2/3      1 failing, 2 healthy
-shop       cart   main@1111111 (trying main@2222222)  False  RenderFailed  0/0      -
+		{outputTable, `NAMESPACE  NAME   REVISION                            READY  REASON         HEALTHY  STATES
+fleet      hello  main@0123456                        True   Succeeded      2/3      1 failing, 2 healthy
+guestbook  dev    main@0123456                        False  DriftDetected  1/1      1 drifted
+shop       cart   main@1111111 (trying main@2222222)  False  RenderFailed   0/0      -
 `},
-		{outputWide, `NAMESPACE  NAME   REVISION                            READY  REASON        HEALTHY  STATES                CHANNEL  PATH  ROLLOUT  PAUSED  MESSAGE
-fleet      hello  main@0123456                        True   Succeeded     2/3      1 failing, 2 healthy  -        -     -        false   -
-shop       cart   main@1111111 (trying main@2222222)  False  RenderFailed  0/0      -                     -        -     -        true    apps/cart: unknown field
+		{outputWide, `NAMESPACE  NAME   REVISION                            READY  REASON         HEALTHY  STATES                CHANNEL  PATH  ROLLOUT  PAUSED  MESSAGE
+fleet      hello  main@0123456                        True   Succeeded      2/3      1 failing, 2 healthy  -        -     -        false   -
+guestbook  dev    main@0123456                        False  DriftDetected  1/1      1 drifted             -        -     -        false   -
+shop       cart   main@1111111 (trying main@2222222)  False  RenderFailed   0/0      -                     -        -     -        true    apps/cart: unknown field
 `},
 	} {
 		g.format = c.format
