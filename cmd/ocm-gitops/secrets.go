@@ -89,11 +89,20 @@ func secretsEncrypt(ctx context.Context, f *encryptFlags, file string, stdout, s
 		return err
 	}
 	if len(chosen) == 0 {
-		fmt.Fprintf(stderr, "encrypted %s for %d recipients only (no cluster's own)\n", file, len(f.recipients))
+		fmt.Fprintf(stderr, "encrypted %s for %s only (no cluster's own)\n", file, counted(len(f.recipients), "recipient"))
 		return nil
 	}
-	fmt.Fprintf(stderr, "encrypted %s for %d clusters (%s) and %d further recipients\n", file, len(chosen), strings.Join(clusterNames(chosen), ", "), len(f.recipients))
+	fmt.Fprintf(stderr, "encrypted %s for %s (%s) and %s\n", file, counted(len(chosen), "cluster"),
+		strings.Join(clusterNames(chosen), ", "), counted(len(f.recipients), "further recipient"))
 	return nil
+}
+
+// counted is "1 cluster", "3 clusters".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // encryptionClusters returns the clusters the flags choose and their own

@@ -89,14 +89,14 @@ func TestSecretsEncryptOffline(t *testing.T) {
 	// Fleet keys alone: no cluster chosen, no hub or inventory read (the
 	// example fleet's Secret is made so).
 	code, enc, errOut := runCmd(t, "secrets", "encrypt", "--recipients", rs["fleet"], "--hub-kubeconfig", filepath.Join(dir, "no-such-hub"), plain)
-	if code != 0 || !strings.Contains(errOut, "for 1 recipients only") {
+	if code != 0 || !strings.Contains(errOut, "for 1 recipient only") {
 		t.Fatalf("--recipients alone: exit %d: %s", code, errOut)
 	}
 	decryptsFor(t, enc, ids, "fleet")
 	t.Setenv("OCM_GITOPS_CLUSTERS", inv) // as CI would set it
 	writeTestFile(t, inv, "apiVersion: v1\nkind: List\nitems:\n"+items+decision)
 	code, _, errOut = runCmd(t, "secrets", "encrypt", "--selector", "env=prod", "--recipients", rs["fleet"], "-o", out, plain)
-	if code != 0 {
+	if code != 0 || !strings.HasSuffix(errOut, " and 1 further recipient\n") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	decryptsFor(t, readTestFile(t, out), ids, "prod1", "prod2", "fleet")
