@@ -54,10 +54,15 @@ const maxMessage = 256
 // exist). pods are the pods in obj's namespace, or any superset: Of picks
 // those obj's selector matches to explain a workload that is not Current. A
 // workload whose pods wait for a reason in failureReasons is Failed, not
-// InProgress, since it does not recover by waiting.
+// InProgress, since it does not recover by waiting. Subscriptions and
+// Channels deployed as content are judged by whether the hub observed them
+// (appVerdict), not by their own Ready.
 func Of(obj *unstructured.Unstructured, pods []*Pod) Verdict {
 	if obj == nil {
 		return Verdict{Status: NotFound, Reason: "NotFound", Message: "Resource does not exist"}
+	}
+	if v, ok := appVerdict(obj); ok {
+		return v
 	}
 	res, err := status.Compute(obj)
 	if err != nil {

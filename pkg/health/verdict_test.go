@@ -1,6 +1,7 @@
 package health
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -512,5 +513,82 @@ status: {conditions: [{type: Ready, status: "False", reason: Provisioning, messa
 	}
 	if strings.ContainsRune(got.Message, '\uFFFD') {
 		t.Errorf("message cut inside a rune: %q", got.Message)
+	}
+}
+
+// Subscriptions and Channels an app of apps deploys are healthy once the hub
+// observed them: their own Ready (drift, a held rollback, a failing app) is
+// theirs to show, not the parent's; only a spec the hub rejects is the
+// parent's fault.
+func TestVerdictAppsDeployedAsContent(t *testing.T) {
+	sub := func(gen int, status string) string {
+		return fmt.Sprintf(`
+apiVersion: apps.open-cluster-management.io/v1
+kind: Subscription
+metadata: {name: guestbook-dev, namespace: guestbook, generation: %d}
+spec: {channel: fleet/repo}
+status: %s
+`, gen, status)
+	}
+	tests := []struct {
+		name string
+		obj  string
+		want Verdict
+	}{
+		{"ready", sub(2, `{observedGeneration: 2, conditions: [{type: Ready, status: "True", reason: Succeeded, observedGeneration: 2}]}`),
+			Verdict{Status: Current}},
+		{"drifted", sub(2, `{observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: DriftDetected, message: "drift on 1/1 clusters", observedGeneration: 2}]}`),
+			Verdict{Status: Current}},
+		{"degraded app", sub(2, `{observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: Degraded, message: "0/1 ready: ImagePullBackOff", observedGeneration: 2}]}`),
+			Verdict{Status: Current}},
+		{"rollback held", sub(2, `{observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: RolledBack, observedGeneration: 2}]}`),
+			Verdict{Status: Current}},
+		{"channel not found yet", sub(2, `{observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: ChannelNotFound, observedGeneration: 2}]}`),
+			Verdict{Status: Current}},
+		{"new generation not observed", sub(3, `{observedGeneration: 2, conditions: [{type: Ready, status: "True", reason: Succeeded, observedGeneration: 2}]}`),
+			Verdict{Status: InProgress, Reason: "LatestGenerationNotObserved", Message: "Subscription generation 3 not yet observed by the hub (observed: 2)"}},
+		{"never observed", sub(1, `{}`),
+			Verdict{Status: InProgress, Reason: "LatestGenerationNotObserved", Message: "Subscription generation 1 not yet observed by the hub (observed: 0)"}},
+		{"observed by its Ready only", sub(2, `{conditions: [{type: Ready, status: "False", reason: DriftDetected, observedGeneration: 2}]}`),
+			Verdict{Status: Current}},
+		{"invalid spec", sub(2, `{observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: InvalidSpec, message: "spec.timeWindow: bad hours", observedGeneration: 2}]}`),
+			Verdict{Status: Failed, Reason: "InvalidSpec", Message: "InvalidSpec: spec.timeWindow: bad hours"}},
+		{"access denied", sub(2, `{observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: AccessDenied, observedGeneration: 2}]}`),
+			Verdict{Status: Failed, Reason: "AccessDenied", Message: "AccessDenied"}},
+		{"invalid spec of an older generation", sub(3, `{observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: InvalidSpec, observedGeneration: 2}]}`),
+			Verdict{Status: InProgress, Reason: "LatestGenerationNotObserved", Message: "Subscription generation 3 not yet observed by the hub (observed: 2)"}},
+		{"channel unreachable", `
+apiVersion: apps.open-cluster-management.io/v1
+kind: Channel
+metadata: {name: repo, namespace: fleet, generation: 1}
+spec: {type: Git, pathname: "https://example.com/repo.git"}
+status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reason: AuthenticationFailed, observedGeneration: 1}]}
+`, Verdict{Status: Current}},
+		{"channel invalid", `
+apiVersion: apps.open-cluster-management.io/v1
+kind: Channel
+metadata: {name: repo, namespace: fleet, generation: 1}
+spec: {type: Git}
+status: {observedGeneration: 1, conditions: [{type: Ready, status: "False", reason: InvalidSpec, message: "spec.pathname is required", observedGeneration: 1}]}
+`, Verdict{Status: Failed, Reason: "InvalidSpec", Message: "InvalidSpec: spec.pathname is required"}},
+		{"terminating", `
+apiVersion: apps.open-cluster-management.io/v1
+kind: Subscription
+metadata: {name: guestbook-dev, namespace: guestbook, generation: 2, deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: [x]}
+status: {observedGeneration: 2}
+`, Verdict{Status: Terminating, Reason: "Terminating", Message: "Resource scheduled for deletion"}},
+		{"another group's Subscription", `
+apiVersion: operators.coreos.com/v1alpha1
+kind: Subscription
+metadata: {name: op, namespace: ops, generation: 2}
+status: {observedGeneration: 2, conditions: [{type: Ready, status: "False", reason: Installing, message: "installing"}]}
+`, Verdict{Status: InProgress, Reason: "Installing", Message: "installing"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Of(obj(t, tc.obj), nil); got != tc.want {
+				t.Errorf("Of() = %+v\nwant     %+v", got, tc.want)
+			}
+		})
 	}
 }

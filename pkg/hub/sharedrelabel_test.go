@@ -149,9 +149,9 @@ func TestRelabelHandsSharedObjectsOver(t *testing.T) {
 // labHub starts a lab of n managed clusters running the hub, with the fleet
 // namespace open to direct placement (not a tenant's); it returns the
 // clusters' clients too.
-func labHub(t *testing.T, n int) (*env, *lab.Lab, []client.Client) {
+func labHub(t *testing.T, n int, configure ...func(*lab.Options)) (*env, *lab.Lab, []client.Client) {
 	t.Helper()
-	l := harness.StartLab(t, n, filepath.Join(t.TempDir(), "lab"))
+	l := harness.StartLab(t, n, filepath.Join(t.TempDir(), "lab"), configure...)
 	c, err := client.New(l.Hub.Config, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		t.Fatal(err)
