@@ -103,17 +103,19 @@ func Run(ctx context.Context, opts Options) error {
 		protected = confine.DefaultNamespaces()
 	}
 	own, _, _ := strings.Cut(opts.HubKubeconfigSecret, "/")
-	keysNS, opener, err := setupSecrets(ctx, opts, own)
+	keysNS, keys, err := setupSecrets(ctx, opts, own)
 	if err != nil {
 		return err
 	}
-	wo.Open = opener.Open
+	wo.Open = keys.Opener.Open
 	wo.Refuse = refuseAll(confine.New(append(slices.Clone(protected), keysNS), own).Check)
 	agent, err := work.New(wo)
 	if err != nil {
 		return err
 	}
+	keys.Changed = agent.RequeueAll
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return keys.Run(ctx) })
 	if reg != nil {
 		g.Go(func() error { return reg.Run(ctx) })
 	}

@@ -18,8 +18,9 @@ const DefaultAgeKeyNamespace = "open-cluster-management-agent"
 
 // setupSecrets loads (or makes) the cluster's age identity, publishes its
 // recipients as ClusterClaims and returns the key Secret's namespace and the
-// decrypter for the work agent.
-func setupSecrets(ctx context.Context, opts Options, own string) (string, *secrets.Opener, error) {
+// watcher that keeps the work agent's decrypter (its Opener) in step with
+// the Secret.
+func setupSecrets(ctx context.Context, opts Options, own string) (string, *secrets.KeyWatcher, error) {
 	ns, name := own, secrets.DefaultKeySecretName
 	if ns == "" {
 		ns = DefaultAgeKeyNamespace
@@ -43,16 +44,12 @@ func setupSecrets(ctx context.Context, opts Options, own string) (string, *secre
 	if err != nil {
 		return "", nil, err
 	}
-	omitted, err := secrets.PublishRecipients(ctx, cc, keys)
-	if err != nil {
+	w := &secrets.KeyWatcher{Kube: kube, Claims: cc, Namespace: ns, Name: name,
+		Opener: secrets.NewOpener(keys), Log: opts.Logger.WithName("keys")}
+	if err := w.Publish(ctx); err != nil {
 		return "", nil, err
 	}
-	if omitted > 0 {
-		opts.Logger.Info("too many further age identities for ClusterClaim "+secrets.HeldClaimName+"; previews will not know of the last ones", "omitted", omitted)
-	}
-	opts.Logger.Info("age recipient published", "claim", secrets.ClaimName, "recipient", keys.Recipients()[0],
-		"held", len(keys.Recipients())-1, "keySecret", ns+"/"+name)
-	return ns, secrets.NewOpener(keys), nil
+	return ns, w, nil
 }
 
 // refuseAll adds the refusal of the recipient claim to the namespace bound.

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,21 +41,31 @@ func LoadKeyring(ctx context.Context, kube kubernetes.Interface, namespace, name
 	if err != nil {
 		return nil, fmt.Errorf("age identity Secret %s/%s: %w", namespace, name, err)
 	}
+	return KeyringFromSecret(s)
+}
+
+// KeyringFromSecret parses a key Secret: IdentityKey first, then every other
+// "*.agekey" entry in name order. Errors name the Secret, the entry and the
+// fix.
+func KeyringFromSecret(s *corev1.Secret) (*Keyring, error) {
+	where := "age identity Secret " + s.Namespace + "/" + s.Name
 	own, ok := s.Data[IdentityKey]
 	if !ok {
-		return nil, fmt.Errorf("age identity Secret %s/%s has no %q entry: add one (age-keygen) or delete the Secret to have a new identity made", namespace, name, IdentityKey)
+		return nil, fmt.Errorf("%s has no %q entry (the cluster's own identity): put it back, or write a new one from age-keygen to rotate (docs/security.md)", where, IdentityKey)
 	}
+	names := []string{IdentityKey}
 	texts := []string{string(own)}
 	for _, k := range sortedKeys(s.Data) {
 		if k != IdentityKey && strings.HasSuffix(k, ".agekey") {
-			texts = append(texts, string(s.Data[k]))
+			names, texts = append(names, k), append(texts, string(s.Data[k]))
 		}
 	}
-	k, err := NewKeyring(texts...)
-	if err != nil {
-		return nil, fmt.Errorf("age identity Secret %s/%s: %w", namespace, name, err)
+	for i, text := range texts {
+		if _, err := NewKeyring(text); err != nil {
+			return nil, fmt.Errorf("%s, entry %q: %w: replace it with age-keygen output or remove the entry", where, names[i], err)
+		}
 	}
-	return k, nil
+	return NewKeyring(texts...)
 }
 
 func createKeySecret(ctx context.Context, kube kubernetes.Interface, namespace, name string) (*corev1.Secret, error) {
@@ -136,8 +147,15 @@ func RefuseClaim(obj workv1.ManifestResourceMeta) error {
 const maxCached = 4096
 
 // Opener decrypts a work's manifests for the work agent, once per distinct
-// encrypted manifest. Plain objects pass through.
+// encrypted manifest. Plain objects pass through. Its keyring can be swapped
+// while it decrypts (the key Secret changed, see KeyWatcher).
 type Opener struct {
+	cur atomic.Pointer[openerState]
+}
+
+// openerState is one keyring and the plaintexts decrypted with it: a swap
+// replaces both at once, so no plaintext outlives the keyring that opened it.
+type openerState struct {
 	keys  *Keyring
 	mu    sync.Mutex
 	cache map[[32]byte]*unstructured.Unstructured
@@ -146,7 +164,22 @@ type Opener struct {
 // NewOpener decrypts with keys (nil: encrypted manifests fail, naming the
 // missing identity).
 func NewOpener(keys *Keyring) *Opener {
-	return &Opener{keys: keys, cache: map[[32]byte]*unstructured.Unstructured{}}
+	o := &Opener{}
+	o.Swap(keys)
+	return o
+}
+
+// Swap makes later Opens decrypt with keys and drops every cached
+// plaintext: content that only a removed key opened fails from now on, even
+// a ciphertext decrypted before (what was applied with it stays applied).
+// An Open already under way finishes with the former keyring.
+func (o *Opener) Swap(keys *Keyring) {
+	o.cur.Store(&openerState{keys: keys, cache: map[[32]byte]*unstructured.Unstructured{}})
+}
+
+// Keys is the keyring in use.
+func (o *Opener) Keys() *Keyring {
+	return o.cur.Load().keys
 }
 
 // Open returns the object to apply: obj itself when it is not encrypted,
@@ -161,23 +194,24 @@ func (o *Opener) Open(obj *unstructured.Unstructured) (*unstructured.Unstructure
 		return nil, err
 	}
 	sum := sha256.Sum256(raw)
-	o.mu.Lock()
-	hit := o.cache[sum]
-	o.mu.Unlock()
+	st := o.cur.Load()
+	st.mu.Lock()
+	hit := st.cache[sum]
+	st.mu.Unlock()
 	if hit != nil {
 		return hit.DeepCopy(), nil
 	}
-	plain, err := o.keys.Decrypt(obj)
+	plain, err := st.keys.Decrypt(obj)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", obj.GetKind(), objName(obj), err)
 	}
 	foldStringData(plain)
-	o.mu.Lock()
-	if len(o.cache) >= maxCached {
-		clear(o.cache)
+	st.mu.Lock()
+	if len(st.cache) >= maxCached {
+		clear(st.cache)
 	}
-	o.cache[sum] = plain
-	o.mu.Unlock()
+	st.cache[sum] = plain
+	st.mu.Unlock()
 	return plain.DeepCopy(), nil
 }
 

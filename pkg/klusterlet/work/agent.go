@@ -417,6 +417,16 @@ func (a *Agent) onWorkUpdate(oldObj, newObj any) {
 	}
 }
 
+// RequeueAll looks again at every work (the klusterlet calls it when the
+// keys that decrypt manifests changed: works that failed may apply now).
+func (a *Agent) RequeueAll() {
+	for _, name := range a.workInformer.GetStore().ListKeys() {
+		if _, n, err := cache.SplitMetaNamespaceKey(name); err == nil {
+			a.queue.Add(n)
+		}
+	}
+}
+
 // requeueSharing looks again at the works that share objects with a work,
 // and at those holding the removal of its objects for a hand-off.
 func (a *Agent) requeueSharing(work string) {
