@@ -146,7 +146,7 @@ func (w *KeyWatcher) event(ctx context.Context, s *corev1.Secret, reason, msg st
 		},
 		Reason: reason, Message: msg, Type: corev1.EventTypeWarning, Count: 1,
 		FirstTimestamp: now, LastTimestamp: now,
-		Source:         corev1.EventSource{Component: "ocm-gitops-klusterlet"},
+		Source: corev1.EventSource{Component: "ocm-gitops-klusterlet"},
 	}
 	if _, err := w.Kube.CoreV1().Events(s.Namespace).Create(ctx, ev, metav1.CreateOptions{}); err != nil {
 		w.Log.V(1).Info("could not record event", "keySecret", w.Namespace+"/"+w.Name, "reason", reason, "error", err)
