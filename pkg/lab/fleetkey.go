@@ -35,7 +35,8 @@ const (
 )
 
 // InstallDemoFleetKey gives a managed cluster the lab's demo fleet key,
-// before its agent starts: agents read their identities only at start. The
+// before its agent starts, so that the first applies find it (a running
+// agent would pick it up too, see secrets.KeyWatcher). The
 // key Secret is made as the agent makes it (secrets.LoadKeyring: the
 // cluster's own identity, generated here, on the cluster) and the demo key
 // added beside it; an existing Secret keeps its own identity.
