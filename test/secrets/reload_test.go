@@ -44,21 +44,7 @@ func TestKeySecretReloadedWithoutRestart(t *testing.T) {
 	harness.RunKlusterlet(t, e, nil, "cluster1", spoke)
 	ctx := e.Ctx
 	key := client.ObjectKey{Namespace: klusterlet.DefaultAgeKeyNamespace, Name: secrets.DefaultKeySecretName}
-	claims := func() (own, held string, err error) {
-		var list clusterv1alpha1.ClusterClaimList
-		if err := spoke.C.List(ctx, &list); err != nil {
-			return "", "", err
-		}
-		for _, c := range list.Items {
-			switch c.Name {
-			case secrets.ClaimName:
-				own = c.Spec.Value
-			case secrets.HeldClaimName:
-				held = c.Spec.Value
-			}
-		}
-		return own, held, nil
-	}
+	claims := func() (string, string, error) { return publishedClaims(ctx, spoke.C) }
 	var own string
 	poll.Eventually(t, 60*time.Second, "the own recipient published", func() (err error) {
 		if own, _, err = claims(); err == nil && own == "" {
@@ -205,4 +191,22 @@ func secretFails(e *harness.Hub, recipient string) func() error {
 		}
 		return fmt.Errorf("no Secret in the status: %+v", w.Status.ResourceStatus)
 	}
+}
+
+// publishedClaims reads the own and held recipient ClusterClaims of a
+// managed cluster.
+func publishedClaims(ctx context.Context, c client.Client) (own, held string, err error) {
+	var list clusterv1alpha1.ClusterClaimList
+	if err := c.List(ctx, &list); err != nil {
+		return "", "", err
+	}
+	for _, cl := range list.Items {
+		switch cl.Name {
+		case secrets.ClaimName:
+			own = cl.Spec.Value
+		case secrets.HeldClaimName:
+			held = cl.Spec.Value
+		}
+	}
+	return own, held, nil
 }

@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	clusterclient "open-cluster-management.io/api/client/cluster/clientset/versioned"
-	clusterv1alpha1 "open-cluster-management.io/api/cluster/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -48,17 +47,9 @@ func TestKeyRotation(t *testing.T) {
 	}
 	published := func() (own, held string) {
 		t.Helper()
-		var list clusterv1alpha1.ClusterClaimList
-		if err := spoke.C.List(ctx, &list); err != nil {
+		own, held, err := publishedClaims(ctx, spoke.C)
+		if err != nil {
 			t.Fatal(err)
-		}
-		for _, c := range list.Items {
-			switch c.Name {
-			case secrets.ClaimName:
-				own = c.Spec.Value
-			case secrets.HeldClaimName:
-				held = c.Spec.Value
-			}
 		}
 		return own, held
 	}
