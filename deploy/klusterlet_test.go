@@ -276,6 +276,8 @@ func TestClusterAdminConfinesTheFleet(t *testing.T) {
 		{authorizationv1.ResourceAttributes{Verb: "create", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Namespace: "kube-system"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: "kube-system"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "create", Resource: "pods", Namespace: agentNamespace}, false},
+		{authorizationv1.ResourceAttributes{Verb: "watch", Resource: "secrets", Namespace: agentNamespace, Name: "ocm-gitops-age-identity"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets", Namespace: agentNamespace}, false},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "apps", Resource: "deployments", Namespace: agentNamespace, Name: "ocm-gitops-klusterlet"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: "kube-system", Name: "clusterrole-aggregation-controller"}, false},
 		{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: "other", Name: "deployer"}, false},
