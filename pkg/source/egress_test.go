@@ -1,15 +1,20 @@
 package source
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	appsv1 "github.com/ocm-gitops/ocm-gitops/pkg/apis/apps/v1"
 	"github.com/ocm-gitops/ocm-gitops/pkg/egress"
@@ -217,4 +222,31 @@ func asError(err error, target **Error) bool {
 		*target = e
 	}
 	return ok
+}
+
+// classifyOCI reads a refusal by the egress policy as one, whatever digits
+// the registry's address holds: port 44011 once read as a 401 and asked for
+// credentials.
+func TestClassifyOCI(t *testing.T) {
+	ref := "oci://127.0.0.1:44011/charts/demo"
+	refused := fmt.Errorf("GET %s: %w", "https://127.0.0.1:44011/v2/", &url.Error{Op: "Get", URL: "https://127.0.0.1:44011/v2/", Err: &egress.RefusedError{}})
+	for _, tc := range []struct {
+		name string
+		err  error
+		kind Kind
+		says string
+	}{
+		{"refused on a port with 401 in it", refused, KindInvalid, "may not reach"},
+		{"unreachable on a port with 401 in it", errors.New("dial tcp 127.0.0.1:44011: connect: connection refused"), KindUnavailable, "reach"},
+		{"401 from a client without ErrorResponse", errors.New("unexpected status code 401: Unauthorized"), KindAuth, "set user and password"},
+		{"ErrorResponse 403", &errcode.ErrorResponse{StatusCode: http.StatusForbidden}, KindAuth, "refused access (403)"},
+		{"ErrorResponse 404", &errcode.ErrorResponse{StatusCode: http.StatusNotFound}, KindNotFound, "not found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := classifyOCI(tc.err, ref)
+			if kindOf(err) != tc.kind || !strings.Contains(err.Error(), tc.says) {
+				t.Errorf("classifyOCI = %v (kind %d), want kind %d saying %q", err, kindOf(err), tc.kind, tc.says)
+			}
+		})
+	}
 }

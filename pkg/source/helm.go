@@ -619,7 +619,13 @@ func classifyHTTP(err error, rawURL string) error {
 	return fail(KindUnavailable, err, "reach %s", SanitizeURL(rawURL))
 }
 
+// classifyOCI says why an OCI registry call failed. A refusal by the egress
+// policy is named first: the error's text holds the registry's address, and
+// a port such as 44011 must not read as a status.
 func classifyOCI(err error, ref string) error {
+	if egress.IsRefused(err) {
+		return refusedByPolicy(ref)
+	}
 	var er *errcode.ErrorResponse
 	if errors.As(err, &er) {
 		switch er.StatusCode {
@@ -631,8 +637,9 @@ func classifyOCI(err error, ref string) error {
 		// The registry's own error text is not quoted.
 		return fail(KindUnavailable, nil, "%s %s", ref, httpStatusText(er.StatusCode))
 	}
-	msg := err.Error()
-	if strings.Contains(msg, "401") || strings.Contains(strings.ToLower(msg), "unauthorized") {
+	// Registry clients that do not return an ErrorResponse still say
+	// "401 Unauthorized" or "unauthorized: ...".
+	if strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
 		return fail(KindAuth, nil, "%s refused access; set user and password in the Channel's secretRef", ref)
 	}
 	return classifyHTTP(err, ref)
