@@ -92,3 +92,38 @@ func TestOpenerSwap(t *testing.T) {
 		t.Errorf("keys in use %v", got)
 	}
 }
+
+// TestKeyringFromSecretErrorsHoldNoKey: the error of a key Secret that does
+// not parse goes to the agent's log and to an Event anyone who reads Events
+// in the agent's namespace sees, so it must not quote the key text. A key
+// with one character changed, dropped or added (a typo, a paste cut short,
+// a line joined) is the likely case; no six characters of the key's data
+// may appear in the error.
+func TestKeyringFromSecretErrorsHoldNoKey(t *testing.T) {
+	own, _ := identity(t)
+	id, _ := identity(t)
+	const prefix = "AGE-SECRET-KEY-1"
+	data := strings.TrimPrefix(strings.TrimSpace(id), prefix)
+	var variants []string
+	for i := range len(data) {
+		for _, c := range "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L1BIO qz-" {
+			variants = append(variants, prefix+data[:i]+string(c)+data[i+1:], prefix+data[:i]+string(c)+data[i:])
+		}
+		variants = append(variants, prefix+data[:i]+data[i+1:], prefix+data[:i], strings.ToLower(prefix+data[:i])+data[i:])
+	}
+	variants = append(variants, "AGE-SECRET-KEY-"+data, "age-secret-key-1"+data+prefix+data, prefix+data+prefix+data, id+" "+own)
+	for _, v := range variants {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "agent", Name: "keys"},
+			Data: map[string][]byte{IdentityKey: []byte(own), "fleet.agekey": []byte(v)}}
+		_, err := KeyringFromSecret(s)
+		if err == nil {
+			continue // the change made another valid key (a checksum collision) or left it whole
+		}
+		msg := strings.ToUpper(err.Error())
+		for i := 0; i+6 <= len(data); i++ {
+			if strings.Contains(msg, data[i:i+6]) {
+				t.Fatalf("key text %q: error quotes %q of the key: %s", v, data[i:i+6], err)
+			}
+		}
+	}
+}
