@@ -88,8 +88,10 @@ func checkCommandLine(root *cobra.Command, line string) string {
 	if err != nil {
 		return err.Error()
 	}
-	if cmd == root && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		return "no command " + rest[0]
+	// A command with subcommands takes no arguments of its own: a word
+	// left after it is a subcommand that does not exist ('lab upp').
+	if cmd.HasSubCommands() && len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		return "'" + cmd.CommandPath() + "' has no command " + rest[0]
 	}
 	cmd.InitDefaultHelpFlag()
 	for _, a := range rest {
@@ -106,4 +108,24 @@ func checkCommandLine(root *cobra.Command, line string) string {
 		}
 	}
 	return ""
+}
+
+// TestCheckCommandLine: the checker itself tells a real command line from
+// a misspelt command, subcommand or flag.
+func TestCheckCommandLine(t *testing.T) {
+	root := newRootCommand()
+	for line, bad := range map[string]bool{
+		"ocm-gitops lab up":                            false,
+		"bin/ocm-gitops get subscriptions -o wide":     false,
+		"ocm-gitops secrets encrypt <file> --bogus":    false, // placeholders are not checked
+		"ocm-gitops nope":                              true,
+		"ocm-gitops lab upp":                           true,
+		"ocm-gitops get subscriptions --bogus":         true,
+		"ocm-gitops get subscriptions -Z":              true,
+		"bin/ocm-gitops lab up # and the rest --bogus": false,
+	} {
+		if got := checkCommandLine(root, line); (got != "") != bad {
+			t.Errorf("%q: %q, want an error: %v", line, got, bad)
+		}
+	}
 }
