@@ -45,9 +45,12 @@ type KeyWatcher struct {
 	Log     logr.Logger
 
 	// good is the data of the Secret behind the keyring in use, written back
-	// if the Secret is deleted; stale says the claims are not published yet.
-	good  map[string][]byte
-	stale bool
+	// if the Secret is deleted; stale says the claims are not published yet;
+	// refused is the resourceVersion of a Secret already refused (a resync
+	// re-delivers it: one Event per edit, not one per resync).
+	good    map[string][]byte
+	stale   bool
+	refused string
 }
 
 // Publish publishes the recipients of the keyring in use as ClusterClaims.
@@ -95,11 +98,15 @@ func (w *KeyWatcher) onSecret(ctx context.Context, obj any) {
 	}
 	keys, err := KeyringFromSecret(s)
 	if err != nil {
+		if s.ResourceVersion == w.refused {
+			return
+		}
+		w.refused = s.ResourceVersion
 		w.Log.Error(err, "age identity Secret not reloaded: the agent keeps decrypting with the keys it had", "keySecret", w.Namespace+"/"+w.Name)
 		w.event(ctx, s, ReasonKeySecretInvalid, err.Error()+"; the agent keeps decrypting with the keys it had")
 		return
 	}
-	w.good = maps.Clone(s.Data)
+	w.good, w.refused = maps.Clone(s.Data), ""
 	if slices.Equal(keys.Recipients(), w.Opener.Keys().Recipients()) && !w.stale {
 		return
 	}

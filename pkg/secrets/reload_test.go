@@ -1,13 +1,20 @@
 package secrets
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
 func TestKeyringFromSecret(t *testing.T) {
@@ -125,5 +132,58 @@ func TestKeyringFromSecretErrorsHoldNoKey(t *testing.T) {
 				t.Fatalf("key text %q: error quotes %q of the key: %s", v, data[i:i+6], err)
 			}
 		}
+	}
+}
+
+// TestKeyWatcherRefusesOncePerEdit: a key Secret that does not parse gets
+// one KeySecretInvalid Event per edit, not one more at every resync (which
+// re-delivers the same Secret every ten minutes while it stays broken).
+func TestKeyWatcherRefusesOncePerEdit(t *testing.T) {
+	var mu sync.Mutex
+	posted := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/namespaces/agent/events" {
+			http.Error(w, "unexpected "+r.Method+" "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		mu.Lock()
+		posted++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"Event"}`))
+	}))
+	defer srv.Close()
+	kube, err := kubernetes.NewForConfig(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, _ := identity(t)
+	keys, err := NewKeyring(own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &KeyWatcher{Kube: kube, Namespace: "agent", Name: "keys", Opener: NewOpener(keys), Log: logr.Discard()}
+	broken := func(rv string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "agent", Name: "keys", ResourceVersion: rv},
+			Data: map[string][]byte{IdentityKey: []byte(own), "fleet.agekey": []byte("AGE-SECRET-KEY-1NOPE")}}
+	}
+	events := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return posted
+	}
+	ctx := context.Background()
+	w.onSecret(ctx, broken("1"))
+	w.onSecret(ctx, broken("1")) // a resync
+	if got := events(); got != 1 {
+		t.Fatalf("%d Events for one broken edit and a resync, want 1", got)
+	}
+	w.onSecret(ctx, broken("2")) // edited again, still broken
+	if got := events(); got != 2 {
+		t.Errorf("%d Events after a second broken edit, want 2", got)
+	}
+	if got := w.Opener.Keys().Recipients(); len(got) != 1 {
+		t.Errorf("keys in use changed: %v", got)
 	}
 }
