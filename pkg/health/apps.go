@@ -42,10 +42,9 @@ func appVerdict(obj *unstructured.Unstructured) (Verdict, bool) {
 		ObservedGeneration int64              `json:"observedGeneration"`
 		Conditions         []metav1.Condition `json:"conditions"`
 	}
-	if s, ok := obj.Object["status"].(map[string]any); ok {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(s, &st); err != nil {
-			return Verdict{Status: Unknown, Reason: "StatusUnreadable", Message: bound("Cannot read status: " + err.Error())}, true
-		}
+	raw, _ := obj.Object["status"].(map[string]any)
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &st); err != nil {
+		return Verdict{Status: Unknown, Reason: "StatusUnreadable", Message: bound("Cannot read status: " + err.Error())}, true
 	}
 	var ready *metav1.Condition
 	for i := range st.Conditions {
@@ -56,6 +55,12 @@ func appVerdict(obj *unstructured.Unstructured) (Verdict, bool) {
 	observed := st.ObservedGeneration
 	if observed == 0 && ready != nil {
 		observed = ready.ObservedGeneration
+	}
+	if observed == 0 && len(raw) > 0 {
+		// A status our hub does not write (OCM's own application manager
+		// on a managed hub: phase and statuses, no generation): kstatus
+		// judges it, as it did before, rather than waiting for ever.
+		return Verdict{}, false
 	}
 	if gen := obj.GetGeneration(); observed < gen {
 		return Verdict{Status: InProgress, Reason: "LatestGenerationNotObserved",

@@ -577,6 +577,13 @@ kind: Subscription
 metadata: {name: guestbook-dev, namespace: guestbook, generation: 2, deletionTimestamp: '2026-01-01T00:00:00Z', finalizers: [x]}
 status: {observedGeneration: 2}
 `, Verdict{Status: Terminating, Reason: "Terminating", Message: "Resource scheduled for deletion"}},
+		{"no status yet", `
+apiVersion: apps.open-cluster-management.io/v1
+kind: Subscription
+metadata: {name: guestbook-dev, namespace: guestbook, generation: 1}
+`, Verdict{Status: InProgress, Reason: "LatestGenerationNotObserved", Message: "Subscription generation 1 not yet observed by the hub (observed: 0)"}},
+		{"status from OCM's own application manager", sub(2, `{phase: Subscribed, lastUpdateTime: '2026-01-01T00:00:00Z'}`),
+			Verdict{Status: Current}},
 		{"another group's Subscription", `
 apiVersion: operators.coreos.com/v1alpha1
 kind: Subscription
