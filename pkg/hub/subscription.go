@@ -671,7 +671,7 @@ func (r *SubscriptionReconciler) orphanWorks(ctx context.Context, works []*workv
 // render, drift appears or is corrected, a removal starts waiting for
 // confirmation, a rollout stops on failures, a workload becomes degraded or
 // recovers, an automatic rollback starts or ends, or this Subscription starts
-// or stops overriding another's object: once per transition,
+// or stops overriding others' objects: once per transition,
 // not once per reconcile.
 func (r *SubscriptionReconciler) recordTransitions(before, after *appsv1.Subscription) {
 	for _, ev := range transitions(&before.Status, &after.Status) {
@@ -732,13 +732,13 @@ func driftEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool
 	return transitionEvent{}, false
 }
 
-// overridesEvent: the Overrides warning appears (or names other objects or
-// Subscriptions), or clears.
+// overridesEvent: the Overrides warning appears, or clears. Its message
+// changes as a rollout reaches more clusters; that is no new event.
 func overridesEvent(before, after *appsv1.SubscriptionStatus) (transitionEvent, bool) {
 	c := meta.FindStatusCondition(after.Conditions, appsv1.ConditionOverrides)
 	old := meta.FindStatusCondition(before.Conditions, appsv1.ConditionOverrides)
 	switch {
-	case c != nil && c.Status == metav1.ConditionTrue && (old == nil || old.Status != c.Status || old.Message != c.Message):
+	case c != nil && c.Status == metav1.ConditionTrue && (old == nil || old.Status != c.Status):
 		return transitionEvent{corev1.EventTypeWarning, c.Reason, actionApply, c.Message}, true
 	case (c == nil || c.Status != metav1.ConditionTrue) && old != nil && old.Status == metav1.ConditionTrue:
 		return transitionEvent{corev1.EventTypeNormal, "OverridesCleared", actionApply, "no other Subscription applies an object of this one with other content any more"}, true
